@@ -1,0 +1,1 @@
+"""tokenbill: settings, command line and local development stack."""

@@ -1,0 +1,1 @@
+"""Local servers for development and tests: PostgreSQL and Temporal from their wheels."""

@@ -1,0 +1,58 @@
+"""Starting and stopping child processes so that none is left behind."""
+
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+
+def start_process(
+    args: Sequence[str],
+    *,
+    log_path: Path | None = None,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a child in its own process group, its output appended to log_path if given."""
+    log: IO[bytes] | int = subprocess.DEVNULL
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = log_path.open("ab")
+    return subprocess.Popen(
+        list(args),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        user=user,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], *, timeout: float = 15.0, sig: int = signal.SIGTERM
+) -> None:
+    """Signal the child's process group, wait, and kill what is still there."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        process.wait(timeout=timeout)
+
+
+def kill_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's whole process group at once, as a crash would."""
+    stop_process(process, sig=signal.SIGKILL)

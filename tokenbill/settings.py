@@ -1,0 +1,78 @@
+"""The one settings module: the seed's configuration names and defaults, plus infrastructure."""
+
+from datetime import timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting, read from the environment (and `.env`), named as the seed names them."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # --- The seed's token management configuration ---
+    enable_token_system: bool = True
+    default_token_price: Decimal = Field(default=Decimal("0.50"), gt=0)
+    token_currency: str = Field(default="USD", min_length=3, max_length=3)
+    token_expiration_enabled: bool = False
+    token_expiration_days: int = Field(default=365, gt=0)
+    token_low_balance_threshold: Decimal = Decimal("100")
+    token_critical_balance_threshold: Decimal = Decimal("50")
+    token_auto_topup_enabled: bool = True
+    token_subscription_grace_period_days: int = Field(default=7, ge=0)
+    token_invoice_tax_rate: Decimal = Field(default=Decimal("0.16"), ge=0, lt=1)
+    token_invoice_due_days: int = Field(default=30, ge=0)
+    log_level: str = "INFO"
+
+    # --- Infrastructure ---
+    database_url: str | None = None
+    database_pool_size: int = Field(default=20, gt=0)
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "tokenbill"
+    data_dir: str = ".data"
+
+    # --- API ---
+    api_host: str = "0.0.0.0"
+    api_port: int = 3000
+    jwt_secret: str = "change-me-in-production-tokenbill-dev-secret"
+    jwt_issuer: str = "tokenbill"
+    jwt_ttl: timedelta = timedelta(hours=12)
+    max_request_body_bytes: int = Field(default=65_536, gt=0)
+    purchase_rate_limit: int = Field(default=60, gt=0)
+    purchase_rate_window: timedelta = timedelta(minutes=1)
+    max_purchase_quantity: int = Field(default=100, gt=0)
+
+    # --- Payments and workers ---
+    payment_gateway: Literal["sandbox"] = "sandbox"
+    worker_graceful_shutdown: timedelta = timedelta(seconds=10)
+    worker_max_concurrent_activities: int = Field(default=100, gt=0)
+
+    @property
+    def database_url_async(self) -> str:
+        """The database URL in the SQLAlchemy psycopg 3 form."""
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (tokenbill dev starts a local database)")
+        return to_sqlalchemy_url(self.database_url)
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """Normalise `postgres://` or `postgresql://` into SQLAlchemy's psycopg 3 driver URL."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+
+
+def to_libpq_url(url: str) -> str:
+    """The same URL in the plain libpq form psycopg accepts."""
+    return to_sqlalchemy_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
