@@ -101,7 +101,9 @@ async def credit(
 ) -> Posting:
     """Add tokens to a wallet as a new lot; a replayed key returns the first posting."""
     validate_token_amount(amount)
-    claimed = await _claim(session, idempotency_key, kind, wallet_id, amount, description, reference)
+    claimed = await _claim(
+        session, idempotency_key, kind, wallet_id, amount, description, reference
+    )
     if claimed is None:
         return await _replay(session, idempotency_key, kind, wallet_id, amount)
     transaction_id, created_at = claimed
@@ -146,7 +148,9 @@ async def debit(
 ) -> Posting:
     """Take tokens from a wallet, first-to-expire lots first; never below zero."""
     validate_token_amount(amount)
-    claimed = await _claim(session, idempotency_key, kind, wallet_id, amount, description, reference)
+    claimed = await _claim(
+        session, idempotency_key, kind, wallet_id, amount, description, reference
+    )
     if claimed is None:
         return await _replay(session, idempotency_key, kind, wallet_id, amount)
     transaction_id, created_at = claimed

@@ -198,9 +198,7 @@ class TokenBalanceHistory(Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = created_at_column()
 
-    __table_args__ = (
-        Index("idx_balance_history_wallet", "wallet_id", text("created_at DESC")),
-    )
+    __table_args__ = (Index("idx_balance_history_wallet", "wallet_id", text("created_at DESC")),)
 
 
 class TokenPackage(Base):

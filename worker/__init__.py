@@ -1,0 +1,1 @@
+"""The worker process: activities built with their dependencies, workflows, schedules."""
