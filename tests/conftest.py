@@ -63,7 +63,7 @@ def temporal_dev_server(work_dir: Path) -> Iterator[LocalTemporal]:
 @pytest.fixture(scope="session")
 def settings(database_url: str, temporal_dev_server: LocalTemporal) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=database_url,
         temporal_address=temporal_dev_server.address,
         temporal_task_queue="tokenbill-test",
@@ -76,7 +76,7 @@ def settings(database_url: str, temporal_dev_server: LocalTemporal) -> Settings:
 def db_settings(database_url: str) -> Settings:
     """Settings for tests that need only the database (no Temporal server started)."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=database_url,
         jwt_secret="test-secret-that-is-long-enough-for-hs256",
         purchase_rate_limit=10_000,

