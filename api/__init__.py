@@ -1,0 +1,1 @@
+"""The HTTP API: reads PostgreSQL; starts, signals and queries workflows."""
