@@ -477,3 +477,36 @@ class RateLimitCounter(Base):
     bucket: Mapped[str] = mapped_column(String(128), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class NotificationEvent(Base):
+    """The outbox: an event written in the transaction that caused it, delivered after commit."""
+
+    __tablename__ = "notification_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    wallet_id: Mapped[int | None] = mapped_column(ForeignKey("organization_token_wallets.id"))
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    severity: Mapped[str] = mapped_column(String(16), server_default="info", nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending", nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'dispatched', 'delivered', 'failed')",
+            name="ck_notification_event_status",
+        ),
+        CheckConstraint(
+            "severity IN ('info', 'warning', 'critical')", name="ck_notification_event_severity"
+        ),
+        Index(
+            "idx_notification_events_pending",
+            "created_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("idx_notification_events_org_created", "organization_id", text("created_at DESC")),
+    )
