@@ -1,0 +1,1 @@
+"""Activities: every side effect (ledger writes, payment gateway calls, invoices)."""

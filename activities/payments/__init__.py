@@ -1,0 +1,1 @@
+"""The payment gateway interface and its implementations."""

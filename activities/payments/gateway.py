@@ -1,0 +1,85 @@
+"""What tokenbill needs from a payment processor: idempotent charges and refunds."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """A captured charge; a replayed idempotency key returns the first one (replayed=True)."""
+
+    charge_reference: str
+    amount: Decimal
+    currency: str
+    payment_method: str
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_reference: str
+    charge_reference: str
+    amount: Decimal
+    currency: str
+    replayed: bool
+
+
+class GatewayError(Exception):
+    """The gateway refused or could not answer a request."""
+
+
+class PaymentDeclined(GatewayError):
+    """The charge was declined. A hard decline will not succeed on a retry with the same method."""
+
+    def __init__(self, code: str, message: str, *, hard: bool) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.hard = hard
+
+
+class GatewayTimeout(GatewayError):
+    """No answer arrived: the operation may or may not have happened; retry with the same key."""
+
+
+class RefundRefused(GatewayError):
+    """The refund cannot be made (unknown charge, more than what is left of the charge)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class IdempotencyKeyMismatch(GatewayError):
+    """The key was already used for a different operation, amount, currency or method."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        self.key = key
+
+
+class InvalidGatewayRequest(GatewayError):
+    """The request is malformed (amount, currency, key); no retry can fix it."""
+
+
+class PaymentGateway(Protocol):
+    async def charge(
+        self,
+        *,
+        idempotency_key: str,
+        payment_method: str,
+        amount: Decimal,
+        currency: str,
+        description: str,
+    ) -> ChargeResult: ...
+
+    async def refund(
+        self,
+        *,
+        idempotency_key: str,
+        charge_reference: str,
+        amount: Decimal,
+        currency: str,
+    ) -> RefundResult: ...

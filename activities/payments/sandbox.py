@@ -1,0 +1,234 @@
+"""A gateway that behaves like a card processor's test mode, its book kept in PostgreSQL.
+
+Every charge and refund is stored under its idempotency key in payment_gateway_operations, so a
+repeated key returns the first result, also after a restart, and concurrent requests with one key
+charge once (the unique key decides, inside the database).
+"""
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.payments.gateway import (
+    ChargeResult,
+    GatewayTimeout,
+    IdempotencyKeyMismatch,
+    InvalidGatewayRequest,
+    PaymentDeclined,
+    RefundRefused,
+    RefundResult,
+)
+
+CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("1e16")  # NUMERIC(18, 2) holds less than this
+
+
+@dataclass(frozen=True)
+class Decline:
+    code: str
+    message: str
+    hard: bool
+
+
+CARD_OK = "pm_card_ok"
+CARD_TIMEOUT_ONCE = "pm_card_timeout_once"
+DECLINING_CARDS: dict[str, Decline] = {
+    "pm_card_declined": Decline("card_declined", "The card was declined.", hard=False),
+    "pm_card_insufficient_funds": Decline(
+        "insufficient_funds", "The card has insufficient funds.", hard=False
+    ),
+    "pm_card_lost": Decline("lost_card", "The card was reported lost.", hard=True),
+    "pm_card_stolen": Decline("stolen_card", "The card was reported stolen.", hard=True),
+}
+# Retrying an unknown method can never succeed, so it is a hard decline.
+INVALID_METHOD = Decline(
+    "invalid_payment_method", "The payment method is not a card this gateway accepts.", hard=True
+)
+DECLINE_BY_CODE = {d.code: d for d in (*DECLINING_CARDS.values(), INVALID_METHOD)}
+
+
+def decline_for(payment_method: str) -> Decline | None:
+    """The decline a test card produces, or None for a card that is charged."""
+    if payment_method in (CARD_OK, CARD_TIMEOUT_ONCE):
+        return None
+    return DECLINING_CARDS.get(payment_method, INVALID_METHOD)
+
+
+class SandboxGateway:
+    """The test-mode processor: behaviour chosen by the payment method, book in the database."""
+
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        self._session_maker = session_maker
+
+    async def charge(
+        self,
+        *,
+        idempotency_key: str,
+        payment_method: str,
+        amount: Decimal,
+        currency: str,
+        description: str,
+    ) -> ChargeResult:
+        _check_key(idempotency_key)
+        _check_amount(amount)
+        currency = _check_currency(currency)
+        if not 0 < len(payment_method) <= 64:
+            raise InvalidGatewayRequest("a payment method has 1 to 64 characters")
+        decline = decline_for(payment_method)
+        new_reference = f"ch_{uuid.uuid4().hex}"
+        async with self._session_maker() as session, session.begin():
+            row = await _record(
+                session,
+                {
+                    "k": idempotency_key, "op": "charge", "ref": new_reference,
+                    "pm": payment_method, "charge": None, "a": amount, "cur": currency,
+                    "status": "succeeded" if decline is None else "declined",
+                    "code": None if decline is None else decline.code,
+                },
+            )  # fmt: skip
+            if (row.operation, row.payment_method, row.amount, row.currency) != (
+                "charge", payment_method, amount, currency,
+            ):  # fmt: skip
+                raise IdempotencyKeyMismatch(idempotency_key)
+        first_attempt = row.gateway_reference == new_reference
+        if row.status == "declined":
+            stored = DECLINE_BY_CODE[row.decline_code]
+            raise PaymentDeclined(stored.code, stored.message, hard=stored.hard)
+        if first_attempt and payment_method == CARD_TIMEOUT_ONCE:
+            # The charge is captured and stored, but its answer is lost on the way back.
+            raise GatewayTimeout(f"no answer for charge {idempotency_key!r}")
+        return ChargeResult(
+            charge_reference=row.gateway_reference,
+            amount=row.amount,
+            currency=row.currency,
+            payment_method=row.payment_method,
+            replayed=not first_attempt,
+        )
+
+    async def refund(
+        self,
+        *,
+        idempotency_key: str,
+        charge_reference: str,
+        amount: Decimal,
+        currency: str,
+    ) -> RefundResult:
+        _check_key(idempotency_key)
+        _check_amount(amount)
+        currency = _check_currency(currency)
+        async with self._session_maker() as session, session.begin():
+            # Locking the charge serialises every refund of it, so the total refunded is exact.
+            charge = (
+                await session.execute(
+                    text(
+                        "SELECT amount, currency FROM payment_gateway_operations "
+                        "WHERE gateway_reference = :c AND operation = 'charge' "
+                        "AND status = 'succeeded' FOR UPDATE"
+                    ),
+                    {"c": charge_reference},
+                )
+            ).one_or_none()
+            previous = await self._replayed_refund(
+                session, idempotency_key, charge_reference, amount, currency
+            )
+            if previous is not None:
+                return previous
+            if charge is None:
+                raise RefundRefused("unknown_charge", f"no captured charge {charge_reference}")
+            if charge.currency != currency:
+                raise RefundRefused(
+                    "currency_mismatch", f"the charge was made in {charge.currency}"
+                )
+            refunded = await session.scalar(
+                text(
+                    "SELECT coalesce(sum(amount), 0) FROM payment_gateway_operations "
+                    "WHERE operation = 'refund' AND charge_reference = :c AND status = 'succeeded'"
+                ),
+                {"c": charge_reference},
+            )
+            left = charge.amount - Decimal(refunded)
+            if amount > left:
+                raise RefundRefused(
+                    "amount_exceeds_charge",
+                    f"only {left} {currency} of charge {charge_reference} can be refunded",
+                )
+            reference = f"re_{uuid.uuid4().hex}"
+            await _record(
+                session,
+                {
+                    "k": idempotency_key, "op": "refund", "ref": reference, "pm": None,
+                    "charge": charge_reference, "a": amount, "cur": currency,
+                    "status": "succeeded", "code": None,
+                },
+            )  # fmt: skip
+        return RefundResult(reference, charge_reference, amount, currency, replayed=False)
+
+    async def _replayed_refund(
+        self,
+        session: AsyncSession,
+        idempotency_key: str,
+        charge_reference: str,
+        amount: Decimal,
+        currency: str,
+    ) -> RefundResult | None:
+        row = (
+            await session.execute(
+                text(
+                    "UPDATE payment_gateway_operations SET attempts = attempts + 1 "
+                    "WHERE idempotency_key = :k "
+                    "RETURNING operation, gateway_reference, charge_reference, amount, currency"
+                ),
+                {"k": idempotency_key},
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        if (row.operation, row.charge_reference, row.amount, row.currency) != (
+            "refund", charge_reference, amount, currency,
+        ):  # fmt: skip
+            raise IdempotencyKeyMismatch(idempotency_key)
+        return RefundResult(
+            row.gateway_reference, row.charge_reference, row.amount, row.currency, replayed=True
+        )
+
+
+async def _record(session: AsyncSession, values: dict[str, Any]) -> Any:
+    """Insert the operation, or count one more attempt of the stored one; returns the stored row."""
+    return (
+        await session.execute(
+            text(
+                "INSERT INTO payment_gateway_operations (idempotency_key, operation, "
+                "gateway_reference, payment_method, charge_reference, amount, currency, status, "
+                "decline_code) VALUES (:k, :op, :ref, :pm, :charge, :a, :cur, :status, :code) "
+                "ON CONFLICT (idempotency_key) DO UPDATE "
+                "SET attempts = payment_gateway_operations.attempts + 1 "
+                "RETURNING operation, gateway_reference, payment_method, amount, currency, "
+                "status, decline_code"
+            ),
+            values,
+        )
+    ).one()
+
+
+def _check_key(key: str) -> None:
+    if not 0 < len(key) <= 255:
+        raise InvalidGatewayRequest("an idempotency key has 1 to 255 characters")
+
+
+def _check_amount(amount: Decimal) -> None:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidGatewayRequest("amounts are exact decimals")
+    if amount <= 0 or amount >= MAX_AMOUNT:
+        raise InvalidGatewayRequest("an amount is greater than zero and below 10^16")
+    if amount != amount.quantize(CENT):
+        raise InvalidGatewayRequest("an amount has at most 2 decimal places")
+
+
+def _check_currency(currency: str) -> str:
+    if len(currency) != 3 or not currency.isalpha():
+        raise InvalidGatewayRequest("a currency is a 3-letter ISO 4217 code")
+    return currency.upper()

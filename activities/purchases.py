@@ -1,0 +1,437 @@
+"""The purchase activities: status changes, charge, credit, invoice and compensation.
+
+Each one is safe to run again with the same input: money and tokens move under business keys
+(`purchase:<ref>:charge`, `:credit`, `:invoice`, `:refund`, `:reversal`), and every status change
+is a conditional UPDATE that never moves a terminal status backwards. Audit rows are written only
+by the run that made the change, in its transaction.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.payments.gateway import (
+    IdempotencyKeyMismatch,
+    InvalidGatewayRequest,
+    PaymentDeclined,
+    PaymentGateway,
+    RefundRefused,
+)
+from db import ledger
+from db.audit import Actor, Outcome, write_audit
+from db.errors import InsufficientBalance, LedgerError
+from db.invoices import InvoiceError, InvoiceLineInput, issue_invoice
+from db.notifications import Severity, record_event
+from tokenbill.settings import Settings
+from workflows.purchase_activity_types import (
+    CHARGE_PAYMENT,
+    COMPLETE_PURCHASE,
+    CREDIT_TOKENS,
+    FAIL_PURCHASE,
+    INVALID_PAYMENT_REQUEST,
+    INVOICE_REFUSED,
+    ISSUE_INVOICE,
+    LEDGER_REFUSED,
+    MARK_PROCESSING,
+    PAYMENT_DECLINED,
+    PURCHASE_NOT_FOUND,
+    REFUND_PURCHASE,
+    REFUND_REFUSED,
+    REVERSAL_REFUSED,
+    ChargeOutcome,
+    CompletePurchaseInput,
+    CreditOutcome,
+    FailPurchaseInput,
+    InvoiceOutcome,
+    RefundOutcome,
+    RefundPurchaseInput,
+    StatusOutcome,
+    charge_key,
+    credit_key,
+    invoice_key,
+    refund_key,
+    reversal_key,
+)
+from workflows.purchase_types import PurchaseInput, PurchaseStatus
+
+OPEN_STATUSES = "('pending', 'processing')"
+
+
+class PurchaseActivities:
+    def __init__(
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        gateway: PaymentGateway,
+        settings: Settings,
+    ) -> None:
+        self._session_maker = session_maker
+        self._gateway = gateway
+        self._settings = settings
+
+    def definitions(self) -> list[Callable[..., Any]]:
+        """The activity methods, bound to this object, for a worker to register."""
+        return [
+            self.mark_processing,
+            self.charge_payment,
+            self.credit_tokens,
+            self.issue_invoice,
+            self.complete,
+            self.fail,
+            self.refund,
+        ]
+
+    @activity.defn(name=MARK_PROCESSING)
+    async def mark_processing(self, purchase: PurchaseInput) -> StatusOutcome:
+        async with self._session_maker() as session, session.begin():
+            await session.execute(
+                text(
+                    "UPDATE token_purchases SET status = 'processing', processing_at = now(), "
+                    "updated_at = now() WHERE purchase_reference_id = :r AND status = 'pending'"
+                ),
+                {"r": purchase.purchase_reference_id},
+            )
+            return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
+
+    @activity.defn(name=CHARGE_PAYMENT)
+    async def charge_payment(self, purchase: PurchaseInput) -> ChargeOutcome:
+        ref = purchase.purchase_reference_id
+        try:
+            charge = await self._gateway.charge(
+                idempotency_key=charge_key(ref),
+                payment_method=purchase.payment_method,
+                amount=purchase.total_amount,
+                currency=purchase.currency,
+                description=purchase.description,
+            )
+        except PaymentDeclined as declined:
+            raise ApplicationError(
+                str(declined),
+                {"code": declined.code, "hard": declined.hard},
+                type=PAYMENT_DECLINED,
+                non_retryable=True,
+            ) from declined
+        except (IdempotencyKeyMismatch, InvalidGatewayRequest) as invalid:
+            raise ApplicationError(
+                str(invalid), type=INVALID_PAYMENT_REQUEST, non_retryable=True
+            ) from invalid
+        # GatewayTimeout is left to propagate: the retry uses the same key and charges once.
+        async with self._session_maker() as session, session.begin():
+            first_record = await session.scalar(
+                text(
+                    "UPDATE token_purchases SET gateway_charge_id = :c, updated_at = now() "
+                    "WHERE purchase_reference_id = :r AND gateway_charge_id IS NULL RETURNING id"
+                ),
+                {"c": charge.charge_reference, "r": ref},
+            )
+            if first_record is not None:
+                await self._audit(
+                    session,
+                    purchase,
+                    "purchase.charge",
+                    after={
+                        "charge_reference": charge.charge_reference,
+                        "amount": charge.amount,
+                        "currency": charge.currency,
+                        "payment_method": purchase.payment_method,
+                    },
+                )
+        return ChargeOutcome(
+            charge_reference=charge.charge_reference, amount=charge.amount, currency=charge.currency
+        )
+
+    @activity.defn(name=CREDIT_TOKENS)
+    async def credit_tokens(self, purchase: PurchaseInput) -> CreditOutcome:
+        ref = purchase.purchase_reference_id
+        expires_at = None
+        if self._settings.token_expiration_enabled:
+            expires_at = datetime.now(UTC) + timedelta(days=self._settings.token_expiration_days)
+        async with self._session_maker() as session, session.begin():
+            try:
+                posting = await ledger.credit(
+                    session,
+                    wallet_id=purchase.wallet_id,
+                    amount=purchase.token_quantity,
+                    idempotency_key=credit_key(ref),
+                    kind="purchase",
+                    description=f"Purchase {ref}: {purchase.description}",
+                    reference=ref,
+                    expires_at=expires_at,
+                )
+            except LedgerError as refused:
+                raise ApplicationError(
+                    str(refused), type=LEDGER_REFUSED, non_retryable=True
+                ) from refused
+            if not posting.replayed:
+                await self._audit(
+                    session,
+                    purchase,
+                    "purchase.credit",
+                    after={
+                        "tokens": posting.amount,
+                        "balance_after": posting.balance_after,
+                        "transaction_id": posting.transaction_id,
+                        "expires_at": expires_at,
+                    },
+                )
+        return CreditOutcome(
+            transaction_id=posting.transaction_id, balance_after=posting.balance_after
+        )
+
+    @activity.defn(name=ISSUE_INVOICE)
+    async def issue_invoice(self, purchase: PurchaseInput) -> InvoiceOutcome:
+        ref = purchase.purchase_reference_id
+        line = InvoiceLineInput(
+            description=purchase.description,
+            token_quantity=purchase.token_quantity,
+            unit_price=purchase.price_per_token,
+            package_id=purchase.package_id,
+        )
+        async with self._session_maker() as session, session.begin():
+            try:
+                invoice = await issue_invoice(
+                    session,
+                    idempotency_key=invoice_key(ref),
+                    organization_id=purchase.organization_id,
+                    lines=[line],
+                    tax_rate=purchase.tax_rate,
+                    currency=purchase.currency,
+                    issue_date=datetime.now(UTC).date(),
+                    due_days=self._settings.token_invoice_due_days,
+                    status="paid",
+                    purchase_reference_id=ref,
+                )
+            except InvoiceError as refused:
+                raise ApplicationError(
+                    str(refused), type=INVOICE_REFUSED, non_retryable=True
+                ) from refused
+            if invoice.total != purchase.total_amount:
+                # Raising rolls the transaction back, so the number is given back too.
+                raise ApplicationError(
+                    f"invoice total {invoice.total} differs from the {purchase.total_amount} "
+                    "charged",
+                    type=INVOICE_REFUSED,
+                    non_retryable=True,
+                )
+            if not invoice.replayed:
+                await self._audit(
+                    session,
+                    purchase,
+                    "purchase.invoice",
+                    after={
+                        "invoice_number": invoice.invoice_number,
+                        "total": invoice.total,
+                        "tax_amount": invoice.tax_amount,
+                        "status": invoice.status,
+                    },
+                )
+        return InvoiceOutcome(invoice_id=invoice.id, invoice_number=invoice.invoice_number)
+
+    @activity.defn(name=COMPLETE_PURCHASE)
+    async def complete(self, request: CompletePurchaseInput) -> StatusOutcome:
+        purchase = request.purchase
+        async with self._session_maker() as session, session.begin():
+            changed = await session.scalar(
+                text(
+                    "UPDATE token_purchases SET status = 'completed', completed_at = now(), "
+                    "updated_at = now(), invoice_id = :invoice, "
+                    "gateway_charge_id = coalesce(gateway_charge_id, :charge) "
+                    f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
+                ),
+                {
+                    "invoice": request.invoice.invoice_id,
+                    "charge": request.charge.charge_reference,
+                    "r": purchase.purchase_reference_id,
+                },
+            )
+            if changed is not None:
+                after = {
+                    "status": "completed",
+                    "tokens": purchase.token_quantity,
+                    "total_amount": purchase.total_amount,
+                    "currency": purchase.currency,
+                    "invoice_number": request.invoice.invoice_number,
+                    "charge_reference": request.charge.charge_reference,
+                }
+                await self._audit(
+                    session, purchase, "purchase.complete", before={"status": "processing"},
+                    after=after,
+                )  # fmt: skip
+                await _notify(session, purchase, "completed", after)
+            return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
+
+    @activity.defn(name=FAIL_PURCHASE)
+    async def fail(self, request: FailPurchaseInput) -> StatusOutcome:
+        purchase = request.purchase
+        async with self._session_maker() as session, session.begin():
+            changed = await session.scalar(
+                text(
+                    "UPDATE token_purchases SET status = 'failed', failed_at = now(), "
+                    "updated_at = now(), failure_reason = :reason "
+                    f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
+                ),
+                {"reason": request.reason, "r": purchase.purchase_reference_id},
+            )
+            if changed is not None:
+                after = {"status": "failed", "failure_reason": request.reason}
+                await self._audit(
+                    session, purchase, "purchase.fail", before={"status": "processing"},
+                    after=after, outcome="failure",
+                )  # fmt: skip
+                await _notify(session, purchase, "failed", after, severity="warning")
+            return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
+
+    @activity.defn(name=REFUND_PURCHASE)
+    async def refund(self, request: RefundPurchaseInput) -> RefundOutcome:
+        """Take the credited tokens back, refund the charge, then mark the purchase refunded."""
+        purchase = request.purchase
+        ref = purchase.purchase_reference_id
+        reversed_tokens = await self._reverse_credit(purchase)
+        try:
+            refund = await self._gateway.refund(
+                idempotency_key=refund_key(ref),
+                charge_reference=request.charge.charge_reference,
+                amount=request.charge.amount,
+                currency=request.charge.currency,
+            )
+        except (RefundRefused, IdempotencyKeyMismatch, InvalidGatewayRequest) as refused:
+            raise ApplicationError(
+                str(refused), type=REFUND_REFUSED, non_retryable=True
+            ) from refused
+        async with self._session_maker() as session, session.begin():
+            changed = await session.scalar(
+                text(
+                    "UPDATE token_purchases SET status = 'refunded', refunded_at = now(), "
+                    "updated_at = now(), gateway_refund_id = :refund, failure_reason = :reason "
+                    f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
+                ),
+                {"refund": refund.refund_reference, "reason": request.reason, "r": ref},
+            )
+            if changed is not None:
+                after = {
+                    "status": "refunded",
+                    "refund_reference": refund.refund_reference,
+                    "amount": refund.amount,
+                    "currency": refund.currency,
+                    "reversed_tokens": reversed_tokens,
+                    "failure_reason": request.reason,
+                }
+                await self._audit(
+                    session, purchase, "purchase.refund", before={"status": "processing"},
+                    after=after,
+                )  # fmt: skip
+                await _notify(session, purchase, "refunded", after, severity="warning")
+            status = await _status(session, ref)
+        return RefundOutcome(
+            refund_reference=refund.refund_reference, reversed_tokens=reversed_tokens, status=status
+        )
+
+    async def _reverse_credit(self, purchase: PurchaseInput) -> Decimal:
+        """Debit what the purchase credited, if it did; the tokens reversed (0 when none)."""
+        ref = purchase.purchase_reference_id
+        async with self._session_maker() as session, session.begin():
+            credited = await session.scalar(
+                text("SELECT amount FROM ledger_transactions WHERE idempotency_key = :k"),
+                {"k": credit_key(ref)},
+            )
+            if credited is None:
+                return Decimal("0")
+            try:
+                posting = await ledger.debit(
+                    session,
+                    wallet_id=purchase.wallet_id,
+                    amount=Decimal(credited),
+                    idempotency_key=reversal_key(ref),
+                    kind="reversal",
+                    description=f"Reversal of purchase {ref}",
+                    reference=ref,
+                )
+            except InsufficientBalance as spent:
+                raise ApplicationError(
+                    f"the purchased tokens cannot be taken back: {spent}",
+                    type=REVERSAL_REFUSED,
+                    non_retryable=True,
+                ) from spent
+            except LedgerError as refused:
+                raise ApplicationError(
+                    str(refused), type=LEDGER_REFUSED, non_retryable=True
+                ) from refused
+            if not posting.replayed:
+                await self._audit(
+                    session,
+                    purchase,
+                    "purchase.reverse",
+                    after={
+                        "tokens": posting.amount,
+                        "balance_after": posting.balance_after,
+                        "transaction_id": posting.transaction_id,
+                    },
+                )
+            return posting.amount
+
+    async def _audit(
+        self,
+        session: AsyncSession,
+        purchase: PurchaseInput,
+        action: str,
+        *,
+        after: dict[str, Any],
+        before: dict[str, Any] | None = None,
+        outcome: Outcome = "success",
+    ) -> None:
+        actor = (
+            Actor.user(purchase.actor_user_id)
+            if purchase.actor_user_id is not None
+            else Actor.system("purchase-workflow")
+        )
+        await write_audit(
+            session,
+            actor=actor,
+            action=action,
+            organization_id=purchase.organization_id,
+            target_type="token_purchase",
+            target_id=purchase.purchase_reference_id,
+            before=before,
+            after=after,
+            outcome=outcome,
+        )
+
+
+async def _status(session: AsyncSession, purchase_reference_id: str) -> PurchaseStatus:
+    status = await session.scalar(
+        text("SELECT status FROM token_purchases WHERE purchase_reference_id = :r"),
+        {"r": purchase_reference_id},
+    )
+    if status is None:
+        raise ApplicationError(
+            f"purchase {purchase_reference_id} does not exist",
+            type=PURCHASE_NOT_FOUND,
+            non_retryable=True,
+        )
+    result: PurchaseStatus = status
+    return result
+
+
+async def _notify(
+    session: AsyncSession,
+    purchase: PurchaseInput,
+    outcome: str,
+    payload: dict[str, Any],
+    *,
+    severity: Severity = "info",
+) -> None:
+    """Put the purchase's outcome in the notification outbox, in the status change's transaction."""
+    await record_event(
+        session,
+        idempotency_key=f"purchase:{purchase.purchase_reference_id}:{outcome}",
+        event_type=f"purchase.{outcome}",
+        payload={"purchase_reference_id": purchase.purchase_reference_id, **payload},
+        organization_id=purchase.organization_id,
+        wallet_id=purchase.wallet_id,
+        severity=severity,
+    )

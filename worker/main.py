@@ -1,0 +1,73 @@
+"""The worker process: registers every workflow and activity and runs until SIGINT/SIGTERM."""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from db.session import create_engine, create_session_maker
+from tokenbill.settings import Settings
+from worker.activities import build_activities
+from workflows.converter import DATA_CONVERTER
+from workflows.purchase import PurchaseWorkflow
+
+logger = logging.getLogger("tokenbill.worker")
+
+WORKFLOWS: list[type] = [PurchaseWorkflow]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    task_queue: str | None = None,
+    *,
+    activities: Sequence[Callable[..., Any]] | None = None,
+) -> Worker:
+    """A worker for every workflow and activity; `activities` replaces the built set if given."""
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=(
+            list(activities)
+            if activities is not None
+            else build_activities(settings, session_maker)
+        ),
+        graceful_shutdown_timeout=settings.worker_graceful_shutdown,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Connect, serve the task queue until SIGINT or SIGTERM, then drain and shut down."""
+    if not settings.temporal_address:
+        raise RuntimeError("TEMPORAL_ADDRESS is not set (tokenbill dev starts a local server)")
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=DATA_CONVERTER,
+    )
+    engine = create_engine(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        worker = build_worker(client, settings, create_session_maker(engine))
+        async with worker:
+            logger.info("worker serving task queue %s", worker.task_queue)
+            await stop.wait()
+            logger.info("worker shutting down (up to %s for running activities)",
+                        settings.worker_graceful_shutdown)  # fmt: skip
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await engine.dispose()
+    logger.info("worker stopped")

@@ -1,0 +1,208 @@
+"""PurchaseWorkflow: charge, credit, invoice, complete; a decline fails, a later failure refunds."""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.purchase_activity_types import (
+        CHARGE_PAYMENT,
+        COMPLETE_PURCHASE,
+        CREDIT_TOKENS,
+        FAIL_PURCHASE,
+        INVALID_PAYMENT_REQUEST,
+        INVOICE_REFUSED,
+        ISSUE_INVOICE,
+        LEDGER_REFUSED,
+        MARK_PROCESSING,
+        PAYMENT_DECLINED,
+        PURCHASE_NOT_FOUND,
+        REFUND_PURCHASE,
+        REFUND_REFUSED,
+        REVERSAL_REFUSED,
+        STATUS_QUERY,
+        ChargeOutcome,
+        CompletePurchaseInput,
+        CreditOutcome,
+        FailPurchaseInput,
+        InvoiceOutcome,
+        PurchaseStep,
+        RefundOutcome,
+        RefundPurchaseInput,
+        StatusOutcome,
+    )
+    from workflows.purchase_types import (
+        PURCHASE_WORKFLOW_NAME,
+        PurchaseInput,
+        PurchaseResult,
+        PurchaseStatus,
+    )
+
+DATABASE_TIMEOUT = timedelta(seconds=30)
+GATEWAY_TIMEOUT = timedelta(seconds=60)
+
+# Status changes and compensation must happen eventually: retried until they succeed.
+STATUS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
+    non_retryable_error_types=[PURCHASE_NOT_FOUND],
+)
+# A charge is only ever retried with its own key, for as long as the gateway does not answer.
+CHARGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
+    non_retryable_error_types=[PAYMENT_DECLINED, INVALID_PAYMENT_REQUEST],
+)
+# After a captured charge, crediting and invoicing get a few minutes; then the purchase is refunded.
+FULFILMENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+    non_retryable_error_types=[LEDGER_REFUSED, INVOICE_REFUSED, PURCHASE_NOT_FOUND],
+)
+REFUND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
+    non_retryable_error_types=[
+        REFUND_REFUSED,
+        REVERSAL_REFUSED,
+        LEDGER_REFUSED,
+        PURCHASE_NOT_FOUND,
+    ],
+)
+
+STEP_AFTER_STATUS: dict[PurchaseStatus, PurchaseStep] = {
+    "pending": "processing",
+    "processing": "processing",
+    "completed": "completed",
+    "failed": "failed",
+    "refunded": "refunded",
+}
+
+
+@workflow.defn(name=PURCHASE_WORKFLOW_NAME)
+class PurchaseWorkflow:
+    def __init__(self) -> None:
+        self._step: PurchaseStep = "starting"
+
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> PurchaseStep:
+        """The step the purchase is at."""
+        return self._step
+
+    @workflow.run
+    async def run(self, purchase: PurchaseInput) -> PurchaseResult:
+        self._step = "processing"
+        current = await workflow.execute_activity(
+            MARK_PROCESSING,
+            purchase,
+            result_type=StatusOutcome,
+            start_to_close_timeout=DATABASE_TIMEOUT,
+            retry_policy=STATUS_RETRY,
+        )
+        if current.status != "processing":
+            # Another run already finished this purchase: report it, move nothing twice.
+            return self._finish(purchase, current.status)
+
+        self._step = "charging"
+        try:
+            charge = await workflow.execute_activity(
+                CHARGE_PAYMENT,
+                purchase,
+                result_type=ChargeOutcome,
+                start_to_close_timeout=GATEWAY_TIMEOUT,
+                retry_policy=CHARGE_RETRY,
+            )
+        except ActivityError as error:
+            return await self._fail(purchase, failure_reason(error))
+
+        try:
+            self._step = "crediting"
+            credit = await workflow.execute_activity(
+                CREDIT_TOKENS,
+                purchase,
+                result_type=CreditOutcome,
+                start_to_close_timeout=DATABASE_TIMEOUT,
+                retry_policy=FULFILMENT_RETRY,
+            )
+            self._step = "invoicing"
+            invoice = await workflow.execute_activity(
+                ISSUE_INVOICE,
+                purchase,
+                result_type=InvoiceOutcome,
+                start_to_close_timeout=DATABASE_TIMEOUT,
+                retry_policy=FULFILMENT_RETRY,
+            )
+        except ActivityError as error:
+            return await self._refund(purchase, charge, failure_reason(error))
+
+        self._step = "completing"
+        done = await workflow.execute_activity(
+            COMPLETE_PURCHASE,
+            CompletePurchaseInput(purchase=purchase, charge=charge, invoice=invoice),
+            result_type=StatusOutcome,
+            start_to_close_timeout=DATABASE_TIMEOUT,
+            retry_policy=STATUS_RETRY,
+        )
+        result = self._finish(purchase, done.status)
+        result.invoice_number = invoice.invoice_number
+        result.balance_after = credit.balance_after
+        return result
+
+    async def _fail(self, purchase: PurchaseInput, reason: str) -> PurchaseResult:
+        self._step = "failing"
+        failed = await workflow.execute_activity(
+            FAIL_PURCHASE,
+            FailPurchaseInput(purchase=purchase, reason=reason),
+            result_type=StatusOutcome,
+            start_to_close_timeout=DATABASE_TIMEOUT,
+            retry_policy=STATUS_RETRY,
+        )
+        return self._finish(purchase, failed.status, reason)
+
+    async def _refund(
+        self, purchase: PurchaseInput, charge: ChargeOutcome, reason: str
+    ) -> PurchaseResult:
+        self._step = "refunding"
+        workflow.logger.warning("purchase fulfilment failed, refunding: %s", reason)
+        try:
+            refunded = await workflow.execute_activity(
+                REFUND_PURCHASE,
+                RefundPurchaseInput(purchase=purchase, charge=charge, reason=reason),
+                result_type=RefundOutcome,
+                start_to_close_timeout=GATEWAY_TIMEOUT,
+                retry_policy=REFUND_RETRY,
+            )
+        except ActivityError as error:
+            # The money stays captured: the failure reason tells finance to resolve it by hand.
+            return await self._fail(
+                purchase, f"{reason}; refund not possible, needs review: {failure_reason(error)}"
+            )
+        return self._finish(purchase, refunded.status, reason)
+
+    def _finish(
+        self, purchase: PurchaseInput, status: PurchaseStatus, reason: str | None = None
+    ) -> PurchaseResult:
+        self._step = STEP_AFTER_STATUS[status]
+        return PurchaseResult(
+            purchase_reference_id=purchase.purchase_reference_id,
+            status=status,
+            failure_reason=reason,
+        )
+
+
+def failure_reason(error: ActivityError) -> str:
+    """The sentence a person reads: the activity's own message, not the SDK's wrapper."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause) if cause is not None else str(error)
