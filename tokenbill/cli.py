@@ -142,7 +142,13 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from worker.main import run_worker
 
-    return _run_until_signalled(run_worker(settings))
+    if not settings.temporal_address:
+        raise CommandError("TEMPORAL_ADDRESS is not set (tokenbill dev starts a local server)")
+    try:
+        return _run_until_signalled(run_worker(settings))
+    except RuntimeError as exc:
+        log.debug("the worker failed", exc_info=True)
+        raise CommandError(f"the worker stopped: {_first_line(str(exc))}") from exc
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:

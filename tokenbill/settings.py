@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     temporal_task_queue: str = "tokenbill"
     data_dir: str = ".data"
 
+    # --- `tokenbill dev`: fixed local ports (PostgreSQL off 5432, beside a system server) ---
+    dev_postgres_port: int = Field(default=54329, gt=0, lt=65536)
+    dev_temporal_port: int = Field(default=7233, gt=0, lt=65536)
+    dev_temporal_ui_port: int = Field(default=8233, gt=0, lt=65536)
+    log_dir: str = "logs"
+
     # --- API ---
     api_host: str = "0.0.0.0"
     api_port: int = 3000
