@@ -133,7 +133,7 @@ async def issue_invoice(
             "currency, subtotal, tax_rate, tax_amount, total, issue_date, due_date, paid_at, "
             "purchase_reference_id, subscription_id) VALUES (:number, :k, :org, :status, :cur, "
             ":subtotal, :rate, :tax, :total, :issued, :due, "
-            "CASE WHEN :status = 'paid' THEN now() END, :ref, :sub) "
+            "CASE WHEN CAST(:paid AS boolean) THEN now() END, :ref, :sub) "
             "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
         ),
         {
@@ -141,7 +141,7 @@ async def issue_invoice(
             "k": idempotency_key, "org": organization_id, "status": status,
             "cur": currency.upper(), "subtotal": subtotal, "rate": tax_rate, "tax": tax_amount,
             "total": total, "issued": issue_date, "due": issue_date + timedelta(days=due_days),
-            "ref": purchase_reference_id, "sub": subscription_id,
+            "ref": purchase_reference_id, "sub": subscription_id, "paid": status == "paid",
         },
     )  # fmt: skip
     if invoice_id is None:

@@ -1,0 +1,500 @@
+"""PurchaseWorkflow on a real Temporal dev server and PostgreSQL: money and tokens move once."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Worker
+
+from activities.payments.sandbox import SandboxGateway
+from activities.purchases import PurchaseActivities
+from db import ledger
+from db.pricing import price_tokens
+from tokenbill.settings import Settings
+from worker.main import build_worker
+from workflows.purchase_activity_types import (
+    CHARGE_PAYMENT,
+    COMPLETE_PURCHASE,
+    CREDIT_TOKENS,
+    FAIL_PURCHASE,
+    ISSUE_INVOICE,
+    MARK_PROCESSING,
+    REFUND_PURCHASE,
+    STATUS_QUERY,
+    CompletePurchaseInput,
+    CreditOutcome,
+    FailPurchaseInput,
+    InvoiceOutcome,
+    StatusOutcome,
+)
+from workflows.purchase_types import (
+    PURCHASE_WORKFLOW_NAME,
+    PurchaseInput,
+    PurchaseResult,
+    purchase_workflow_id,
+)
+from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
+
+Maker = async_sessionmaker[AsyncSession]
+TAX_RATE = Decimal("0.16")
+UNIT_PRICE = Decimal("0.50")
+
+
+# --- Arranging purchases the way the API does --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def package_id(session_maker: Maker) -> int:
+    async with session_maker() as session, session.begin():
+        found = await session.scalar(
+            text(
+                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
+                "VALUES (:n, 500, :p, 'USD') RETURNING id"
+            ),
+            {"n": f"Business Pack {uuid.uuid4().hex[:8]}", "p": UNIT_PRICE},
+        )
+    assert found is not None
+    return int(found)
+
+
+async def insert_purchase(
+    session_maker: Maker,
+    organization_id: int,
+    package_id: int,
+    payment_method: str = "pm_card_ok",
+    tokens: str = "500",
+) -> PurchaseInput:
+    """Write the pending token_purchases row and build the workflow input, as the API will."""
+    quantity = Decimal(tokens)
+    price = price_tokens(quantity, UNIT_PRICE, TAX_RATE)
+    reference = f"test-{uuid.uuid4().hex[:20]}"
+    async with session_maker() as session, session.begin():
+        wallet_id = await ledger.ensure_wallet(session, organization_id)
+        await session.execute(
+            text(
+                "INSERT INTO token_purchases (purchase_reference_id, organization_id, wallet_id, "
+                "package_id, purchase_type, token_quantity, price_per_token, subtotal_amount, "
+                "tax_rate, tax_amount, total_amount, currency, payment_method, status, "
+                "workflow_id) VALUES (:ref, :org, :wallet, :package, 'one_time', :q, :unit, "
+                ":subtotal, :rate, :tax, :total, 'USD', :pm, 'pending', :wf)"
+            ),
+            {
+                "ref": reference, "org": organization_id, "wallet": wallet_id,
+                "package": package_id, "q": quantity, "unit": UNIT_PRICE,
+                "subtotal": price.subtotal, "rate": TAX_RATE, "tax": price.tax,
+                "total": price.total, "pm": payment_method,
+                "wf": purchase_workflow_id(reference),
+            },
+        )  # fmt: skip
+    return PurchaseInput(
+        purchase_reference_id=reference,
+        organization_id=organization_id,
+        wallet_id=wallet_id,
+        package_id=package_id,
+        token_quantity=quantity,
+        price_per_token=UNIT_PRICE,
+        subtotal_amount=price.subtotal,
+        tax_rate=TAX_RATE,
+        tax_amount=price.tax,
+        total_amount=price.total,
+        currency="USD",
+        payment_method=payment_method,
+        description=f"{tokens} tokens",
+    )
+
+
+async def run_purchase(
+    client: Client, task_queue: str, purchase: PurchaseInput, workflow_id: str | None = None
+) -> PurchaseResult:
+    result: PurchaseResult = await client.execute_workflow(
+        PURCHASE_WORKFLOW_NAME,
+        purchase,
+        id=workflow_id or purchase_workflow_id(purchase.purchase_reference_id),
+        task_queue=task_queue,
+        result_type=PurchaseResult,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(ORGANIZATION_ID, str(purchase.organization_id)),
+                SearchAttributePair(PURCHASE_REFERENCE, purchase.purchase_reference_id),
+            ]
+        ),
+        execution_timeout=timedelta(minutes=2),
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+async def task_queue(
+    temporal_client: Client, settings: Settings, session_maker: Maker
+) -> AsyncIterator[str]:
+    """An in-process worker with every activity, on a queue of this module's own."""
+    queue = f"purchase-tests-{uuid.uuid4().hex}"
+    async with build_worker(temporal_client, settings, session_maker, task_queue=queue):
+        yield queue
+
+
+def serve_with(
+    client: Client,
+    settings: Settings,
+    session_maker: Maker,
+    replace: str,
+    replacement: Callable[..., Any],
+) -> tuple[str, Worker]:
+    """A worker whose activity named `replace` is swapped for `replacement`; (queue, worker)."""
+    real = PurchaseActivities(session_maker, SandboxGateway(session_maker), settings)
+    names: dict[Callable[..., Any], str] = {
+        real.mark_processing: MARK_PROCESSING,
+        real.charge_payment: CHARGE_PAYMENT,
+        real.credit_tokens: CREDIT_TOKENS,
+        real.issue_invoice: ISSUE_INVOICE,
+        real.complete: COMPLETE_PURCHASE,
+        real.fail: FAIL_PURCHASE,
+        real.refund: REFUND_PURCHASE,
+    }
+    kept: Sequence[Callable[..., Any]] = [fn for fn, name in names.items() if name != replace]
+    queue = f"purchase-tests-{uuid.uuid4().hex}"
+    worker = build_worker(
+        client, settings, session_maker, task_queue=queue, activities=[*kept, replacement]
+    )
+    return queue, worker
+
+
+@activity.defn(name=ISSUE_INVOICE)
+async def invoicing_down(purchase: PurchaseInput) -> InvoiceOutcome:
+    raise ApplicationError("invoicing service is down", type="InvoicingDown", non_retryable=True)
+
+
+@activity.defn(name=CREDIT_TOKENS)
+async def ledger_down(purchase: PurchaseInput) -> CreditOutcome:
+    raise ApplicationError("ledger is closed", type="LedgerDown", non_retryable=True)
+
+
+# --- Reading what happened -----------------------------------------------------------------------
+
+
+async def purchase_row(session_maker: Maker, reference: str) -> Any:
+    async with session_maker() as session:
+        return (
+            await session.execute(
+                text("SELECT * FROM token_purchases WHERE purchase_reference_id = :r"),
+                {"r": reference},
+            )
+        ).one()
+
+
+async def wallet_balance(session_maker: Maker, wallet_id: int) -> tuple[Decimal, Decimal]:
+    """The cached balance and the sum of the wallet's ledger entries."""
+    async with session_maker() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT w.current_balance, (SELECT coalesce(sum(e.amount), 0) "
+                    "FROM ledger_entries e WHERE e.account_id = w.ledger_account_id) "
+                    "FROM organization_token_wallets w WHERE w.id = :w"
+                ),
+                {"w": wallet_id},
+            )
+        ).one()
+        return Decimal(row[0]), Decimal(row[1])
+
+
+async def ledger_kinds(session_maker: Maker, reference: str) -> list[tuple[str, Decimal]]:
+    async with session_maker() as session:
+        rows = await session.execute(
+            text("SELECT kind, amount FROM ledger_transactions WHERE reference = :r ORDER BY id"),
+            {"r": reference},
+        )
+        return [(row.kind, Decimal(row.amount)) for row in rows]
+
+
+async def gateway_operations(session_maker: Maker, reference: str) -> list[tuple[Any, ...]]:
+    async with session_maker() as session:
+        rows = await session.execute(
+            text(
+                "SELECT operation, status, amount, attempts FROM payment_gateway_operations "
+                "WHERE idempotency_key LIKE :k ORDER BY id"
+            ),
+            {"k": f"purchase:{reference}:%"},
+        )
+        return [tuple(row) for row in rows]
+
+
+async def audit_actions(session_maker: Maker, reference: str) -> list[str]:
+    async with session_maker() as session:
+        rows = await session.scalars(
+            text(
+                "SELECT action FROM token_audit_logs WHERE target_type = 'token_purchase' "
+                "AND target_id = :r ORDER BY id"
+            ),
+            {"r": reference},
+        )
+        return list(rows)
+
+
+async def invoice_of(session_maker: Maker, reference: str) -> Any:
+    async with session_maker() as session:
+        return (
+            await session.execute(
+                text("SELECT * FROM invoices WHERE purchase_reference_id = :r"), {"r": reference}
+            )
+        ).one_or_none()
+
+
+# --- Behaviour ------------------------------------------------------------------------------------
+
+
+async def test_purchase_completes_with_exact_tokens_paid_invoice_and_audit(
+    temporal_client, task_queue, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id)
+    result = await run_purchase(temporal_client, task_queue, purchase)
+
+    assert result.status == "completed" and result.failure_reason is None
+    assert result.balance_after == Decimal("500")
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("500"),) * 2
+    row = await purchase_row(session_maker, purchase.purchase_reference_id)
+    assert row.status == "completed"
+    assert row.created_at <= row.processing_at <= row.completed_at
+    assert row.failed_at is None and row.refunded_at is None
+    assert row.gateway_charge_id.startswith("ch_")
+    invoice = await invoice_of(session_maker, purchase.purchase_reference_id)
+    assert row.invoice_id == invoice.id and result.invoice_number == invoice.invoice_number
+    assert invoice.invoice_number.startswith(f"TOK-{datetime.now(UTC).year}-")
+    assert (invoice.status, invoice.subtotal, invoice.tax_amount, invoice.total) == (
+        "paid", Decimal("250.00"), Decimal("40.00"), Decimal("290.00"),
+    )  # fmt: skip
+    assert invoice.paid_at is not None
+    assert invoice.due_date == invoice.issue_date + timedelta(days=30)
+    assert await gateway_operations(session_maker, purchase.purchase_reference_id) == [
+        ("charge", "succeeded", Decimal("290.00"), 1)
+    ]
+    assert await audit_actions(session_maker, purchase.purchase_reference_id) == [
+        "purchase.charge", "purchase.credit", "purchase.invoice", "purchase.complete",
+    ]  # fmt: skip
+    handle = temporal_client.get_workflow_handle(
+        purchase_workflow_id(purchase.purchase_reference_id)
+    )
+    assert await handle.query(STATUS_QUERY) == "completed"
+
+
+async def test_purchase_is_found_by_its_organization_in_temporal(
+    temporal_client, task_queue, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, tokens="100")
+    await run_purchase(temporal_client, task_queue, purchase)
+    query = f"OrganizationId = '{org}' AND PurchaseReference = '{purchase.purchase_reference_id}'"
+    found: list[str] = []
+    for _ in range(50):  # visibility is eventually consistent
+        found = [wf.id async for wf in temporal_client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.2)
+    assert found == [purchase_workflow_id(purchase.purchase_reference_id)]
+
+
+async def test_declined_card_leaves_wallet_untouched(
+    temporal_client, task_queue, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, "pm_card_declined")
+    result = await run_purchase(temporal_client, task_queue, purchase)
+
+    assert result.status == "failed"
+    assert result.failure_reason is not None and "card_declined" in result.failure_reason
+    row = await purchase_row(session_maker, purchase.purchase_reference_id)
+    assert (row.status, row.failure_reason) == ("failed", result.failure_reason)
+    assert row.failed_at is not None and row.completed_at is None
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("0"),) * 2
+    assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == []
+    assert await invoice_of(session_maker, purchase.purchase_reference_id) is None
+    assert await audit_actions(session_maker, purchase.purchase_reference_id) == ["purchase.fail"]
+
+
+async def test_timeout_once_card_completes_with_one_charge_and_one_credit(
+    temporal_client, task_queue, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, "pm_card_timeout_once")
+    result = await run_purchase(temporal_client, task_queue, purchase)
+
+    assert result.status == "completed"
+    assert await gateway_operations(session_maker, purchase.purchase_reference_id) == [
+        ("charge", "succeeded", Decimal("290.00"), 2)
+    ]
+    assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == [
+        ("purchase", Decimal("500"))
+    ]
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("500"),) * 2
+    assert (await audit_actions(session_maker, purchase.purchase_reference_id)).count(
+        "purchase.charge"
+    ) == 1
+
+
+async def test_invoicing_failing_for_good_refunds_and_reverses_the_tokens(
+    temporal_client, settings, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id)
+    queue, worker = serve_with(
+        temporal_client, settings, session_maker, ISSUE_INVOICE, invoicing_down
+    )
+    async with worker:
+        result = await run_purchase(temporal_client, queue, purchase)
+
+    assert result.status == "refunded"
+    assert result.failure_reason == "invoicing service is down"
+    row = await purchase_row(session_maker, purchase.purchase_reference_id)
+    assert row.status == "refunded" and row.refunded_at is not None
+    assert row.gateway_refund_id.startswith("re_")
+    assert row.completed_at is None and row.invoice_id is None
+    assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == [
+        ("purchase", Decimal("500")),
+        ("reversal", Decimal("500")),
+    ]
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("0"),) * 2
+    assert await gateway_operations(session_maker, purchase.purchase_reference_id) == [
+        ("charge", "succeeded", Decimal("290.00"), 1),
+        ("refund", "succeeded", Decimal("290.00"), 1),
+    ]
+    assert await invoice_of(session_maker, purchase.purchase_reference_id) is None
+    assert await audit_actions(session_maker, purchase.purchase_reference_id) == [
+        "purchase.charge", "purchase.credit", "purchase.reverse", "purchase.refund",
+    ]  # fmt: skip
+
+
+async def test_crediting_failing_for_good_refunds_without_touching_the_wallet(
+    temporal_client, settings, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, tokens="100")
+    queue, worker = serve_with(temporal_client, settings, session_maker, CREDIT_TOKENS, ledger_down)
+    async with worker:
+        result = await run_purchase(temporal_client, queue, purchase)
+
+    assert (result.status, result.failure_reason) == ("refunded", "ledger is closed")
+    assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == []
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("0"),) * 2
+    assert [op[:2] for op in await gateway_operations(
+        session_maker, purchase.purchase_reference_id
+    )] == [("charge", "succeeded"), ("refund", "succeeded")]  # fmt: skip
+
+
+async def test_second_run_for_a_finished_purchase_moves_nothing(
+    temporal_client, task_queue, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, tokens="100")
+    await run_purchase(temporal_client, task_queue, purchase)
+    rerun = await run_purchase(
+        temporal_client, task_queue, purchase, workflow_id=f"rerun-{uuid.uuid4().hex}"
+    )
+    assert rerun.status == "completed"
+    assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == [
+        ("purchase", Decimal("100"))
+    ]
+    assert (await gateway_operations(session_maker, purchase.purchase_reference_id))[0][3] == 1
+
+
+async def test_terminal_status_is_never_moved_backwards(
+    settings, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, tokens="100")
+    activities = PurchaseActivities(session_maker, SandboxGateway(session_maker), settings)
+    env = ActivityEnvironment()
+    await env.run(activities.mark_processing, purchase)
+    charge = await env.run(activities.charge_payment, purchase)
+    invoice = await env.run(activities.issue_invoice, purchase)
+    done = CompletePurchaseInput(purchase=purchase, charge=charge, invoice=invoice)
+    assert await env.run(activities.complete, done) == StatusOutcome(status="completed")
+    late_failure = FailPurchaseInput(purchase=purchase, reason="late")
+    assert await env.run(activities.fail, late_failure) == StatusOutcome(status="completed")
+    assert await env.run(activities.mark_processing, purchase) == StatusOutcome(status="completed")
+    assert await env.run(activities.complete, done) == StatusOutcome(status="completed")
+    row = await purchase_row(session_maker, purchase.purchase_reference_id)
+    assert (row.status, row.failure_reason, row.failed_at) == ("completed", None, None)
+    assert (await audit_actions(session_maker, purchase.purchase_reference_id)).count(
+        "purchase.complete"
+    ) == 1
+
+
+async def test_credit_activity_run_twice_with_same_input_credits_once(
+    settings, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id)
+    activities = PurchaseActivities(session_maker, SandboxGateway(session_maker), settings)
+    env = ActivityEnvironment()
+    first = await env.run(activities.credit_tokens, purchase)
+    second = await env.run(activities.credit_tokens, purchase)
+    racing = await asyncio.gather(*(env.run(activities.credit_tokens, purchase) for _ in range(5)))
+
+    assert {r.transaction_id for r in [first, second, *racing]} == {first.transaction_id}
+    assert first.balance_after == Decimal("500")
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("500"),) * 2
+    assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == [
+        ("purchase", Decimal("500"))
+    ]
+    assert await audit_actions(session_maker, purchase.purchase_reference_id) == ["purchase.credit"]
+
+
+async def test_credit_sets_lot_expiry_when_token_expiration_is_enabled(
+    settings, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, tokens="100")
+    expiring = settings.model_copy(
+        update={"token_expiration_enabled": True, "token_expiration_days": 90}
+    )
+    activities = PurchaseActivities(session_maker, SandboxGateway(session_maker), expiring)
+    credited = await ActivityEnvironment().run(activities.credit_tokens, purchase)
+    async with session_maker() as session:
+        expires_at = await session.scalar(
+            text("SELECT expires_at FROM token_lots WHERE transaction_id = :t"),
+            {"t": credited.transaction_id},
+        )
+    assert expires_at is not None
+    assert abs(expires_at - (datetime.now(UTC) + timedelta(days=90))) < timedelta(minutes=1)
+
+
+async def test_twenty_concurrent_purchases_leave_the_exact_balance(
+    temporal_client, task_queue, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    tokens = ["100", "500", "2000", "5000", "0.5"]
+    methods = ["pm_card_ok"] * 3 + ["pm_card_timeout_once", "pm_card_declined"]
+    purchases = [
+        await insert_purchase(session_maker, org, package_id, methods[i % 5], tokens[i % 5])
+        for i in range(20)
+    ]
+    results = await asyncio.gather(
+        *(run_purchase(temporal_client, task_queue, p) for p in purchases)
+    )
+
+    completed = [p for p, r in zip(purchases, results, strict=True) if r.status == "completed"]
+    assert len(completed) == 16
+    assert {r.status for r in results} == {"completed", "failed"}
+    expected = sum((p.token_quantity for p in completed), Decimal("0"))
+    assert expected == Decimal("30400")  # 4 x (100 + 500 + 2000 + 5000)
+    wallet = purchases[0].wallet_id
+    assert await wallet_balance(session_maker, wallet) == (expected, expected)
+    numbers = [r.invoice_number for r in results if r.invoice_number is not None]
+    assert len(set(numbers)) == 16
+    async with session_maker() as session:
+        credits = await session.scalar(
+            text("SELECT count(*) FROM ledger_transactions WHERE wallet_id = :w"), {"w": wallet}
+        )
+    assert credits == 16
