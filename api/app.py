@@ -1,0 +1,66 @@
+"""The FastAPI application: routers, error shape, middleware, and the lifespan that owns the
+database engine and the Temporal connection."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from api.errors import install_error_handlers
+from api.middleware import (
+    TOKENS_PREFIX,
+    BodyGuardMiddleware,
+    RequestIdMiddleware,
+    TokenSystemSwitchMiddleware,
+)
+from api.routes import (
+    admin_organizations,
+    admin_users,
+    health,
+    invoices,
+    packages,
+    purchases,
+    wallet,
+)
+from api.state import AppState
+from api.temporal_connection import TemporalConnector
+from db.session import create_engine, create_session_maker
+from tokenbill.settings import Settings, get_settings
+
+DESCRIPTION = """Organisational token wallets: packages, purchases, wallets and invoices.
+
+Authenticate with `Authorization: Bearer <JWT>` (`tokenbill token EMAIL` prints one). Each route
+states the permission it needs (`tokens.view`, `tokens.purchase`, `tokens.configure`, or the admin
+role; admins pass every check). Errors are `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.tokenbill = AppState(
+            settings=settings,
+            engine=engine,
+            session_maker=create_session_maker(engine),
+            temporal=TemporalConnector(settings),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="tokenbill", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    tokens = APIRouter(prefix=TOKENS_PREFIX)
+    for module in (packages, wallet, purchases, invoices, admin_organizations, admin_users):
+        tokens.include_router(module.router)
+    app.include_router(tokens)
+    # Added last runs first: request id, then the body guard, then the token-system switch.
+    app.add_middleware(TokenSystemSwitchMiddleware, enabled=settings.enable_token_system)
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

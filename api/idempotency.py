@@ -1,0 +1,127 @@
+"""Idempotency-Key on POSTs that create or move something: the first answer is kept and replayed.
+
+A key is claimed inside the route's own transaction, so a request that fails (and rolls back)
+leaves the key free; the answer is stored once the work is done. Records are scoped by principal
+and route, and bound to a hash of the validated body.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.dependencies import Principal, route_label
+from api.errors import ApiError
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_ACCEPTABLE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    scope: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: Any
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body, status_code=self.status)
+
+
+def idempotent_request(
+    request: Request, principal: Principal, body: BaseModel
+) -> IdempotentRequest:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None or not key.strip():
+        raise ApiError(
+            400,
+            "idempotency_key_required",
+            f"This request creates something: send an {IDEMPOTENCY_HEADER} header "
+            "(a unique value per intended operation, e.g. a UUID).",
+        )
+    if not _ACCEPTABLE_KEY.match(key):
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            f"The {IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters, no spaces.",
+        )
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return IdempotentRequest(
+        scope=f"user:{principal.id}:{route_label(request)}",
+        key=key,
+        request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+    )
+
+
+async def claim(session: AsyncSession, request: IdempotentRequest) -> StoredResponse | None:
+    """Claim the key (None), or return the first answer when this is a replay.
+
+    A concurrent claim of the same key waits on the unique index until the first one commits or
+    rolls back, so two requests never both do the work.
+    """
+    claimed = await session.scalar(
+        text(
+            "INSERT INTO idempotency_records (scope, key, request_hash) "
+            "VALUES (:scope, :key, :hash) ON CONFLICT (scope, key) DO NOTHING RETURNING id"
+        ),
+        {"scope": request.scope, "key": request.key, "hash": request.request_hash},
+    )
+    if claimed is not None:
+        return None
+    row = (
+        await session.execute(
+            text(
+                "SELECT request_hash, response_status, response_body FROM idempotency_records "
+                "WHERE scope = :scope AND key = :key"
+            ),
+            {"scope": request.scope, "key": request.key},
+        )
+    ).one()
+    if row.request_hash != request.request_hash:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            f"This {IDEMPOTENCY_HEADER} was already used with a different request body.",
+        )
+    if row.response_status is None:
+        raise ApiError(
+            409,
+            "idempotency_request_in_progress",
+            f"A request with this {IDEMPOTENCY_HEADER} is still being processed; retry shortly.",
+        )
+    return StoredResponse(int(row.response_status), row.response_body)
+
+
+async def store_response(
+    session: AsyncSession, request: IdempotentRequest, status: int, body: Any
+) -> None:
+    await session.execute(
+        text(
+            "UPDATE idempotency_records SET response_status = :status, "
+            "response_body = CAST(:body AS jsonb) WHERE scope = :scope AND key = :key"
+        ),
+        {"status": status, "body": json.dumps(body), "scope": request.scope, "key": request.key},
+    )
+
+
+async def release(session: AsyncSession, request: IdempotentRequest) -> None:
+    """Free a claimed key whose work did not happen, so a retry with it starts afresh."""
+    await session.execute(
+        text(
+            "DELETE FROM idempotency_records WHERE scope = :scope AND key = :key "
+            "AND response_status IS NULL"
+        ),
+        {"scope": request.scope, "key": request.key},
+    )

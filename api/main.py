@@ -1,0 +1,19 @@
+"""`tokenbill api`: serve the API with uvicorn on API_HOST:API_PORT (3000 by default)."""
+
+import logging
+
+import uvicorn
+
+from api.app import create_app
+from tokenbill.settings import Settings, get_settings
+
+
+def run_api(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+    )

@@ -1,0 +1,81 @@
+"""Organizations, for admins: create, list, deactivate. Audited through db.directory."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.dependencies import Admin
+from api.idempotency import claim, idempotent_request, store_response
+from api.pagination import PageParams
+from api.request_context import audit_context
+from api.schemas.admin import OrganizationCreate, OrganizationOut
+from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
+from api.state import get_session
+from db import directory
+from db.audit import Actor
+
+router = APIRouter(prefix="/admin/organizations", tags=["admin"], responses=AUTH_ERRORS)
+Session = Annotated[AsyncSession, Depends(get_session)]
+OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrganizationOut,
+    summary="Create an organization",
+    description="Requires the admin role. Needs an `Idempotency-Key` header. Audited.",
+)
+async def create_organization(
+    request: Request, principal: Admin, session: Session, body: OrganizationCreate
+) -> JSONResponse:
+    idempotency = idempotent_request(request, principal, body)
+    replay = await claim(session, idempotency)
+    if replay is not None:
+        return replay.response()
+    record = await directory.create_organization(
+        session, body.name, actor=Actor.user(principal.id), context=audit_context(request)
+    )
+    answer = OrganizationOut.of(record).model_dump(mode="json")
+    await store_response(session, idempotency, 201, answer)
+    await session.commit()
+    return JSONResponse(answer, status_code=201)
+
+
+@router.get(
+    "",
+    summary="List organizations",
+    description="Requires the admin role. Filter by `active`.",
+)
+async def list_organizations(
+    principal: Admin,
+    session: Session,
+    page: PageParams,
+    active: Annotated[bool | None, Query()] = None,
+) -> Page[OrganizationOut]:
+    records, total = await directory.list_organizations(
+        session, limit=page.limit, offset=page.offset, active=active
+    )
+    return Page[OrganizationOut](
+        items=[OrganizationOut.of(r) for r in records],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "/{organization_id}/deactivate",
+    summary="Deactivate an organization",
+    description="Requires the admin role. Its users can no longer buy for it. Audited.",
+)
+async def deactivate_organization(
+    request: Request, principal: Admin, session: Session, organization_id: OrganizationId
+) -> OrganizationOut:
+    record = await directory.deactivate_organization(
+        session, organization_id, actor=Actor.user(principal.id), context=audit_context(request)
+    )
+    await session.commit()
+    return OrganizationOut.of(record)

@@ -1,0 +1,55 @@
+"""GET /api/health: is each dependency reachable right now."""
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.schemas.health import CheckStatus, HealthChecks, HealthOut
+from api.state import AppState, app_state
+from api.temporal_connection import TemporalUnavailable
+
+logger = logging.getLogger("tokenbill.api.health")
+router = APIRouter(tags=["health"])
+DATABASE_TIMEOUT_SECONDS = 3.0
+
+
+async def _database(state: AppState) -> CheckStatus:
+    try:
+        async with state.session_maker() as session:
+            await asyncio.wait_for(session.execute(text("SELECT 1")), DATABASE_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure to answer means down, whatever the driver raised
+        logger.warning("health: database down: %s", exc)
+        return "down"
+    return "up"
+
+
+async def _temporal(state: AppState) -> CheckStatus:
+    try:
+        await state.temporal.check()
+    except TemporalUnavailable as exc:
+        logger.warning("health: temporal down: %s", exc)
+        return "down"
+    return "up"
+
+
+@router.get(
+    "/api/health",
+    response_model=HealthOut,
+    summary="Health of the API and its dependencies",
+    description="No authentication. 200 `healthy` when PostgreSQL and Temporal answer, else "
+    "503 `unhealthy`; `token_system` says whether ENABLE_TOKEN_SYSTEM is on.",
+    responses={503: {"model": HealthOut, "description": "A dependency is down."}},
+)
+async def health(state: Annotated[AppState, Depends(app_state)]) -> JSONResponse:
+    database, temporal = await asyncio.gather(_database(state), _temporal(state))
+    healthy = database == "up" and temporal == "up"
+    answer = HealthOut(
+        status="healthy" if healthy else "unhealthy",
+        checks=HealthChecks(database=database, temporal=temporal),
+        token_system="enabled" if state.settings.enable_token_system else "disabled",
+    )
+    return JSONResponse(answer.model_dump(mode="json"), status_code=200 if healthy else 503)

@@ -1,0 +1,181 @@
+"""One-time purchases: create (tokens.purchase), list and read (tokens.view)."""
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
+
+from api.auth.dependencies import Buyer, Viewer, authorize_organization, deny
+from api.errors import ApiError, validation_error
+from api.idempotency import claim, idempotent_request, release, store_response
+from api.pagination import PageParams
+from api.purchase_queries import find_purchase, list_purchases
+from api.purchasing import (
+    WorkflowNotStarted,
+    fail_unstarted_purchase,
+    record_pending_purchase,
+    start_purchase_workflow,
+)
+from api.rate_limit import count_request, purchase_bucket
+from api.request_context import audit_context
+from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
+from api.schemas.purchases import (
+    TERMINAL_STATUSES,
+    PurchaseAccepted,
+    PurchaseCreate,
+    PurchaseOut,
+    PurchaseStatusFilter,
+)
+from api.state import get_session, get_session_maker, get_settings, get_temporal
+from api.temporal_connection import TemporalConnector, TemporalUnavailable
+from tokenbill.settings import Settings
+
+logger = logging.getLogger("tokenbill.api.purchases")
+router = APIRouter(prefix="/purchases", tags=["purchases"], responses=AUTH_ERRORS)
+Session = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Temporal = Annotated[TemporalConnector, Depends(get_temporal)]
+Reference = Annotated[
+    str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="e.g. TKP-0123…")
+]
+MAX_WAIT_SECONDS = 30
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=PurchaseAccepted,
+    summary="Buy a token package",
+    description="Requires `tokens.purchase` on the organization. Needs an `Idempotency-Key` "
+    "header: a replay with the same key and body returns the first answer. Rate limited per "
+    "organization (429 with Retry-After). Answers 202 at once; poll the purchase (or pass "
+    "`wait_seconds`) for the outcome. 503 `workflow_unavailable` when the workflow service "
+    "cannot be reached (the purchase is then failed and the key stays free).",
+    responses={
+        409: {"description": "A request with this key is still in progress."},
+        429: {"description": "Too many purchases for this organization; see Retry-After."},
+    },
+)
+async def create_purchase(
+    request: Request,
+    principal: Buyer,
+    session: Session,
+    settings: SettingsDep,
+    temporal: Temporal,
+    session_maker: Annotated[async_sessionmaker[AsyncSession], Depends(get_session_maker)],
+    body: PurchaseCreate,
+) -> JSONResponse:
+    await authorize_organization(request, principal, body.organization_id)
+    idempotency = idempotent_request(request, principal, body)
+    if body.quantity > settings.max_purchase_quantity:
+        raise validation_error(
+            "body.quantity", f"at most {settings.max_purchase_quantity} packs per purchase"
+        )
+    replay = await claim(session, idempotency)
+    if replay is not None:
+        return replay.response()
+    await count_request(
+        session_maker,
+        bucket=purchase_bucket(body.organization_id),
+        limit=settings.purchase_rate_limit,
+        window=settings.purchase_rate_window,
+    )
+    context = audit_context(request)
+    purchase = await record_pending_purchase(
+        session, settings=settings, principal=principal, body=body, context=context
+    )
+    await session.commit()
+    try:
+        await start_purchase_workflow(temporal, settings, purchase)
+    except WorkflowNotStarted as exc:
+        await fail_unstarted_purchase(session, purchase, principal=principal, context=context)
+        await release(session, idempotency)
+        await session.commit()
+        raise ApiError(
+            503,
+            "workflow_unavailable",
+            "The workflow service is unavailable, so the purchase was not started and nothing "
+            "was charged. Retry later.",
+            {"purchase_reference_id": purchase.reference},
+        ) from exc
+    accepted = PurchaseAccepted(
+        purchase_reference_id=purchase.reference, workflow_id=purchase.workflow_id,
+        status="pending",
+    ).model_dump(mode="json")  # fmt: skip
+    await store_response(session, idempotency, 202, accepted)
+    await session.commit()
+    return JSONResponse(accepted, status_code=202)
+
+
+@router.get(
+    "",
+    summary="List purchases",
+    description="Requires `tokens.view`. A user sees only its own organization's purchases "
+    "(asking for another is refused and audited); an admin sees all or filters by "
+    "`organization_id`. Filters: `status`, `created_from`, `created_to`. Newest first.",
+)
+async def list_purchase_history(
+    request: Request,
+    principal: Viewer,
+    session: Session,
+    page: PageParams,
+    organization_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    status: Annotated[PurchaseStatusFilter | None, Query()] = None,
+    created_from: Annotated[AwareDatetime | None, Query()] = None,
+    created_to: Annotated[AwareDatetime | None, Query()] = None,
+) -> Page[PurchaseOut]:
+    if organization_id is not None:
+        await authorize_organization(request, principal, organization_id)
+    elif not principal.is_admin:
+        if principal.organization_id is None:
+            await deny(request, principal, "Your user belongs to no organization.")
+        organization_id = principal.organization_id
+    items, total = await list_purchases(
+        session, organization_id=organization_id, status=status, created_from=created_from,
+        created_to=created_to, limit=page.limit, offset=page.offset,
+    )  # fmt: skip
+    return Page[PurchaseOut](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get(
+    "/{purchase_reference_id}",
+    summary="Read a purchase",
+    description="Requires `tokens.view` on the purchase's organization. Status, tokens, unit "
+    "price, subtotal, tax, total, invoice number and failure reason. With `wait_seconds` "
+    f"(0 to {MAX_WAIT_SECONDS}) the answer waits up to that long for the workflow to finish.",
+)
+async def get_purchase(
+    request: Request,
+    principal: Viewer,
+    session: Session,
+    temporal: Temporal,
+    purchase_reference_id: Reference,
+    wait_seconds: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, allow_inf_nan=False)] = 0,
+) -> PurchaseOut:
+    purchase = await find_purchase(session, purchase_reference_id)
+    if purchase is None:
+        raise ApiError(
+            404, "purchase_not_found", f"Purchase {purchase_reference_id} does not exist."
+        )
+    await authorize_organization(request, principal, purchase.organization_id)
+    if wait_seconds > 0 and purchase.status not in TERMINAL_STATUSES:
+        await session.rollback()  # hold no connection while waiting
+        await _wait_for_workflow(temporal, purchase.workflow_id, wait_seconds)
+        purchase = await find_purchase(session, purchase_reference_id) or purchase
+    return purchase
+
+
+async def _wait_for_workflow(temporal: TemporalConnector, workflow_id: str, seconds: float) -> None:
+    """Wait until the workflow closes or the time is up; the database row is the answer either
+    way, so an unreachable Temporal only shortens the wait."""
+    try:
+        client = await temporal.client()
+        await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), seconds)
+    except (TimeoutError, TemporalUnavailable, WorkflowFailureError, RPCError) as exc:
+        logger.debug("stopped waiting for %s: %s", workflow_id, exc)

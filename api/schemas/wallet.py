@@ -1,0 +1,37 @@
+"""An organization's token wallet and its balance history."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from api.schemas.common import TokenAmount
+
+ChangeType = Literal["purchase", "consumption", "expiry", "reversal", "adjustment"]
+
+
+class Thresholds(BaseModel):
+    low: TokenAmount
+    critical: TokenAmount
+
+
+class WalletOut(BaseModel):
+    organization_id: int
+    wallet_id: int | None
+    current_balance: TokenAmount
+    total_purchased: TokenAmount
+    total_consumed: TokenAmount
+    currency: str
+    thresholds: Thresholds
+    updated_at: datetime | None
+
+
+class BalanceChangeOut(BaseModel):
+    id: int
+    change_type: str
+    change_amount: TokenAmount
+    balance_before: TokenAmount
+    balance_after: TokenAmount
+    description: str | None
+    reference: str | None
+    created_at: datetime

@@ -1,0 +1,43 @@
+"""What the app holds for its lifetime, and the dependencies that hand it to routes."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.temporal_connection import TemporalConnector
+from tokenbill.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    session_maker: async_sessionmaker[AsyncSession]
+    temporal: TemporalConnector
+
+
+def app_state(request: Request) -> AppState:
+    state = getattr(request.app.state, "tokenbill", None)
+    if not isinstance(state, AppState):
+        raise RuntimeError("the app's lifespan has not run (serve it with uvicorn or run_api)")
+    return state
+
+
+def get_settings(request: Request) -> Settings:
+    return app_state(request).settings
+
+
+def get_session_maker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return app_state(request).session_maker
+
+
+def get_temporal(request: Request) -> TemporalConnector:
+    return app_state(request).temporal
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; whatever a route did not commit is rolled back at the end."""
+    async with app_state(request).session_maker() as session:
+        yield session

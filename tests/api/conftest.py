@@ -1,0 +1,83 @@
+"""API fixtures: the app over the real database and Temporal dev server, users with tokens."""
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from api.auth.jwt_tokens import issue_token
+from db import directory
+from db.audit import Actor
+from tests.api.helpers import (
+    ALL_PERMISSIONS,
+    ApiUser,
+    MakePackage,
+    Maker,
+    MakeUser,
+    api_client,
+)
+from tokenbill.settings import Settings
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(settings) as c:
+        yield c
+
+
+@pytest.fixture
+def make_user(settings: Settings, session_maker: Maker) -> MakeUser:
+    async def make(
+        organization_id: int | None,
+        permissions: tuple[str, ...] = ALL_PERMISSIONS,
+        *,
+        role: directory.Role = "user",
+    ) -> ApiUser:
+        async with session_maker() as session, session.begin():
+            record = await directory.create_user(
+                session,
+                email=f"user{next(_numbers)}-{uuid.uuid4().hex[:8]}@api.test",
+                role=role,
+                organization_id=organization_id,
+                permissions=permissions,
+                actor=Actor.system("tests"),
+            )
+        return ApiUser(record.id, organization_id, issue_token(settings, record.id))
+
+    return make
+
+
+@pytest.fixture
+async def admin(make_user: MakeUser) -> ApiUser:
+    return await make_user(None, (), role="admin")
+
+
+@pytest.fixture
+def make_package(session_maker: Maker) -> MakePackage:
+    async def make(
+        tokens: str = "500", price: str = "0.50", *, active: bool = True, currency: str = "USD"
+    ) -> int:
+        async with session_maker() as session, session.begin():
+            package_id = await session.scalar(
+                text(
+                    "INSERT INTO token_packages (name, token_quantity, price_per_token, currency,"
+                    " is_active) VALUES (:n, :q, :p, :c, :a) RETURNING id"
+                ),
+                {
+                    "n": f"Test Pack {uuid.uuid4().hex[:12]}",
+                    "q": Decimal(tokens),
+                    "p": Decimal(price),
+                    "c": currency,
+                    "a": active,
+                },
+            )
+        assert package_id is not None
+        return int(package_id)
+
+    return make
