@@ -133,7 +133,7 @@ def test_tokenbill_services_set_only_real_settings(services: dict[str, dict[str,
     for name in TOKENBILL_SERVICES:
         env = environment(services[name])
         assert set(env) <= SETTING_NAMES, (name, set(env) - SETTING_NAMES)
-        settings = Settings(_env_file=None, **{k.lower(): v for k, v in env.items()})
+        settings = Settings.model_validate({k.lower(): v for k, v in env.items()})
         assert settings.database_url_async == (
             "postgresql+psycopg://tokenbill:tokenbill@postgresql:5432/tokenbill"
         )
