@@ -26,8 +26,15 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(settings) as c:
+def api_settings(settings: Settings) -> Settings:
+    """The suite's settings on a task queue of their own: no worker runs the purchases started
+    here, so they stay pending (and no other suite's worker picks them up)."""
+    return settings.model_copy(update={"temporal_task_queue": "tokenbill-api-tests"})
+
+
+@pytest.fixture(scope="session")
+async def client(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(api_settings) as c:
         yield c
 
 

@@ -62,3 +62,50 @@ def new_request_id() -> str:
 
 def new_key() -> str:
     return f"key-{uuid.uuid4()}"
+
+
+async def insert_invoiced_purchase(
+    session_maker: Maker, organization_id: int, package_id: int
+) -> tuple[str, str]:
+    """A completed purchase with its paid invoice, written directly (no worker runs here)."""
+    from db.ledger import ensure_wallet
+
+    reference = "TKP-" + uuid.uuid4().hex[:20].upper()
+    invoice_number = f"TST-{uuid.uuid4().hex[:12].upper()}"
+    async with session_maker() as session, session.begin():
+        wallet_id = await ensure_wallet(session, organization_id)
+        invoice_id = await session.scalar(
+            text(
+                "INSERT INTO invoices (invoice_number, idempotency_key, organization_id, status,"
+                " currency, subtotal, tax_rate, tax_amount, total, issue_date, due_date, paid_at,"
+                " purchase_reference_id) VALUES (:n, :k, :o, 'paid', 'USD', 250.00, 0.16, 40.00,"
+                " 290.00, DATE '2026-01-15', DATE '2026-02-14', now(), :r) RETURNING id"
+            ),
+            {"n": invoice_number, "k": f"test:{reference}", "o": organization_id, "r": reference},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO invoice_lines (invoice_id, description, package_id, token_quantity,"
+                " unit_price, amount) VALUES (:i, 'Test Pack x1', :p, 500, 0.50, 250.00)"
+            ),
+            {"i": invoice_id, "p": package_id},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO token_purchases (purchase_reference_id, organization_id, wallet_id,"
+                " package_id, purchase_type, token_quantity, price_per_token, subtotal_amount,"
+                " tax_rate, tax_amount, total_amount, currency, payment_method, status,"
+                " workflow_id, invoice_id, completed_at) VALUES (:r, :o, :w, :p, 'one_time', 500,"
+                " 0.50, 250.00, 0.16, 40.00, 290.00, 'USD', 'pm_card_ok', 'completed',"
+                " :wf, :i, now())"
+            ),
+            {
+                "r": reference,
+                "o": organization_id,
+                "w": wallet_id,
+                "p": package_id,
+                "wf": f"purchase-{reference}",
+                "i": invoice_id,
+            },
+        )
+    return reference, invoice_number

@@ -17,8 +17,8 @@ async def test_health_is_healthy_when_database_and_temporal_answer(client: httpx
     }
 
 
-async def test_health_is_unhealthy_when_temporal_is_unreachable(settings: Settings):
-    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+async def test_health_is_unhealthy_when_temporal_is_unreachable(api_settings: Settings):
+    unreachable = api_settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
     async with api_client(unreachable) as client:
         response = await client.get("/api/health")
     assert response.status_code == 503
@@ -26,18 +26,18 @@ async def test_health_is_unhealthy_when_temporal_is_unreachable(settings: Settin
     assert response.json()["checks"] == {"database": "up", "temporal": "down"}
 
 
-async def test_health_is_unhealthy_when_the_database_is_unreachable(settings: Settings):
+async def test_health_is_unhealthy_when_the_database_is_unreachable(api_settings: Settings):
     url = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
-    async with api_client(settings.model_copy(update={"database_url": url})) as client:
+    async with api_client(api_settings.model_copy(update={"database_url": url})) as client:
         response = await client.get("/api/health")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "down", "temporal": "up"}
 
 
 async def test_disabled_token_system_answers_503_on_every_tokens_route(
-    settings: Settings, admin: ApiUser
+    api_settings: Settings, admin: ApiUser
 ):
-    disabled = settings.model_copy(update={"enable_token_system": False})
+    disabled = api_settings.model_copy(update={"enable_token_system": False})
     async with api_client(disabled) as client:
         health = await client.get("/api/health")
         answers = [
