@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import RequestBody, RowId, Text
+from api.schemas.common import OrganizationName, PersonName, RequestBody, RowId, UserType
 from db.directory import OrganizationRecord, UserRecord
 
 Permission = Literal["tokens.view", "tokens.purchase", "tokens.configure"]
@@ -15,7 +15,7 @@ Email = Annotated[
 
 
 class OrganizationCreate(RequestBody):
-    name: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: OrganizationName
 
 
 class OrganizationOut(BaseModel):
@@ -30,9 +30,9 @@ class OrganizationOut(BaseModel):
 
 class UserCreate(RequestBody):
     email: Email
-    name: Annotated[Text, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    name: PersonName | None = None
     role: Literal["admin", "user"] = "user"
-    user_type: Annotated[Text, StringConstraints(max_length=32)] | None = None
+    user_type: UserType | None = None
     organization_id: RowId | None = None
     permissions: list[Permission] = Field(default_factory=list, max_length=10)
 

@@ -61,12 +61,21 @@ TokenQuantityInput = Annotated[
 UnitPriceInput = Annotated[
     Decimal, Field(gt=0, max_digits=18, decimal_places=6, allow_inf_nan=False)
 ]
-Text = Annotated[str, AfterValidator(_storable)]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
     AfterValidator(_storable),
 ]
+OrganizationName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_storable),
+]
+PersonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_storable)
+]
+Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_storable)]
+UserType = Annotated[str, StringConstraints(max_length=32), AfterValidator(_storable)]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 

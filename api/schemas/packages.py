@@ -2,16 +2,15 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictBool, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from api.schemas.common import (
     CurrencyCode,
+    Description,
     Money,
     Name,
     RequestBody,
-    Text,
     TokenAmount,
     TokenQuantityInput,
     UnitPrice,
@@ -19,8 +18,6 @@ from api.schemas.common import (
 )
 from db.models import TokenPackage
 from db.pricing import to_cents
-
-Description = Annotated[Text, StringConstraints(max_length=2000)]
 
 
 class PackageCreate(RequestBody):

@@ -1,5 +1,7 @@
 """Every failure, even outside the routes, answers in the {"error": {...}} shape."""
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -40,7 +42,7 @@ async def test_oversized_body_is_413(api_settings: Settings, admin: ApiUser):
             headers=admin.headers(**{"Content-Type": "application/json"}),
         )
 
-        async def chunks():
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(10):
                 yield b" " * 100
 

@@ -48,10 +48,14 @@ class RouteCase:
 
     def url(self, world: World, org: int) -> str:
         return self.path.format(
-            org=org, package=world.package, spare_package=world.spare_package,
-            ref=world.refs[org], invoice=world.invoices[org], spare_org=world.spare_org,
+            org=org,
+            package=world.package,
+            spare_package=world.spare_package,
+            ref=world.refs[org],
+            invoice=world.invoices[org],
+            spare_org=world.spare_org,
             spare_user=world.spare_user,
-        )  # fmt: skip
+        )
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -64,31 +68,54 @@ def _purchase(world: World, org: int) -> dict[str, Any]:
 ROUTES = [
     RouteCase("GET", "/api/tokens/packages", "tokens.view", 200),
     RouteCase("GET", "/api/tokens/packages/{package}", "tokens.view", 200),
-    RouteCase("POST", "/api/tokens/packages", "tokens.configure", 201,
-              body=lambda w, o: {"name": f"Matrix {uuid.uuid4().hex}", "token_quantity": "10"}),
-    RouteCase("PATCH", "/api/tokens/packages/{package}", "tokens.configure", 200,
-              body=lambda w, o: {"description": f"seen {uuid.uuid4().hex}"}),
+    RouteCase(
+        "POST",
+        "/api/tokens/packages",
+        "tokens.configure",
+        201,
+        body=lambda w, o: {"name": f"Matrix {uuid.uuid4().hex}", "token_quantity": "10"},
+    ),
+    RouteCase(
+        "PATCH",
+        "/api/tokens/packages/{package}",
+        "tokens.configure",
+        200,
+        body=lambda w, o: {"description": f"seen {uuid.uuid4().hex}"},
+    ),
     RouteCase("DELETE", "/api/tokens/packages/{spare_package}", "tokens.configure", 200),
     RouteCase("GET", "/api/tokens/wallet/{org}", "tokens.view", 200, org_scoped=True),
     RouteCase("GET", "/api/tokens/wallet/{org}/history", "tokens.view", 200, org_scoped=True),
-    RouteCase("POST", "/api/tokens/purchases", "tokens.purchase", 202, org_scoped=True,
-              body=_purchase),
-    RouteCase("GET", "/api/tokens/purchases?organization_id={org}", "tokens.view", 200,
-              org_scoped=True),
+    RouteCase(
+        "POST", "/api/tokens/purchases", "tokens.purchase", 202, org_scoped=True, body=_purchase
+    ),
+    RouteCase(
+        "GET", "/api/tokens/purchases?organization_id={org}", "tokens.view", 200, org_scoped=True
+    ),
     RouteCase("GET", "/api/tokens/purchases/{ref}", "tokens.view", 200, org_scoped=True),
     RouteCase("GET", "/api/tokens/invoices/{invoice}", "tokens.view", 200, org_scoped=True),
-    RouteCase("POST", "/api/tokens/admin/organizations", "admin", 201,
-              body=lambda w, o: {"name": "Matrix Org"}),
+    RouteCase(
+        "POST",
+        "/api/tokens/admin/organizations",
+        "admin",
+        201,
+        body=lambda w, o: {"name": "Matrix Org"},
+    ),
     RouteCase("GET", "/api/tokens/admin/organizations", "admin", 200),
     RouteCase("POST", "/api/tokens/admin/organizations/{spare_org}/deactivate", "admin", 200),
-    RouteCase("POST", "/api/tokens/admin/users", "admin", 201,
-              body=lambda w, o: {"email": f"m-{uuid.uuid4().hex[:10]}@matrix.test"}),
+    RouteCase(
+        "POST",
+        "/api/tokens/admin/users",
+        "admin",
+        201,
+        body=lambda w, o: {"email": f"m-{uuid.uuid4().hex[:10]}@matrix.test"},
+    ),
     RouteCase("GET", "/api/tokens/admin/users", "admin", 200),
     RouteCase("POST", "/api/tokens/admin/users/{spare_user}/deactivate", "admin", 200),
     RouteCase("PUT", "/api/tokens/admin/users/{spare_user}/permissions/tokens.view", "admin", 200),
-    RouteCase("DELETE", "/api/tokens/admin/users/{spare_user}/permissions/tokens.view", "admin",
-              200),
-]  # fmt: skip
+    RouteCase(
+        "DELETE", "/api/tokens/admin/users/{spare_user}/permissions/tokens.view", "admin", 200
+    ),
+]
 
 
 @pytest.fixture
@@ -104,8 +131,9 @@ async def world(
     for org in (own_org, other_org):
         refs[org], invoices[org] = await insert_invoiced_purchase(session_maker, org, package)
     spare_user = await make_user(spare, ("tokens.view",))
-    return World(own_org, other_org, package, await make_package(), refs, invoices, spare,
-                 spare_user.id)  # fmt: skip
+    return World(
+        own_org, other_org, package, await make_package(), refs, invoices, spare, spare_user.id
+    )
 
 
 async def call(

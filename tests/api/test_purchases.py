@@ -5,6 +5,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -43,8 +44,9 @@ def purchase_body(buyer: ApiUser, package: int, **extra: object) -> dict[str, ob
 
 
 async def purchases_of(session_maker: Maker, organization_id: int | None) -> int:
-    return await count_rows(session_maker, "token_purchases", "organization_id = :o",
-                            o=organization_id)  # fmt: skip
+    return await count_rows(
+        session_maker, "token_purchases", "organization_id = :o", o=organization_id
+    )
 
 
 async def test_purchase_is_recorded_pending_and_its_workflow_started(
@@ -118,10 +120,12 @@ async def test_replayed_idempotency_key_returns_the_first_purchase(
 ):
     package = await make_package()
     headers = buyer.headers(**{"Idempotency-Key": new_key()})
-    first = await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                              headers=headers)  # fmt: skip
-    second = await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                               headers=headers)  # fmt: skip
+    first = await client.post(
+        "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
+    )
+    second = await client.post(
+        "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
+    )
     assert (first.status_code, second.status_code) == (202, 202)
     assert second.json() == first.json()
     assert await purchases_of(session_maker, buyer.organization_id) == 1
@@ -142,8 +146,9 @@ async def test_same_key_with_another_body_is_refused(
 ):
     package = await make_package()
     headers = buyer.headers(**{"Idempotency-Key": new_key()})
-    first = await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                              headers=headers)  # fmt: skip
+    first = await client.post(
+        "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
+    )
     other = await client.post(
         "/api/tokens/purchases", json=purchase_body(buyer, package, quantity=2), headers=headers
     )
@@ -158,8 +163,11 @@ async def test_a_key_still_in_progress_answers_409(
 ):
     package = await make_package()
     key = new_key()
-    first = await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                              headers=buyer.headers(**{"Idempotency-Key": key}))  # fmt: skip
+    first = await client.post(
+        "/api/tokens/purchases",
+        json=purchase_body(buyer, package),
+        headers=buyer.headers(**{"Idempotency-Key": key}),
+    )
     async with session_maker() as session, session.begin():
         await session.execute(
             text(
@@ -168,8 +176,11 @@ async def test_a_key_still_in_progress_answers_409(
             ),
             {"k": key},
         )
-    again = await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                              headers=buyer.headers(**{"Idempotency-Key": key}))  # fmt: skip
+    again = await client.post(
+        "/api/tokens/purchases",
+        json=purchase_body(buyer, package),
+        headers=buyer.headers(**{"Idempotency-Key": key}),
+    )
     assert first.status_code == 202
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "idempotency_request_in_progress"
@@ -185,7 +196,7 @@ async def test_concurrent_requests_with_one_key_make_one_purchase(
         *(
             client.post(
                 "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
-            )  # fmt: skip
+            )
             for _ in range(5)
         )
     )
@@ -207,10 +218,16 @@ async def test_keys_are_scoped_by_user(
     colleague = await make_user(buyer.organization_id, ("tokens.purchase",))
     package = await make_package()
     key = new_key()
-    mine = await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                             headers=buyer.headers(**{"Idempotency-Key": key}))  # fmt: skip
-    theirs = await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                               headers=colleague.headers(**{"Idempotency-Key": key}))  # fmt: skip
+    mine = await client.post(
+        "/api/tokens/purchases",
+        json=purchase_body(buyer, package),
+        headers=buyer.headers(**{"Idempotency-Key": key}),
+    )
+    theirs = await client.post(
+        "/api/tokens/purchases",
+        json=purchase_body(buyer, package),
+        headers=colleague.headers(**{"Idempotency-Key": key}),
+    )
     assert (mine.status_code, theirs.status_code) == (202, 202)
     assert mine.json() != theirs.json()
     assert await purchases_of(session_maker, buyer.organization_id) == 2
@@ -223,10 +240,13 @@ async def test_purchases_over_the_rate_limit_get_429_with_retry_after(
     limited = api_settings.model_copy(update={"purchase_rate_limit": 2})
     async with api_client(limited) as client:
         answers = [
-            await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                              headers=buyer.headers(**{"Idempotency-Key": new_key()}))
+            await client.post(
+                "/api/tokens/purchases",
+                json=purchase_body(buyer, package),
+                headers=buyer.headers(**{"Idempotency-Key": new_key()}),
+            )
             for _ in range(3)
-        ]  # fmt: skip
+        ]
     assert [a.status_code for a in answers] == [202, 202, 429]
     refused = answers[2]
     assert refused.json()["error"]["code"] == "rate_limited"
@@ -250,7 +270,7 @@ async def test_rate_limit_is_shared_by_every_api_instance(
             json=purchase_body(buyer, package),
             headers=buyer.headers(**{"Idempotency-Key": new_key()}),
         )
-    # fmt: skip
+
     assert (first.status_code, second.status_code) == (202, 429)
 
 
@@ -262,10 +282,13 @@ async def test_unreachable_temporal_fails_the_purchase_and_frees_the_key(
     key = new_key()
     async with api_client(down) as client:
         answers = [
-            await client.post("/api/tokens/purchases", json=purchase_body(buyer, package),
-                              headers=buyer.headers(**{"Idempotency-Key": key}))
+            await client.post(
+                "/api/tokens/purchases",
+                json=purchase_body(buyer, package),
+                headers=buyer.headers(**{"Idempotency-Key": key}),
+            )
             for _ in range(2)
-        ]  # fmt: skip
+        ]
     for answer in answers:
         assert answer.status_code == 503
         assert answer.json()["error"]["code"] == "workflow_unavailable"
@@ -296,7 +319,7 @@ async def test_waiting_on_a_pending_purchase_answers_after_the_wait(
         json=purchase_body(buyer, package),
         headers=buyer.headers(**{"Idempotency-Key": new_key()}),
     )
-    reference = created.json()["purchase_reference_id"]  # fmt: skip
+    reference = created.json()["purchase_reference_id"]
     started = time.monotonic()
     waited = await client.get(
         f"/api/tokens/purchases/{reference}?wait_seconds=1", headers=buyer.headers()
@@ -324,7 +347,7 @@ async def test_purchase_history_filters_and_pages(
             json=purchase_body(buyer, package),
             headers=buyer.headers(**{"Idempotency-Key": new_key()}),
         )
-        assert created.status_code == 202  # fmt: skip
+        assert created.status_code == 202
     async with session_maker() as session, session.begin():
         await session.execute(
             text(
@@ -334,21 +357,21 @@ async def test_purchase_history_filters_and_pages(
             {"o": buyer.organization_id},
         )
 
-    async def listing(params: dict[str, object], user: ApiUser = buyer) -> dict[str, object]:
-        response = await client.get("/api/tokens/purchases", params=params,
-                                    headers=user.headers())  # fmt: skip
+    async def listing(params: dict[str, str | int], user: ApiUser = buyer) -> dict[str, Any]:
+        response = await client.get("/api/tokens/purchases", params=params, headers=user.headers())
         assert response.status_code == 200, response.text
-        return dict(response.json())
+        result: dict[str, Any] = response.json()
+        return result
 
     own = await listing({})
     assert own["total"] == 3
-    assert {p["organization_id"] for p in own["items"]} == {buyer.organization_id}  # type: ignore[attr-defined]
+    assert {p["organization_id"] for p in own["items"]} == {buyer.organization_id}
     assert (await listing({"status": "pending"}))["total"] == 2
     assert (await listing({"status": "failed"}))["total"] == 1
     assert (await listing({"created_to": "2021-01-01T00:00:00Z"}))["total"] == 1
     assert (await listing({"created_from": "2021-01-01T00:00:00+02:00"}))["total"] == 2
     page = await listing({"limit": 2, "offset": 2})
-    assert (page["total"], len(page["items"]), page["limit"]) == (3, 1, 2)  # type: ignore[arg-type]
-    by_admin = await listing({"organization_id": buyer.organization_id}, admin)
+    assert (page["total"], len(page["items"]), page["limit"]) == (3, 1, 2)
+    by_admin = await listing({"organization_id": str(buyer.organization_id)}, admin)
     assert by_admin["total"] == 3
-    assert Decimal(by_admin["items"][0]["total_amount"]) == Decimal("290.00")  # type: ignore[index]
+    assert Decimal(by_admin["items"][0]["total_amount"]) == Decimal("290.00")
