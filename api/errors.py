@@ -14,7 +14,7 @@ from db.directory import DirectoryError
 logger = logging.getLogger("tokenbill.api")
 
 HTTP_STATUS_CODES: dict[int, str] = {
-    400: "bad_request",
+    400: "malformed_json",
     401: "unauthenticated",
     403: "forbidden",
     404: "not_found",
@@ -107,7 +107,9 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_STATUS_CODES.get(exc.status_code, "http_error")
-    if exc.status_code == 404:
+    if exc.status_code == 400:
+        message = "The request body could not be parsed as JSON."
+    elif exc.status_code == 404:
         message = f"No route matches {request.method} {request.url.path}."
     elif exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}."

@@ -176,6 +176,22 @@ BAD_REQUESTS: list[tuple[str, str, Any, dict[str, str], int, str]] = [
     (
         "POST",
         "/api/tokens/purchases",
+        b"[" * 5000 + b"]" * 5000,
+        {"Content-Type": "application/json"},
+        400,
+        "malformed_json",
+    ),
+    (
+        "POST",
+        "/api/tokens/purchases",
+        b'{"quantity": ' + b"9" * 5000 + b"}",
+        {"Content-Type": "application/json"},
+        400,
+        "malformed_json",
+    ),
+    (
+        "POST",
+        "/api/tokens/purchases",
         b"{}",
         {"Content-Type": "text/plain"},
         415,

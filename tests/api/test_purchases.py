@@ -333,6 +333,33 @@ async def test_waiting_on_a_pending_purchase_answers_after_the_wait(
     assert too_long.status_code == 422
 
 
+async def test_waiting_ends_when_the_workflow_closes(
+    client: httpx.AsyncClient,
+    buyer: ApiUser,
+    make_package: MakePackage,
+    temporal_client: Client,
+):
+    package = await make_package()
+    created = await client.post(
+        "/api/tokens/purchases",
+        json=purchase_body(buyer, package),
+        headers=buyer.headers(**{"Idempotency-Key": new_key()}),
+    )
+    accepted = created.json()
+    started = time.monotonic()
+    waiting = asyncio.create_task(
+        client.get(
+            f"/api/tokens/purchases/{accepted['purchase_reference_id']}?wait_seconds=20",
+            headers=buyer.headers(),
+        )
+    )
+    await asyncio.sleep(0.5)
+    await temporal_client.get_workflow_handle(accepted["workflow_id"]).terminate("test")
+    answer = await waiting
+    assert answer.status_code == 200
+    assert time.monotonic() - started < 10
+
+
 async def test_purchase_history_filters_and_pages(
     client: httpx.AsyncClient,
     buyer: ApiUser,
