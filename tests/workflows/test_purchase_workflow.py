@@ -13,13 +13,15 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities.payments.sandbox import SandboxGateway
 from activities.purchases import PurchaseActivities
+from db import ledger
 from tests.purchase_helpers import Maker, create_package, insert_purchase, run_purchase
 from tokenbill.settings import Settings
-from worker.main import build_worker
+from worker.main import WORKFLOWS, build_worker
+from workflows.converter import DATA_CONVERTER
 from workflows.purchase_activity_types import (
     CHARGE_PAYMENT,
     COMPLETE_PURCHASE,
@@ -409,3 +411,60 @@ async def test_twenty_concurrent_purchases_leave_the_exact_balance(
             text("SELECT count(*) FROM ledger_transactions WHERE wallet_id = :w"), {"w": wallet}
         )
     assert credits == 16
+
+
+async def test_tokens_spent_before_a_refund_leave_the_charge_for_review(
+    temporal_client, settings, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, tokens="100")
+
+    @activity.defn(name=ISSUE_INVOICE)
+    async def spend_then_fail(purchase: PurchaseInput) -> InvoiceOutcome:
+        async with session_maker() as session, session.begin():
+            await ledger.debit(
+                session,
+                wallet_id=purchase.wallet_id,
+                amount=Decimal("60"),
+                idempotency_key=f"test:{purchase.purchase_reference_id}:spend",
+            )
+        raise ApplicationError(
+            "invoicing service is down", type="InvoicingDown", non_retryable=True
+        )
+
+    queue, worker = serve_with(
+        temporal_client, settings, session_maker, ISSUE_INVOICE, spend_then_fail
+    )
+    async with worker:
+        result = await run_purchase(temporal_client, queue, purchase)
+
+    assert result.status == "failed"
+    assert result.failure_reason is not None and "needs review" in result.failure_reason
+    row = await purchase_row(session_maker, purchase.purchase_reference_id)
+    assert (row.status, row.refunded_at, row.gateway_refund_id) == ("failed", None, None)
+    assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == [
+        ("purchase", Decimal("100"))
+    ]
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("40"),) * 2
+    assert [op[0] for op in await gateway_operations(
+        session_maker, purchase.purchase_reference_id
+    )] == ["charge"]  # fmt: skip
+
+
+async def test_purchase_histories_replay_deterministically(
+    temporal_client, task_queue, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    methods = ["pm_card_ok", "pm_card_declined", "pm_card_timeout_once"]
+    purchases = [
+        await insert_purchase(session_maker, org, package_id, method, "100") for method in methods
+    ]
+    for purchase in purchases:
+        await run_purchase(temporal_client, task_queue, purchase)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    for purchase in purchases:
+        handle = temporal_client.get_workflow_handle(
+            purchase_workflow_id(purchase.purchase_reference_id)
+        )
+        replayed = await replayer.replay_workflow(await handle.fetch_history())
+        assert replayed.replay_failure is None
