@@ -7,10 +7,11 @@ Exit status: 0 done, 1 failed (one line on stderr says why), 2 wrong usage.
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -145,17 +146,30 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.temporal_address:
         raise CommandError("TEMPORAL_ADDRESS is not set (tokenbill dev starts a local server)")
     try:
-        return _run_until_signalled(run_worker(settings))
+        status = _run_until_signalled(run_worker(settings))
     except RuntimeError as exc:
         log.debug("the worker failed", exc_info=True)
         raise CommandError(f"the worker stopped: {_first_line(str(exc))}") from exc
+    _leave_now(status)
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     from api.main import run_api
 
     run_api(settings)
-    return 0
+    _leave_now(0)
+
+
+def _leave_now(status: int) -> NoReturn:
+    """End the process after a clean shutdown without the interpreter's finalization.
+
+    The Temporal core's threads can abort a finalizing interpreter (PyGILState_Release ...
+    finalizing, status 134) after everything stopped cleanly; leaving here keeps the real status.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,247 @@
+"""`tokenbill dev` as a user runs it: in a fresh folder, on its own ports (so it runs beside another
+stack), stopped with Ctrl-C or SIGTERM, started again on the same data."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from temporalio.client import Client
+
+from api.auth.jwt_tokens import user_id_from_token
+from tokenbill.devstack.ports import free_port
+from tokenbill.settings import Settings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
+JWT_SECRET = "dev-stack-test-secret-long-enough-for-hs256"
+READY = "Press Ctrl-C to stop."
+
+
+@dataclass(frozen=True)
+class Ports:
+    postgres: int
+    temporal: int
+    temporal_ui: int
+    api: int
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.postgres}/tokenbill"
+
+
+@dataclass
+class DevRun:
+    process: subprocess.Popen[bytes]
+    folder: Path
+    run: int
+
+    @property
+    def stdout(self) -> str:
+        return (self.folder / f"dev-{self.run}.out").read_text()
+
+    @property
+    def stderr(self) -> str:
+        return (self.folder / f"dev-{self.run}.err").read_text()
+
+    def wait_until_ready(self, timeout: float = 240.0) -> None:
+        deadline = time.monotonic() + timeout
+        while READY not in self.stdout:
+            status = self.process.poll()
+            assert status is None, f"tokenbill dev exited ({status}): {self.stdout}{self.stderr}"
+            assert time.monotonic() < deadline, f"not ready in time: {self.stdout}{self.stderr}"
+            time.sleep(0.3)
+
+    def admin_token(self) -> str:
+        lines = self.stdout.splitlines()
+        return lines[lines.index("Admin bearer token (admin@demo.test):") + 1].strip()
+
+    def stop(self, sig: signal.Signals, timeout: float = 120.0) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+def distinct_free_ports() -> Ports:
+    ports: set[int] = set()
+    while len(ports) < 4:
+        ports.add(free_port())
+    postgres, temporal, temporal_ui, api = sorted(ports)
+    return Ports(postgres, temporal, temporal_ui, api)
+
+
+def environment(ports: Ports) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "TEMPORAL"))}
+    env.update(
+        DEV_POSTGRES_PORT=str(ports.postgres),
+        DEV_TEMPORAL_PORT=str(ports.temporal),
+        DEV_TEMPORAL_UI_PORT=str(ports.temporal_ui),
+        API_PORT=str(ports.api),
+        JWT_SECRET=JWT_SECRET,
+        LOG_LEVEL="INFO",
+    )
+    return env
+
+
+def start_dev(folder: Path, ports: Ports, run: int) -> DevRun:
+    out, err = folder / f"dev-{run}.out", folder / f"dev-{run}.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [TOKENBILL, "dev"], cwd=folder, env=environment(ports), stdout=stdout, stderr=stderr,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    return DevRun(process, folder, run)
+
+
+def processes_in(folder: Path) -> dict[int, str]:
+    """Every process working in folder or below it (PostgreSQL works in its data folder)."""
+    found: dict[int, str] = {}
+    root = str(folder.resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + "/"):
+            found[int(entry.name)] = command
+    return found
+
+
+def assert_nothing_left(folder: Path) -> None:
+    deadline = time.monotonic() + 10
+    while (left := processes_in(folder)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == {}, f"processes left behind: {left}"
+
+
+def tokenbill(ports: Ports, *args: str) -> str:
+    env = environment(ports) | {"DATABASE_URL": ports.database_url}
+    result = subprocess.run(
+        [TOKENBILL, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def admin_user_id(ports: Ports) -> int:
+    with psycopg.connect(ports.database_url) as conn:
+        row = conn.execute("SELECT id FROM users WHERE email = 'admin@demo.test'").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def start_a_workflow(ports: Ports) -> str:
+    """A workflow no worker runs: it stays open, in the Temporal server's state file."""
+    client = await Client.connect(f"127.0.0.1:{ports.temporal}")
+    workflow_id = f"kept-across-restarts-{uuid.uuid4()}"
+    await client.start_workflow("NoWorkerRunsThis", id=workflow_id, task_queue="nobody-polls")
+    return workflow_id
+
+
+async def find_and_end_the_workflow(ports: Ports, workflow_id: str) -> None:
+    client = await Client.connect(f"127.0.0.1:{ports.temporal}")
+    handle = client.get_workflow_handle(workflow_id)
+    assert (await handle.describe()).id == workflow_id
+    await handle.terminate("end of test")
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Iterator[Path]:
+    """The stack's working folder; whatever a failed test left running there is stopped."""
+    yield tmp_path
+    for pid in processes_in(tmp_path):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def test_dev_stack_serves_stops_without_orphans_and_keeps_its_data(folder: Path) -> None:
+    ports = distinct_free_ports()
+    first = start_dev(folder, ports, run=1)
+    first.wait_until_ready()
+
+    assert httpx.get(f"http://127.0.0.1:{ports.api}/api/health", timeout=10).status_code == 200
+    out = first.stdout
+    assert f"API          http://localhost:{ports.api}" in out
+    assert f"API docs     http://localhost:{ports.api}/docs" in out
+    assert f"Temporal UI  http://localhost:{ports.temporal_ui}" in out
+    token = first.admin_token()
+    settings = Settings(_env_file=None, jwt_secret=JWT_SECRET)
+    assert user_id_from_token(settings, token) == admin_user_id(ports)
+    business = httpx.get(
+        f"http://127.0.0.1:{ports.api}/api/tokens/packages/2",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert business.status_code == 200
+    assert business.json()["name"] == "Business Pack"
+    assert (folder / ".data" / "postgres" / "PG_VERSION").exists()
+    assert (folder / ".data" / "temporal.db").exists()
+    for log in ("worker.log", "api.log", "temporal.log"):
+        assert (folder / "logs" / log).exists(), log
+
+    commands = " | ".join(processes_in(folder).values())
+    for part in ("tokenbill.cli worker", "tokenbill.cli api", "server start-dev", "postgres"):
+        assert part in commands, part
+
+    tokenbill(ports, "org", "create", "Kept Across Restarts")
+    workflow_id = asyncio.run(start_a_workflow(ports))
+
+    assert first.stop(signal.SIGINT) == 0
+    assert first.stdout.rstrip().endswith("stopped")
+    assert_nothing_left(folder)
+
+    second = start_dev(folder, ports, run=2)
+    second.wait_until_ready()
+    organizations = tokenbill(ports, "org", "list")
+    assert organizations.count("Kept Across Restarts") == 1
+    assert organizations.count("Demo Health Insurer") == 1
+    with psycopg.connect(ports.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM token_packages").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (3,)
+    asyncio.run(find_and_end_the_workflow(ports, workflow_id))
+
+    assert second.stop(signal.SIGTERM) == 0
+    assert_nothing_left(folder)
+
+
+def test_a_child_that_dies_brings_the_stack_down(folder: Path) -> None:
+    ports = distinct_free_ports()
+    run = start_dev(folder, ports, run=1)
+    run.wait_until_ready()
+    [worker] = [pid for pid, cmd in processes_in(folder).items() if "tokenbill.cli worker" in cmd]
+    os.kill(worker, signal.SIGKILL)
+
+    assert run.process.wait(timeout=120) == 1
+    assert "tokenbill: error: the worker stopped on its own (killed by SIGKILL)" in run.stderr
+    assert_nothing_left(folder)
+
+
+def test_a_busy_port_gets_a_clear_message(folder: Path) -> None:
+    ports = distinct_free_ports()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports.postgres))
+        taken.listen()
+        run = start_dev(folder, ports, run=1)
+        assert run.process.wait(timeout=60) == 1
+    assert run.stderr.strip().splitlines() == [
+        f"tokenbill: error: port {ports.postgres} (PostgreSQL) is already in use; another "
+        f"`tokenbill dev` may be running. Stop it, or set DEV_POSTGRES_PORT to a free port "
+        f"(or DATABASE_URL to use a running server)"
+    ]
+    assert not (folder / ".data" / "postgres").exists()
+    assert_nothing_left(folder)
