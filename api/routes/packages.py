@@ -166,7 +166,10 @@ async def update_package(
         setattr(package, field, value)
     if _snapshot(package) != before:
         package.updated_at = datetime.now(UTC)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError as exc:  # a concurrent rename to the same name won the race
+            raise _name_conflict(body.name or package.name) from exc
         await session.refresh(package)
         await _audit(request, session, principal, "package.update", package, before,
                      _snapshot(package))  # fmt: skip

@@ -26,12 +26,15 @@ async def test_health_is_unhealthy_when_temporal_is_unreachable(api_settings: Se
     assert response.json()["checks"] == {"database": "up", "temporal": "down"}
 
 
-async def test_health_is_unhealthy_when_the_database_is_unreachable(api_settings: Settings):
+async def test_an_unreachable_database_answers_503(api_settings: Settings, admin: ApiUser):
     url = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
     async with api_client(api_settings.model_copy(update={"database_url": url})) as client:
-        response = await client.get("/api/health")
-    assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "down", "temporal": "up"}
+        health = await client.get("/api/health")
+        packages = await client.get("/api/tokens/packages", headers=admin.headers())
+    assert health.status_code == 503
+    assert health.json()["checks"] == {"database": "down", "temporal": "up"}
+    assert packages.status_code == 503
+    assert packages.json()["error"]["code"] == "database_unavailable"
 
 
 async def test_disabled_token_system_answers_503_on_every_tokens_route(
