@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     payment_gateway: Literal["sandbox"] = "sandbox"
     worker_graceful_shutdown: timedelta = timedelta(seconds=10)
     worker_max_concurrent_activities: int = Field(default=100, gt=0)
+    job_schedules: dict[str, str] = Field(
+        default_factory=dict,
+        description="Cron overrides for background jobs by seed name, as a JSON object",
+    )
 
     @property
     def database_url_async(self) -> str:
