@@ -178,7 +178,7 @@ def test_wrong_usage_exits_2(seeded: str, tmp_path: Path) -> None:
 def test_commands_without_a_database_url_say_so(tmp_path: Path) -> None:
     result = tokenbill("org", "list", database_url=None, cwd=tmp_path, expect=1)
     assert result.stderr.strip().splitlines() == [
-        "tokenbill: error: DATABASE_URL is not set (tokenbill dev starts a local database)"
+        "tokenbill: error: DATABASE_URL is not set, and no `tokenbill dev` database is in .data/"
     ]
 
 

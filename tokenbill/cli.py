@@ -79,15 +79,27 @@ def _first_line(text: str) -> str:
 # --- Running database work ---
 
 
+def with_database(settings: Settings) -> Settings:
+    """DATABASE_URL, or else the database of a `tokenbill dev` whose data is in this folder."""
+    from tokenbill.devstack.stack import dev_database_url
+
+    if settings.database_url:
+        return settings
+    local = dev_database_url(settings)
+    if local is None:
+        raise CommandError(
+            f"DATABASE_URL is not set, and no `tokenbill dev` database is in {settings.data_dir}/"
+        )
+    return settings.model_copy(update={"database_url": local})
+
+
 def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run work in one committed transaction on a short-lived engine."""
 
     async def go() -> T:
         from db.session import create_engine, create_session_maker
 
-        if not settings.database_url:
-            raise CommandError("DATABASE_URL is not set (tokenbill dev starts a local database)")
-        engine = create_engine(settings, pool_size=1)
+        engine = create_engine(with_database(settings), pool_size=1)
         try:
             async with create_session_maker(engine)() as session, session.begin():
                 return await work(session)
@@ -112,9 +124,7 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from db.migrate import upgrade_to_head
 
-    if not settings.database_url:
-        raise CommandError("DATABASE_URL is not set (tokenbill dev starts a local database)")
-    upgrade_to_head(settings.database_url)
+    upgrade_to_head(str(with_database(settings).database_url))
     print("database migrated to the latest revision")
     return 0
 

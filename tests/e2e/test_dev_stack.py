@@ -136,9 +136,9 @@ def tokenbill(ports: Ports, *args: str) -> str:
     return result.stdout
 
 
-def admin_user_id(ports: Ports) -> int:
+def user_id(ports: Ports, email: str) -> int:
     with psycopg.connect(ports.database_url) as conn:
-        row = conn.execute("SELECT id FROM users WHERE email = 'admin@demo.test'").fetchone()
+        row = conn.execute("SELECT id FROM users WHERE email = %s", (email,)).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -181,7 +181,7 @@ def test_dev_stack_serves_stops_without_orphans_and_keeps_its_data(folder: Path)
     assert f"Temporal UI  http://localhost:{ports.temporal_ui}" in out
     token = first.admin_token()
     settings = Settings(_env_file=None, jwt_secret=JWT_SECRET)
-    assert user_id_from_token(settings, token) == admin_user_id(ports)
+    assert user_id_from_token(settings, token) == user_id(ports, "admin@demo.test")
     business = httpx.get(
         f"http://127.0.0.1:{ports.api}/api/tokens/packages/2",
         headers={"Authorization": f"Bearer {token}"},
@@ -199,6 +199,12 @@ def test_dev_stack_serves_stops_without_orphans_and_keeps_its_data(folder: Path)
         assert part in commands, part
 
     tokenbill(ports, "org", "create", "Kept Across Restarts")
+    beside = subprocess.run(
+        [TOKENBILL, "token", "buyer@demo.test"], cwd=folder, env=environment(ports),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert beside.returncode == 0, "the CLI finds the dev database without DATABASE_URL"
+    assert user_id_from_token(settings, beside.stdout.strip()) == user_id(ports, "buyer@demo.test")
     workflow_id = asyncio.run(start_a_workflow(ports))
 
     assert first.stop(signal.SIGINT) == 0

@@ -246,6 +246,14 @@ class DevStack:
             self.postgres.stop()
 
 
+def dev_database_url(settings: Settings) -> str | None:
+    """The URL of the PostgreSQL `tokenbill dev` runs from the data folder, if it has one."""
+    data = Path(settings.data_dir) / "postgres"
+    if not (data / "PG_VERSION").exists():
+        return None
+    return LocalPostgres(data, port=settings.dev_postgres_port).url
+
+
 async def seed_and_issue_admin_token(settings: Settings) -> str:
     from api.auth.jwt_tokens import issue_token
     from db.directory import find_user_by_email
