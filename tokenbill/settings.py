@@ -55,6 +55,10 @@ class Settings(BaseSettings):
 
     # --- Payments and workers ---
     payment_gateway: Literal["sandbox"] = "sandbox"
+    sandbox_gateway_latency: timedelta = Field(
+        default=timedelta(0),
+        description="How long the sandbox processor takes to answer each charge or refund",
+    )
     worker_graceful_shutdown: timedelta = timedelta(seconds=10)
     worker_max_concurrent_activities: int = Field(default=100, gt=0)
     job_schedules: dict[str, str] = Field(

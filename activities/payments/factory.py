@@ -11,5 +11,5 @@ def build_gateway(
     settings: Settings, session_maker: async_sessionmaker[AsyncSession]
 ) -> PaymentGateway:
     if settings.payment_gateway == "sandbox":
-        return SandboxGateway(session_maker)
+        return SandboxGateway(session_maker, latency=settings.sandbox_gateway_latency)
     raise ValueError(f"unknown payment gateway {settings.payment_gateway!r}")

@@ -5,8 +5,10 @@ repeated key returns the first result, also after a restart, and concurrent requ
 charge once (the unique key decides, inside the database).
 """
 
+import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -61,8 +63,11 @@ def decline_for(payment_method: str) -> Decline | None:
 class SandboxGateway:
     """The test-mode processor: behaviour chosen by the payment method, book in the database."""
 
-    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, session_maker: async_sessionmaker[AsyncSession], *, latency: timedelta = timedelta(0)
+    ) -> None:
         self._session_maker = session_maker
+        self._latency = latency.total_seconds()
 
     async def charge(
         self,
@@ -80,6 +85,7 @@ class SandboxGateway:
             raise InvalidGatewayRequest("a payment method has 1 to 64 characters")
         decline = decline_for(payment_method)
         new_reference = f"ch_{uuid.uuid4().hex}"
+        await self._processing_time()
         async with self._session_maker() as session, session.begin():
             row = await _record(
                 session,
@@ -109,6 +115,11 @@ class SandboxGateway:
             replayed=not first_attempt,
         )
 
+    async def _processing_time(self) -> None:
+        """A real processor takes a while to answer; the latency setting makes that visible."""
+        if self._latency > 0:
+            await asyncio.sleep(self._latency)
+
     async def refund(
         self,
         *,
@@ -120,6 +131,7 @@ class SandboxGateway:
         _check_key(idempotency_key)
         _check_amount(amount)
         currency = _check_currency(currency)
+        await self._processing_time()
         async with self._session_maker() as session, session.begin():
             # Locking the charge serialises every refund of it, so the total refunded is exact.
             charge = (
