@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from activities.payments.gateway import (
     IdempotencyKeyMismatch,
     InvalidGatewayRequest,
@@ -102,13 +103,14 @@ class PurchaseActivities:
     async def charge_payment(self, purchase: PurchaseInput) -> ChargeOutcome:
         ref = purchase.purchase_reference_id
         try:
-            charge = await self._gateway.charge(
-                idempotency_key=charge_key(ref),
-                payment_method=purchase.payment_method,
-                amount=purchase.total_amount,
-                currency=purchase.currency,
-                description=purchase.description,
-            )
+            async with heartbeating():
+                charge = await self._gateway.charge(
+                    idempotency_key=charge_key(ref),
+                    payment_method=purchase.payment_method,
+                    amount=purchase.total_amount,
+                    currency=purchase.currency,
+                    description=purchase.description,
+                )
         except PaymentDeclined as declined:
             raise ApplicationError(
                 str(declined),
@@ -293,12 +295,13 @@ class PurchaseActivities:
         ref = purchase.purchase_reference_id
         reversed_tokens = await self._reverse_credit(purchase)
         try:
-            refund = await self._gateway.refund(
-                idempotency_key=refund_key(ref),
-                charge_reference=request.charge.charge_reference,
-                amount=request.charge.amount,
-                currency=request.charge.currency,
-            )
+            async with heartbeating():
+                refund = await self._gateway.refund(
+                    idempotency_key=refund_key(ref),
+                    charge_reference=request.charge.charge_reference,
+                    amount=request.charge.amount,
+                    currency=request.charge.currency,
+                )
         except (RefundRefused, IdempotencyKeyMismatch, InvalidGatewayRequest) as refused:
             raise ApplicationError(
                 str(refused), type=REFUND_REFUSED, non_retryable=True

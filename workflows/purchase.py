@@ -40,8 +40,10 @@ with workflow.unsafe.imports_passed_through():
         PurchaseStatus,
     )
 
-DATABASE_TIMEOUT = timedelta(seconds=30)
+DATABASE_TIMEOUT = timedelta(seconds=15)
 GATEWAY_TIMEOUT = timedelta(seconds=60)
+# Gateway activities heartbeat while they wait, so a crashed worker's call is retried quickly.
+GATEWAY_HEARTBEAT = timedelta(seconds=10)
 
 # Status changes and compensation must happen eventually: retried until they succeed.
 STATUS_RETRY = RetryPolicy(
@@ -120,6 +122,7 @@ class PurchaseWorkflow:
                 purchase,
                 result_type=ChargeOutcome,
                 start_to_close_timeout=GATEWAY_TIMEOUT,
+                heartbeat_timeout=GATEWAY_HEARTBEAT,
                 retry_policy=CHARGE_RETRY,
             )
         except ActivityError as error:
@@ -180,6 +183,7 @@ class PurchaseWorkflow:
                 RefundPurchaseInput(purchase=purchase, charge=charge, reason=reason),
                 result_type=RefundOutcome,
                 start_to_close_timeout=GATEWAY_TIMEOUT,
+                heartbeat_timeout=GATEWAY_HEARTBEAT,
                 retry_policy=REFUND_RETRY,
             )
         except ActivityError as error:

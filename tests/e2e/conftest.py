@@ -1,0 +1,106 @@
+"""The running stack for end-to-end tests: `tokenbill api` and `tokenbill worker` as real child
+processes against the session's PostgreSQL and Temporal dev server."""
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+import httpx
+import pytest
+
+from tokenbill.devstack.ports import free_port
+from tokenbill.devstack.processes import kill_process, start_process, stop_process
+from tokenbill.settings import Settings
+
+TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
+
+
+@dataclass
+class StackProcess:
+    """One tokenbill child process that a test may kill and start again."""
+
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = start_process([TOKENBILL, *self.args], env=self.env, log_path=self.log_path)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no graceful shutdown, in-flight activities abandoned."""
+        if self.process is not None:
+            kill_process(self.process)
+
+
+@dataclass
+class RunningStack:
+    settings: Settings
+    api_url: str
+    api: StackProcess
+    worker: StackProcess
+    extra_workers: list[StackProcess] = field(default_factory=list)
+
+    def client(self, token: str | None = None, timeout: float = 30.0) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.api_url, headers=headers, timeout=timeout)
+
+
+def stack_environment(settings: Settings, api_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "TEMPORAL"))}
+    env.update(
+        DATABASE_URL=str(settings.database_url),
+        TEMPORAL_ADDRESS=str(settings.temporal_address),
+        TEMPORAL_TASK_QUEUE="tokenbill-e2e",
+        JWT_SECRET=settings.jwt_secret,
+        API_HOST="127.0.0.1",
+        API_PORT=str(api_port),
+        PURCHASE_RATE_LIMIT=str(settings.purchase_rate_limit),
+        LOG_LEVEL="INFO",
+        # Charges take a moment, as at a real processor, so a killed worker leaves some in flight.
+        SANDBOX_GATEWAY_LATENCY="PT0.3S",
+    )
+    return env
+
+
+def wait_until_healthy(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the API at {url} was not healthy within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="session")
+def running_stack(settings: Settings, work_dir: Path) -> Iterator[RunningStack]:
+    port = free_port()
+    env = stack_environment(settings, port)
+    logs = work_dir / "e2e-logs"
+    api = StackProcess(["api"], env, logs / "api.log")
+    worker = StackProcess(["worker"], env, logs / "worker.log")
+    stack = RunningStack(
+        settings=settings.model_copy(update={"temporal_task_queue": "tokenbill-e2e"}),
+        api_url=f"http://127.0.0.1:{port}",
+        api=api,
+        worker=worker,
+    )
+    worker.start()
+    api.start()
+    try:
+        wait_until_healthy(stack.api_url)
+        yield stack
+    finally:
+        api.stop()
+        worker.stop()
