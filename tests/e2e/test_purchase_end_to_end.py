@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -42,14 +43,14 @@ async def buy(
     return reference
 
 
-async def settled(client: httpx.AsyncClient, reference: str, seconds: int = 30) -> dict:
+async def settled(client: httpx.AsyncClient, reference: str, seconds: int = 30) -> dict[str, Any]:
     """The purchase once its workflow has finished (waiting server-side, then polling)."""
     for _ in range(6):
         answer = await client.get(
             f"/api/tokens/purchases/{reference}", params={"wait_seconds": seconds}
         )
         assert answer.status_code == 200, answer.text
-        body: dict = answer.json()
+        body: dict[str, Any] = answer.json()
         if body["status"] in ("completed", "failed", "refunded"):
             return body
     raise AssertionError(f"purchase {reference} did not settle: {body}")
@@ -138,8 +139,7 @@ async def test_worker_killed_mid_purchases_completes_each_exactly_once(
         )
         balance = await session.scalar(
             text(
-                "SELECT current_balance FROM organization_token_wallets "
-                "WHERE organization_id = :o"
+                "SELECT current_balance FROM organization_token_wallets WHERE organization_id = :o"
             ),
             {"o": org},
         )
