@@ -13,7 +13,8 @@ from db.models import Organization, User
 VIEW = "tokens.view"
 PURCHASE = "tokens.purchase"
 CONFIGURE = "tokens.configure"
-KNOWN_PERMISSIONS: tuple[str, ...] = (VIEW, PURCHASE, CONFIGURE)
+CONSUME = "tokens.consume"
+KNOWN_PERMISSIONS: tuple[str, ...] = (VIEW, PURCHASE, CONFIGURE, CONSUME)
 ROLES: tuple[str, ...] = ("admin", "user")
 Role = Literal["admin", "user"]
 

@@ -342,6 +342,31 @@ class LowBalanceNotification(Base):
     created_at: Mapped[datetime] = created_at_column()
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    __table_args__ = (
+        Index("idx_low_balance_notifications_org_created", "organization_id",
+              text("created_at DESC")),
+    )  # fmt: skip
+
+
+class ApiKey(Base):
+    """A service credential: only the sha256 of its secret is kept; revoked keys stay listed."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    key_prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    scopes: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]"), nullable=False
+    )
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_hash"),)
+
 
 class TokenUsageForecast(Base):
     __tablename__ = "token_usage_forecasts"

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     purchase_rate_limit: int = Field(default=60, gt=0)
     purchase_rate_window: timedelta = timedelta(minutes=1)
     max_purchase_quantity: int = Field(default=100, gt=0)
+    spend_pool_size: int = Field(default=20, gt=0)
+    api_key_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
 
     # --- Payments and workers ---
     payment_gateway: Literal["sandbox"] = "sandbox"

@@ -3,19 +3,258 @@
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-28 00:40:00
+
+`ledger_spend` is the whole spend in one server-side call: the replay check, the conditional
+wallet UPDATE that decides (never below zero), the books, the lot draw-down, and the alert and
+auto top-up outbox rows when the spend crosses a threshold downward. It answers a status instead
+of raising, so a batch (`ledger_spend_batch`) applies many spends in one transaction without a
+savepoint per item, and an item refused leaves nothing behind.
 """
 
 from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+LEDGER_SPEND = """
+CREATE FUNCTION ledger_spend(
+  p_key text, p_organization_id integer, p_amount numeric, p_description text,
+  p_reference text, p_low_default numeric, p_critical_default numeric, p_auto_topup boolean
+) RETURNS TABLE (
+  status text, transaction_id bigint, wallet_id integer, amount numeric, balance numeric,
+  created_at timestamptz, events integer
+) LANGUAGE plpgsql AS $$
+DECLARE
+  v_id bigint;
+  v_created timestamptz;
+  v_wallet integer;
+  v_balance numeric;
+  v_before numeric;
+  v_account integer;
+  v_low numeric;
+  v_critical numeric;
+  v_topup numeric;
+  v_events integer := 0;
+  v_notification bigint;
+  v_level record;
+BEGIN
+  -- A replay answers the first result; the same key with another body is refused.
+  RETURN QUERY SELECT * FROM ledger_spend_replay(p_key, p_amount, p_description, p_reference);
+  IF FOUND THEN
+    RETURN;
+  END IF;
+
+  -- The conditional UPDATE decides and locks the wallet row: concurrent spends queue here.
+  UPDATE organization_token_wallets w
+     SET current_balance = w.current_balance - p_amount,
+         total_consumed = w.total_consumed + p_amount,
+         updated_at = now()
+   WHERE w.organization_id = p_organization_id AND w.current_balance >= p_amount
+  RETURNING w.id, w.current_balance, w.ledger_account_id,
+            coalesce(w.low_balance_threshold, p_low_default),
+            coalesce(w.critical_balance_threshold, p_critical_default)
+    INTO v_wallet, v_balance, v_account, v_low, v_critical;
+
+  IF NOT FOUND THEN
+    -- A concurrent spend with this key may have committed while this one waited for the row.
+    RETURN QUERY SELECT * FROM ledger_spend_replay(p_key, p_amount, p_description, p_reference);
+    IF FOUND THEN
+      RETURN;
+    END IF;
+    SELECT w.id, w.current_balance INTO v_wallet, v_balance
+      FROM organization_token_wallets w WHERE w.organization_id = p_organization_id;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'insufficient_balance'::text, NULL::bigint, v_wallet, p_amount,
+                          v_balance, NULL::timestamptz, 0;
+    ELSIF EXISTS (SELECT 1 FROM organizations o WHERE o.id = p_organization_id) THEN
+      RETURN QUERY SELECT 'insufficient_balance'::text, NULL::bigint, NULL::integer, p_amount,
+                          0::numeric, NULL::timestamptz, 0;
+    ELSE
+      RETURN QUERY SELECT 'organization_not_found'::text, NULL::bigint, NULL::integer, p_amount,
+                          NULL::numeric, NULL::timestamptz, 0;
+    END IF;
+    RETURN;
+  END IF;
+
+  INSERT INTO ledger_transactions AS t (idempotency_key, kind, wallet_id, amount, description,
+                                        reference)
+  VALUES (p_key, 'consumption', v_wallet, p_amount, p_description, p_reference)
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING t.id, t.created_at INTO v_id, v_created;
+  IF v_id IS NULL THEN
+    -- The key was committed by a concurrent spend after the replay check: give the tokens back
+    -- (same transaction, so nobody saw them gone) and answer as a replay.
+    UPDATE organization_token_wallets w
+       SET current_balance = w.current_balance + p_amount,
+           total_consumed = w.total_consumed - p_amount
+     WHERE w.id = v_wallet;
+    RETURN QUERY SELECT * FROM ledger_spend_replay(p_key, p_amount, p_description, p_reference);
+    RETURN;
+  END IF;
+
+  INSERT INTO ledger_entries (transaction_id, account_id, amount)
+  SELECT v_id, v_account, -p_amount
+  UNION ALL
+  SELECT v_id, a.id, p_amount FROM ledger_accounts a WHERE a.code = 'system:consumption';
+
+  -- First to expire first (no expiry last), then oldest first.
+  WITH ordered AS (
+    SELECT l.id, l.remaining_amount,
+           sum(l.remaining_amount) OVER (
+             ORDER BY l.expires_at ASC NULLS LAST, l.created_at, l.id) AS running
+      FROM token_lots l
+     WHERE l.wallet_id = v_wallet AND l.remaining_amount > 0
+  ), taken AS (
+    SELECT o.id, LEAST(o.remaining_amount, p_amount - (o.running - o.remaining_amount)) AS take
+      FROM ordered o WHERE o.running - o.remaining_amount < p_amount
+  )
+  UPDATE token_lots l SET remaining_amount = l.remaining_amount - taken.take
+    FROM taken WHERE l.id = taken.id;
+
+  v_before := v_balance + p_amount;
+  INSERT INTO token_balance_history (wallet_id, organization_id, transaction_id, change_type,
+                                     change_amount, balance_before, balance_after, description,
+                                     reference)
+  VALUES (v_wallet, p_organization_id, v_id, 'consumption', -p_amount, v_before, v_balance,
+          p_description, p_reference);
+
+  -- Alerts: only the spend that takes the balance from at-or-above a threshold to below it.
+  FOR v_level IN
+    SELECT * FROM (VALUES ('low', v_low, 'wallet.balance_low', 'warning'),
+                          ('critical', v_critical, 'wallet.balance_critical', 'critical'))
+             AS x(level, threshold, event_type, severity)
+     WHERE x.threshold IS NOT NULL AND v_before >= x.threshold AND x.threshold > v_balance
+  LOOP
+    INSERT INTO low_balance_notifications (wallet_id, organization_id, level, threshold, balance)
+    VALUES (v_wallet, p_organization_id, v_level.level, v_level.threshold, v_balance)
+    RETURNING id INTO v_notification;
+    INSERT INTO notification_events (idempotency_key, organization_id, wallet_id, event_type,
+                                     severity, payload)
+    VALUES ('balance_' || v_level.level || ':' || v_wallet || ':' || v_id, p_organization_id,
+            v_wallet, v_level.event_type, v_level.severity,
+            jsonb_build_object(
+              'wallet_id', v_wallet, 'organization_id', p_organization_id,
+              'level', v_level.level, 'threshold', trim_scale(v_level.threshold)::text,
+              'balance', trim_scale(v_balance)::text,
+              'balance_before', trim_scale(v_before)::text,
+              'transaction_id', v_id, 'notification_id', v_notification));
+    v_events := v_events + 1;
+  END LOOP;
+
+  IF p_auto_topup THEN
+    SELECT p.threshold INTO v_topup
+      FROM auto_topup_policies p
+     WHERE p.wallet_id = v_wallet AND p.enabled AND p.threshold IS NOT NULL;
+    IF v_topup IS NOT NULL AND v_before >= v_topup AND v_topup > v_balance THEN
+      INSERT INTO notification_events (idempotency_key, organization_id, wallet_id, event_type,
+                                       severity, payload)
+      VALUES ('auto_topup_threshold:' || v_wallet || ':' || v_id, p_organization_id, v_wallet,
+              'wallet.auto_topup_threshold_crossed', 'info',
+              jsonb_build_object(
+                'wallet_id', v_wallet, 'organization_id', p_organization_id,
+                'balance', trim_scale(v_balance)::text,
+                'threshold', trim_scale(v_topup)::text, 'transaction_id', v_id));
+      v_events := v_events + 1;
+    END IF;
+  END IF;
+
+  RETURN QUERY SELECT 'applied'::text, v_id, v_wallet, p_amount, v_balance, v_created, v_events;
+END $$
+"""
+
+LEDGER_SPEND_REPLAY = """
+CREATE FUNCTION ledger_spend_replay(
+  p_key text, p_amount numeric, p_description text, p_reference text
+) RETURNS TABLE (
+  status text, transaction_id bigint, wallet_id integer, amount numeric, balance numeric,
+  created_at timestamptz, events integer
+) LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN t.kind = 'consumption' AND t.amount = p_amount
+                   AND t.description IS NOT DISTINCT FROM p_description
+                   AND t.reference IS NOT DISTINCT FROM p_reference
+              THEN 'replayed' ELSE 'idempotency_key_reused' END,
+         t.id, t.wallet_id, t.amount, h.balance_after, t.created_at, 0
+    FROM ledger_transactions t JOIN token_balance_history h ON h.transaction_id = t.id
+   WHERE t.idempotency_key = p_key
+$$
+"""
+
+LEDGER_SPEND_BATCH = """
+CREATE FUNCTION ledger_spend_batch(
+  p_keys text[], p_organization_ids integer[], p_amounts numeric[], p_descriptions text[],
+  p_references text[], p_low_default numeric, p_critical_default numeric, p_auto_topup boolean
+) RETURNS TABLE (
+  item integer, status text, transaction_id bigint, wallet_id integer, amount numeric,
+  balance numeric, created_at timestamptz, events integer
+) LANGUAGE plpgsql AS $$
+DECLARE
+  i bigint;
+BEGIN
+  -- Wallets are locked in organization order, so two batches never wait on each other in a
+  -- cycle; the items of one wallet keep the order they were sent in.
+  FOR i IN
+    SELECT u.ord FROM unnest(p_organization_ids) WITH ORDINALITY AS u(org, ord)
+     ORDER BY u.org, u.ord
+  LOOP
+    RETURN QUERY
+      SELECT i::integer, s.* FROM ledger_spend(
+        p_keys[i], p_organization_ids[i], p_amounts[i], p_descriptions[i], p_references[i],
+        p_low_default, p_critical_default, p_auto_topup) s;
+  END LOOP;
+END $$
+"""
+
+SPEND_ARGUMENTS = "text, integer, numeric, text, text, numeric, numeric, boolean"
+BATCH_ARGUMENTS = "text[], integer[], numeric[], text[], text[], numeric, numeric, boolean"
+
 
 def upgrade() -> None:
-    """Filled in by the work on spending; kept in the chain so every later revision applies."""
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("key_prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "scopes",
+            postgresql.ARRAY(sa.Text()),
+            server_default=sa.text("'{}'::text[]"),
+            nullable=False,
+        ),
+        sa.Column("organization_id", sa.Integer(), nullable=True),
+        sa.Column("created_by", sa.String(length=64), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("key_hash", name="uq_api_keys_hash"),
+    )
+    op.create_index(
+        "idx_low_balance_notifications_org_created",
+        "low_balance_notifications",
+        ["organization_id", sa.text("created_at DESC")],
+    )
+    op.execute(LEDGER_SPEND_REPLAY)
+    op.execute(LEDGER_SPEND)
+    op.execute(LEDGER_SPEND_BATCH)
 
 
 def downgrade() -> None:
-    """Filled in by the work on spending."""
+    op.execute(f"DROP FUNCTION ledger_spend_batch({BATCH_ARGUMENTS})")
+    op.execute(f"DROP FUNCTION ledger_spend({SPEND_ARGUMENTS})")
+    op.execute("DROP FUNCTION ledger_spend_replay(text, numeric, text, text)")
+    op.drop_index(
+        "idx_low_balance_notifications_org_created", table_name="low_balance_notifications"
+    )
+    op.drop_table("api_keys")

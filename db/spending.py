@@ -1,0 +1,129 @@
+"""Spending tokens: one call of the `ledger_spend` database function per spend, or one call of
+`ledger_spend_batch` per batch (migration 0005), on a plain psycopg connection.
+
+This is the hottest path of the system, so it skips the ORM. The connection is in autocommit
+mode: the one statement is the whole transaction (the deferred balance check runs at its end),
+so a spend is one round trip. A refused spend (insufficient balance, unknown organization, a
+reused key) is an outcome, not an exception, and leaves nothing written.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, cast
+
+from psycopg import AsyncConnection
+
+SpendStatus = Literal[
+    "applied", "replayed", "insufficient_balance", "organization_not_found",
+    "idempotency_key_reused",
+]  # fmt: skip
+SUCCEEDED: frozenset[str] = frozenset({"applied", "replayed"})
+
+
+@dataclass(frozen=True)
+class SpendRequest:
+    organization_id: int
+    amount: Decimal
+    idempotency_key: str
+    reason: str
+    reference: str | None = None
+
+    @property
+    def ledger_key(self) -> str:
+        """The ledger's own idempotency key: a caller's key is unique within an organization."""
+        return consume_ledger_key(self.organization_id, self.idempotency_key)
+
+
+@dataclass(frozen=True)
+class AlertDefaults:
+    """Thresholds for wallets that set none, and whether auto top-up triggers are recorded."""
+
+    low: Decimal
+    critical: Decimal
+    auto_topup: bool
+
+
+@dataclass(frozen=True)
+class SpendOutcome:
+    """What became of one spend: on success the transaction and the balance after it; when
+    refused for balance, the balance now. `events` counts the outbox rows it recorded."""
+
+    status: SpendStatus
+    organization_id: int
+    amount: Decimal
+    transaction_id: int | None
+    wallet_id: int | None
+    balance: Decimal | None
+    created_at: datetime | None
+    events: int
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCEEDED
+
+
+def consume_ledger_key(organization_id: int, idempotency_key: str) -> str:
+    return f"consume:{organization_id}:{idempotency_key}"
+
+
+SPEND_SQL = (
+    "SELECT status, transaction_id, wallet_id, amount, balance, created_at, events "
+    "FROM ledger_spend(%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+SPEND_BATCH_SQL = (
+    "SELECT item, status, transaction_id, wallet_id, amount, balance, created_at, events "
+    "FROM ledger_spend_batch(%s, %s, %s::numeric[], %s, %s, %s, %s, %s)"
+)
+
+
+async def spend(
+    conn: AsyncConnection[tuple[object, ...]], request: SpendRequest, defaults: AlertDefaults
+) -> SpendOutcome:
+    """Apply one spend as one statement on an autocommit connection."""
+    parameters = (
+        request.ledger_key, request.organization_id, request.amount, request.reason,
+        request.reference, defaults.low, defaults.critical, defaults.auto_topup,
+    )  # fmt: skip
+    cursor = await conn.execute(SPEND_SQL, parameters, prepare=True)
+    row = await cursor.fetchone()
+    assert row is not None, "ledger_spend answers one row"
+    return _outcome(request.organization_id, row)
+
+
+async def spend_batch(
+    conn: AsyncConnection[tuple[object, ...]],
+    requests: list[SpendRequest],
+    defaults: AlertDefaults,
+) -> list[SpendOutcome]:
+    """Apply many spends in one statement (one transaction) on an autocommit connection; the
+    outcomes come back in the order of the requests."""
+    if not requests:
+        return []
+    parameters = (
+        [r.ledger_key for r in requests], [r.organization_id for r in requests],
+        [r.amount for r in requests], [r.reason for r in requests],
+        [r.reference for r in requests], defaults.low, defaults.critical, defaults.auto_topup,
+    )  # fmt: skip
+    cursor = await conn.execute(SPEND_BATCH_SQL, parameters, prepare=True)
+    rows = await cursor.fetchall()
+    outcomes: list[SpendOutcome | None] = [None] * len(requests)
+    for row in rows:
+        index = cast(int, row[0]) - 1
+        outcomes[index] = _outcome(requests[index].organization_id, row[1:])
+    assert all(o is not None for o in outcomes), "ledger_spend_batch answers every item"
+    return [o for o in outcomes if o is not None]
+
+
+def _outcome(organization_id: int, row: tuple[object, ...]) -> SpendOutcome:
+    status, transaction_id, wallet_id, amount, balance, created_at, events = row
+    return SpendOutcome(
+        status=cast(SpendStatus, status),
+        organization_id=organization_id,
+        amount=cast(Decimal, amount),
+        transaction_id=cast(int | None, transaction_id),
+        wallet_id=cast(int | None, wallet_id),
+        balance=cast(Decimal | None, balance),
+        created_at=cast(datetime | None, created_at),
+        events=cast(int, events),
+    )
