@@ -119,6 +119,7 @@ class DevStack:
         from db.migrate import upgrade_to_head
 
         say("migrating the database")
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         upgrade_to_head(database_url)
         say("seeding the standard packages and the demo data")
         token = asyncio.run(seed_and_issue_admin_token(self.settings))
