@@ -116,12 +116,10 @@ async def store_response(
     )
 
 
-async def release(session: AsyncSession, request: IdempotentRequest) -> None:
-    """Free a claimed key whose work did not happen, so a retry with it starts afresh."""
+async def forget(session: AsyncSession, request: IdempotentRequest) -> None:
+    """Drop a key whose stored answer no longer holds (its work was undone), so a retry with it
+    starts afresh."""
     await session.execute(
-        text(
-            "DELETE FROM idempotency_records WHERE scope = :scope AND key = :key "
-            "AND response_status IS NULL"
-        ),
+        text("DELETE FROM idempotency_records WHERE scope = :scope AND key = :key"),
         {"scope": request.scope, "key": request.key},
     )

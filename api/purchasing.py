@@ -4,6 +4,7 @@ The API never touches the ledger: it writes the pending purchase and hands the r
 PurchaseWorkflow, which charges, credits, invoices and moves the row on.
 """
 
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from api.temporal_connection import TemporalConnector, TemporalUnavailable
 from db.audit import Actor, RequestContext, write_audit
 from db.ledger import MAX_TOKENS, ensure_wallet
 from db.models import Organization, TokenPackage, TokenPurchase
+from db.pending_purchases import load_pending_purchase
 from db.pricing import price_tokens
 from tokenbill.settings import Settings
 from workflows.purchase_types import PURCHASE_WORKFLOW_NAME, PurchaseInput, purchase_workflow_id
@@ -185,3 +187,22 @@ async def fail_unstarted_purchase(
         outcome="failure",
         context=context,
     )
+
+
+async def resume_if_pending(
+    session: AsyncSession, temporal: TemporalConnector, settings: Settings, reference: str
+) -> None:
+    """Start the workflow of a purchase still pending (idempotent: the id is the business key).
+    A failure here is left to the resumePendingPurchases job."""
+    pending = await load_pending_purchase(session, reference)
+    if pending is None:
+        return
+    workflow_input = PurchaseInput.model_validate(dataclasses.asdict(pending))
+    try:
+        await start_purchase_workflow(
+            temporal,
+            settings,
+            NewPurchase(reference, purchase_workflow_id(reference), workflow_input),
+        )
+    except WorkflowNotStarted:
+        logger.warning("purchase %s still pending; the safety net will start it", reference)

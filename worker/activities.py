@@ -7,7 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.payments.factory import build_gateway
 from activities.payments.gateway import PaymentGateway
+from activities.purchase_recovery import PurchaseRecoveryActivities
 from activities.purchases import PurchaseActivities
+from activities.subscription_repair import SubscriptionRepairActivities
+from activities.subscriptions import SubscriptionActivities
 from tokenbill.settings import Settings
 
 
@@ -19,4 +22,12 @@ def build_activities(
     """Every activity the worker registers, bound to one gateway and session maker."""
     payment_gateway = gateway if gateway is not None else build_gateway(settings, session_maker)
     purchases = PurchaseActivities(session_maker, payment_gateway, settings)
-    return [*purchases.definitions()]
+    recovery = PurchaseRecoveryActivities(session_maker, settings)
+    subscriptions = SubscriptionActivities(session_maker, payment_gateway, settings)
+    repair = SubscriptionRepairActivities(session_maker, settings)
+    return [
+        *purchases.definitions(),
+        *recovery.definitions(),
+        *subscriptions.definitions(),
+        *repair.definitions(),
+    ]

@@ -13,12 +13,53 @@ from temporalio.worker import Worker
 from db.session import create_engine, create_session_maker
 from tokenbill.settings import Settings
 from worker.activities import build_activities
+from worker.notifications import (
+    NOTIFICATION_WORKFLOWS,
+    ensure_outbox_relay,
+    notification_activities,
+)
+from worker.schedules import JobSchedule, ensure_schedules, register
 from workflows.converter import DATA_CONVERTER
 from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_recovery import ResumePendingPurchasesWorkflow
+from workflows.purchase_recovery_types import (
+    RESUME_PENDING_PURCHASES_JOB,
+    RESUME_PENDING_PURCHASES_WORKFLOW,
+)
+from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_billing_job import (
+    PROCESS_SUBSCRIPTION_BILLING_JOB,
+    PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
+    ProcessSubscriptionBillingWorkflow,
+)
 
 logger = logging.getLogger("tokenbill.worker")
 
-WORKFLOWS: list[type] = [PurchaseWorkflow]
+WORKFLOWS: list[type] = [
+    PurchaseWorkflow,
+    ResumePendingPurchasesWorkflow,
+    SubscriptionWorkflow,
+    ProcessSubscriptionBillingWorkflow,
+    *NOTIFICATION_WORKFLOWS,
+]
+
+register(
+    JobSchedule(
+        RESUME_PENDING_PURCHASES_JOB,
+        RESUME_PENDING_PURCHASES_WORKFLOW,
+        "*/5 * * * *",
+        "Start accepted purchases whose workflow never started (the API died after its commit)",
+    )
+)
+
+register(
+    JobSchedule(
+        PROCESS_SUBSCRIPTION_BILLING_JOB,
+        PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
+        "0 * * * *",
+        "Start or repair subscriptions whose workflow is missing or whose billing date passed",
+    )
+)
 
 
 def build_worker(
@@ -37,7 +78,10 @@ def build_worker(
         activities=(
             list(activities)
             if activities is not None
-            else build_activities(settings, session_maker)
+            else [
+                *build_activities(settings, session_maker),
+                *notification_activities(settings, session_maker, client),
+            ]
         ),
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
@@ -53,6 +97,7 @@ async def run_worker(settings: Settings) -> None:
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
     )
+    await ensure_schedules(client, settings)
     engine = create_engine(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -63,6 +108,7 @@ async def run_worker(settings: Settings) -> None:
         worker = build_worker(client, settings, create_session_maker(engine))
         async with worker:
             logger.info("worker serving task queue %s", worker.task_queue)
+            await ensure_outbox_relay(client, settings)
             await stop.wait()
             logger.info("worker shutting down (up to %s for running activities)",
                         settings.worker_graceful_shutdown)  # fmt: skip

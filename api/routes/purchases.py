@@ -13,13 +13,14 @@ from temporalio.service import RPCError
 
 from api.auth.dependencies import Buyer, Viewer, authorize_organization, deny
 from api.errors import ApiError, validation_error
-from api.idempotency import claim, idempotent_request, release, store_response
+from api.idempotency import claim, forget, idempotent_request, store_response
 from api.pagination import PageParams
 from api.purchase_queries import find_purchase, list_purchases
 from api.purchasing import (
     WorkflowNotStarted,
     fail_unstarted_purchase,
     record_pending_purchase,
+    resume_if_pending,
     start_purchase_workflow,
 )
 from api.rate_limit import count_request, purchase_bucket
@@ -79,6 +80,11 @@ async def create_purchase(
         )
     replay = await claim(session, idempotency)
     if replay is not None:
+        if replay.status == 202:
+            # The first request may have died between its commit and the workflow start.
+            await resume_if_pending(
+                session, temporal, settings, replay.body["purchase_reference_id"]
+            )
         return replay.response()
     await count_request(
         session_maker,
@@ -90,12 +96,18 @@ async def create_purchase(
     purchase = await record_pending_purchase(
         session, settings=settings, principal=principal, body=body, context=context
     )
+    accepted = PurchaseAccepted(
+        purchase_reference_id=purchase.reference, workflow_id=purchase.workflow_id,
+        status="pending",
+    ).model_dump(mode="json")  # fmt: skip
+    # The answer is stored with the pending row: a replay after a crash finds both, and resumes.
+    await store_response(session, idempotency, 202, accepted)
     await session.commit()
     try:
         await start_purchase_workflow(temporal, settings, purchase)
     except WorkflowNotStarted as exc:
         await fail_unstarted_purchase(session, purchase, principal=principal, context=context)
-        await release(session, idempotency)
+        await forget(session, idempotency)
         await session.commit()
         raise ApiError(
             503,
@@ -104,12 +116,6 @@ async def create_purchase(
             "was charged. Retry later.",
             {"purchase_reference_id": purchase.reference},
         ) from exc
-    accepted = PurchaseAccepted(
-        purchase_reference_id=purchase.reference, workflow_id=purchase.workflow_id,
-        status="pending",
-    ).model_dump(mode="json")  # fmt: skip
-    await store_response(session, idempotency, 202, accepted)
-    await session.commit()
     return JSONResponse(accepted, status_code=202)
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from tests.api.helpers import (
     ApiUser,
@@ -402,3 +403,46 @@ async def test_purchase_history_filters_and_pages(
     by_admin = await listing({"organization_id": str(buyer.organization_id)}, admin)
     assert by_admin["total"] == 3
     assert Decimal(by_admin["items"][0]["total_amount"]) == Decimal("290.00")
+
+
+class SimulatedCrash(BaseException):
+    """The API process dying between its commit and the workflow start."""
+
+
+async def test_replay_after_a_crash_before_the_start_starts_the_workflow(
+    client: httpx.AsyncClient,
+    buyer: ApiUser,
+    make_package: MakePackage,
+    session_maker: Maker,
+    temporal_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    package = await make_package()
+    headers = buyer.headers(**{"Idempotency-Key": new_key()})
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise SimulatedCrash
+
+    monkeypatch.setattr("api.routes.purchases.start_purchase_workflow", crash)
+    with pytest.raises((SimulatedCrash, BaseExceptionGroup)):
+        await client.post(
+            "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
+        )
+    monkeypatch.undo()
+    async with session_maker() as session:
+        reference = await session.scalar(
+            text("SELECT purchase_reference_id FROM token_purchases WHERE organization_id = :o"),
+            {"o": buyer.organization_id},
+        )
+    handle = temporal_client.get_workflow_handle(f"purchase-{reference}")
+    with pytest.raises(RPCError):
+        await handle.describe()
+
+    replay = await client.post(
+        "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
+    )
+
+    assert replay.status_code == 202
+    assert replay.json()["purchase_reference_id"] == reference
+    assert (await handle.describe()).workflow_type == "PurchaseWorkflow"
+    assert await purchases_of(session_maker, buyer.organization_id) == 1
