@@ -3,10 +3,10 @@
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     token_critical_balance_threshold: Decimal = Decimal("50")
     token_auto_topup_enabled: bool = True
     token_subscription_grace_period_days: int = Field(default=7, ge=0)
+    token_subscription_minimum_interval: timedelta = timedelta(days=1)
+    token_subscription_reminder_lead: timedelta = timedelta(days=3)
+    token_subscription_dunning_schedule: Annotated[list[timedelta], NoDecode] = Field(
+        default_factory=lambda: [timedelta(days=1), timedelta(days=3), timedelta(days=5)],
+        description="Payment retries after a failed charge, as offsets from the first failure",
+    )
+    token_subscription_cancel_after_suspension: timedelta = timedelta(days=30)
     token_invoice_tax_rate: Decimal = Field(default=Decimal("0.16"), ge=0, lt=1)
     token_invoice_due_days: int = Field(default=30, ge=0)
     log_level: str = "INFO"
@@ -31,6 +38,14 @@ class Settings(BaseSettings):
     # --- Infrastructure ---
     database_url: str | None = None
     database_pool_size: int = Field(default=20, gt=0)
+    database_assume_app_role: bool = Field(
+        default=True,
+        description="Run application sessions as the restricted tokenbill_app role (SET ROLE)",
+    )
+    database_owner_url: str | None = Field(
+        default=None,
+        description="Owner login for audit partitions and retention; unset, DATABASE_URL",
+    )
     temporal_address: str | None = None
     temporal_namespace: str = "default"
     temporal_task_queue: str = "tokenbill"
@@ -57,6 +72,11 @@ class Settings(BaseSettings):
 
     # --- Payments and workers ---
     payment_gateway: Literal["sandbox"] = "sandbox"
+    pending_purchase_resume_after: timedelta = Field(
+        default=timedelta(minutes=2),
+        description="Age after which a pending purchase without a workflow is started again",
+    )
+    pending_purchase_resume_batch: int = Field(default=500, gt=0)
     sandbox_gateway_latency: timedelta = Field(
         default=timedelta(0),
         description="How long the sandbox processor takes to answer each charge or refund",
@@ -67,6 +87,43 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Cron overrides for background jobs by seed name, as a JSON object",
     )
+    worker_metrics_port: int = Field(default=9464, ge=0, lt=65536)
+
+    # --- Operations jobs: batches, expiry notices, usage forecasts ---
+    job_batch_size: int = Field(default=200, gt=0, le=10_000)
+    token_expiration_notice_lead: timedelta = Field(
+        default=timedelta(days=7), description="How long before a lot expires its owner is told"
+    )
+    forecast_window_days: int = Field(default=56, ge=7, le=366)
+    forecast_half_life_days: int = Field(default=7, gt=0)
+    forecast_coverage_days: int = Field(default=30, gt=0, le=366)
+
+    # --- Finance, audit and observability ---
+    audit_log_retention_days: int = Field(default=365, gt=0)
+    audit_log_partitions_ahead: int = Field(default=3, ge=1, le=24)
+    unusual_purchase_factor: Decimal = Field(default=Decimal("5"), gt=0)
+    unusual_purchase_floor: Decimal = Field(default=Decimal("1000.00"), ge=0)
+    unusual_purchase_history_days: int = Field(default=30, gt=0)
+    log_to_files: bool = True
+
+    # --- Notifications (outbox relay, webhooks) and automatic top-up ---
+    outbox_relay_batch_size: int = Field(default=100, gt=0, le=1000)
+    outbox_relay_poll_interval: timedelta = timedelta(seconds=30)
+    outbox_stale_after: timedelta = timedelta(minutes=5)
+    webhook_timeout: timedelta = timedelta(seconds=10)
+    webhook_max_attempts: int = Field(default=8, gt=0)
+    webhook_retry_initial_interval: timedelta = timedelta(seconds=5)
+    webhook_retry_max_interval: timedelta = timedelta(minutes=30)
+    token_auto_topup_max_failures: int = Field(default=3, gt=0)
+    token_auto_topup_retry_backoff: timedelta = timedelta(minutes=15)
+
+    @field_validator("token_subscription_dunning_schedule", mode="before")
+    @classmethod
+    def _comma_separated_durations(cls, value: object) -> object:
+        """`P1D,P3D,P5D` in the environment; an empty value means no retries."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def database_url_async(self) -> str:
