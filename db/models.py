@@ -383,6 +383,19 @@ class TokenUsageForecast(Base):
     suggested_package_id: Mapped[int | None] = mapped_column(ForeignKey("token_packages.id"))
     confidence: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
     created_at: Mapped[datetime] = created_at_column()
+    # Migration 0007 (usage forecasts): what the forecast saw and what it projects.
+    current_balance: Mapped[Decimal | None] = mapped_column(TOKENS)
+    history_days: Mapped[int | None] = mapped_column(Integer)
+    method: Mapped[str | None] = mapped_column(String(32))
+    trend_per_day: Mapped[Decimal | None] = mapped_column(TOKENS)
+    weekday_factors: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    coverage_days: Mapped[int | None] = mapped_column(Integer)
+    projected_consumption: Mapped[Decimal | None] = mapped_column(TOKENS)
+    suggested_topup_amount: Mapped[Decimal | None] = mapped_column(TOKENS)
+
+    __table_args__ = (
+        UniqueConstraint("wallet_id", "forecast_date", name="uq_usage_forecast_wallet_date"),
+    )
 
 
 class TokenAuditLog(Base):

@@ -18,6 +18,7 @@ from worker.notifications import (
     ensure_outbox_relay,
     notification_activities,
 )
+from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
 from worker.schedules import JobSchedule, ensure_schedules, register
 from workflows.converter import DATA_CONVERTER
 from workflows.purchase import PurchaseWorkflow
@@ -41,6 +42,7 @@ WORKFLOWS: list[type] = [
     SubscriptionWorkflow,
     ProcessSubscriptionBillingWorkflow,
     *NOTIFICATION_WORKFLOWS,
+    *OPERATIONS_WORKFLOWS,
 ]
 
 register(
@@ -81,6 +83,7 @@ def build_worker(
             else [
                 *build_activities(settings, session_maker),
                 *notification_activities(settings, session_maker, client),
+                *operations_activities(settings, session_maker),
             ]
         ),
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,

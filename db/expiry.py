@@ -1,0 +1,106 @@
+"""Token expiry: lots past their date lose their unspent remainder (ledger kind expiry, to
+system:expiry), one lot at a time, exactly that lot's remainder, once per lot."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.ledger import Posting
+
+
+@dataclass(frozen=True)
+class OpenLot:
+    """A lot with tokens left and an expiry date."""
+
+    id: int
+    wallet_id: int
+    organization_id: int
+    original_amount: Decimal
+    remaining_amount: Decimal
+    expires_at: datetime
+    credited_at: datetime
+
+
+def expiry_key(lot_id: int) -> str:
+    return f"expiry:lot:{lot_id}"
+
+
+def expiry_notice_key(lot_id: int) -> str:
+    return f"expiry:lot:{lot_id}:notice"
+
+
+LOT_COLUMNS = (
+    "l.id, l.wallet_id, w.organization_id, l.original_amount, l.remaining_amount, l.expires_at, "
+    "l.created_at"
+)
+
+
+async def open_lots_expiring_before(
+    session: AsyncSession, wallet_ids: Sequence[int], until: datetime
+) -> list[OpenLot]:
+    """The wallets' lots with tokens left that expire at or before `until`, soonest first."""
+    rows = await session.execute(
+        text(
+            f"SELECT {LOT_COLUMNS} FROM token_lots l "
+            "JOIN organization_token_wallets w ON w.id = l.wallet_id "
+            "WHERE l.wallet_id = ANY(:wallets) AND l.remaining_amount > 0 "
+            "AND l.expires_at IS NOT NULL AND l.expires_at <= :until "
+            "ORDER BY l.expires_at, l.created_at, l.id"
+        ),
+        {"wallets": list(wallet_ids), "until": until},
+    )
+    return [OpenLot(*row) for row in rows]
+
+
+async def expire_lot(session: AsyncSession, lot_id: int) -> Posting | None:
+    """Post the lot's unspent remainder as expired; None when nothing was left to expire.
+
+    A second call for the same lot returns the first posting (replayed) and moves nothing.
+    """
+    row = (
+        await session.execute(
+            text(
+                "SELECT transaction_id, kind, wallet_id, amount, balance_after, created_at, "
+                "replayed FROM ledger_expire_lot(:key, :lot, :description)"
+            ),
+            {"key": expiry_key(lot_id), "lot": lot_id, "description": f"Lot {lot_id} expired"},
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Posting(
+        row.transaction_id,
+        row.wallet_id,
+        row.kind,
+        row.amount,
+        row.balance_after,
+        row.created_at,
+        row.replayed,
+    )
+
+
+@dataclass(frozen=True)
+class UpcomingExpiration:
+    lot_id: int
+    original_amount: Decimal
+    remaining_amount: Decimal
+    expires_at: datetime
+    credited_at: datetime
+
+
+async def upcoming_expirations(
+    session: AsyncSession, wallet_id: int, until: datetime
+) -> list[UpcomingExpiration]:
+    """The wallet's lots with tokens left expiring by `until` (already past-due ones included,
+    until the expiry job takes them), soonest first."""
+    lots = await open_lots_expiring_before(session, [wallet_id], until)
+    return [
+        UpcomingExpiration(
+            lot.id, lot.original_amount, lot.remaining_amount, lot.expires_at, lot.credited_at
+        )
+        for lot in lots
+    ]

@@ -1,0 +1,22 @@
+"""updateUsageForecasts: a usage forecast per wallet for today."""
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.job_types import JobInput, JobResult
+    from workflows.operations_job_types import (
+        FORECAST_BATCH,
+        UPDATE_USAGE_FORECASTS,
+        UPDATE_USAGE_FORECASTS_WORKFLOW,
+    )
+    from workflows.wallet_job import WalletJob
+
+
+@workflow.defn(name=UPDATE_USAGE_FORECASTS_WORKFLOW)
+class UpdateUsageForecastsWorkflow(WalletJob):
+    job_name = UPDATE_USAGE_FORECASTS
+    batch_activity = FORECAST_BATCH
+
+    @workflow.run
+    async def run(self, job: JobInput) -> JobResult:
+        return await self.run_job(job)
