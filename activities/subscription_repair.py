@@ -1,0 +1,113 @@
+"""The safety net's reading side: subscriptions whose workflow should be running, as runs.
+
+The token_subscriptions row mirrors the workflow (anchor, cycle, status, package, method), so a
+run rebuilt from it bills the same period under the same keys; the time rules come from settings.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from tokenbill.settings import Settings
+from workflows.subscription_activity_types import (
+    LIST_SUBSCRIPTIONS_TO_REPAIR,
+    RepairBatch,
+    RepairCandidate,
+    RepairPage,
+)
+from workflows.subscription_types import PackageTerms, SubscriptionPolicy, SubscriptionRun
+
+DURATION = TypeAdapter(timedelta)
+CANDIDATES_SQL = (
+    "SELECT s.id, s.organization_id, s.wallet_id, s.status, s.payment_method, "
+    "s.billing_interval, s.grace_period, coalesce(s.billing_anchor, s.next_billing_date, "
+    "s.created_at) AS anchor, s.billing_cycle, s.cancel_at_period_end, s.current_period_start, "
+    "s.current_period_end, s.next_billing_date, s.suspended_at, s.created_by_user_id, "
+    "p.id AS package_id, p.name, p.token_quantity, p.price_per_token, p.currency, "
+    "n.id AS next_id, n.name AS next_name, n.token_quantity AS next_quantity, "
+    "n.price_per_token AS next_price, n.currency AS next_currency "
+    "FROM token_subscriptions s JOIN token_packages p ON p.id = s.package_id "
+    "LEFT JOIN token_packages n ON n.id = s.next_package_id "
+    "WHERE s.status <> 'cancelled' AND s.id > :after ORDER BY s.id LIMIT :limit"
+)
+
+
+class SubscriptionRepairActivities:
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self._session_maker = session_maker
+        self._settings = settings
+
+    def definitions(self) -> list[Callable[..., Any]]:
+        return [self.list_to_repair]
+
+    @activity.defn(name=LIST_SUBSCRIPTIONS_TO_REPAIR)
+    async def list_to_repair(self, page: RepairPage) -> RepairBatch:
+        async with self._session_maker() as session:
+            rows = (
+                await session.execute(
+                    text(CANDIDATES_SQL), {"after": page.after_id, "limit": page.limit}
+                )
+            ).all()
+            tax_rate = self._settings.token_invoice_tax_rate
+        candidates = [
+            RepairCandidate(
+                run=self._run(row, tax_rate),
+                status=row.status,
+                next_billing_date=row.next_billing_date,
+            )
+            for row in rows
+        ]
+        return RepairBatch(candidates=candidates, last_id=rows[-1].id if rows else None)
+
+    def _run(self, row: Any, tax_rate: Decimal) -> SubscriptionRun:
+        next_terms = None
+        if row.next_id is not None:
+            next_terms = PackageTerms(
+                package_id=row.next_id,
+                name=row.next_name,
+                token_quantity=row.next_quantity,
+                price_per_token=row.next_price,
+                currency=row.next_currency,
+            )
+        status = row.status if row.status in ("paused", "suspended") else "active"
+        return SubscriptionRun(
+            subscription_id=row.id,
+            organization_id=row.organization_id,
+            wallet_id=row.wallet_id,
+            terms=PackageTerms(
+                package_id=row.package_id,
+                name=row.name,
+                token_quantity=row.token_quantity,
+                price_per_token=row.price_per_token,
+                currency=row.currency,
+            ),
+            next_terms=next_terms,
+            payment_method=row.payment_method,
+            billing_interval=row.billing_interval,
+            anchor=row.anchor,
+            cycle=row.billing_cycle,
+            tax_rate=tax_rate,
+            policy=subscription_policy(self._settings, DURATION.validate_python(row.grace_period)),
+            status=status,
+            cancel_at_period_end=row.cancel_at_period_end,
+            current_period_start=row.current_period_start,
+            current_period_end=row.current_period_end,
+            suspended_at=row.suspended_at if status == "suspended" else None,
+            actor_user_id=row.created_by_user_id,
+        )
+
+
+def subscription_policy(settings: Settings, grace_period: timedelta) -> SubscriptionPolicy:
+    """The time rules a run is built with: the subscription's grace, the rest from settings."""
+    return SubscriptionPolicy(
+        grace_period=grace_period,
+        reminder_lead=settings.token_subscription_reminder_lead,
+        dunning_schedule=list(settings.token_subscription_dunning_schedule),
+        cancel_after_suspension=settings.token_subscription_cancel_after_suspension,
+    )

@@ -1,0 +1,488 @@
+"""The subscription activities: charge a period, credit it, invoice it, record what happened.
+
+Each period is one token_purchases row (purchase_type 'subscription', linked by subscription_id,
+reference `SUB-<id>-<period start>`), so paid cycles appear in the purchase history and revenue
+beside one-time purchases. Money and tokens move under business keys (see
+workflows.subscription_activity_types); every write is safe to run again with the same input, and
+audit rows and notifications are written only by the run that made the change.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.payments.gateway import (
+    IdempotencyKeyMismatch,
+    InvalidGatewayRequest,
+    PaymentDeclined,
+    PaymentGateway,
+)
+from db import ledger
+from db.audit import Actor, Outcome, write_audit
+from db.errors import LedgerError
+from db.invoices import (
+    InvoiceError,
+    InvoiceLineInput,
+    IssuableStatus,
+    IssuedInvoice,
+    issue_invoice,
+    mark_invoice_paid,
+)
+from db.notifications import Severity, record_event
+from db.pricing import Price, price_tokens
+from tokenbill.settings import Settings
+from workflows.subscription_activity_types import (
+    CHARGE_PERIOD,
+    CREDIT_PERIOD,
+    INVOICE_PERIOD,
+    INVOICE_REFUSED,
+    LEDGER_REFUSED,
+    NOTIFY,
+    RECORD_FAILED_CHARGE,
+    RECORD_PAYMENT,
+    SUBSCRIPTION_NOT_FOUND,
+    SYNC_SUBSCRIPTION,
+    VOID_PERIOD,
+    ChargeAttempt,
+    CreditResult,
+    FailedCharge,
+    InvoiceResult,
+    Notification,
+    PaidPeriod,
+    PeriodBill,
+    SyncRequest,
+    VoidPeriod,
+    charge_key,
+    credit_key,
+    invoice_key,
+    period_key,
+    purchase_reference,
+)
+from workflows.subscription_types import subscription_workflow_id
+
+logger = logging.getLogger("tokenbill.subscriptions")
+INVALID_PAYMENT_REQUEST = "invalid_payment_request"
+
+
+def period_price(bill: PeriodBill) -> Price:
+    return price_tokens(bill.terms.token_quantity, bill.terms.price_per_token, bill.tax_rate)
+
+
+def period_description(bill: PeriodBill) -> str:
+    start, end = bill.period_start.date().isoformat(), bill.period_end.date().isoformat()
+    return f"{bill.terms.name} subscription, {start} to {end}"
+
+
+class SubscriptionActivities:
+    def __init__(
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        gateway: PaymentGateway,
+        settings: Settings,
+    ) -> None:
+        self._session_maker = session_maker
+        self._gateway = gateway
+        self._settings = settings
+
+    def definitions(self) -> list[Callable[..., Any]]:
+        """The activity methods, bound to this object, for a worker to register."""
+        return [
+            self.sync,
+            self.charge,
+            self.record_failed_charge,
+            self.credit,
+            self.invoice,
+            self.record_payment,
+            self.void_period,
+            self.notify,
+        ]
+
+    @activity.defn(name=SYNC_SUBSCRIPTION)
+    async def sync(self, request: SyncRequest) -> None:
+        """Mirror the workflow's state into token_subscriptions; audit a status change."""
+        state = request.state
+        async with self._session_maker() as session, session.begin():
+            before = await session.scalar(
+                text("SELECT status FROM token_subscriptions WHERE id = :id FOR UPDATE"),
+                {"id": state.subscription_id},
+            )
+            if before is None:
+                raise _not_found(state.subscription_id)
+            await session.execute(
+                text(
+                    "UPDATE token_subscriptions SET status = :status, package_id = :package, "
+                    "next_package_id = :next_package, payment_method = :pm, "
+                    "current_period_start = :start, current_period_end = :end, "
+                    "next_billing_date = :next, cancel_at_period_end = :cancel_at_end, "
+                    "dunning_attempt = :attempt, last_payment_error = :error, "
+                    "grace_period_ends_at = :grace, suspended_at = :suspended, "
+                    "billing_anchor = :anchor, billing_cycle = :cycle, "
+                    "cancelled_at = coalesce(cancelled_at, :cancelled), updated_at = now() "
+                    "WHERE id = :id"
+                ),
+                {
+                    "id": state.subscription_id, "status": state.status,
+                    "package": state.package_id, "next_package": state.next_package_id,
+                    "pm": state.payment_method, "start": state.current_period_start,
+                    "end": state.current_period_end, "next": state.next_billing_date,
+                    "cancel_at_end": state.cancel_at_period_end, "attempt": state.dunning_attempt,
+                    "error": state.last_payment_error, "grace": state.grace_period_ends_at,
+                    "suspended": state.suspended_at, "anchor": request.anchor,
+                    "cycle": request.cycle, "cancelled": request.cancelled_at,
+                },
+            )  # fmt: skip
+            if before != state.status:
+                await _audit(
+                    session, state.subscription_id, request.organization_id,
+                    "subscription.status", before={"status": before},
+                    after={"status": state.status, "last_payment_error": state.last_payment_error},
+                )  # fmt: skip
+        logger.info(
+            "subscription state",
+            extra={"subscription_id": state.subscription_id, "status": state.status,
+                   "next_billing_date": state.next_billing_date},
+        )  # fmt: skip
+
+    @activity.defn(name=CHARGE_PERIOD)
+    async def charge(self, bill: PeriodBill) -> ChargeAttempt:
+        """Charge the attempt under its own key; a decline comes back as data."""
+        reference = purchase_reference(bill.subscription_id, bill.period_start)
+        price = period_price(bill)
+        async with self._session_maker() as session:
+            captured = await session.scalar(
+                text(
+                    "SELECT gateway_charge_id FROM token_purchases WHERE purchase_reference_id = :r"
+                ),
+                {"r": reference},
+            )
+        if captured is not None:
+            # The period was already paid (by an earlier attempt or run): never charge it twice.
+            return ChargeAttempt(paid=True, charge_reference=captured)
+        try:
+            charge = await self._gateway.charge(
+                idempotency_key=charge_key(bill.subscription_id, bill.period_start, bill.attempt),
+                payment_method=bill.payment_method,
+                amount=price.total,
+                currency=bill.terms.currency,
+                description=period_description(bill),
+            )
+        except PaymentDeclined as declined:
+            return ChargeAttempt(
+                paid=False, decline_code=declined.code, message=str(declined), hard=declined.hard
+            )
+        except (IdempotencyKeyMismatch, InvalidGatewayRequest) as invalid:
+            # No retry of this request can succeed: like a hard decline, it needs a new method.
+            return ChargeAttempt(
+                paid=False, decline_code=INVALID_PAYMENT_REQUEST, message=str(invalid), hard=True
+            )
+        # GatewayTimeout propagates: the retry uses the same key and charges once.
+        async with self._session_maker() as session, session.begin():
+            await self._ensure_period_purchase(session, bill, price)
+            first = await session.scalar(
+                text(
+                    "UPDATE token_purchases SET gateway_charge_id = :c, payment_method = :pm, "
+                    "updated_at = now() WHERE purchase_reference_id = :r "
+                    "AND gateway_charge_id IS NULL RETURNING id"
+                ),
+                {"c": charge.charge_reference, "pm": bill.payment_method, "r": reference},
+            )
+            if first is not None:
+                await _audit(
+                    session, bill.subscription_id, bill.organization_id,
+                    "subscription.charge",
+                    after={"charge_reference": charge.charge_reference, "amount": charge.amount,
+                           "currency": charge.currency, "attempt": bill.attempt,
+                           "period_start": bill.period_start,
+                           "payment_method": bill.payment_method},
+                )  # fmt: skip
+        return ChargeAttempt(paid=True, charge_reference=charge.charge_reference)
+
+    @activity.defn(name=RECORD_FAILED_CHARGE)
+    async def record_failed_charge(self, failed: FailedCharge) -> None:
+        """The period's invoice stays open until grace ends; one notification per failure."""
+        bill, charge = failed.bill, failed.charge
+        reference = purchase_reference(bill.subscription_id, bill.period_start)
+        price = period_price(bill)
+        issue_date = bill.period_start.date()
+        async with self._session_maker() as session, session.begin():
+            await self._ensure_period_purchase(session, bill, price)
+            due_days = (failed.grace_period_ends_at.date() - issue_date).days
+            invoice = await self._issue(session, bill, price, "open", due_days)
+            await session.execute(
+                text(
+                    "UPDATE token_purchases SET failure_reason = :reason, payment_method = :pm, "
+                    "invoice_id = :invoice, updated_at = now() "
+                    "WHERE purchase_reference_id = :r AND status = 'processing'"
+                ),
+                {"reason": charge.message, "pm": bill.payment_method, "invoice": invoice.id,
+                 "r": reference},
+            )  # fmt: skip
+            details = {
+                "attempt": bill.attempt, "decline_code": charge.decline_code,
+                "message": charge.message, "hard_decline": charge.hard,
+                "invoice_number": invoice.invoice_number, "amount_due": str(price.total),
+                "grace_period_ends_at": failed.grace_period_ends_at.isoformat(),
+            }  # fmt: skip
+            recorded = await _notify(
+                session, bill.subscription_id, bill.organization_id, bill.wallet_id,
+                "subscription.payment_failed",
+                f"{period_key(bill.subscription_id, bill.period_start)}:failure:{bill.attempt}",
+                details, severity="warning",
+            )  # fmt: skip
+            if recorded:
+                await _audit(
+                    session, bill.subscription_id, bill.organization_id,
+                    "subscription.charge_declined", after=details, outcome="failure",
+                )  # fmt: skip
+
+    @activity.defn(name=CREDIT_PERIOD)
+    async def credit(self, bill: PeriodBill) -> CreditResult:
+        expires_at = None
+        if self._settings.token_expiration_enabled:
+            expires_at = bill.period_start + timedelta(days=self._settings.token_expiration_days)
+        async with self._session_maker() as session, session.begin():
+            try:
+                posting = await ledger.credit(
+                    session,
+                    wallet_id=bill.wallet_id,
+                    amount=bill.terms.token_quantity,
+                    idempotency_key=credit_key(bill.subscription_id, bill.period_start),
+                    kind="purchase",
+                    description=period_description(bill),
+                    reference=purchase_reference(bill.subscription_id, bill.period_start),
+                    expires_at=expires_at,
+                )
+            except LedgerError as refused:
+                raise ApplicationError(
+                    str(refused), type=LEDGER_REFUSED, non_retryable=True
+                ) from refused
+            if not posting.replayed:
+                await _audit(
+                    session, bill.subscription_id, bill.organization_id,
+                    "subscription.credit",
+                    after={"tokens": posting.amount, "balance_after": posting.balance_after,
+                           "transaction_id": posting.transaction_id,
+                           "period_start": bill.period_start},
+                )  # fmt: skip
+        return CreditResult(
+            transaction_id=posting.transaction_id, balance_after=posting.balance_after
+        )
+
+    @activity.defn(name=INVOICE_PERIOD)
+    async def invoice(self, bill: PeriodBill) -> InvoiceResult:
+        """The period's paid invoice: issued paid, or the open one of a past-due period paid."""
+        price = period_price(bill)
+        async with self._session_maker() as session, session.begin():
+            invoice = await self._issue(
+                session, bill, price, "paid", self._settings.token_invoice_due_days
+            )
+            if invoice.status == "open":
+                invoice = await mark_invoice_paid(session, invoice.id)
+        return InvoiceResult(invoice_id=invoice.id, invoice_number=invoice.invoice_number)
+
+    @activity.defn(name=RECORD_PAYMENT)
+    async def record_payment(self, paid: PaidPeriod) -> None:
+        """Complete the period's purchase row, notify the renewal."""
+        bill = paid.bill
+        reference = purchase_reference(bill.subscription_id, bill.period_start)
+        price = period_price(bill)
+        async with self._session_maker() as session, session.begin():
+            await self._ensure_period_purchase(session, bill, price)
+            changed = await session.scalar(
+                text(
+                    "UPDATE token_purchases SET status = 'completed', completed_at = now(), "
+                    "invoice_id = :invoice, failure_reason = NULL, updated_at = now(), "
+                    "gateway_charge_id = coalesce(gateway_charge_id, :charge) "
+                    "WHERE purchase_reference_id = :r AND status = 'processing' RETURNING id"
+                ),
+                {"invoice": paid.invoice_id, "charge": paid.charge_reference, "r": reference},
+            )
+            if changed is None:
+                return
+            details = {
+                "purchase_reference_id": reference, "invoice_number": paid.invoice_number,
+                "tokens": str(bill.terms.token_quantity), "total": str(price.total),
+                "currency": bill.terms.currency, "period_start": bill.period_start.isoformat(),
+                "period_end": bill.period_end.isoformat(),
+                "balance_after": str(paid.balance_after),
+            }  # fmt: skip
+            await _audit(
+                session, bill.subscription_id, bill.organization_id,
+                "subscription.renew", after=details,
+            )  # fmt: skip
+            await _notify(
+                session, bill.subscription_id, bill.organization_id, bill.wallet_id,
+                "subscription.renewed",
+                f"{period_key(bill.subscription_id, bill.period_start)}:renewed", details,
+            )  # fmt: skip
+
+    @activity.defn(name=VOID_PERIOD)
+    async def void_period(self, request: VoidPeriod) -> None:
+        """An unpaid period that will never be paid: its open invoice is voided, its row failed."""
+        reference = purchase_reference(request.subscription_id, request.period_start)
+        async with self._session_maker() as session, session.begin():
+            voided = await session.scalar(
+                text(
+                    "UPDATE invoices SET status = 'void' WHERE idempotency_key = :k "
+                    "AND status = 'open' RETURNING invoice_number"
+                ),
+                {"k": invoice_key(request.subscription_id, request.period_start)},
+            )
+            await session.execute(
+                text(
+                    "UPDATE token_purchases SET status = 'failed', failed_at = now(), "
+                    "updated_at = now(), failure_reason = coalesce(failure_reason || '; ', '') "
+                    "|| :reason WHERE purchase_reference_id = :r AND status = 'processing'"
+                ),
+                {"reason": request.reason, "r": reference},
+            )
+            if voided is not None:
+                await _audit(
+                    session, request.subscription_id, request.organization_id,
+                    "subscription.void_invoice",
+                    after={"invoice_number": voided, "reason": request.reason,
+                           "period_start": request.period_start},
+                )  # fmt: skip
+
+    @activity.defn(name=NOTIFY)
+    async def notify(self, notification: Notification) -> None:
+        async with self._session_maker() as session, session.begin():
+            await _notify(
+                session, notification.subscription_id, notification.organization_id,
+                notification.wallet_id, notification.event_type, notification.idempotency_key,
+                dict(notification.payload), severity=notification.severity,
+            )  # fmt: skip
+
+    async def _ensure_period_purchase(
+        self, session: AsyncSession, bill: PeriodBill, price: Price
+    ) -> None:
+        """The period's token_purchases row (processing), written once."""
+        await session.execute(
+            text(
+                "INSERT INTO token_purchases (purchase_reference_id, organization_id, wallet_id, "
+                "package_id, purchase_type, token_quantity, price_per_token, subtotal_amount, "
+                "tax_rate, tax_amount, total_amount, currency, payment_method, status, "
+                "workflow_id, subscription_id, purchased_by_user_id, processing_at) VALUES (:r, "
+                ":org, :wallet, :package, 'subscription', :q, :unit, :subtotal, :rate, :tax, "
+                ":total, :cur, :pm, 'processing', :wf, :sub, :user, now()) "
+                "ON CONFLICT (purchase_reference_id) DO NOTHING"
+            ),
+            {
+                "r": purchase_reference(bill.subscription_id, bill.period_start),
+                "org": bill.organization_id, "wallet": bill.wallet_id,
+                "package": bill.terms.package_id, "q": bill.terms.token_quantity,
+                "unit": bill.terms.price_per_token, "subtotal": price.subtotal,
+                "rate": bill.tax_rate, "tax": price.tax, "total": price.total,
+                "cur": bill.terms.currency, "pm": bill.payment_method,
+                "wf": subscription_workflow_id(bill.subscription_id),
+                "sub": bill.subscription_id, "user": bill.actor_user_id,
+            },
+        )  # fmt: skip
+
+    async def _issue(
+        self,
+        session: AsyncSession,
+        bill: PeriodBill,
+        price: Price,
+        status: IssuableStatus,
+        due_days: int,
+    ) -> IssuedInvoice:
+        line = InvoiceLineInput(
+            description=period_description(bill),
+            token_quantity=bill.terms.token_quantity,
+            unit_price=bill.terms.price_per_token,
+            package_id=bill.terms.package_id,
+        )
+        try:
+            invoice = await issue_invoice(
+                session,
+                idempotency_key=invoice_key(bill.subscription_id, bill.period_start),
+                organization_id=bill.organization_id,
+                lines=[line],
+                tax_rate=bill.tax_rate,
+                currency=bill.terms.currency,
+                issue_date=bill.period_start.date(),
+                due_days=max(0, due_days),
+                status=status,
+                purchase_reference_id=purchase_reference(bill.subscription_id, bill.period_start),
+                subscription_id=bill.subscription_id,
+            )
+        except InvoiceError as refused:
+            raise ApplicationError(
+                str(refused), type=INVOICE_REFUSED, non_retryable=True
+            ) from refused
+        if invoice.total != price.total:
+            raise ApplicationError(
+                f"invoice total {invoice.total} differs from the {price.total} charged",
+                type=INVOICE_REFUSED,
+                non_retryable=True,
+            )
+        return invoice
+
+
+def _not_found(subscription_id: int) -> ApplicationError:
+    return ApplicationError(
+        f"subscription {subscription_id} does not exist",
+        type=SUBSCRIPTION_NOT_FOUND,
+        non_retryable=True,
+    )
+
+
+async def _audit(
+    session: AsyncSession,
+    subscription_id: int,
+    organization_id: int,
+    action: str,
+    *,
+    after: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    outcome: Outcome = "success",
+) -> None:
+    """What the workflow did, by the system (the API audits the user's commands)."""
+    await write_audit(
+        session,
+        actor=Actor.system("subscription-workflow"),
+        action=action,
+        organization_id=organization_id,
+        target_type="token_subscription",
+        target_id=subscription_id,
+        before=before,
+        after=after,
+        outcome=outcome,
+    )
+
+
+async def _notify(
+    session: AsyncSession,
+    subscription_id: int,
+    organization_id: int,
+    wallet_id: int,
+    event_type: str,
+    key: str,
+    payload: dict[str, Any],
+    *,
+    severity: Severity = "info",
+) -> bool:
+    """One outbox row per key and a structured log line; True when this call recorded it."""
+    event_id = await record_event(
+        session,
+        idempotency_key=key,
+        event_type=event_type,
+        payload={"subscription_id": subscription_id, **payload},
+        organization_id=organization_id,
+        wallet_id=wallet_id,
+        severity=severity,
+    )
+    if event_id is not None:
+        logger.info(
+            "subscription notification",
+            extra={"event_type": event_type, "subscription_id": subscription_id,
+                   "organization_id": organization_id, "severity": severity},
+        )  # fmt: skip
+    return event_id is not None

@@ -1,0 +1,178 @@
+"""Arranging subscriptions the way the API does: the token_subscriptions row, then the workflow."""
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from db import ledger
+from workflows.search_attributes import (
+    ALL_SEARCH_ATTRIBUTES,
+    NEXT_BILLING_DATE,
+    ORGANIZATION_ID,
+    SUBSCRIPTION_STATUS,
+)
+from workflows.subscription_types import (
+    SUBSCRIPTION_WORKFLOW_NAME,
+    PackageTerms,
+    SubscriptionOutcome,
+    SubscriptionPolicy,
+    SubscriptionRun,
+    subscription_workflow_id,
+)
+
+Maker = async_sessionmaker[AsyncSession]
+TAX_RATE = Decimal("0.16")
+POLICY = SubscriptionPolicy(
+    grace_period=timedelta(days=7),
+    reminder_lead=timedelta(days=3),
+    dunning_schedule=[timedelta(days=1), timedelta(days=3), timedelta(days=5)],
+    cancel_after_suspension=timedelta(days=30),
+)
+
+
+async def create_package(
+    session_maker: Maker, tokens: str = "500", price: str = "0.50", name: str = "Pack"
+) -> PackageTerms:
+    package_name = f"{name} {uuid.uuid4().hex[:8]}"
+    async with session_maker() as session, session.begin():
+        package_id = await session.scalar(
+            text(
+                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
+                "VALUES (:n, :q, :p, 'USD') RETURNING id"
+            ),
+            {"n": package_name, "q": Decimal(tokens), "p": Decimal(price)},
+        )
+    assert package_id is not None
+    return PackageTerms(
+        package_id=int(package_id), name=package_name, token_quantity=Decimal(tokens),
+        price_per_token=Decimal(price), currency="USD",
+    )  # fmt: skip
+
+
+async def insert_subscription(
+    session_maker: Maker,
+    organization_id: int,
+    terms: PackageTerms,
+    *,
+    anchor: datetime,
+    payment_method: str = "pm_card_ok",
+    interval: str = "P1M",
+    policy: SubscriptionPolicy = POLICY,
+) -> SubscriptionRun:
+    """Write the token_subscriptions row and build the first run, as the API does."""
+    async with session_maker() as session, session.begin():
+        wallet_id = await ledger.ensure_wallet(session, organization_id)
+        subscription_id = await session.scalar(
+            text(
+                "INSERT INTO token_subscriptions (organization_id, wallet_id, package_id, status, "
+                "payment_method, billing_interval, grace_period, next_billing_date, "
+                "billing_anchor) VALUES (:org, :wallet, :package, 'active', :pm, :interval, "
+                "'P7D', :anchor, :anchor) RETURNING id"
+            ),
+            {
+                "org": organization_id, "wallet": wallet_id, "package": terms.package_id,
+                "pm": payment_method, "interval": interval, "anchor": anchor,
+            },
+        )  # fmt: skip
+        assert subscription_id is not None
+        await session.execute(
+            text("UPDATE token_subscriptions SET workflow_id = :wf WHERE id = :id"),
+            {"wf": subscription_workflow_id(int(subscription_id)), "id": subscription_id},
+        )
+    return SubscriptionRun(
+        subscription_id=int(subscription_id), organization_id=organization_id,
+        wallet_id=wallet_id, terms=terms, payment_method=payment_method,
+        billing_interval=interval, anchor=anchor, tax_rate=TAX_RATE, policy=policy,
+    )  # fmt: skip
+
+
+async def start_subscription(
+    client: Client, task_queue: str, run: SubscriptionRun
+) -> WorkflowHandle[Any, SubscriptionOutcome]:
+    return await client.start_workflow(
+        SUBSCRIPTION_WORKFLOW_NAME,
+        run,
+        id=subscription_workflow_id(run.subscription_id),
+        task_queue=task_queue,
+        result_type=SubscriptionOutcome,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(ORGANIZATION_ID, str(run.organization_id)),
+                SearchAttributePair(SUBSCRIPTION_STATUS, "active"),
+                SearchAttributePair(NEXT_BILLING_DATE, run.anchor),
+            ]
+        ),
+    )
+
+
+async def rows(session_maker: Maker, sql: str, **params: Any) -> list[Any]:
+    async with session_maker() as session:
+        return list((await session.execute(text(sql), params)).all())
+
+
+async def gateway_charges(session_maker: Maker, subscription_id: int) -> list[Any]:
+    """The gateway's book for this subscription: one row per idempotency key, by construction."""
+    return await rows(
+        session_maker,
+        "SELECT idempotency_key, status, amount, payment_method, attempts "
+        "FROM payment_gateway_operations WHERE idempotency_key LIKE :k ORDER BY id",
+        k=f"subscription:{subscription_id}:%",
+    )
+
+
+async def invoices(session_maker: Maker, subscription_id: int) -> list[Any]:
+    return await rows(
+        session_maker,
+        "SELECT invoice_number, status, subtotal, tax_amount, total, issue_date, due_date "
+        "FROM invoices WHERE subscription_id = :s ORDER BY issue_date, id",
+        s=subscription_id,
+    )
+
+
+async def credits(session_maker: Maker, subscription_id: int) -> list[Any]:
+    return await rows(
+        session_maker,
+        "SELECT idempotency_key, amount FROM ledger_transactions WHERE idempotency_key LIKE :k "
+        "AND kind = 'purchase' ORDER BY id",
+        k=f"subscription:{subscription_id}:%",
+    )
+
+
+async def subscription_row(session_maker: Maker, subscription_id: int) -> Any:
+    found = await rows(
+        session_maker, "SELECT * FROM token_subscriptions WHERE id = :id", id=subscription_id
+    )
+    return found[0]
+
+
+async def wallet_balance(session_maker: Maker, wallet_id: int) -> Decimal:
+    found = await rows(
+        session_maker,
+        "SELECT current_balance FROM organization_token_wallets WHERE id = :w",
+        w=wallet_id,
+    )
+    return Decimal(found[0][0])
+
+
+async def register_search_attributes(client: Client) -> None:
+    """The time-skipping server starts without custom search attributes: add tokenbill's."""
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    wanted = {key.name: key.indexed_value_type for key in ALL_SEARCH_ATTRIBUTES}
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={name: int(kind) for name, kind in wanted.items()},  # type: ignore[misc]
+            )
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
