@@ -14,14 +14,19 @@ from api.middleware import (
     TokenSystemSwitchMiddleware,
 )
 from api.routes import (
+    admin_api_keys,
     admin_organizations,
     admin_users,
+    consumption,
     health,
     invoices,
+    notifications,
     packages,
     purchases,
+    thresholds,
     wallet,
 )
+from api.spending_state import SpendingState
 from api.state import AppState
 from api.temporal_connection import TemporalConnector
 from db.session import create_engine, create_session_maker
@@ -30,8 +35,10 @@ from tokenbill.settings import Settings, get_settings
 DESCRIPTION = """Organisational token wallets: packages, purchases, wallets and invoices.
 
 Authenticate with `Authorization: Bearer <JWT>` (`tokenbill token EMAIL` prints one). Each route
-states the permission it needs (`tokens.view`, `tokens.purchase`, `tokens.configure`, or the admin
-role; admins pass every check). Errors are `{"error": {"code", "message", "details"}}`.
+states the permission it needs (`tokens.view`, `tokens.purchase`, `tokens.configure`,
+`tokens.consume`, or the admin role; admins pass every check). The spend routes also take a
+service API key in the same header, `Authorization: Bearer tbk_...` (`tokenbill apikey create`).
+Errors are `{"error": {"code", "message", "details"}}`.
 """
 
 
@@ -41,22 +48,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        temporal = TemporalConnector(settings)
+        spending = await SpendingState.open(settings, temporal)
         app.state.tokenbill = AppState(
             settings=settings,
             engine=engine,
             session_maker=create_session_maker(engine),
-            temporal=TemporalConnector(settings),
+            temporal=temporal,
+            spending=spending,
         )
         try:
             yield
         finally:
+            await spending.close()
             await engine.dispose()
 
     app = FastAPI(title="tokenbill", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(health.router)
     tokens = APIRouter(prefix=TOKENS_PREFIX)
-    for module in (packages, wallet, purchases, invoices, admin_organizations, admin_users):
+    for module in (
+        packages, wallet, thresholds, consumption, notifications, purchases, invoices,
+        admin_organizations, admin_users, admin_api_keys,
+    ):  # fmt: skip
         tokens.include_router(module.router)
     app.include_router(tokens)
     # Added last runs first: request id, then the body guard, then the token-system switch.

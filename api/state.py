@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.spending_state import SpendingState
 from api.temporal_connection import TemporalConnector
 from tokenbill.settings import Settings
 
@@ -16,6 +17,7 @@ class AppState:
     engine: AsyncEngine
     session_maker: async_sessionmaker[AsyncSession]
     temporal: TemporalConnector
+    spending: SpendingState
 
 
 def app_state(request: Request) -> AppState:
@@ -35,6 +37,10 @@ def get_session_maker(request: Request) -> async_sessionmaker[AsyncSession]:
 
 def get_temporal(request: Request) -> TemporalConnector:
     return app_state(request).temporal
+
+
+def get_spending(request: Request) -> SpendingState:
+    return app_state(request).spending
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

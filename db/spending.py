@@ -45,6 +45,19 @@ class AlertDefaults:
 
 
 @dataclass(frozen=True)
+class SpendContext:
+    """Who spends and from where, for the audit row each applied spend writes."""
+
+    actor_type: str
+    actor_id: str | None
+    ip_address: str | None = None
+    request_id: str | None = None
+
+    def parameters(self) -> tuple[str, str | None, str | None, str | None]:
+        return (self.actor_type, self.actor_id, self.ip_address, self.request_id)
+
+
+@dataclass(frozen=True)
 class SpendOutcome:
     """What became of one spend: on success the transaction and the balance after it; when
     refused for balance, the balance now. `events` counts the outbox rows it recorded."""
@@ -69,21 +82,25 @@ def consume_ledger_key(organization_id: int, idempotency_key: str) -> str:
 
 SPEND_SQL = (
     "SELECT status, transaction_id, wallet_id, amount, balance, created_at, events "
-    "FROM ledger_spend(%s, %s, %s, %s, %s, %s, %s, %s)"
+    "FROM ledger_spend(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 SPEND_BATCH_SQL = (
     "SELECT item, status, transaction_id, wallet_id, amount, balance, created_at, events "
-    "FROM ledger_spend_batch(%s, %s, %s::numeric[], %s, %s, %s, %s, %s)"
+    "FROM ledger_spend_batch(%s, %s, %s::numeric[], %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
 async def spend(
-    conn: AsyncConnection[tuple[object, ...]], request: SpendRequest, defaults: AlertDefaults
+    conn: AsyncConnection[tuple[object, ...]],
+    request: SpendRequest,
+    defaults: AlertDefaults,
+    context: SpendContext,
 ) -> SpendOutcome:
     """Apply one spend as one statement on an autocommit connection."""
     parameters = (
         request.ledger_key, request.organization_id, request.amount, request.reason,
         request.reference, defaults.low, defaults.critical, defaults.auto_topup,
+        *context.parameters(),
     )  # fmt: skip
     cursor = await conn.execute(SPEND_SQL, parameters, prepare=True)
     row = await cursor.fetchone()
@@ -95,6 +112,7 @@ async def spend_batch(
     conn: AsyncConnection[tuple[object, ...]],
     requests: list[SpendRequest],
     defaults: AlertDefaults,
+    context: SpendContext,
 ) -> list[SpendOutcome]:
     """Apply many spends in one statement (one transaction) on an autocommit connection; the
     outcomes come back in the order of the requests."""
@@ -104,6 +122,7 @@ async def spend_batch(
         [r.ledger_key for r in requests], [r.organization_id for r in requests],
         [r.amount for r in requests], [r.reason for r in requests],
         [r.reference for r in requests], defaults.low, defaults.critical, defaults.auto_topup,
+        *context.parameters(),
     )  # fmt: skip
     cursor = await conn.execute(SPEND_BATCH_SQL, parameters, prepare=True)
     rows = await cursor.fetchall()

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     jwt_secret: str = "change-me-in-production-tokenbill-dev-secret"
     jwt_issuer: str = "tokenbill"
     jwt_ttl: timedelta = timedelta(hours=12)
-    max_request_body_bytes: int = Field(default=65_536, gt=0)
+    max_request_body_bytes: int = Field(default=1_048_576, gt=0)
     purchase_rate_limit: int = Field(default=60, gt=0)
     purchase_rate_window: timedelta = timedelta(minutes=1)
     max_purchase_quantity: int = Field(default=100, gt=0)

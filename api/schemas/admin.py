@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from api.schemas.common import OrganizationName, PersonName, RequestBody, RowId, UserType
 from db.directory import OrganizationRecord, UserRecord
 
-Permission = Literal["tokens.view", "tokens.purchase", "tokens.configure"]
+Permission = Literal["tokens.view", "tokens.purchase", "tokens.configure", "tokens.consume"]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
-from db.spending import AlertDefaults, SpendRequest, spend, spend_batch
+from db.spending import AlertDefaults, SpendContext, SpendRequest, spend, spend_batch
 from tokenbill.settings import Settings, to_libpq_url
 from workflows.outbox_types import AUTO_TOPUP_THRESHOLD_CROSSED, BALANCE_CRITICAL, BALANCE_LOW
 
@@ -20,6 +20,7 @@ Maker = async_sessionmaker[AsyncSession]
 Conn = AsyncConnection[tuple[object, ...]]
 NO_ALERTS = AlertDefaults(low=Decimal(0), critical=Decimal(0), auto_topup=False)
 ALERTS = AlertDefaults(low=Decimal(100), critical=Decimal(50), auto_topup=True)
+TESTS = SpendContext("system", "tests")
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ async def test_spend_draws_the_first_to_expire_lot_then_the_oldest(
     org, wallet = await funded_organization(
         session_maker, make_organization, ("30", None), ("20", late), ("10", soon), ("5", None)
     )
-    outcome = await spend(conn, request(org, "25", "k1"), NO_ALERTS)
+    outcome = await spend(conn, request(org, "25", "k1"), NO_ALERTS, TESTS)
     assert (outcome.status, outcome.balance) == ("applied", Decimal(40))
     async with session_maker() as session:
         rows = (
@@ -80,7 +81,7 @@ async def test_spend_draws_the_first_to_expire_lot_then_the_oldest(
         ).all()
     # soon (10) emptied, then late (20) gives 15; the never-expiring lots are untouched.
     assert [(int(a), int(r)) for a, r in rows] == [(30, 30), (20, 5), (10, 0), (5, 5)]
-    await spend(conn, request(org, "10", "k2"), NO_ALERTS)
+    await spend(conn, request(org, "10", "k2"), NO_ALERTS, TESTS)
     remaining = await scalar(
         session_maker,
         "SELECT array_agg(remaining_amount::int ORDER BY id) FROM token_lots WHERE wallet_id = :w",
@@ -91,23 +92,26 @@ async def test_spend_draws_the_first_to_expire_lot_then_the_oldest(
 
 async def test_refused_spend_writes_nothing(session_maker, make_organization, conn):
     org, wallet = await funded_organization(session_maker, make_organization, ("5", None))
-    outcome = await spend(conn, request(org, "5.0001", "too-much"), ALERTS)
+    outcome = await spend(conn, request(org, "5.0001", "too-much"), ALERTS, TESTS)
     assert (outcome.status, outcome.balance, outcome.amount) == (
         "insufficient_balance", Decimal(5), Decimal("5.0001"),
     )  # fmt: skip
-    assert await scalar(
-        session_maker, "SELECT count(*) FROM ledger_transactions WHERE wallet_id = :w", w=wallet
-    ) == 1, "only the credit"
-    retry = await spend(conn, request(org, "5", "too-much"), ALERTS)
+    assert (
+        await scalar(
+            session_maker, "SELECT count(*) FROM ledger_transactions WHERE wallet_id = :w", w=wallet
+        )
+        == 1
+    ), "only the credit"
+    retry = await spend(conn, request(org, "5", "too-much"), ALERTS, TESTS)
     assert retry.status == "applied", "the refused spend did not keep its key"
 
 
 async def test_unknown_organization_and_organization_without_wallet(make_organization, conn):
-    assert (await spend(conn, request(2**31 - 1, "1", "x"), ALERTS)).status == (
+    assert (await spend(conn, request(2**31 - 1, "1", "x"), ALERTS, TESTS)).status == (
         "organization_not_found"
     )
     org = await make_organization()
-    outcome = await spend(conn, request(org, "1", "x"), ALERTS)
+    outcome = await spend(conn, request(org, "1", "x"), ALERTS, TESTS)
     assert (outcome.status, outcome.balance) == ("insufficient_balance", Decimal(0))
 
 
@@ -115,12 +119,12 @@ async def test_replay_answers_the_first_result_and_another_body_is_refused(
     session_maker, make_organization, conn
 ):
     org, wallet = await funded_organization(session_maker, make_organization, ("10", None))
-    first = await spend(conn, request(org, "3", "same"), ALERTS)
-    await spend(conn, request(org, "1", "other"), ALERTS)
-    again = await spend(conn, request(org, "3", "same"), ALERTS)
+    first = await spend(conn, request(org, "3", "same"), ALERTS, TESTS)
+    await spend(conn, request(org, "1", "other"), ALERTS, TESTS)
+    again = await spend(conn, request(org, "3", "same"), ALERTS, TESTS)
     assert again.status == "replayed"
     assert (again.transaction_id, again.balance) == (first.transaction_id, Decimal(7))
-    reused = await spend(conn, request(org, "3", "same", reason="else"), ALERTS)
+    reused = await spend(conn, request(org, "3", "same", reason="else"), ALERTS, TESTS)
     assert reused.status == "idempotency_key_reused"
     assert await scalar(
         session_maker, "SELECT current_balance FROM organization_token_wallets WHERE id = :w",
@@ -133,19 +137,28 @@ async def test_concurrent_spends_crossing_the_thresholds_record_each_alert_once(
 ):
     org, wallet = await funded_organization(session_maker, make_organization, ("120", None))
     async with session_maker() as session, session.begin():
+        package = await session.scalar(
+            text(
+                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
+                "VALUES (:n, 100, 0.5, 'USD') RETURNING id"
+            ),
+            {"n": f"Top-up pack for {org}"},
+        )
         await session.execute(
             text(
-                "INSERT INTO auto_topup_policies (wallet_id, organization_id, enabled, threshold)"
-                " VALUES (:w, :o, true, 80)"
+                "INSERT INTO auto_topup_policies (wallet_id, organization_id, enabled, threshold,"
+                " package_id) VALUES (:w, :o, true, 80, :p)"
             ),
-            {"w": wallet, "o": org},
+            {"w": wallet, "o": org, "p": package},
         )
     url = to_libpq_url(str(db_settings.database_url))
 
     async def spender(worker: int) -> list[int]:
         async with await AsyncConnection.connect(url, autocommit=True) as connection:
             return [
-                (await spend(connection, request(org, "1", f"c-{worker}-{n}"), ALERTS)).events
+                (
+                    await spend(connection, request(org, "1", f"c-{worker}-{n}"), ALERTS, TESTS)
+                ).events
                 for n in range(20)
             ]
 
@@ -176,13 +189,13 @@ async def test_concurrent_spends_crossing_the_thresholds_record_each_alert_once(
 
 async def test_alert_rearms_after_the_balance_rises_again(session_maker, make_organization, conn):
     org, wallet = await funded_organization(session_maker, make_organization, ("101", None))
-    assert (await spend(conn, request(org, "2", "a"), ALERTS)).events == 1
-    assert (await spend(conn, request(org, "2", "b"), ALERTS)).events == 0
+    assert (await spend(conn, request(org, "2", "a"), ALERTS, TESTS)).events == 1
+    assert (await spend(conn, request(org, "2", "b"), ALERTS, TESTS)).events == 0
     async with session_maker() as session, session.begin():
         await ledger.credit(
             session, wallet_id=wallet, amount=Decimal(10), idempotency_key=f"test:{org}:refill"
         )
-    assert (await spend(conn, request(org, "10", "c"), ALERTS)).events == 1
+    assert (await spend(conn, request(org, "10", "c"), ALERTS, TESTS)).events == 1
     payload = await scalar(
         session_maker,
         "SELECT payload FROM notification_events WHERE wallet_id = :w ORDER BY id DESC LIMIT 1",
@@ -195,7 +208,7 @@ async def test_alert_rearms_after_the_balance_rises_again(session_maker, make_or
 async def test_batch_applies_good_items_and_answers_each(session_maker, make_organization, conn):
     rich, _ = await funded_organization(session_maker, make_organization, ("10", None))
     poor, _ = await funded_organization(session_maker, make_organization, ("1", None))
-    await spend(conn, request(rich, "1", "earlier"), NO_ALERTS)
+    await spend(conn, request(rich, "1", "earlier"), NO_ALERTS, TESTS)
     outcomes = await spend_batch(
         conn,
         [
@@ -208,6 +221,7 @@ async def test_batch_applies_good_items_and_answers_each(session_maker, make_org
             request(rich, "4", "r2"),
         ],
         NO_ALERTS,
+        TESTS,
     )
     assert [(o.status, o.balance) for o in outcomes] == [
         ("applied", Decimal(0)),

@@ -8,7 +8,8 @@ Create Date: 2026-11-28 00:40:00
 wallet UPDATE that decides (never below zero), the books, the lot draw-down, and the alert and
 auto top-up outbox rows when the spend crosses a threshold downward. It answers a status instead
 of raising, so a batch (`ledger_spend_batch`) applies many spends in one transaction without a
-savepoint per item, and an item refused leaves nothing behind.
+savepoint per item, and an item refused leaves nothing behind. Each applied spend writes its
+audit row (who spent, from where) in the same call.
 """
 
 from collections.abc import Sequence
@@ -25,7 +26,8 @@ depends_on: str | Sequence[str] | None = None
 LEDGER_SPEND = """
 CREATE FUNCTION ledger_spend(
   p_key text, p_organization_id integer, p_amount numeric, p_description text,
-  p_reference text, p_low_default numeric, p_critical_default numeric, p_auto_topup boolean
+  p_reference text, p_low_default numeric, p_critical_default numeric, p_auto_topup boolean,
+  p_actor_type text, p_actor_id text, p_ip text, p_request_id text
 ) RETURNS TABLE (
   status text, transaction_id bigint, wallet_id integer, amount numeric, balance numeric,
   created_at timestamptz, events integer
@@ -124,6 +126,15 @@ BEGIN
   VALUES (v_wallet, p_organization_id, v_id, 'consumption', -p_amount, v_before, v_balance,
           p_description, p_reference);
 
+  INSERT INTO token_audit_logs (actor_type, actor_id, organization_id, action, target_type,
+                                target_id, after, ip_address, request_id)
+  VALUES (p_actor_type, p_actor_id, p_organization_id, 'tokens.consume', 'ledger_transaction',
+          v_id::text,
+          jsonb_build_object('amount', trim_scale(p_amount)::text,
+                             'balance', trim_scale(v_balance)::text,
+                             'idempotency_key', p_key, 'reference', p_reference),
+          p_ip, p_request_id);
+
   -- Alerts: only the spend that takes the balance from at-or-above a threshold to below it.
   FOR v_level IN
     SELECT * FROM (VALUES ('low', v_low, 'wallet.balance_low', 'warning'),
@@ -188,7 +199,8 @@ $$
 LEDGER_SPEND_BATCH = """
 CREATE FUNCTION ledger_spend_batch(
   p_keys text[], p_organization_ids integer[], p_amounts numeric[], p_descriptions text[],
-  p_references text[], p_low_default numeric, p_critical_default numeric, p_auto_topup boolean
+  p_references text[], p_low_default numeric, p_critical_default numeric, p_auto_topup boolean,
+  p_actor_type text, p_actor_id text, p_ip text, p_request_id text
 ) RETURNS TABLE (
   item integer, status text, transaction_id bigint, wallet_id integer, amount numeric,
   balance numeric, created_at timestamptz, events integer
@@ -205,13 +217,19 @@ BEGIN
     RETURN QUERY
       SELECT i::integer, s.* FROM ledger_spend(
         p_keys[i], p_organization_ids[i], p_amounts[i], p_descriptions[i], p_references[i],
-        p_low_default, p_critical_default, p_auto_topup) s;
+        p_low_default, p_critical_default, p_auto_topup, p_actor_type, p_actor_id, p_ip,
+        p_request_id) s;
   END LOOP;
 END $$
 """
 
-SPEND_ARGUMENTS = "text, integer, numeric, text, text, numeric, numeric, boolean"
-BATCH_ARGUMENTS = "text[], integer[], numeric[], text[], text[], numeric, numeric, boolean"
+ACTOR_ARGUMENTS = "text, text, text, text"
+SPEND_ARGUMENTS = (
+    f"text, integer, numeric, text, text, numeric, numeric, boolean, {ACTOR_ARGUMENTS}"
+)
+BATCH_ARGUMENTS = (
+    f"text[], integer[], numeric[], text[], text[], numeric, numeric, boolean, {ACTOR_ARGUMENTS}"
+)
 
 
 def upgrade() -> None:

@@ -1,0 +1,89 @@
+"""Service API keys, for admins: create (the secret is shown once), list, revoke. Audited.
+
+A revoked key stops working within API_KEY_CACHE_TTL (5 seconds by default) on every API process.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.dependencies import Admin
+from api.idempotency import claim, idempotent_request, store_response
+from api.pagination import PageParams
+from api.request_context import audit_context
+from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
+from api.schemas.spend_settings import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from api.state import get_session
+from db import api_keys
+from db.audit import Actor
+
+router = APIRouter(prefix="/admin/api-keys", tags=["admin"], responses=AUTH_ERRORS)
+Session = Annotated[AsyncSession, Depends(get_session)]
+ApiKeyId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="API key id.")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    summary="Create a service API key",
+    description="Requires the admin role. Needs an `Idempotency-Key` header. The answer holds "
+    "the key (`secret`, `tbk_...`) once: only its hash is kept, so a replay answers the same key "
+    "with `secret` null. Send it as `Authorization: Bearer tbk_...`. Audited.",
+)
+async def create_api_key(
+    request: Request, principal: Admin, session: Session, body: ApiKeyCreate
+) -> JSONResponse:
+    idempotency = idempotent_request(request, principal, body)
+    replay = await claim(session, idempotency)
+    if replay is not None:
+        return replay.response()
+    record, secret = await api_keys.create_api_key(
+        session, name=body.name, scopes=list(body.scopes), organization_id=body.organization_id,
+        actor=Actor.user(principal.id), context=audit_context(request),
+    )  # fmt: skip
+    kept = ApiKeyCreated(**ApiKeyOut.of(record).model_dump(), secret=None).model_dump(mode="json")
+    await store_response(session, idempotency, 201, kept)
+    await session.commit()
+    return JSONResponse({**kept, "secret": secret}, status_code=201)
+
+
+@router.get(
+    "",
+    summary="List service API keys",
+    description="Requires the admin role. Filter by `organization_id`; revoked keys are listed "
+    "unless `include_revoked=false`. Secrets are never shown.",
+)
+async def list_api_keys(
+    principal: Admin,
+    session: Session,
+    page: PageParams,
+    organization_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    include_revoked: bool = True,
+) -> Page[ApiKeyOut]:
+    records, total = await api_keys.list_api_keys(
+        session, organization_id=organization_id, include_revoked=include_revoked,
+        limit=page.limit, offset=page.offset,
+    )  # fmt: skip
+    return Page[ApiKeyOut](
+        items=[ApiKeyOut.of(r) for r in records], total=total, limit=page.limit,
+        offset=page.offset,
+    )  # fmt: skip
+
+
+@router.post(
+    "/{api_key_id}/revoke",
+    summary="Revoke a service API key",
+    description="Requires the admin role. Revoking a revoked key changes nothing. The key stops "
+    "working within API_KEY_CACHE_TTL (5 seconds by default). Audited.",
+)
+async def revoke_api_key(
+    request: Request, principal: Admin, session: Session, api_key_id: ApiKeyId
+) -> ApiKeyOut:
+    record = await api_keys.revoke_api_key(
+        session, api_key_id, actor=Actor.user(principal.id), context=audit_context(request)
+    )
+    await session.commit()
+    return ApiKeyOut.of(record)

@@ -1,0 +1,198 @@
+"""Spending tokens: one spend (`/wallet/{organization_id}/consume`) or a batch
+(`/consumptions`), by a service API key, a user with tokens.consume, or an admin.
+
+The hot path: the caller is verified (API keys from a short in-process cache), then one
+`ledger_spend` call on the spend pool is the whole transaction. No ORM, no workflow per spend.
+"""
+
+import re
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+from psycopg import AsyncConnection, OperationalError
+from psycopg_pool import PoolTimeout
+
+from api.auth.spenders import SpenderDep, authorize_spend
+from api.errors import ApiError, error_body
+from api.idempotency import IDEMPOTENCY_HEADER
+from api.request_context import audit_context
+from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, ErrorBody, plain_decimal
+from api.schemas.consumption import (
+    IDEMPOTENCY_KEY_PATTERN,
+    BatchItemOut,
+    BatchOut,
+    ConsumeOut,
+    ConsumeRequest,
+    ConsumptionBatch,
+    SpendEntry,
+)
+from api.spending_state import SpendingState
+from api.state import get_spending
+from db.spending import SpendContext, SpendOutcome, SpendRequest, spend, spend_batch
+
+router = APIRouter(tags=["spending"], responses=AUTH_ERRORS)
+Spending = Annotated[SpendingState, Depends(get_spending)]
+OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
+REPLAYED_HEADER = "Idempotent-Replayed"
+_ACCEPTABLE_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+T = TypeVar("T")
+
+SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "organization_not_found"},
+    409: {"model": ErrorBody, "description": "insufficient_balance: balance and amount asked."},
+}
+
+
+@router.post(
+    "/wallet/{organization_id}/consume",
+    status_code=201,
+    response_model=ConsumeOut,
+    summary="Spend tokens",
+    description="Requires an API key with the `tokens.consume` scope (`Authorization: Bearer "
+    "tbk_...`), or a user with `tokens.consume` on the organization, or an admin. Needs an "
+    "`Idempotency-Key` header (at most 200 printable characters, unique per spend within the "
+    "organization): a replay with the same key and body answers the first result (with "
+    f"`{REPLAYED_HEADER}: true`); the same key with another body is 422 "
+    "`idempotency_key_reused`. Lots are drawn first-to-expire, then oldest. 409 "
+    "`insufficient_balance` (nothing written) when the wallet holds less than the amount.",
+    responses={**SPEND_ERRORS, 400: {"model": ErrorBody, "description": "Idempotency-Key."}},
+)
+async def consume(
+    request: Request,
+    spender: SpenderDep,
+    spending: Spending,
+    organization_id: OrganizationId,
+    body: ConsumeRequest,
+) -> JSONResponse:
+    await authorize_spend(request, spender, (organization_id,))
+    wanted = SpendRequest(
+        organization_id, body.amount, _idempotency_key(request), body.reason, body.reference
+    )
+    context = _context(request, spender.actor.type, spender.actor.id)
+    outcome = await _on_pool(spending, lambda conn: spend(conn, wanted, spending.defaults, context))
+    if outcome.events:
+        spending.relay.nudge()
+    if not outcome.succeeded:
+        raise _refusal(outcome)
+    answer = ConsumeOut(balance=_balance(outcome), entry=_entry(outcome, wanted))
+    headers = {REPLAYED_HEADER: "true"} if outcome.status == "replayed" else None
+    return JSONResponse(answer.model_dump(mode="json"), status_code=201, headers=headers)
+
+
+@router.post(
+    "/consumptions",
+    response_model=BatchOut,
+    summary="Spend tokens in a batch",
+    description="Up to 1,000 spends, each with its own `idempotency_key`, `organization_id`, "
+    "`amount`, `reason` and optional `reference`, applied in one transaction and answered item "
+    "by item in the order sent: `applied` or `replayed` with the balance and the entry, or "
+    "`failed` with the error (`insufficient_balance`, `organization_not_found`, "
+    "`idempotency_key_reused`). An item's key is the same key space as the single spend's "
+    "Idempotency-Key, so resending a batch replays it. Same callers as the single spend; a "
+    "caller refused for any organization in the batch gets 403 for the whole batch.",
+)
+async def consume_batch(
+    request: Request, spender: SpenderDep, spending: Spending, body: ConsumptionBatch
+) -> BatchOut:
+    await authorize_spend(request, spender, (item.organization_id for item in body.items))
+    wanted = [
+        SpendRequest(i.organization_id, i.amount, i.idempotency_key, i.reason, i.reference)
+        for i in body.items
+    ]
+    context = _context(request, spender.actor.type, spender.actor.id)
+    outcomes = await _on_pool(
+        spending, lambda conn: spend_batch(conn, wanted, spending.defaults, context)
+    )
+    if any(o.events for o in outcomes):
+        spending.relay.nudge()
+    items = [_batch_item(n, w, o) for n, (w, o) in enumerate(zip(wanted, outcomes, strict=True))]
+    counts = {s: sum(1 for i in items if i.status == s) for s in ("applied", "replayed", "failed")}
+    return BatchOut(**counts, items=items)
+
+
+def _idempotency_key(request: Request) -> str:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None or not key.strip():
+        raise ApiError(
+            400, "idempotency_key_required",
+            f"A spend needs an {IDEMPOTENCY_HEADER} header (a unique value per intended spend, "
+            "e.g. a UUID).",
+        )  # fmt: skip
+    if not _ACCEPTABLE_KEY.match(key):
+        raise ApiError(
+            400, "invalid_idempotency_key",
+            f"The {IDEMPOTENCY_HEADER} must be 1 to 200 printable ASCII characters, no spaces.",
+        )  # fmt: skip
+    return key
+
+
+def _context(request: Request, actor_type: str, actor_id: str | None) -> SpendContext:
+    where = audit_context(request)
+    return SpendContext(actor_type, actor_id, where.ip_address, where.request_id)
+
+
+async def _on_pool(
+    spending: SpendingState,
+    work: Callable[[AsyncConnection[tuple[object, ...]]], Awaitable[T]],
+) -> T:
+    try:
+        async with spending.pool.connection() as conn:
+            return await work(conn)
+    except (OperationalError, PoolTimeout) as exc:
+        raise ApiError(
+            503, "database_unavailable", "The database is unavailable; retry in a moment."
+        ) from exc
+
+
+def _balance(outcome: SpendOutcome) -> Decimal:
+    assert outcome.balance is not None
+    return outcome.balance
+
+
+def _entry(outcome: SpendOutcome, wanted: SpendRequest) -> SpendEntry:
+    assert outcome.transaction_id is not None and outcome.wallet_id is not None
+    assert outcome.created_at is not None
+    return SpendEntry(
+        transaction_id=outcome.transaction_id, wallet_id=outcome.wallet_id,
+        organization_id=wanted.organization_id, amount=outcome.amount, reason=wanted.reason,
+        reference=wanted.reference, created_at=outcome.created_at,
+    )  # fmt: skip
+
+
+def _refusal(outcome: SpendOutcome) -> ApiError:
+    org = outcome.organization_id
+    if outcome.status == "insufficient_balance":
+        return ApiError(
+            409, "insufficient_balance",
+            f"Organization {org} holds {_text(outcome.balance)} tokens, fewer than the "
+            f"{_text(outcome.amount)} asked for; nothing was spent.",
+            {"organization_id": org, "balance": _text(outcome.balance),
+             "requested": _text(outcome.amount)},
+        )  # fmt: skip
+    if outcome.status == "organization_not_found":
+        return ApiError(404, "organization_not_found", f"Organization {org} does not exist.")
+    return ApiError(
+        422, "idempotency_key_reused",
+        f"This {IDEMPOTENCY_HEADER} was already used for a different spend in organization {org}.",
+        {"organization_id": org},
+    )  # fmt: skip
+
+
+def _text(value: Decimal | None) -> str:
+    return "0" if value is None else plain_decimal(value)
+
+
+def _batch_item(index: int, wanted: SpendRequest, outcome: SpendOutcome) -> BatchItemOut:
+    base = {"index": index, "idempotency_key": wanted.idempotency_key,
+            "organization_id": wanted.organization_id}  # fmt: skip
+    if outcome.succeeded:
+        status = "applied" if outcome.status == "applied" else "replayed"
+        return BatchItemOut(
+            **base, status=status, balance=outcome.balance, entry=_entry(outcome, wanted)
+        )
+    refusal = _refusal(outcome)
+    error = error_body(refusal.code, refusal.message, refusal.details)["error"]
+    return BatchItemOut(**base, status="failed", error=error)

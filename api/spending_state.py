@@ -1,0 +1,38 @@
+"""What the spend routes hold for the app's lifetime: their connection pool, the API key cache,
+the relay nudger and the alert defaults."""
+
+from dataclasses import dataclass
+
+from api.auth.api_key_cache import ApiKeyCache
+from api.relay_nudge import RelayNudger
+from api.temporal_connection import TemporalConnector
+from db.spend_pool import SpendPool, create_spend_pool
+from db.spending import AlertDefaults
+from tokenbill.settings import Settings
+
+
+@dataclass
+class SpendingState:
+    pool: SpendPool
+    api_keys: ApiKeyCache
+    relay: RelayNudger
+    defaults: AlertDefaults
+
+    @staticmethod
+    async def open(settings: Settings, temporal: TemporalConnector) -> "SpendingState":
+        pool = create_spend_pool(settings)
+        await pool.open(wait=False)
+        return SpendingState(
+            pool=pool,
+            api_keys=ApiKeyCache(pool, settings.api_key_cache_ttl.total_seconds()),
+            relay=RelayNudger(temporal, settings.temporal_task_queue),
+            defaults=AlertDefaults(
+                low=settings.token_low_balance_threshold,
+                critical=settings.token_critical_balance_threshold,
+                auto_topup=settings.token_auto_topup_enabled,
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.relay.close()
+        await self.pool.close()

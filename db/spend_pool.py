@@ -1,0 +1,26 @@
+"""The spend path's own connection pool: plain psycopg connections in autocommit mode, so one
+`ledger_spend` statement is one transaction and one round trip."""
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from tokenbill.settings import Settings, to_libpq_url
+
+SpendPool = AsyncConnectionPool[AsyncConnection[tuple[object, ...]]]
+
+
+def create_spend_pool(settings: Settings, *, size: int | None = None) -> SpendPool:
+    """A pool not yet opened (open it with `await pool.open()`); connections are made lazily
+    in the background, so the API starts while the database is down."""
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set (tokenbill dev starts a local database)")
+    size = size or settings.spend_pool_size
+    return AsyncConnectionPool(
+        to_libpq_url(settings.database_url),
+        min_size=size,
+        max_size=size,
+        kwargs={"autocommit": True},
+        open=False,
+        timeout=10.0,
+        name="spend",
+    )
