@@ -15,6 +15,7 @@ from api.middleware import (
 )
 from api.routes import (
     admin_api_keys,
+    admin_operations,
     admin_organizations,
     admin_users,
     consumption,
@@ -25,6 +26,7 @@ from api.routes import (
     purchases,
     thresholds,
     wallet,
+    wallet_operations,
 )
 from api.spending_state import SpendingState
 from api.state import AppState
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         packages, wallet, thresholds, consumption, notifications, purchases, invoices,
         admin_organizations, admin_users, admin_api_keys,
     ):  # fmt: skip
+        tokens.include_router(module.router)
+    for module in (wallet_operations, admin_operations):
         tokens.include_router(module.router)
     app.include_router(tokens)
     # Added last runs first: request id, then the body guard, then the token-system switch.

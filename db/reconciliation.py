@@ -251,4 +251,17 @@ async def latest_reconciliation_runs(
                     r.actual,
                 )
             )
-    return [RunWithMismatches(*run, found[run.id]) for run in runs]
+    return [
+        RunWithMismatches(
+            id=run.id,
+            workflow_id=run.workflow_id,
+            status=run.status,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            wallets_checked=run.wallets_checked,
+            transactions_checked=run.transactions_checked,
+            mismatch_count=run.mismatch_count,
+            mismatches=found[run.id],
+        )
+        for run in runs
+    ]

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
@@ -307,6 +308,66 @@ def _set_permission(args: argparse.Namespace, settings: Settings, *, granted: bo
     return 0
 
 
+def cmd_jobs_list(args: argparse.Namespace, settings: Settings) -> int:
+    from db.session import create_engine, create_session_maker
+    from tokenbill.job_commands import JobStatus, connect, job_statuses
+
+    async def go() -> list[JobStatus]:
+        client = await connect(settings)
+        engine = create_engine(with_database(settings), pool_size=1)
+        try:
+            async with create_session_maker(engine)() as session:
+                return await job_statuses(client, session, settings)
+        finally:
+            await engine.dispose()
+
+    rows = [
+        [
+            s.job.name, s.cron,
+            ("paused" if s.paused else "active") if s.created else "not created",
+            _when(s.last_started), _when(s.next_run),
+            "-" if s.last_run is None else
+            f"{s.last_run.status} seen={s.last_run.seen} changed={s.last_run.changed} "
+            f"failed={s.last_run.failed}",
+        ]
+        for s in _run_jobs_command(go())
+    ]  # fmt: skip
+    print_table(["JOB", "CRON", "STATE", "LAST RUN", "NEXT RUN", "LAST RESULT"], rows)
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    from tokenbill.job_commands import connect, run_job_now
+    from workflows.job_types import JobResult
+
+    async def go() -> tuple[str, JobResult | None]:
+        return await run_job_now(await connect(settings), args.name, wait=args.wait)
+
+    workflow_id, result = _run_jobs_command(go())
+    print(f"started {args.name} as workflow {workflow_id}")
+    if result is not None:
+        counts = result.counts
+        details = "".join(f" {k}={v}" for k, v in sorted(counts.details.items()))
+        print(
+            f"{result.status}: seen={counts.seen} changed={counts.changed} "
+            f"failed={counts.failed}{details}"
+        )
+    return 0
+
+
+def _run_jobs_command(work: Coroutine[Any, Any, T]) -> T:
+    from tokenbill.job_commands import JobCommandError
+
+    try:
+        return asyncio.run(work)
+    except JobCommandError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def _describe_user(user: UserRecord) -> str:
     parts = [f"role {user.role}"]
     if user.user_type:
@@ -385,6 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
         "id", type=int
     )
 
+    jobs = commands.add_parser("jobs", help="the scheduled background jobs").add_subparsers(
+        dest="jobs_command", required=True, metavar="ACTION"
+    )
+    command(jobs, "list", cmd_jobs_list, "list the jobs with their last and next run")
+    run = command(jobs, "run", cmd_jobs_run, "run a job now (through its schedule)")
+    run.add_argument("name", help="the job's name, e.g. reconcileWalletBalances")
+    run.add_argument("--wait", action="store_true", help="wait for the run and print its counts")
+
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
     )
@@ -410,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
         change = command(user, name, handler, f"{verb} a user")
         change.add_argument("id", type=int)
         change.add_argument("permission", choices=KNOWN_PERMISSIONS)
+
+    from tokenbill.apikey_commands import add_apikey_commands
+
+    add_apikey_commands(commands, command)
     return parser
 
 
