@@ -18,6 +18,7 @@ from api.routes import (
     admin_operations,
     admin_organizations,
     admin_users,
+    auto_topup,
     consumption,
     health,
     invoices,
@@ -27,6 +28,7 @@ from api.routes import (
     thresholds,
     wallet,
     wallet_operations,
+    webhooks,
 )
 from api.spending_state import SpendingState
 from api.state import AppState
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):  # fmt: skip
         tokens.include_router(module.router)
     for module in (wallet_operations, admin_operations):
+        tokens.include_router(module.router)
+    for module in (auto_topup, webhooks):
         tokens.include_router(module.router)
     app.include_router(tokens)
     # Added last runs first: request id, then the body guard, then the token-system switch.

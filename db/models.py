@@ -3,7 +3,7 @@
 Amounts are NUMERIC: tokens NUMERIC(20,4), money NUMERIC(18,2), unit prices NUMERIC(18,6).
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Interval,
     Numeric,
     String,
     Text,
@@ -273,6 +274,12 @@ class TokenPurchase(Base):
         Index("idx_token_purchases_status", "status"),
         Index("idx_token_purchases_ref", "purchase_reference_id"),
         Index("idx_token_purchases_created", text("created_at DESC")),
+        Index(
+            "idx_token_purchases_auto_topup",
+            "wallet_id",
+            "created_at",
+            postgresql_where=text("purchase_type = 'auto_topup'"),
+        ),
     )
 
 
@@ -321,9 +328,35 @@ class AutoTopupPolicy(Base):
     threshold: Mapped[Decimal | None] = mapped_column(TOKENS)
     package_id: Mapped[int | None] = mapped_column(ForeignKey("token_packages.id"))
     payment_method: Mapped[str | None] = mapped_column(String(64))
+    target_balance: Mapped[Decimal | None] = mapped_column(TOKENS)
+    schedule_interval: Mapped[str | None] = mapped_column(String(32))
+    schedule_anchor: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    max_topups_per_day: Mapped[int | None] = mapped_column(Integer)
+    max_monthly_spend: Mapped[Decimal | None] = mapped_column(MONEY)
+    cooldown: Mapped[timedelta] = mapped_column(
+        Interval, server_default=text("'0 seconds'"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(String(16), server_default="active", nullable=False)
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consecutive_failures: Mapped[int] = mapped_column(
+        Integer, server_default="0", nullable=False
+    )
+    last_topup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended')", name="ck_auto_topup_status"),
+        CheckConstraint(
+            "threshold IS NOT NULL OR schedule_interval IS NOT NULL",
+            name="ck_auto_topup_has_trigger",
+        ),
+        CheckConstraint(
+            "(package_id IS NULL) <> (target_balance IS NULL)", name="ck_auto_topup_one_amount"
+        ),
     )
 
 
@@ -546,5 +579,105 @@ class NotificationEvent(Base):
             "created_at",
             postgresql_where=text("status = 'pending'"),
         ),
+        Index(
+            "idx_notification_events_dispatched",
+            "dispatched_at",
+            postgresql_where=text("status = 'dispatched'"),
+        ),
         Index("idx_notification_events_org_created", "organization_id", text("created_at DESC")),
+    )
+
+
+class WebhookEndpoint(Base):
+    """An organization's webhook: where events are POSTed, signed with the endpoint's secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    secret: Mapped[str] = mapped_column(String(128), nullable=False)
+    event_types: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]"), nullable=False
+    )
+    description: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (Index("idx_webhook_endpoints_org", "organization_id"),)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: created once per pair, however often the event is relayed."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), nullable=False)
+    event_id: Mapped[int] = mapped_column(ForeignKey("notification_events.id"), nullable=False)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending", nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0", nullable=False)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_delivery_endpoint_event"),
+        CheckConstraint(
+            "status IN ('pending', 'succeeded', 'failed')", name="ck_webhook_delivery_status"
+        ),
+        Index("idx_webhook_deliveries_endpoint_created", "endpoint_id", text("created_at DESC")),
+        Index(
+            "idx_webhook_deliveries_pending",
+            "created_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+
+class WebhookDeliveryAttempt(Base):
+    """The delivery log: every POST made, with its answer or error and how long it took."""
+
+    __tablename__ = "webhook_delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (Index("idx_webhook_attempts_delivery", "delivery_id", "id"),)
+
+
+class AutoTopup(Base):
+    """One automatic top-up trigger and what came of it, keyed `topup:<wallet>:<trigger>`."""
+
+    __tablename__ = "auto_topups"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    wallet_id: Mapped[int] = mapped_column(
+        ForeignKey("organization_token_wallets.id"), nullable=False
+    )
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), nullable=False)
+    trigger_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    purchase_reference_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('purchasing', 'succeeded', 'failed', 'skipped')",
+            name="ck_auto_topup_outcome",
+        ),
+        Index("idx_auto_topups_wallet_created", "wallet_id", text("created_at DESC")),
     )

@@ -1,0 +1,37 @@
+"""The safety-net jobs' contract: checkLowBalanceThresholds and checkAutoTopupTriggers."""
+
+from pydantic import BaseModel
+
+from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
+
+LOW_BALANCE_JOB = "checkLowBalanceThresholds"
+AUTO_TOPUP_JOB = "checkAutoTopupTriggers"
+LOW_BALANCE_CHECK_WORKFLOW_NAME = "LowBalanceCheckWorkflow"
+AUTO_TOPUP_CHECK_WORKFLOW_NAME = "AutoTopupCheckWorkflow"
+
+SWEEP_LOW_BALANCES = "jobs.sweep_low_balances"
+WAKE_OUTBOX_RELAY = "jobs.wake_outbox_relay"
+TRIGGER_DUE_TOPUPS = "jobs.trigger_due_auto_topups"
+
+
+class LowBalanceCheckInput(BaseModel):
+    """The relay to wake; tests name one of their own, schedules use the default."""
+
+    relay_workflow_id: str = OUTBOX_RELAY_WORKFLOW_ID
+
+
+class LowBalanceSweep(BaseModel):
+    notifications_recorded: int
+    events_waiting: int
+
+
+class WakeRelayInput(BaseModel):
+    relay_workflow_id: str
+
+
+class DueTopupsInput(BaseModel):
+    trigger_key: str
+
+
+class DueTopups(BaseModel):
+    wallets_signalled: int
