@@ -1,0 +1,466 @@
+"""SubscriptionWorkflow on the time-skipping server with the real activities and PostgreSQL:
+months of billing in seconds, every charge, credit and invoice exact and counted once."""
+
+import calendar
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.subscription_helpers import (
+    Maker,
+    create_package,
+    credits,
+    gateway_charges,
+    insert_subscription,
+    invoices,
+    register_search_attributes,
+    rows,
+    start_subscription,
+    subscription_row,
+    wallet_balance,
+)
+from tokenbill.settings import Settings
+from worker.main import build_worker
+from workflows.billing_calendar import add_months
+from workflows.search_attributes import SUBSCRIPTION_STATUS
+from workflows.subscription_billing_job import (
+    PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
+    BillingRepairProgress,
+)
+from workflows.subscription_types import (
+    CANCEL_UPDATE,
+    CHANGE_PACKAGE_UPDATE,
+    PAUSE_UPDATE,
+    RESUME_UPDATE,
+    STATE_QUERY,
+    UPDATE_PAYMENT_METHOD_UPDATE,
+    CancelRequest,
+    CancelResult,
+    ChangePackageRequest,
+    ChangePackageResult,
+    CommandResult,
+    PackageTerms,
+    PaymentMethodRequest,
+    ResumeRequest,
+    SubscriptionOutcome,
+    SubscriptionRun,
+    SubscriptionState,
+    subscription_workflow_id,
+)
+
+MakeOrganization = Callable[..., Awaitable[int]]
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+async def queue(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, session_maker: Maker
+) -> AsyncIterator[str]:
+    """An in-process worker on the time-skipping server, with every real activity."""
+    name = f"subscription-tests-{uuid.uuid4().hex}"
+    await register_search_attributes(time_skipping_env.client)
+    async with build_worker(time_skipping_env.client, settings, session_maker, task_queue=name):
+        yield name
+
+
+async def state(handle: WorkflowHandle[Any, Any]) -> SubscriptionState:
+    result: SubscriptionState = await handle.query(STATE_QUERY, result_type=SubscriptionState)
+    return result
+
+
+async def cancel(handle: WorkflowHandle[Any, Any], when: str = "immediately") -> CancelResult:
+    result: CancelResult = await handle.execute_update(
+        CANCEL_UPDATE,
+        CancelRequest(when=when),
+        result_type=CancelResult,  # type: ignore[arg-type]
+    )
+    return result
+
+
+async def now(env: WorkflowEnvironment) -> datetime:
+    return (await env.get_current_time()).astimezone(UTC)
+
+
+async def update(handle: WorkflowHandle[Any, Any], name: str, argument: Any, result: type[T]) -> T:
+    answer: T = await handle.execute_update(name, argument, result_type=result)
+    return answer
+
+
+async def started(
+    env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    organization_id: int,
+    *,
+    payment_method: str = "pm_card_ok",
+    anchor: datetime | None = None,
+    terms: PackageTerms | None = None,
+) -> tuple[SubscriptionRun, WorkflowHandle[Any, SubscriptionOutcome]]:
+    """A subscription whose first period is charged a minute from the server's now."""
+    terms = terms or await create_package(session_maker)
+    anchor = anchor or (await now(env)).replace(microsecond=0) + timedelta(minutes=1)
+    run = await insert_subscription(
+        session_maker, organization_id, terms, anchor=anchor, payment_method=payment_method
+    )
+    return run, await start_subscription(env.client, queue, run)
+
+
+async def events(session_maker: Maker, subscription_id: int, event_type: str) -> list[Any]:
+    return await rows(
+        session_maker,
+        "SELECT payload FROM notification_events WHERE event_type = :t "
+        "AND (payload->>'subscription_id')::int = :s ORDER BY id",
+        t=event_type,
+        s=subscription_id,
+    )
+
+
+def near(moment: datetime | None, expected: datetime) -> bool:
+    return moment is not None and abs(moment - expected) < timedelta(seconds=5)
+
+
+def month_after(anchor: datetime, months: int) -> datetime:
+    return add_months(anchor, months)
+
+
+async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_times(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization())
+
+    await env.sleep(timedelta(days=335))
+    current = await state(handle)
+    assert current.status == "active"
+    assert current.current_period_start == month_after(run.anchor, 11)
+    assert current.next_billing_date == month_after(run.anchor, 12)
+    await cancel(handle)
+    assert (await handle.result()).status == "cancelled"
+
+    dates = [month_after(run.anchor, n) for n in range(12)]
+    charges = await gateway_charges(session_maker, run.subscription_id)
+    assert [c.idempotency_key for c in charges] == [
+        f"subscription:{run.subscription_id}:{d.isoformat()}:charge" for d in dates
+    ]
+    assert {(c.status, c.amount, c.attempts) for c in charges} == {
+        ("succeeded", Decimal("290.00"), 1)
+    }
+    assert [c.amount for c in await credits(session_maker, run.subscription_id)] == [
+        Decimal("500")
+    ] * 12
+    billed = await invoices(session_maker, run.subscription_id)
+    assert [(i.status, i.subtotal, i.tax_amount, i.total) for i in billed] == [
+        ("paid", Decimal("250.00"), Decimal("40.00"), Decimal("290.00"))
+    ] * 12
+    assert [i.issue_date for i in billed] == [d.date() for d in dates]
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("6000")
+    purchases = await rows(
+        session_maker,
+        "SELECT status, total_amount, invoice_id IS NOT NULL AS invoiced FROM token_purchases "
+        "WHERE subscription_id = :s AND purchase_type = 'subscription'",
+        s=run.subscription_id,
+    )
+    assert [tuple(p) for p in purchases] == [("completed", Decimal("290.00"), True)] * 12
+    # The first period is charged at start; each later one is announced three days before.
+    reminders = await events(session_maker, run.subscription_id, "subscription.renewal_reminder")
+    assert [r.payload["billing_date"] for r in reminders] == [d.isoformat() for d in dates[1:]]
+    row = await subscription_row(session_maker, run.subscription_id)
+    assert (row.status, row.cancelled_at is not None) == ("cancelled", True)
+
+
+async def test_month_end_anchor_keeps_its_day_through_short_months(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    anchor = datetime((await now(env)).year + 1, 1, 31, 9, 30, tzinfo=UTC)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+
+    await env.sleep(anchor + timedelta(days=91) - await now(env))
+    await cancel(handle)
+    await handle.result()
+
+    february = calendar.monthrange(anchor.year, 2)[1]
+    assert [i.issue_date for i in await invoices(session_maker, run.subscription_id)] == [
+        date(anchor.year, 1, 31),
+        date(anchor.year, 2, february),
+        date(anchor.year, 3, 31),
+        date(anchor.year, 4, 30),
+    ]
+
+
+async def test_declined_charge_recovers_with_a_new_payment_method_and_credits_once(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                payment_method="pm_card_declined")  # fmt: skip
+
+    await env.sleep(timedelta(days=1, hours=12))  # the first failure, then the day-1 retry
+    past_due = await state(handle)
+    assert past_due.status == "past_due"
+    assert past_due.dunning_attempt == 2
+    assert past_due.last_payment_error is not None and "declined" in past_due.last_payment_error
+    # Grace and retries count from the first failure, a moment after the billing date.
+    assert near(past_due.grace_period_ends_at, run.anchor + timedelta(days=7))
+    assert near(past_due.next_billing_date, run.anchor + timedelta(days=3))
+    description = await handle.describe()
+    assert description.typed_search_attributes.get(SUBSCRIPTION_STATUS) == "past_due"
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("0")
+    [open_invoice] = await invoices(session_maker, run.subscription_id)
+    assert open_invoice.status == "open"
+    assert open_invoice.due_date == (run.anchor + timedelta(days=7)).date()
+    failures = await events(session_maker, run.subscription_id, "subscription.payment_failed")
+    assert [f.payload["attempt"] for f in failures] == [1, 2]
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "past_due"
+
+    new_method = PaymentMethodRequest(payment_method="pm_card_ok")
+    answer = await update(handle, UPDATE_PAYMENT_METHOD_UPDATE, new_method, CommandResult)
+    assert "retried now" in answer.message
+    await env.sleep(timedelta(minutes=1))
+
+    recovered = await state(handle)
+    assert (recovered.status, recovered.dunning_attempt) == ("active", 0)
+    assert recovered.next_billing_date == month_after(run.anchor, 1)
+    [paid] = await invoices(session_maker, run.subscription_id)
+    assert (paid.invoice_number, paid.status) == (open_invoice.invoice_number, "paid")
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    charges = await gateway_charges(session_maker, run.subscription_id)
+    assert [(c.status, c.payment_method) for c in charges] == [
+        ("declined", "pm_card_declined"),
+        ("declined", "pm_card_declined"),
+        ("succeeded", "pm_card_ok"),
+    ]
+    await cancel(handle)
+
+
+async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                payment_method="pm_card_insufficient_funds")  # fmt: skip
+
+    await env.sleep(timedelta(days=20))
+    suspended = await state(handle)
+    assert suspended.status == "suspended"
+    assert near(suspended.suspended_at, run.anchor + timedelta(days=7))
+    failures = await events(session_maker, run.subscription_id, "subscription.payment_failed")
+    assert [f.payload["attempt"] for f in failures] == [1, 2, 3, 4]  # at 0, +1, +3, +5 days
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 4
+    assert len(await events(session_maker, run.subscription_id, "subscription.suspended")) == 1
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("0")
+
+    declined = await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
+    assert declined.status == "suspended"
+    resumed = await update(handle, RESUME_UPDATE,
+                           ResumeRequest(payment_method="pm_card_ok"), CommandResult)  # fmt: skip
+    assert resumed.status == "active"
+    resumed_at = (await state(handle)).current_period_start
+    assert resumed_at is not None and resumed_at > run.anchor + timedelta(days=19)
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    statuses = [i.status for i in await invoices(session_maker, run.subscription_id)]
+    assert statuses == ["void", "paid"]
+    assert (await state(handle)).next_billing_date == month_after(resumed_at, 1)
+    await cancel(handle)
+
+
+async def test_suspended_subscription_is_cancelled_after_the_further_period(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                payment_method="pm_card_declined")  # fmt: skip
+    outcome = await handle.result()
+    assert outcome.status == "cancelled"
+    assert near(outcome.cancelled_at, run.anchor + timedelta(days=7 + 30))
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["void"]
+
+
+async def test_hard_decline_stops_retrying_until_a_new_payment_method(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                payment_method="pm_card_lost")  # fmt: skip
+
+    await env.sleep(timedelta(days=6))
+    waiting = await state(handle)
+    assert (waiting.status, waiting.dunning_attempt, waiting.next_billing_date) == (
+        "past_due",
+        1,
+        None,
+    )
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+
+    await update(handle, UPDATE_PAYMENT_METHOD_UPDATE,
+                 PaymentMethodRequest(payment_method="pm_card_ok"), CommandResult)  # fmt: skip
+    await env.sleep(timedelta(minutes=1))
+    assert (await state(handle)).status == "active"
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    await cancel(handle)
+
+
+async def test_cancel_at_period_end_keeps_the_paid_period_and_charges_no_more(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization())
+    await env.sleep(timedelta(days=2))
+
+    answer = await cancel(handle, "period_end")
+    assert (answer.status, answer.cancel_at_period_end) == ("active", True)
+    assert answer.effective_at == month_after(run.anchor, 1)
+    assert (await state(handle)).next_billing_date is None
+    outcome = await handle.result()
+    assert near(outcome.cancelled_at, month_after(run.anchor, 1))
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+
+
+async def test_cancel_immediately_ends_the_subscription_at_once(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization())
+    await env.sleep(timedelta(days=2))
+
+    answer = await cancel(handle)
+    assert answer.status == "cancelled"
+    assert (await handle.result()).cancelled_at == answer.effective_at
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+
+
+async def test_paused_subscription_skips_billing_dates_and_resumes_on_the_anchor(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization())
+    await env.sleep(timedelta(days=2))
+
+    paused = await update(handle, PAUSE_UPDATE, None, CommandResult)
+    assert (paused.status, paused.next_billing_date) == ("paused", None)
+    await env.sleep(timedelta(days=70))  # two billing dates pass while paused
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "paused"
+
+    resumed = await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
+    assert resumed.next_billing_date == month_after(run.anchor, 3)
+    await env.sleep(month_after(run.anchor, 3) + timedelta(hours=1) - await now(env))
+    keys = [c.idempotency_key for c in await gateway_charges(session_maker, run.subscription_id)]
+    assert (
+        keys[-1]
+        == f"subscription:{run.subscription_id}:{month_after(run.anchor, 3).isoformat()}:charge"
+    )
+    assert len(keys) == 2
+    await cancel(handle)
+
+
+async def test_package_change_takes_effect_from_the_next_period(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization())
+    await env.sleep(timedelta(days=2))
+    bigger = await create_package(session_maker, tokens="2000", name="Enterprise")
+
+    answer = await update(handle, CHANGE_PACKAGE_UPDATE, ChangePackageRequest(terms=bigger),
+                          ChangePackageResult)  # fmt: skip
+    assert answer.effective_from == month_after(run.anchor, 1)
+    assert "next period" in answer.message
+    assert (await state(handle)).package_id == run.terms.package_id
+    await env.sleep(timedelta(days=31))
+
+    totals = [i.total for i in await invoices(session_maker, run.subscription_id)]
+    assert totals == [Decimal("290.00"), Decimal("1160.00")]
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("2500")
+    assert (await state(handle)).package_id == bigger.package_id
+    await cancel(handle)
+
+
+async def test_commands_on_a_cancelled_or_active_subscription_are_refused(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization())
+    await env.sleep(timedelta(hours=1))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
+    assert "Only a paused or suspended" in str(refused.value.cause)
+    await cancel(handle, "period_end")
+    await update(handle, CANCEL_UPDATE, CancelRequest(when="immediately"), CancelResult)
+    await handle.result()
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+
+
+async def test_safety_net_restarts_a_missing_workflow_once(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    run, handle = await started(env, queue, session_maker, await make_organization())
+    await env.sleep(timedelta(hours=1))
+    await handle.terminate("lost in an incident")
+
+    first = await env.client.execute_workflow(
+        PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
+        BillingRepairProgress(after_id=run.subscription_id - 1),
+        id=f"repair-{uuid.uuid4().hex}", task_queue=queue, result_type=BillingRepairProgress,
+    )  # fmt: skip
+    second = await env.client.execute_workflow(
+        PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
+        BillingRepairProgress(after_id=run.subscription_id - 1),
+        id=f"repair-{uuid.uuid4().hex}", task_queue=queue, result_type=BillingRepairProgress,
+    )  # fmt: skip
+    assert (first.started, second.started) == (1, 0)
+
+    restarted = env.client.get_workflow_handle(
+        subscription_workflow_id(run.subscription_id), result_type=SubscriptionOutcome
+    )
+    await env.sleep(timedelta(days=32))
+    assert (await state(restarted)).current_period_start == month_after(run.anchor, 1)
+    charges = await gateway_charges(session_maker, run.subscription_id)
+    assert [c.status for c in charges] == ["succeeded", "succeeded"]
+    await cancel(restarted)
