@@ -50,7 +50,7 @@ def new_purchase_reference() -> str:
     return "TKP-" + secrets.token_hex(10).upper()
 
 
-async def _active_package(session: AsyncSession, package_id: int) -> TokenPackage:
+async def active_package(session: AsyncSession, package_id: int) -> TokenPackage:
     package = await session.get(TokenPackage, package_id)
     if package is None:
         raise ApiError(422, "package_not_found", f"Package {package_id} does not exist.")
@@ -61,7 +61,7 @@ async def _active_package(session: AsyncSession, package_id: int) -> TokenPackag
     return package
 
 
-async def _active_organization(session: AsyncSession, organization_id: int) -> None:
+async def active_organization(session: AsyncSession, organization_id: int) -> None:
     organization = await session.get(Organization, organization_id)
     if organization is None:
         raise ApiError(
@@ -87,8 +87,8 @@ async def record_pending_purchase(
 ) -> NewPurchase:
     """Validate, price and insert the pending purchase (with its audit row) in the open
     transaction; the caller commits."""
-    package = await _active_package(session, body.package_id)
-    await _active_organization(session, body.organization_id)
+    package = await active_package(session, body.package_id)
+    await active_organization(session, body.organization_id)
     tokens = Decimal(package.token_quantity) * body.quantity
     if tokens >= MAX_TOKENS:
         raise _too_large(f"{tokens} tokens is more than one purchase may hold.")
