@@ -1,0 +1,96 @@
+"""The operations jobs on the Temporal dev server, with an in-process worker of their own."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from db import ledger
+from db.session import create_engine, create_session_maker
+from tokenbill.settings import Settings
+from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
+from workflows.job_types import JobInput, JobResult
+
+Maker = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture(scope="session")
+def jobs_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "token_expiration_enabled": True,
+            "temporal_task_queue": f"operations-jobs-{uuid.uuid4().hex}",
+            "job_batch_size": 7,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def jobs_queue(
+    temporal_client: Client, jobs_settings: Settings, session_maker: Maker
+) -> AsyncIterator[str]:
+    queue = jobs_settings.temporal_task_queue
+    async with Worker(
+        temporal_client,
+        task_queue=queue,
+        workflows=OPERATIONS_WORKFLOWS,
+        activities=operations_activities(jobs_settings, session_maker),
+    ):
+        yield queue
+
+
+@pytest.fixture(scope="session")
+async def owner_session_maker(db_settings: Settings) -> AsyncIterator[Maker]:
+    """The database login's own rights (superuser in tests): for breaking the books on purpose
+    and for back-dating history, which the application role may not do."""
+    engine = create_engine(db_settings.model_copy(update={"database_assume_app_role": False}))
+    yield create_session_maker(engine)
+    await engine.dispose()
+
+
+async def run_job(client: Client, queue: str, workflow: str) -> JobResult:
+    return await client.execute_workflow(
+        workflow,
+        JobInput(),
+        id=f"test-{workflow}-{uuid.uuid4().hex}",
+        task_queue=queue,
+        result_type=JobResult,
+    )
+
+
+async def credit(
+    session_maker: Maker, organization_id: int, amount: str, *, expires_at: datetime | None = None
+) -> tuple[int, int]:
+    """Credit a new lot; returns (wallet id, lot id)."""
+    async with session_maker() as session, session.begin():
+        wallet_id = await ledger.ensure_wallet(session, organization_id)
+        posting = await ledger.credit(
+            session,
+            wallet_id=wallet_id,
+            amount=Decimal(amount),
+            idempotency_key=f"test:{uuid.uuid4()}",
+            expires_at=expires_at,
+        )
+        lot_id = await session.scalar(
+            text("SELECT id FROM token_lots WHERE transaction_id = :t"),
+            {"t": posting.transaction_id},
+        )
+    assert lot_id is not None
+    return wallet_id, int(lot_id)
+
+
+async def spend(session_maker: Maker, wallet_id: int, amount: str) -> int:
+    async with session_maker() as session, session.begin():
+        posting = await ledger.debit(
+            session,
+            wallet_id=wallet_id,
+            amount=Decimal(amount),
+            idempotency_key=f"test:{uuid.uuid4()}",
+        )
+    return posting.transaction_id
