@@ -385,13 +385,14 @@ class _Evaluation:
                 "INSERT INTO auto_topups (idempotency_key, wallet_id, organization_id, "
                 "trigger_kind, outcome, reason, purchase_reference_id, finished_at) VALUES "
                 "(:k, :w, :o, :kind, :outcome, :reason, :ref, "
-                "CASE WHEN :outcome = 'purchasing' THEN NULL ELSE now() END) "
+                "CASE WHEN :finished THEN now() END) "
                 "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
             ),
             {
                 "k": self._key, "w": self._request.wallet_id,
                 "o": self._request.organization_id, "kind": self._request.trigger.kind,
                 "outcome": outcome, "reason": reason, "ref": reference,
+                "finished": outcome != "purchasing",
             },
         )  # fmt: skip
         return None if found is None else int(found)

@@ -1,0 +1,197 @@
+"""Arranging notification tests: a real HTTP receiver, a worker with a relay of its own, rows."""
+
+import asyncio
+import secrets
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+from temporalio.client import Client
+
+from db import ledger
+from tests.purchase_helpers import Maker
+from tokenbill.settings import Settings
+from worker.main import build_worker
+from workflows.outbox_relay_start import wake_outbox_relay
+
+T = TypeVar("T")
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """An HTTP server on a free local port that records every POST and answers from a script."""
+
+    answers: list[int] = field(default_factory=list)
+    received: list[ReceivedRequest] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+
+    def start(self) -> "Receiver":
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.received.append(
+                    ReceivedRequest(self.path, {k: v for k, v in self.headers.items()}, body)
+                )
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def notification_settings(settings: Settings, **overrides: Any) -> Settings:
+    """Fast retries and a quick relay poll, so tests do not wait on production cadences."""
+    fast = {
+        "webhook_retry_initial_interval": timedelta(milliseconds=200),
+        "webhook_retry_max_interval": timedelta(seconds=1),
+        "webhook_max_attempts": 4,
+        "webhook_timeout": timedelta(seconds=5),
+        "outbox_relay_poll_interval": timedelta(seconds=1),
+        "outbox_stale_after": timedelta(seconds=2),
+        "token_auto_topup_retry_backoff": timedelta(seconds=1),
+    }
+    return settings.model_copy(update={**fast, **overrides})
+
+
+@dataclass(frozen=True)
+class RunningWorker:
+    task_queue: str
+    relay_id: str
+    settings: Settings
+
+
+@asynccontextmanager
+async def notification_worker(
+    client: Client, settings: Settings, session_maker: Maker, *, with_relay: bool = True
+) -> AsyncIterator[RunningWorker]:
+    """A worker with every workflow and activity on a queue of its own, and (optionally) an
+    outbox relay under an id of its own, terminated at the end."""
+    queue = f"notifications-{uuid.uuid4().hex}"
+    relay_id = f"relay-{queue}"
+    async with build_worker(client, settings, session_maker, task_queue=queue):
+        if with_relay:
+            await wake_outbox_relay(client, task_queue=queue, workflow_id=relay_id)
+        try:
+            yield RunningWorker(queue, relay_id, settings)
+        finally:
+            if with_relay:
+                await client.get_workflow_handle(relay_id).terminate("test finished")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    within: float = 30.0,
+) -> T:
+    """Poll `probe` until `done` holds of its value; the last value (checked by the caller)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await probe()
+        if done(value) or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+async def rows(session_maker: Maker, sql: str, **params: Any) -> list[Any]:
+    async with session_maker() as session:
+        return list((await session.execute(text(sql), params)).all())
+
+
+async def create_endpoint(
+    session_maker: Maker, organization_id: int, url: str, event_types: tuple[str, ...] = ()
+) -> tuple[int, str]:
+    """A webhook endpoint written directly; (id, secret)."""
+    secret = "whsec_" + secrets.token_urlsafe(16)
+    async with session_maker() as session, session.begin():
+        endpoint_id = await session.scalar(
+            text(
+                "INSERT INTO webhook_endpoints (organization_id, url, secret, event_types) "
+                "VALUES (:o, :u, :s, :t) RETURNING id"
+            ),
+            {"o": organization_id, "u": url, "s": secret, "t": list(event_types)},
+        )
+    assert endpoint_id is not None
+    return int(endpoint_id), secret
+
+
+async def funded_wallet(session_maker: Maker, organization_id: int, tokens: str) -> int:
+    async with session_maker() as session, session.begin():
+        wallet_id = await ledger.ensure_wallet(session, organization_id)
+        await ledger.credit(
+            session,
+            wallet_id=wallet_id,
+            amount=Decimal(tokens),
+            idempotency_key=f"test-funding:{uuid.uuid4().hex}",
+        )
+    return wallet_id
+
+
+async def set_policy(
+    session_maker: Maker, wallet_id: int, organization_id: int, **columns: Any
+) -> None:
+    """An auto top-up policy written directly (the API's validation is tested on its own)."""
+    values = {"enabled": True, "payment_method": "pm_card_ok", **columns}
+    names = ", ".join(values)
+    params = ", ".join(f":{name}" for name in values)
+    async with session_maker() as session, session.begin():
+        await session.execute(
+            text(
+                f"INSERT INTO auto_topup_policies (wallet_id, organization_id, {names}) "
+                f"VALUES (:wallet_id, :organization_id, {params})"
+            ),
+            {"wallet_id": wallet_id, "organization_id": organization_id, **values},
+        )
+
+
+async def auto_topup_purchases(session_maker: Maker, wallet_id: int) -> list[Any]:
+    return await rows(
+        session_maker,
+        "SELECT purchase_reference_id, status, token_quantity, total_amount, failure_reason "
+        "FROM token_purchases WHERE wallet_id = :w AND purchase_type = 'auto_topup' "
+        "ORDER BY id",
+        w=wallet_id,
+    )
+
+
+async def events_of(session_maker: Maker, wallet_id: int, event_type: str) -> list[Any]:
+    return await rows(
+        session_maker,
+        "SELECT id, payload, status FROM notification_events "
+        "WHERE wallet_id = :w AND event_type = :t ORDER BY id",
+        w=wallet_id,
+        t=event_type,
+    )

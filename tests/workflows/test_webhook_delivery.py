@@ -1,0 +1,233 @@
+"""Outbox events reach webhooks: signed, retried on 5xx, not on 4xx, logged attempt by attempt,
+and delivered even when nothing signalled the relay after the commit."""
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import text
+from temporalio.client import Client
+
+from db.notifications import record_event
+from tests.notification_helpers import (
+    Receiver,
+    RunningWorker,
+    create_endpoint,
+    eventually,
+    notification_settings,
+    notification_worker,
+    rows,
+)
+from tests.purchase_helpers import Maker
+from tokenbill.settings import Settings
+from workflows.balance_check_types import (
+    LOW_BALANCE_CHECK_WORKFLOW_NAME,
+    LowBalanceCheckInput,
+    LowBalanceSweep,
+)
+from workflows.webhook_signature import SIGNATURE_HEADER, SignatureMismatch, verify_signature
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+async def running(
+    temporal_client: Client, settings: Settings, session_maker: Maker
+) -> AsyncIterator[RunningWorker]:
+    async with notification_worker(
+        temporal_client, notification_settings(settings), session_maker
+    ) as worker:
+        yield worker
+
+
+async def record(
+    session_maker: Maker, organization_id: int, event_type: str = "purchase.completed"
+) -> int:
+    async with session_maker() as session, session.begin():
+        event_id = await record_event(
+            session,
+            idempotency_key=f"test:{uuid.uuid4().hex}",
+            event_type=event_type,
+            payload={"purchase_reference_id": "TKP-TEST", "amount": "12.50"},
+            organization_id=organization_id,
+        )
+    assert event_id is not None
+    return event_id
+
+
+async def attempts(
+    session_maker: Maker, endpoint_id: int, event_id: int
+) -> list[tuple[int | None, str]]:
+    found = await rows(
+        session_maker,
+        "SELECT a.status_code, d.status FROM webhook_delivery_attempts a "
+        "JOIN webhook_deliveries d ON d.id = a.delivery_id "
+        "WHERE d.endpoint_id = :e AND d.event_id = :ev ORDER BY a.id",
+        e=endpoint_id,
+        ev=event_id,
+    )
+    return [(row.status_code, row.status) for row in found]
+
+
+async def delivery_status(session_maker: Maker, endpoint_id: int, event_id: int) -> str | None:
+    found = await rows(
+        session_maker,
+        "SELECT status FROM webhook_deliveries WHERE endpoint_id = :e AND event_id = :ev",
+        e=endpoint_id,
+        ev=event_id,
+    )
+    return found[0].status if found else None
+
+
+async def test_event_arrives_signed_and_the_signature_verifies(
+    running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
+):
+    organization_id = await make_organization()
+    endpoint_id, secret = await create_endpoint(session_maker, organization_id, receiver.url)
+    event_id = await record(session_maker, organization_id)
+
+    await eventually(
+        lambda: delivery_status(session_maker, endpoint_id, event_id), lambda s: s == "succeeded"
+    )
+
+    assert len(receiver.received) == 1
+    request = receiver.received[0]
+    assert verify_signature(
+        secret, request.headers[SIGNATURE_HEADER], request.body, now=int(time.time())
+    )
+    document = json.loads(request.body)
+    assert document["id"] == f"evt_{event_id}"
+    assert document["type"] == "purchase.completed"
+    assert document["organization_id"] == organization_id
+    assert document["data"]["amount"] == "12.50"
+    with pytest.raises(SignatureMismatch):
+        verify_signature(
+            "whsec_wrong", request.headers[SIGNATURE_HEADER], request.body, now=int(time.time())
+        )
+    with pytest.raises(SignatureMismatch):
+        verify_signature(
+            secret, request.headers[SIGNATURE_HEADER], request.body + b" ", now=int(time.time())
+        )
+    events = await rows(
+        session_maker, "SELECT status FROM notification_events WHERE id = :i", i=event_id
+    )
+    assert events[0].status == "delivered"
+
+
+async def test_server_error_is_retried_until_the_endpoint_accepts(
+    running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
+):
+    receiver.answers.extend([500, 503])
+    organization_id = await make_organization()
+    endpoint_id, _ = await create_endpoint(session_maker, organization_id, receiver.url)
+    event_id = await record(session_maker, organization_id)
+
+    await eventually(
+        lambda: delivery_status(session_maker, endpoint_id, event_id), lambda s: s == "succeeded"
+    )
+
+    assert [code for code, _ in await attempts(session_maker, endpoint_id, event_id)] == [
+        500,
+        503,
+        200,
+    ]
+    assert len(receiver.received) == 3
+    assert len({r.body for r in receiver.received}) == 1  # the same event every time
+
+
+async def test_client_error_is_not_retried_and_the_delivery_fails(
+    running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
+):
+    receiver.answers.append(400)
+    organization_id = await make_organization()
+    endpoint_id, _ = await create_endpoint(session_maker, organization_id, receiver.url)
+    event_id = await record(session_maker, organization_id)
+
+    await eventually(
+        lambda: delivery_status(session_maker, endpoint_id, event_id), lambda s: s == "failed"
+    )
+
+    assert await attempts(session_maker, endpoint_id, event_id) == [(400, "failed")]
+    assert len(receiver.received) == 1
+
+
+async def test_event_filter_sends_only_the_matching_types(
+    running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
+):
+    organization_id = await make_organization()
+    endpoint_id, _ = await create_endpoint(
+        session_maker, organization_id, receiver.url, ("wallet.*",)
+    )
+    skipped = await record(session_maker, organization_id, "purchase.completed")
+    sent = await record(session_maker, organization_id, "wallet.balance_low")
+
+    await eventually(
+        lambda: delivery_status(session_maker, endpoint_id, sent), lambda s: s == "succeeded"
+    )
+
+    assert await delivery_status(session_maker, endpoint_id, skipped) is None
+    assert [json.loads(r.body)["type"] for r in receiver.received] == ["wallet.balance_low"]
+
+
+async def test_event_committed_without_a_relay_is_delivered_by_the_safety_net(
+    temporal_client: Client,
+    settings: Settings,
+    session_maker: Maker,
+    make_organization,
+    receiver: Receiver,
+):
+    # The crash: the event is committed, and nothing signals or runs a relay afterwards.
+    organization_id = await make_organization()
+    endpoint_id, _ = await create_endpoint(session_maker, organization_id, receiver.url)
+    event_id = await record(session_maker, organization_id)
+    async with notification_worker(
+        temporal_client, notification_settings(settings), session_maker, with_relay=False
+    ) as worker:
+        assert await delivery_status(session_maker, endpoint_id, event_id) is None
+        sweep = await temporal_client.execute_workflow(
+            LOW_BALANCE_CHECK_WORKFLOW_NAME,
+            LowBalanceCheckInput(relay_workflow_id=worker.relay_id),
+            id=f"low-balance-check-{uuid.uuid4().hex}",
+            task_queue=worker.task_queue,
+            result_type=LowBalanceSweep,
+        )
+        assert sweep.events_waiting >= 1
+        try:
+            status = await eventually(
+                lambda: delivery_status(session_maker, endpoint_id, event_id),
+                lambda s: s == "succeeded",
+            )
+        finally:
+            await temporal_client.get_workflow_handle(worker.relay_id).terminate("test finished")
+    assert status == "succeeded"
+    assert len(receiver.received) == 1
+
+
+async def test_dispatched_event_left_by_a_lost_relay_is_claimed_again_and_delivered_once(
+    running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
+):
+    organization_id = await make_organization()
+    endpoint_id, _ = await create_endpoint(session_maker, organization_id, receiver.url)
+    event_id = await record(session_maker, organization_id)
+    # A relay claimed it and was lost before handing it on: dispatched, long ago.
+    async with session_maker() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE notification_events SET status = 'dispatched', "
+                "dispatched_at = now() - interval '1 hour' WHERE id = :i"
+            ),
+            {"i": event_id},
+        )
+
+    await eventually(
+        lambda: delivery_status(session_maker, endpoint_id, event_id), lambda s: s == "succeeded"
+    )
+
+    assert len(receiver.received) == 1
