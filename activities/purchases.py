@@ -29,6 +29,7 @@ from db.audit import Actor, Outcome, write_audit
 from db.errors import InsufficientBalance, LedgerError
 from db.invoices import InvoiceError, InvoiceLineInput, issue_invoice
 from db.notifications import Severity, record_event
+from db.purchase_patterns import check_purchase_pattern, rule_from_settings
 from tokenbill.settings import Settings
 from workflows.purchase_activity_types import (
     CHARGE_PAYMENT,
@@ -265,6 +266,10 @@ class PurchaseActivities:
                     after=after,
                 )  # fmt: skip
                 await _notify(session, purchase, "completed", after)
+                await check_purchase_pattern(
+                    session, organization_id=purchase.organization_id,
+                    day=datetime.now(UTC).date(), rule=rule_from_settings(self._settings),
+                )  # fmt: skip
             return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
 
     @activity.defn(name=FAIL_PURCHASE)

@@ -13,18 +13,25 @@ from api.middleware import (
     RequestIdMiddleware,
     TokenSystemSwitchMiddleware,
 )
+from api.observability import HttpMetrics, ObservabilityMiddleware
 from api.routes import (
     admin_api_keys,
     admin_operations,
     admin_organizations,
     admin_users,
+    audit,
     auto_topup,
     consumption,
+    finance,
+    finance_reports,
     health,
+    invoice_views,
     invoices,
+    metrics,
     notifications,
     packages,
     purchases,
+    subscriptions,
     thresholds,
     wallet,
     wallet_operations,
@@ -70,7 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tokenbill", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.state.http_metrics = HttpMetrics()
     tokens = APIRouter(prefix=TOKENS_PREFIX)
+    # Before invoices: `/invoices/{number}.html` must match ahead of `/invoices/{number}`.
+    tokens.include_router(invoice_views.router)
     for module in (
         packages, wallet, thresholds, consumption, notifications, purchases, invoices,
         admin_organizations, admin_users, admin_api_keys,
@@ -78,11 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tokens.include_router(module.router)
     for module in (wallet_operations, admin_operations):
         tokens.include_router(module.router)
+    for module in (finance, finance_reports, audit):
+        tokens.include_router(module.router)
     for module in (auto_topup, webhooks):
         tokens.include_router(module.router)
+    tokens.include_router(subscriptions.router)
     app.include_router(tokens)
-    # Added last runs first: request id, then the body guard, then the token-system switch.
+    # Added last runs first: request id, then latency and access log, then the body guard,
+    # then the token-system switch.
     app.add_middleware(TokenSystemSwitchMiddleware, enabled=settings.enable_token_system)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.http_metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -10,10 +10,13 @@ from tokenbill.settings import Settings, get_settings
 
 def run_api(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level.upper())
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=settings.log_level.upper())
+    # log_config=None: uvicorn's lines go through the JSON handlers `tokenbill api` installed.
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        log_config=None,
     )

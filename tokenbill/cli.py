@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit import Actor
 from db.directory import KNOWN_PERMISSIONS, ROLES, DirectoryError, OrganizationRecord, UserRecord
+from tokenbill.logging_setup import setup_logging
 from tokenbill.settings import Settings, get_settings
 
 CLI_ACTOR = Actor.system("cli")
@@ -116,6 +117,7 @@ def run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     from tokenbill.devstack.stack import DevStackError, run_dev_stack
 
+    setup_logging(settings, "dev")
     try:
         return run_dev_stack(settings)
     except DevStackError as exc:
@@ -156,6 +158,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.temporal_address:
         raise CommandError("TEMPORAL_ADDRESS is not set (tokenbill dev starts a local server)")
+    setup_logging(settings, "worker")
     try:
         status = _run_until_signalled(run_worker(settings))
     except RuntimeError as exc:
@@ -167,6 +170,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     from api.main import run_api
 
+    setup_logging(settings, "api")
     run_api(settings)
     _leave_now(0)
 

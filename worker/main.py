@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from db.session import create_engine, create_session_maker
 from tokenbill.settings import Settings
 from worker.activities import build_activities
+from worker.finance_jobs import FINANCE_WORKFLOWS, finance_activities
 from worker.notifications import (
     NOTIFICATION_WORKFLOWS,
     ensure_outbox_relay,
@@ -20,6 +21,7 @@ from worker.notifications import (
 )
 from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
 from worker.schedules import JobSchedule, ensure_schedules, register
+from worker.telemetry import worker_runtime
 from workflows.converter import DATA_CONVERTER
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_recovery import ResumePendingPurchasesWorkflow
@@ -43,6 +45,7 @@ WORKFLOWS: list[type] = [
     ProcessSubscriptionBillingWorkflow,
     *NOTIFICATION_WORKFLOWS,
     *OPERATIONS_WORKFLOWS,
+    *FINANCE_WORKFLOWS,
 ]
 
 register(
@@ -84,6 +87,7 @@ def build_worker(
                 *build_activities(settings, session_maker),
                 *notification_activities(settings, session_maker, client),
                 *operations_activities(settings, session_maker),
+                *finance_activities(settings, session_maker),
             ]
         ),
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,
@@ -99,6 +103,7 @@ async def run_worker(settings: Settings) -> None:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
+        runtime=worker_runtime(settings),
     )
     await ensure_schedules(client, settings)
     engine = create_engine(settings)

@@ -1,0 +1,42 @@
+"""Who may read finance figures: platform finance staff.
+
+That is an admin, or a user of type `finance` holding `tokens.view` (finance staff see every
+organization's revenue, so they belong to none). Everyone else is refused with 403, audited.
+"""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.auth.dependencies import Principal, current_principal, deny
+from db.directory import VIEW
+
+FINANCE_USER_TYPE = "finance"
+
+
+def is_finance_staff(principal: Principal) -> bool:
+    if principal.is_admin:
+        return True
+    user = principal.user
+    return (
+        user.user_type == FINANCE_USER_TYPE
+        and VIEW in user.permissions
+        and user.organization_id is None
+    )
+
+
+async def require_finance(
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
+) -> Principal:
+    if not is_finance_staff(principal):
+        await deny(
+            request,
+            principal,
+            "This needs finance staff: an admin, or a finance user with tokens.view.",
+            organization_id=principal.organization_id,
+            permission="finance",
+        )
+    return principal
+
+
+FinanceStaff = Annotated[Principal, Depends(require_finance)]

@@ -1,0 +1,96 @@
+"""GET /metrics: Prometheus text format. The business figures are read from the database at
+scrape time; HTTP latency comes from the API process itself. The worker's Temporal SDK metrics
+are on the worker's own endpoint (WORKER_METRICS_PORT)."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.observability import HttpMetrics
+from api.state import get_session, get_settings
+from db.metrics_snapshot import MetricsSnapshot, metrics_snapshot
+from tokenbill.settings import Settings
+
+router = APIRouter(tags=["observability"])
+
+
+class SnapshotCollector(Collector):
+    def __init__(self, snapshot: MetricsSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.snapshot
+        for name, help_text, value in (
+            ("tokenbill_wallets", "Token wallets", s.wallets),
+            ("tokenbill_wallet_balance_average", "Average wallet balance (tokens)",
+             s.balance_average),
+            ("tokenbill_wallet_balance_minimum", "Smallest wallet balance (tokens)",
+             s.balance_minimum),
+            ("tokenbill_wallet_balance_maximum", "Largest wallet balance (tokens)",
+             s.balance_maximum),
+            ("tokenbill_wallets_under_low_threshold",
+             "Wallets under their low-balance threshold (own, else TOKEN_LOW_BALANCE_THRESHOLD)",
+             s.wallets_under_low_threshold),
+            ("tokenbill_active_subscriptions", "Subscriptions in status active",
+             s.active_subscriptions),
+        ):  # fmt: skip
+            yield GaugeMetricFamily(name, help_text, value=float(value))
+        count = CounterMetricFamily(
+            "tokenbill_purchases_completed", "Completed purchases", labels=["kind", "currency"]
+        )
+        revenue = CounterMetricFamily(
+            "tokenbill_purchase_revenue",
+            "Revenue (invoice totals) of completed purchases",
+            labels=["kind", "currency"],
+        )
+        for purchase in s.purchases:
+            count.add_metric([purchase.kind, purchase.currency], purchase.count)
+            revenue.add_metric([purchase.kind, purchase.currency], float(purchase.revenue))
+        yield count
+        yield revenue
+        yield CounterMetricFamily(
+            "tokenbill_unusual_purchase_alerts",
+            "Unusual purchase pattern alerts raised",
+            value=s.unusual_purchase_alerts,
+        )
+        runs = CounterMetricFamily(
+            "tokenbill_job_runs", "Scheduled job runs by outcome", labels=["job", "status"]
+        )
+        failures = CounterMetricFamily(
+            "tokenbill_job_failures", "Scheduled job runs that failed", labels=["job"]
+        )
+        for run in s.job_runs:
+            runs.add_metric([run.job, run.status], run.count)
+            if run.status == "failed":
+                failures.add_metric([run.job], run.count)
+        yield runs
+        yield failures
+
+
+def http_metrics(request: Request) -> HttpMetrics:
+    metrics = getattr(request.app.state, "http_metrics", None)
+    assert isinstance(metrics, HttpMetrics), "create_app installs the HTTP metrics"
+    return metrics
+
+
+# Not in the OpenAPI document: it is for Prometheus, not API clients. No authentication, so
+# serve it on the internal network only.
+@router.get("/metrics", response_class=Response, include_in_schema=False)
+async def metrics(
+    session: Annotated[AsyncSession, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    http: Annotated[HttpMetrics, Depends(http_metrics)],
+) -> Response:
+    snapshot = await metrics_snapshot(
+        session, default_low_threshold=settings.token_low_balance_threshold
+    )
+    business = CollectorRegistry(auto_describe=False)
+    business.register(SnapshotCollector(snapshot))
+    body = generate_latest(business) + generate_latest(http.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
