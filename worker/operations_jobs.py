@@ -1,5 +1,6 @@
-"""The operations jobs (expiry, reconciliation, forecasts) and the job-run bookkeeping every job
-workflow built on workflows.wallet_job uses: their schedules, workflows and activities."""
+"""The operations jobs (expiry, reconciliation, forecasts, renewal reminders) and the job-run
+bookkeeping every job workflow built on workflows.wallet_job uses: schedules, workflows and
+activities."""
 
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ from activities.expiry import ExpiryActivities
 from activities.forecasts import ForecastActivities
 from activities.job_runs import JobRunActivities
 from activities.reconciliation import ReconciliationActivities
+from activities.renewal_reminders import RenewalReminderActivities
 from tokenbill.settings import Settings
 from worker.schedules import JobSchedule, register
 from workflows.expire_tokens import CleanupExpiredTokensWorkflow
@@ -18,16 +20,20 @@ from workflows.operations_job_types import (
     CLEANUP_EXPIRED_TOKENS_WORKFLOW,
     RECONCILE_WALLET_BALANCES,
     RECONCILE_WALLET_BALANCES_WORKFLOW,
+    SEND_SUBSCRIPTION_RENEWAL_REMINDERS,
+    SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW,
     UPDATE_USAGE_FORECASTS,
     UPDATE_USAGE_FORECASTS_WORKFLOW,
 )
 from workflows.reconcile_wallets import ReconcileWalletBalancesWorkflow
+from workflows.renewal_reminders import SendSubscriptionRenewalRemindersWorkflow
 from workflows.update_forecasts import UpdateUsageForecastsWorkflow
 
 OPERATIONS_WORKFLOWS: list[type] = [
     CleanupExpiredTokensWorkflow,
     ReconcileWalletBalancesWorkflow,
     UpdateUsageForecastsWorkflow,
+    SendSubscriptionRenewalRemindersWorkflow,
 ]
 
 register(
@@ -36,6 +42,14 @@ register(
         UPDATE_USAGE_FORECASTS_WORKFLOW,
         "0 0 * * *",
         "Forecast each wallet's consumption, depletion date and a package to cover it",
+    )
+)
+register(
+    JobSchedule(
+        SEND_SUBSCRIPTION_RENEWAL_REMINDERS,
+        SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW,
+        "0 8 * * *",
+        "Remind of renewals due within the reminder lead that their workflow has not reminded of",
     )
 )
 register(
@@ -64,4 +78,5 @@ def operations_activities(
         *ExpiryActivities(session_maker, settings).definitions(),
         *ReconciliationActivities(session_maker, settings).definitions(),
         *ForecastActivities(session_maker, settings).definitions(),
+        *RenewalReminderActivities(session_maker, settings).definitions(),
     ]

@@ -14,3 +14,7 @@ BEGIN_RECONCILIATION = "jobs.begin_reconciliation"
 RECONCILE_BATCH = "jobs.reconcile_batch"
 CONCLUDE_RECONCILIATION = "jobs.conclude_reconciliation"
 FORECAST_BATCH = "jobs.forecast_batch"
+
+SEND_SUBSCRIPTION_RENEWAL_REMINDERS = "sendSubscriptionRenewalReminders"
+SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW = "SendSubscriptionRenewalRemindersWorkflow"
+RENEWAL_REMINDERS_BATCH = "jobs.renewal_reminders_batch"
