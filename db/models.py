@@ -305,8 +305,24 @@ class TokenSubscription(Base):
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Mirrored from SubscriptionWorkflow (migration 0004): enough to rebuild a missing run.
+    billing_anchor: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    billing_cycle: Mapped[int] = mapped_column(Integer, server_default="0", nullable=False)
+    next_package_id: Mapped[int | None] = mapped_column(ForeignKey("token_packages.id"))
+    cancel_at_period_end: Mapped[bool] = mapped_column(
+        Boolean, server_default=text("false"), nullable=False
+    )
+    dunning_attempt: Mapped[int] = mapped_column(Integer, server_default="0", nullable=False)
+    last_payment_error: Mapped[str | None] = mapped_column(Text)
+    grace_period_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (
+        CheckConstraint(
+            "status IN ('active', 'past_due', 'paused', 'suspended', 'cancelled')",
+            name="ck_subscription_status",
+        ),
         Index("idx_subscriptions_org_status", "organization_id", "status"),
         Index(
             "idx_subscriptions_next_billing",

@@ -508,6 +508,7 @@ class SubscriptionWorkflow:
             last_payment_error=self._last_error,
             grace_period_ends_at=self._grace_ends_at,
             suspended_at=self._run.suspended_at,
+            cancelled_at=self._cancelled_at,
         )
 
     @workflow.signal(name=CHECK_BILLING_SIGNAL)

@@ -88,6 +88,7 @@ class SubscriptionState(BaseModel):
     last_payment_error: str | None
     grace_period_ends_at: datetime | None
     suspended_at: datetime | None
+    cancelled_at: datetime | None = None
 
 
 class SubscriptionOutcome(BaseModel):
