@@ -128,6 +128,8 @@ class DevStack:
         require_free_port(self.settings.api_port, "API", "API_PORT", "", api_host)
         env = dict(os.environ)
         env.update(DATABASE_URL=database_url, TEMPORAL_ADDRESS=str(self.settings.temporal_address))
+        # Second-long subscription intervals, so a person can watch cycles (unless set otherwise).
+        env.setdefault("TOKEN_SUBSCRIPTION_MINIMUM_INTERVAL", "PT10S")
         for name in ("worker", "api"):
             log_path = self.log_dir / f"{name}.log"
             say(f"starting the {name} (log: {_shown(log_path)})")
