@@ -67,6 +67,11 @@ def stack_environment(settings: Settings, api_port: int) -> dict[str, str]:
         LOG_LEVEL="INFO",
         # Charges take a moment, as at a real processor, so a killed worker leaves some in flight.
         SANDBOX_GATEWAY_LATENCY="PT0.3S",
+        # Second-long subscription cycles and dunning; the hourly safety net stays out of the way.
+        TOKEN_SUBSCRIPTION_MINIMUM_INTERVAL="PT1S",
+        TOKEN_SUBSCRIPTION_REMINDER_LEAD="PT1S",
+        TOKEN_SUBSCRIPTION_DUNNING_SCHEDULE="PT2S,PT4S",
+        JOB_SCHEDULES='{"processSubscriptionBilling": "0 0 1 1 *"}',
     )
     return env
 
