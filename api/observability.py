@@ -36,10 +36,18 @@ class HttpMetrics:
 
 def route_template(scope: Scope) -> str:
     """The matched route's path template (`/api/tokens/invoices/{invoice_number}`), never the raw
-    path, so the label set stays small."""
+    path, so the label set stays small.
+
+    An included router's route knows its path below the router's prefix only; the prefixes are
+    plain text, so they are the leading segments of the request path.
+    """
     route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return UNMATCHED_ROUTE
+    segments = str(scope["path"]).split("/")
+    prefix = segments[: len(segments) - len(template.split("/")) + 1]
+    return "/".join(prefix) + template if len(prefix) > 1 else template
 
 
 class ObservabilityMiddleware:
