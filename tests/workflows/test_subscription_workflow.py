@@ -19,6 +19,7 @@ from tests.subscription_helpers import (
     gateway_charges,
     insert_subscription,
     invoices,
+    record_histories,
     register_search_attributes,
     rows,
     start_subscription,
@@ -42,6 +43,7 @@ from workflows.subscription_types import (
     UPDATE_PAYMENT_METHOD_UPDATE,
     CancelRequest,
     CancelResult,
+    CancelWhen,
     ChangePackageRequest,
     ChangePackageResult,
     CommandResult,
@@ -74,11 +76,11 @@ async def state(handle: WorkflowHandle[Any, Any]) -> SubscriptionState:
     return result
 
 
-async def cancel(handle: WorkflowHandle[Any, Any], when: str = "immediately") -> CancelResult:
+async def cancel(
+    handle: WorkflowHandle[Any, Any], when: CancelWhen = "immediately"
+) -> CancelResult:
     result: CancelResult = await handle.execute_update(
-        CANCEL_UPDATE,
-        CancelRequest(when=when),
-        result_type=CancelResult,  # type: ignore[arg-type]
+        CANCEL_UPDATE, CancelRequest(when=when), result_type=CancelResult
     )
     return result
 
@@ -121,6 +123,10 @@ async def events(session_maker: Maker, subscription_id: int, event_type: str) ->
     )
 
 
+def workflow_id(run: SubscriptionRun) -> str:
+    return subscription_workflow_id(run.subscription_id)
+
+
 def near(moment: datetime | None, expected: datetime) -> bool:
     return moment is not None and abs(moment - expected) < timedelta(seconds=5)
 
@@ -145,6 +151,9 @@ async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_time
     assert current.next_billing_date == month_after(run.anchor, 12)
     await cancel(handle)
     assert (await handle.result()).status == "cancelled"
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "monthly-cycles"
+    )
 
     dates = [month_after(run.anchor, n) for n in range(12)]
     charges = await gateway_charges(session_maker, run.subscription_id)
@@ -247,6 +256,9 @@ async def test_declined_charge_recovers_with_a_new_payment_method_and_credits_on
         ("succeeded", "pm_card_ok"),
     ]
     await cancel(handle)
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "dunning-recovery"
+    )
 
 
 async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
@@ -281,6 +293,9 @@ async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
     assert statuses == ["void", "paid"]
     assert (await state(handle)).next_billing_date == month_after(resumed_at, 1)
     await cancel(handle)
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "suspension-resume"
+    )
 
 
 async def test_suspended_subscription_is_cancelled_after_the_further_period(
@@ -293,6 +308,9 @@ async def test_suspended_subscription_is_cancelled_after_the_further_period(
     run, handle = await started(env, queue, session_maker, await make_organization(),
                                 payment_method="pm_card_declined")  # fmt: skip
     outcome = await handle.result()
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "suspension-cancel", 1
+    )
     assert outcome.status == "cancelled"
     assert near(outcome.cancelled_at, run.anchor + timedelta(days=7 + 30))
     assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["void"]
@@ -323,6 +341,9 @@ async def test_hard_decline_stops_retrying_until_a_new_payment_method(
     assert (await state(handle)).status == "active"
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
     await cancel(handle)
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "hard-decline"
+    )
 
 
 async def test_cancel_at_period_end_keeps_the_paid_period_and_charges_no_more(
@@ -340,6 +361,9 @@ async def test_cancel_at_period_end_keeps_the_paid_period_and_charges_no_more(
     assert answer.effective_at == month_after(run.anchor, 1)
     assert (await state(handle)).next_billing_date is None
     outcome = await handle.result()
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "cancel-period-end"
+    )
     assert near(outcome.cancelled_at, month_after(run.anchor, 1))
     assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
@@ -388,6 +412,9 @@ async def test_paused_subscription_skips_billing_dates_and_resumes_on_the_anchor
     )
     assert len(keys) == 2
     await cancel(handle)
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "pause-resume", 3
+    )
 
 
 async def test_package_change_takes_effect_from_the_next_period(
@@ -413,6 +440,9 @@ async def test_package_change_takes_effect_from_the_next_period(
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("2500")
     assert (await state(handle)).package_id == bigger.package_id
     await cancel(handle)
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "package-change", 3
+    )
 
 
 async def test_commands_on_a_cancelled_or_active_subscription_are_refused(
@@ -444,10 +474,11 @@ async def test_safety_net_restarts_a_missing_workflow_once(
     await env.sleep(timedelta(hours=1))
     await handle.terminate("lost in an incident")
 
+    first_id = f"repair-{uuid.uuid4().hex}"
     first = await env.client.execute_workflow(
         PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
         BillingRepairProgress(after_id=run.subscription_id - 1),
-        id=f"repair-{uuid.uuid4().hex}", task_queue=queue, result_type=BillingRepairProgress,
+        id=first_id, task_queue=queue, result_type=BillingRepairProgress,
     )  # fmt: skip
     second = await env.client.execute_workflow(
         PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
@@ -455,6 +486,7 @@ async def test_safety_net_restarts_a_missing_workflow_once(
         id=f"repair-{uuid.uuid4().hex}", task_queue=queue, result_type=BillingRepairProgress,
     )  # fmt: skip
     assert (first.started, second.started) == (1, 0)
+    await record_histories(env.client, first_id, "safety-net", 1)
 
     restarted = env.client.get_workflow_handle(
         subscription_workflow_id(run.subscription_id), result_type=SubscriptionOutcome
