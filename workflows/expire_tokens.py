@@ -18,5 +18,5 @@ class CleanupExpiredTokensWorkflow(WalletJob):
     batch_activity = EXPIRE_TOKENS_BATCH
 
     @workflow.run
-    async def run(self, job: JobInput) -> JobResult:
+    async def run(self, job: JobInput | None = None) -> JobResult:
         return await self.run_job(job)

@@ -22,7 +22,7 @@ class ReconcileWalletBalancesWorkflow(WalletJob):
     batch_activity = RECONCILE_BATCH
 
     @workflow.run
-    async def run(self, job: JobInput) -> JobResult:
+    async def run(self, job: JobInput | None = None) -> JobResult:
         return await self.run_job(job)
 
     async def begin(self, job_run_id: int) -> int | None:

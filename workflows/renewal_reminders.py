@@ -20,5 +20,5 @@ class SendSubscriptionRenewalRemindersWorkflow(WalletJob):
     batch_activity = RENEWAL_REMINDERS_BATCH
 
     @workflow.run
-    async def run(self, job: JobInput) -> JobResult:
+    async def run(self, job: JobInput | None = None) -> JobResult:
         return await self.run_job(job)

@@ -18,5 +18,5 @@ class UpdateUsageForecastsWorkflow(WalletJob):
     batch_activity = FORECAST_BATCH
 
     @workflow.run
-    async def run(self, job: JobInput) -> JobResult:
+    async def run(self, job: JobInput | None = None) -> JobResult:
         return await self.run_job(job)

@@ -49,7 +49,9 @@ class WalletJob:
     async def conclude(self, job_run_id: int, context_id: int | None, counts: JobCounts) -> None:
         """A last step after the last batch."""
 
-    async def run_job(self, job: JobInput) -> JobResult:
+    async def run_job(self, job: JobInput | None) -> JobResult:
+        """Page through every wallet; a schedule starts the job without input."""
+        job = job or JobInput()
         job_run_id = job.job_run_id
         context_id = job.context_id
         if job_run_id is None:
