@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
-from activities.forecasting import ForecastParameters, PackageOption, forecast_usage
+from activities.forecasting import ForecastParameters, PackageOption, UsageForecast, forecast_usage
 
 MONDAY = date(2026, 3, 2)
 PACKAGES = [
@@ -22,7 +22,7 @@ def history(days: int, usage: Callable[[int, date], int]) -> dict[date, Decimal]
     }
 
 
-def forecast(days: int, usage: Callable[[int, date], int], balance: str = "1000"):  # type: ignore[no-untyped-def]
+def forecast(days: int, usage: Callable[[int, date], int], balance: str = "1000") -> UsageForecast:
     return forecast_usage(
         as_of=MONDAY,
         history_start=MONDAY - timedelta(days=days),
@@ -90,7 +90,8 @@ def test_new_wallet_with_two_days_forecasts_with_low_confidence() -> None:
 def test_wallet_without_any_history_has_no_forecast_and_zero_confidence() -> None:
     result = forecast(0, lambda i, d: 0)
 
-    assert (result.method, result.confidence, result.depletion_date) == ("no_history", 0, None)
+    assert result.method == "no_history"
+    assert (result.confidence, result.depletion_date) == (Decimal(0), None)
 
 
 def test_noisy_usage_lowers_confidence_but_keeps_the_level() -> None:

@@ -55,13 +55,14 @@ async def owner_session_maker(db_settings: Settings) -> AsyncIterator[Maker]:
 
 
 async def run_job(client: Client, queue: str, workflow: str) -> JobResult:
-    return await client.execute_workflow(
+    result: JobResult = await client.execute_workflow(
         workflow,
         JobInput(),
         id=f"test-{workflow}-{uuid.uuid4().hex}",
         task_queue=queue,
         result_type=JobResult,
     )
+    return result
 
 
 async def credit(
