@@ -48,7 +48,7 @@ async def evaluate(
     kind: str = "threshold",
 ) -> TopupDecision:
     activities = AutoTopupActivities(session_maker, settings)
-    trigger = TopupTrigger(kind=kind, key=key or f"event-{uuid.uuid4().hex[:8]}")  # type: ignore[arg-type]
+    trigger = TopupTrigger(kind=kind, key=key or f"event-{uuid.uuid4().hex[:8]}")
     result: TopupDecision = await ActivityEnvironment().run(
         activities.evaluate,
         EvaluateInput(wallet_id=wallet_id, organization_id=organization_id, trigger=trigger),

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -56,6 +57,10 @@ async def skipping(
         yield SkippingWorker(time_skipping_env, queue, worker_settings)
 
 
+def completed(purchases: list[Any]) -> bool:
+    return all(purchase.status == "completed" for purchase in purchases)
+
+
 async def test_schedule_buys_at_each_slot_from_its_anchor(
     skipping: SkippingWorker, session_maker: Maker, make_organization
 ):
@@ -72,7 +77,6 @@ async def test_schedule_buys_at_each_slot_from_its_anchor(
         organization_id=organization_id,
         trigger=TopupTrigger(kind="policy_changed", key="policy-initial"),
     )  # fmt: skip
-    completed = lambda found: all(p.status == "completed" for p in found)  # noqa: E731
 
     await skipping.env.sleep(timedelta(minutes=30))
     before_anchor = await auto_topup_purchases(session_maker, wallet_id)
