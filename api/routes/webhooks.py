@@ -172,7 +172,11 @@ async def list_webhooks(
     )  # fmt: skip
 
 
-@router.get("/{endpoint_id}", summary="Read a webhook endpoint", description="`tokens.configure`.")
+@router.get(
+    "/{endpoint_id}",
+    summary="Read a webhook endpoint",
+    description="Requires `tokens.configure` on the endpoint's organization.",
+)
 async def get_webhook(
     request: Request, principal: Configurer, session: Session, endpoint_id: EndpointId
 ) -> WebhookOut:
