@@ -65,10 +65,12 @@ class SnapshotCollector(Collector):
         failures = CounterMetricFamily(
             "tokenbill_job_failures", "Scheduled job runs that failed", labels=["job"]
         )
+        failed: dict[str, int] = {}
         for run in s.job_runs:
             runs.add_metric([run.job, run.status], run.count)
-            if run.status == "failed":
-                failures.add_metric([run.job], run.count)
+            failed[run.job] = failed.get(run.job, 0) + (run.count if run.status == "failed" else 0)
+        for job, failed_runs in sorted(failed.items()):
+            failures.add_metric([job], failed_runs)
         yield runs
         yield failures
 
