@@ -17,6 +17,10 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Spend path rates: HTTP single and batch against direct psycopg (own PostgreSQL and API).
+bench: $(STAMP)
+	$(BIN)/python -m bench.consume $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -232,3 +232,46 @@ async def test_batch_applies_good_items_and_answers_each(session_maker, make_org
         ("replayed", Decimal(5)),
         ("applied", Decimal(1)),
     ]
+
+
+async def test_batch_books_each_item_in_order_and_draws_lots_for_the_total(
+    session_maker, make_organization, conn
+):
+    soon = datetime(2030, 1, 1, tzinfo=UTC)
+    org, wallet = await funded_organization(
+        session_maker, make_organization, ("100", None), ("5", soon)
+    )
+    outcomes = await spend_batch(
+        conn, [request(org, "3", f"b{n}") for n in range(3)], ALERTS, TESTS
+    )
+    assert [o.balance for o in outcomes] == [Decimal(102), Decimal(99), Decimal(96)]
+    assert [o.events for o in outcomes] == [0, 1, 0], "the item that crossed 100 alerts"
+    async with session_maker() as session:
+        history = (
+            await session.execute(
+                text(
+                    "SELECT balance_before::int, balance_after::int FROM token_balance_history "
+                    "WHERE wallet_id = :w AND change_type = 'consumption' ORDER BY id"
+                ),
+                {"w": wallet},
+            )
+        ).all()
+        lots = await session.scalar(
+            text(
+                "SELECT array_agg(remaining_amount::int ORDER BY id) FROM token_lots "
+                "WHERE wallet_id = :w"
+            ),
+            {"w": wallet},
+        )
+        wallet_row = (
+            await session.execute(
+                text(
+                    "SELECT current_balance::int, total_consumed::int "
+                    "FROM organization_token_wallets WHERE id = :w"
+                ),
+                {"w": wallet},
+            )
+        ).one()
+    assert [tuple(h) for h in history] == [(105, 102), (102, 99), (99, 96)]
+    assert lots == [96, 0]
+    assert tuple(wallet_row) == (96, 9)
