@@ -86,13 +86,15 @@ async def consume(
     "/consumptions",
     response_model=BatchOut,
     summary="Spend tokens in a batch",
-    description="Up to 1,000 spends, each with its own `idempotency_key`, `organization_id`, "
+    description="Requires what the single spend requires (an API key with `tokens.consume`, a "
+    "user with `tokens.consume`, or an admin) for every organization in the batch; a caller "
+    "refused for any of them gets 403 for the whole batch. "
+    "Up to 1,000 spends, each with its own `idempotency_key`, `organization_id`, "
     "`amount`, `reason` and optional `reference`, applied in one transaction and answered item "
     "by item in the order sent: `applied` or `replayed` with the balance and the entry, or "
     "`failed` with the error (`insufficient_balance`, `organization_not_found`, "
     "`idempotency_key_reused`). An item's key is the same key space as the single spend's "
-    "Idempotency-Key, so resending a batch replays it. Same callers as the single spend; a "
-    "caller refused for any organization in the batch gets 403 for the whole batch.",
+    "Idempotency-Key, so resending a batch replays it.",
 )
 async def consume_batch(
     request: Request, spender: SpenderDep, spending: Spending, body: ConsumptionBatch
