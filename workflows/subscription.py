@@ -564,10 +564,13 @@ class SubscriptionWorkflow:
             if request.payment_method is not None:
                 self._run.payment_method = request.payment_method
             self._status = "active"
-            self._run.cycle = max(
-                self._run.cycle,
-                first_cycle_not_before(self._run.anchor, self._interval, workflow.now()),
-            )
+            if self._run.current_period_start is not None:
+                # Billing dates that passed while paused are skipped; a first period that was
+                # never paid is still owed, so it is billed now.
+                self._run.cycle = max(
+                    self._run.cycle,
+                    first_cycle_not_before(self._run.anchor, self._interval, workflow.now()),
+                )
             self._attention = True
             return CommandResult(
                 status="active",

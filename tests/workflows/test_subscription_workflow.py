@@ -26,9 +26,11 @@ from tests.subscription_helpers import (
     subscription_row,
     wallet_balance,
 )
+from tokenbill.devstack.temporal import temporal_test_server_path
 from tokenbill.settings import Settings
 from worker.main import build_worker
 from workflows.billing_calendar import add_months
+from workflows.converter import DATA_CONVERTER
 from workflows.search_attributes import SUBSCRIPTION_STATUS
 from workflows.subscription_billing_job import (
     PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
@@ -463,13 +465,28 @@ async def test_commands_on_a_cancelled_or_active_subscription_are_refused(
     assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
 
 
+@pytest.fixture
+async def own_env(settings: Settings, session_maker: Maker) -> AsyncIterator[tuple[Any, str]]:
+    """A time-skipping server of the test's own: after a job has started a child workflow, the
+    shared server's later sleeps stall, so the safety net does not run on the shared one."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server_path()), data_converter=DATA_CONVERTER
+    )
+    try:
+        await register_search_attributes(env.client)
+        name = f"subscription-safety-net-{uuid.uuid4().hex}"
+        async with build_worker(env.client, settings, session_maker, task_queue=name):
+            yield env, name
+    finally:
+        await env.shutdown()
+
+
 async def test_safety_net_restarts_a_missing_workflow_once(
-    time_skipping_env: WorkflowEnvironment,
-    queue: str,
+    own_env: tuple[WorkflowEnvironment, str],
     session_maker: Maker,
     make_organization: MakeOrganization,
 ) -> None:
-    env = time_skipping_env
+    env, queue = own_env
     run, handle = await started(env, queue, session_maker, await make_organization())
     await env.sleep(timedelta(hours=1))
     await handle.terminate("lost in an incident")
@@ -496,3 +513,29 @@ async def test_safety_net_restarts_a_missing_workflow_once(
     charges = await gateway_charges(session_maker, run.subscription_id)
     assert [c.status for c in charges] == ["succeeded", "succeeded"]
     await cancel(restarted)
+
+
+async def test_pausing_before_the_first_charge_still_bills_the_first_period_on_resume(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    anchor = (await now(env)).replace(microsecond=0) + timedelta(days=2)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await env.sleep(timedelta(hours=1))
+    await update(handle, PAUSE_UPDATE, None, CommandResult)
+    await env.sleep(timedelta(days=5))
+    assert await gateway_charges(session_maker, run.subscription_id) == []
+
+    await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
+    await env.sleep(timedelta(minutes=1))
+    current = await state(handle)
+    assert (current.current_period_start, current.next_billing_date) == (
+        anchor,
+        month_after(anchor, 1),
+    )
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    await cancel(handle)
