@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.auto_topup import AutoTopupActivities
 from activities.balance_checks import BalanceCheckActivities
@@ -24,6 +25,7 @@ from workflows.balance_check_types import (
 from workflows.balance_checks import AutoTopupCheckWorkflow, LowBalanceCheckWorkflow
 from workflows.outbox_relay import OutboxRelayWorkflow
 from workflows.outbox_relay_start import wake_outbox_relay
+from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 logger = logging.getLogger("tokenbill.worker")
@@ -67,8 +69,24 @@ def notification_activities(
 
 async def ensure_outbox_relay(client: Client, settings: Settings) -> None:
     """Start the relay if it is not running (and wake it if it is); a failure is only logged,
-    since the low-balance job wakes it again within 15 minutes."""
+    since the low-balance job wakes it again within 15 minutes.
+
+    A relay left running on another task queue (a worker that was started with another
+    TEMPORAL_TASK_QUEUE and is gone) would never be served: it is replaced by one on ours.
+    """
+    queue = settings.temporal_task_queue
     try:
-        await wake_outbox_relay(client, task_queue=settings.temporal_task_queue)
+        handle = client.get_workflow_handle(OUTBOX_RELAY_WORKFLOW_ID)
+        try:
+            running = await handle.describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if running.status == WorkflowExecutionStatus.RUNNING and running.task_queue != queue:
+                logger.warning("outbox relay ran on task queue %s: moving it to %s",
+                               running.task_queue, queue)  # fmt: skip
+                await handle.terminate(f"moved to task queue {queue}")
+        await wake_outbox_relay(client, task_queue=queue)
     except Exception as exc:  # the SDK raises RPCError or RuntimeError from its core
         logger.warning("could not start the outbox relay: %s", exc)

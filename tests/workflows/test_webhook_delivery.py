@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from db.notifications import record_event
 from tests.notification_helpers import (
@@ -22,11 +22,16 @@ from tests.notification_helpers import (
 )
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
+from worker.notifications import ensure_outbox_relay
 from workflows.balance_check_types import (
+    AUTO_TOPUP_CHECK_WORKFLOW_NAME,
     LOW_BALANCE_CHECK_WORKFLOW_NAME,
+    DueTopups,
     LowBalanceCheckInput,
     LowBalanceSweep,
 )
+from workflows.outbox_relay_start import wake_outbox_relay
+from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 from workflows.webhook_signature import SIGNATURE_HEADER, SignatureMismatch, verify_signature
 
 
@@ -231,3 +236,43 @@ async def test_dispatched_event_left_by_a_lost_relay_is_claimed_again_and_delive
     )
 
     assert len(receiver.received) == 1
+
+
+async def test_worker_start_moves_a_relay_stranded_on_another_task_queue_to_its_own(
+    running: RunningWorker, temporal_client: Client
+):
+    await wake_outbox_relay(temporal_client, task_queue=f"gone-{uuid.uuid4().hex}")
+    handle = temporal_client.get_workflow_handle(OUTBOX_RELAY_WORKFLOW_ID)
+    try:
+        await ensure_outbox_relay(
+            temporal_client,
+            running.settings.model_copy(update={"temporal_task_queue": running.task_queue}),
+        )
+        moved = await handle.describe()
+    finally:
+        await handle.terminate("test finished")
+
+    assert moved.task_queue == running.task_queue
+    assert moved.status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_scheduled_jobs_complete_when_started_without_input(
+    running: RunningWorker, temporal_client: Client
+):
+    due = await temporal_client.execute_workflow(
+        AUTO_TOPUP_CHECK_WORKFLOW_NAME,
+        id=f"auto-topup-check-{uuid.uuid4().hex}",
+        task_queue=running.task_queue,
+        result_type=DueTopups,
+    )
+    sweep = await temporal_client.execute_workflow(
+        LOW_BALANCE_CHECK_WORKFLOW_NAME,
+        id=f"low-balance-check-{uuid.uuid4().hex}",
+        task_queue=running.task_queue,
+        result_type=LowBalanceSweep,
+    )
+    if sweep.notifications_recorded or sweep.events_waiting:  # it woke the contract's relay
+        await temporal_client.get_workflow_handle(OUTBOX_RELAY_WORKFLOW_ID).terminate("test")
+
+    assert isinstance(due, DueTopups)
+    assert isinstance(sweep, LowBalanceSweep)
