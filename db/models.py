@@ -355,9 +355,7 @@ class AutoTopupPolicy(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="active", nullable=False)
     suspended_reason: Mapped[str | None] = mapped_column(Text)
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    consecutive_failures: Mapped[int] = mapped_column(
-        Integer, server_default="0", nullable=False
-    )
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0", nullable=False)
     last_topup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(

@@ -80,15 +80,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
             await client.create_schedule(job.name, schedule)
             logger.info("schedule %s created", job.name)
         except ScheduleAlreadyRunningError:
-
-            def keep_state(
-                update: ScheduleUpdateInput, wanted: Schedule = schedule
-            ) -> ScheduleUpdate:
-                # Keep what operators set in the UI (paused, notes); replace action and spec.
-                wanted.state = update.description.schedule.state
-                return ScheduleUpdate(schedule=wanted)
-
-            await client.get_schedule_handle(job.name).update(keep_state)
+            await client.get_schedule_handle(job.name).update(_keeping_state(schedule))
             logger.info("schedule %s updated", job.name)
         names.append(job.name)
     return names
