@@ -5,9 +5,6 @@ it may not UPDATE, DELETE or TRUNCATE the audit log. Only `create_owner_engine` 
 own rights, for audit-log partitions and retention.
 """
 
-from typing import Any
-
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +17,12 @@ from tokenbill.settings import Settings
 APP_ROLE = "tokenbill_app"
 
 
+def app_role_connect_args(settings: Settings) -> dict[str, str]:
+    """libpq connection options that start every session as the application role: set at
+    connection start-up, so it costs no round trip and no transaction can undo it."""
+    return {"options": f"-c role={APP_ROLE}"} if settings.database_assume_app_role else {}
+
+
 def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
     size = pool_size or settings.database_pool_size
     engine = create_async_engine(
@@ -28,9 +31,8 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         max_overflow=size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args=app_role_connect_args(settings),
     )
-    if settings.database_assume_app_role:
-        event.listen(engine.sync_engine, "connect", _assume_app_role)
     return engine
 
 
@@ -39,14 +41,6 @@ def create_owner_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_owner_url or settings.database_url
     owner = settings.model_copy(update={"database_url": url})
     return create_async_engine(owner.database_url_async, pool_size=1, max_overflow=0)
-
-
-def _assume_app_role(dbapi_connection: Any, connection_record: Any) -> None:
-    # Committed at once: a SET inside a transaction that later rolls back would be undone.
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"SET ROLE {APP_ROLE}")
-    cursor.close()
-    dbapi_connection.commit()
 
 
 def create_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

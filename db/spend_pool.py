@@ -4,6 +4,7 @@
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from db.session import app_role_connect_args
 from tokenbill.settings import Settings, to_libpq_url
 
 SpendPool = AsyncConnectionPool[AsyncConnection[tuple[object, ...]]]
@@ -19,7 +20,7 @@ def create_spend_pool(settings: Settings, *, size: int | None = None) -> SpendPo
         to_libpq_url(settings.database_url),
         min_size=size,
         max_size=size,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, **app_role_connect_args(settings)},
         open=False,
         timeout=10.0,
         name="spend",

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from db.audit import Actor, RequestContext, write_audit
 from db.audit_retention import apply_retention, monthly_partitions, partition_name
 from db.session import create_owner_engine
+from db.spend_pool import create_spend_pool
 from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
@@ -39,6 +40,17 @@ async def _audited(session_maker: Maker) -> str:
 async def test_the_application_runs_as_the_restricted_role(session_maker: Maker):
     async with session_maker() as session:
         assert await session.scalar(text("SELECT current_user")) == "tokenbill_app"
+
+
+async def test_the_spend_path_pool_runs_as_the_restricted_role_too(db_settings: Settings):
+    pool = create_spend_pool(db_settings, size=1)
+    await pool.open()
+    try:
+        async with pool.connection() as connection:
+            cursor = await connection.execute("SELECT current_user")
+            assert await cursor.fetchone() == ("tokenbill_app",)
+    finally:
+        await pool.close()
 
 
 @pytest.mark.parametrize(
