@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.finance import wallets_under_low_threshold
+from db.operations_metrics import OperationsMetrics, operations_metrics
 from db.purchase_patterns import UNUSUAL_PURCHASE_EVENT
 
 
@@ -19,13 +20,6 @@ class PurchaseFigures:
 
 
 @dataclass(frozen=True)
-class JobRunFigures:
-    job: str
-    status: str
-    count: int
-
-
-@dataclass(frozen=True)
 class MetricsSnapshot:
     wallets: int
     balance_average: Decimal
@@ -35,7 +29,7 @@ class MetricsSnapshot:
     active_subscriptions: int
     unusual_purchase_alerts: int
     purchases: list[PurchaseFigures] = field(default_factory=list)
-    job_runs: list[JobRunFigures] = field(default_factory=list)
+    operations: OperationsMetrics = field(default_factory=OperationsMetrics)
 
 
 async def metrics_snapshot(
@@ -76,15 +70,5 @@ async def metrics_snapshot(
         purchases=[
             PurchaseFigures(r.purchase_type, r.currency, int(r.n), r.revenue) for r in purchases
         ],
-        job_runs=await _job_runs(session),
+        operations=await operations_metrics(session),
     )
-
-
-async def _job_runs(session: AsyncSession) -> list[JobRunFigures]:
-    """Runs of the scheduled jobs by outcome, from the operations' job_runs table."""
-    if await session.scalar(text("SELECT to_regclass('job_runs') IS NULL")):
-        return []
-    rows = await session.execute(
-        text("SELECT job_name, status, count(*) AS n FROM job_runs GROUP BY 1, 2 ORDER BY 1, 2")
-    )
-    return [JobRunFigures(r.job_name, r.status, int(r.n)) for r in rows]

@@ -1,10 +1,9 @@
 """Figures of the scheduled jobs and reconciliation for /metrics, read from the database so
 every API instance reports the same numbers whichever worker ran the job.
 
-`/metrics` (finance and observability) calls `operations_metrics(session)` and exposes, e.g.:
-tokenbill_job_runs_total{job,status}, tokenbill_job_last_run_wallets{job,count=seen|changed|failed},
-tokenbill_reconciliation_mismatches (the latest finished run's count) and
-tokenbill_reconciliation_mismatches_total (every mismatch ever recorded).
+`/metrics` exposes them as tokenbill_job_runs_total{job,status}, tokenbill_job_failures_total{job},
+tokenbill_job_last_run_wallets{job,count=seen|changed|failed}, tokenbill_reconciliation_mismatches
+(the latest finished run's count) and tokenbill_reconciliation_mismatches_found_total.
 """
 
 from dataclasses import dataclass, field

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.observability import HttpMetrics
 from api.state import get_session, get_settings
 from db.metrics_snapshot import MetricsSnapshot, metrics_snapshot
+from db.operations_metrics import OperationsMetrics
 from tokenbill.settings import Settings
 
 router = APIRouter(tags=["observability"])
@@ -59,20 +60,45 @@ class SnapshotCollector(Collector):
             "Unusual purchase pattern alerts raised",
             value=s.unusual_purchase_alerts,
         )
-        runs = CounterMetricFamily(
-            "tokenbill_job_runs", "Scheduled job runs by outcome", labels=["job", "status"]
-        )
-        failures = CounterMetricFamily(
-            "tokenbill_job_failures", "Scheduled job runs that failed", labels=["job"]
-        )
-        failed: dict[str, int] = {}
-        for run in s.job_runs:
-            runs.add_metric([run.job, run.status], run.count)
-            failed[run.job] = failed.get(run.job, 0) + (run.count if run.status == "failed" else 0)
-        for job, failed_runs in sorted(failed.items()):
-            failures.add_metric([job], failed_runs)
-        yield runs
-        yield failures
+        yield from operations_metric_families(s.operations)
+
+
+def operations_metric_families(operations: OperationsMetrics) -> Iterator[Metric]:
+    """Scheduled job runs and the reconciliation's findings, from the operations' tables."""
+    runs = CounterMetricFamily(
+        "tokenbill_job_runs", "Scheduled job runs by outcome", labels=["job", "status"]
+    )
+    failures = CounterMetricFamily(
+        "tokenbill_job_failures", "Scheduled job runs that failed", labels=["job"]
+    )
+    last_run = GaugeMetricFamily(
+        "tokenbill_job_last_run_wallets",
+        "Wallets the last run of each job saw, changed and failed on",
+        labels=["job", "count"],
+    )
+    for job, figures in sorted(operations.jobs.items()):
+        for status, count in sorted(figures.runs_by_status.items()):
+            runs.add_metric([job, status], count)
+        failures.add_metric([job], figures.runs_by_status.get("failed", 0))
+        for name, value in (
+            ("seen", figures.last_seen),
+            ("changed", figures.last_changed),
+            ("failed", figures.last_failed),
+        ):
+            last_run.add_metric([job, name], value)
+    yield runs
+    yield failures
+    yield last_run
+    yield GaugeMetricFamily(
+        "tokenbill_reconciliation_mismatches",
+        "Mismatches the latest finished reconciliation run found (0 means the books agree)",
+        value=operations.reconciliation_last_run_mismatches,
+    )
+    yield CounterMetricFamily(
+        "tokenbill_reconciliation_mismatches_found",
+        "Mismatches every reconciliation run has recorded",
+        value=operations.reconciliation_mismatches_total,
+    )
 
 
 def http_metrics(request: Request) -> HttpMetrics:

@@ -26,6 +26,9 @@ SEED_METRICS = (
     "tokenbill_unusual_purchase_alerts_total",
     "tokenbill_job_runs_total",
     "tokenbill_job_failures_total",
+    "tokenbill_job_last_run_wallets",
+    "tokenbill_reconciliation_mismatches",
+    "tokenbill_reconciliation_mismatches_found_total",
     "tokenbill_http_request_duration_seconds",
 )
 
