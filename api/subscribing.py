@@ -20,8 +20,8 @@ from api.temporal_connection import TemporalConnector, TemporalUnavailable
 from db.audit import Actor, RequestContext, write_audit
 from db.ledger import ensure_wallet
 from db.models import TokenPackage, TokenSubscription
+from tokenbill.durations import InvalidInterval, parse_interval
 from tokenbill.settings import Settings
-from workflows.billing_calendar import InvalidInterval, parse_interval
 from workflows.search_attributes import NEXT_BILLING_DATE, ORGANIZATION_ID, SUBSCRIPTION_STATUS
 from workflows.subscription_types import (
     SUBSCRIPTION_WORKFLOW_NAME,

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.billing_intervals import InvalidInterval, interval_in_months
+from tokenbill.durations import InvalidInterval, interval_in_months, parse_interval
 
 CENT = Decimal("0.01")
 PURCHASE_KINDS = ("one_time", "subscription", "auto_topup")
@@ -130,7 +130,7 @@ async def monthly_recurring_revenue(session: AsyncSession) -> tuple[int, list[Cu
     for interval, currency, price in rows:
         active += 1
         try:
-            months = interval_in_months(interval)
+            months = interval_in_months(parse_interval(interval))
         except InvalidInterval:
             continue
         totals[currency] += price / months

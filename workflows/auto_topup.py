@@ -21,6 +21,7 @@ from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedErro
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from tokenbill.durations import next_cycle, parse_interval, period_start
     from workflows.auto_topup_types import (
         AUTO_TOPUP_WORKFLOW_NAME,
         EVALUATE_TRIGGER,
@@ -38,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         TopupDecision,
         TopupTrigger,
     )
-    from workflows.iso_interval import next_slot, parse_interval
     from workflows.purchase_types import (
         PURCHASE_WORKFLOW_NAME,
         PurchaseInput,
@@ -242,7 +242,9 @@ class AutoTopupWorkflow:
         self._wakes = [wake for wake in self._wakes if wake.purpose != "schedule"]
         if schedule is None:
             return
-        at = next_slot(schedule.anchor, parse_interval(schedule.interval), workflow.now())
+        interval = parse_interval(schedule.interval)
+        cycle = next_cycle(schedule.anchor, interval, workflow.now(), inclusive=False)
+        at = period_start(schedule.anchor, interval, cycle)
         self._arm(
             ScheduledWake(
                 at=at,

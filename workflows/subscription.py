@@ -17,11 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.billing_calendar import (
-        first_cycle_not_before,
-        parse_interval,
-        period_start,
-    )
+    from tokenbill.durations import next_cycle, parse_interval, period_start
     from workflows.search_attributes import NEXT_BILLING_DATE, SUBSCRIPTION_STATUS
     from workflows.subscription_activity_types import (
         CHARGE_PERIOD,
@@ -569,7 +565,7 @@ class SubscriptionWorkflow:
                 # never paid is still owed, so it is billed now.
                 self._run.cycle = max(
                     self._run.cycle,
-                    first_cycle_not_before(self._run.anchor, self._interval, workflow.now()),
+                    next_cycle(self._run.anchor, self._interval, workflow.now(), inclusive=True),
                 )
             self._attention = True
             return CommandResult(

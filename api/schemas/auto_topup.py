@@ -14,7 +14,7 @@ from pydantic import (
 
 from api.schemas.common import Money, RequestBody, RowId, TokenAmount, TokenQuantityInput
 from api.schemas.purchases import PaymentMethod
-from workflows.iso_interval import parse_interval
+from tokenbill.durations import parse_interval
 
 MINIMUM_INTERVAL = timedelta(minutes=1)
 MAX_COOLDOWN = timedelta(days=366)
@@ -22,7 +22,7 @@ MAX_COOLDOWN = timedelta(days=366)
 
 def _schedule_interval(value: str) -> str:
     interval = parse_interval(value)  # InvalidInterval is a ValueError: a 422 with its sentence
-    if interval.months == 0 and interval.span < MINIMUM_INTERVAL:
+    if interval.months == 0 and interval.exact < MINIMUM_INTERVAL:
         raise ValueError("must be at least PT1M")
     return value
 

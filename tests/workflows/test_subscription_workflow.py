@@ -27,9 +27,9 @@ from tests.subscription_helpers import (
     wallet_balance,
 )
 from tokenbill.devstack.temporal import temporal_test_server_path
+from tokenbill.durations import add_months
 from tokenbill.settings import Settings
 from worker.main import build_worker
-from workflows.billing_calendar import add_months
 from workflows.converter import DATA_CONVERTER
 from workflows.search_attributes import SUBSCRIPTION_STATUS
 from workflows.subscription_billing_job import (
