@@ -187,6 +187,35 @@ async def test_concurrent_spends_crossing_the_thresholds_record_each_alert_once(
     assert kinds == sorted([BALANCE_LOW, BALANCE_CRITICAL, AUTO_TOPUP_THRESHOLD_CROSSED])
 
 
+async def test_spend_crossing_a_suspended_policy_threshold_records_no_trigger(
+    session_maker, make_organization, conn
+):
+    org, wallet = await funded_organization(session_maker, make_organization, ("500", None))
+    async with session_maker() as session, session.begin():
+        package = await session.scalar(
+            text(
+                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
+                "VALUES (:n, 100, 0.5, 'USD') RETURNING id"
+            ),
+            {"n": f"Suspended top-up pack for {org}"},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO auto_topup_policies (wallet_id, organization_id, enabled, threshold,"
+                " package_id, status, suspended_reason) "
+                "VALUES (:w, :o, true, 300, :p, 'suspended', 'card declined three times')"
+            ),
+            {"w": wallet, "o": org, "p": package},
+        )
+    assert (await spend(conn, request(org, "250", "suspended"), ALERTS, TESTS)).events == 0
+    assert (
+        await scalar(
+            session_maker, "SELECT count(*) FROM notification_events WHERE wallet_id = :w", w=wallet
+        )
+        == 0
+    )
+
+
 async def test_alert_rearms_after_the_balance_rises_again(session_maker, make_organization, conn):
     org, wallet = await funded_organization(session_maker, make_organization, ("101", None))
     assert (await spend(conn, request(org, "2", "a"), ALERTS, TESTS)).events == 1

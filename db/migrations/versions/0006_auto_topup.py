@@ -205,13 +205,33 @@ def _create_auto_topups() -> None:
     )
 
 
+# A suspended policy waits for its owner: spends that cross its threshold record no trigger.
+TOPUP_THRESHOLD_OF_ACTIVE_POLICY = """
+CREATE OR REPLACE FUNCTION ledger_topup_threshold(p_wallet_id integer, p_enabled boolean)
+RETURNS numeric LANGUAGE sql STABLE AS $$
+  SELECT p.threshold FROM auto_topup_policies p
+   WHERE p_enabled AND p.wallet_id = p_wallet_id AND p.enabled AND p.status = 'active'
+     AND p.threshold IS NOT NULL
+$$
+"""
+TOPUP_THRESHOLD_ANY_STATUS = """
+CREATE OR REPLACE FUNCTION ledger_topup_threshold(p_wallet_id integer, p_enabled boolean)
+RETURNS numeric LANGUAGE sql STABLE AS $$
+  SELECT p.threshold FROM auto_topup_policies p
+   WHERE p_enabled AND p.wallet_id = p_wallet_id AND p.enabled AND p.threshold IS NOT NULL
+$$
+"""
+
+
 def upgrade() -> None:
     _upgrade_policies()
     _create_webhook_tables()
     _create_auto_topups()
+    op.execute(TOPUP_THRESHOLD_OF_ACTIVE_POLICY)
 
 
 def downgrade() -> None:
+    op.execute(TOPUP_THRESHOLD_ANY_STATUS)
     op.drop_index("idx_token_purchases_auto_topup", table_name="token_purchases")
     op.drop_index("idx_notification_events_dispatched", table_name="notification_events")
     op.drop_index("idx_auto_topups_wallet_created", table_name="auto_topups")
