@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from tokenbill.settings import Settings
+from tokenbill.subscription_policy import subscription_policy
 from workflows.subscription_activity_types import (
     LIST_SUBSCRIPTIONS_TO_REPAIR,
     RepairBatch,
     RepairCandidate,
     RepairPage,
 )
-from workflows.subscription_types import PackageTerms, SubscriptionPolicy, SubscriptionRun
+from workflows.subscription_types import PackageTerms, SubscriptionRun
 
 DURATION = TypeAdapter(timedelta)
 CANDIDATES_SQL = (
@@ -101,13 +102,3 @@ class SubscriptionRepairActivities:
             suspended_at=row.suspended_at if status == "suspended" else None,
             actor_user_id=row.created_by_user_id,
         )
-
-
-def subscription_policy(settings: Settings, grace_period: timedelta) -> SubscriptionPolicy:
-    """The time rules a run is built with: the subscription's grace, the rest from settings."""
-    return SubscriptionPolicy(
-        grace_period=grace_period,
-        reminder_lead=settings.token_subscription_reminder_lead,
-        dunning_schedule=list(settings.token_subscription_dunning_schedule),
-        cancel_after_suspension=settings.token_subscription_cancel_after_suspension,
-    )

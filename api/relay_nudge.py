@@ -9,12 +9,7 @@ import asyncio
 import logging
 
 from api.temporal_connection import TemporalConnector
-from workflows.outbox_types import (
-    OUTBOX_RELAY_WORKFLOW_ID,
-    OUTBOX_RELAY_WORKFLOW_NAME,
-    WAKE_SIGNAL,
-    OutboxRelayInput,
-)
+from workflows.outbox_relay_start import wake_outbox_relay
 
 logger = logging.getLogger("tokenbill.api.relay")
 NUDGE_TIMEOUT_SECONDS = 10.0
@@ -54,11 +49,4 @@ class RelayNudger:
                 return
 
     async def _signal(self) -> None:
-        client = await self._temporal.client()
-        await client.start_workflow(
-            OUTBOX_RELAY_WORKFLOW_NAME,
-            OutboxRelayInput(),
-            id=OUTBOX_RELAY_WORKFLOW_ID,
-            task_queue=self._task_queue,
-            start_signal=WAKE_SIGNAL,
-        )
+        await wake_outbox_relay(await self._temporal.client(), task_queue=self._task_queue)

@@ -22,11 +22,11 @@ from db.ledger import ensure_wallet
 from db.models import TokenPackage, TokenSubscription
 from tokenbill.durations import InvalidInterval, parse_interval
 from tokenbill.settings import Settings
+from tokenbill.subscription_policy import subscription_policy
 from workflows.search_attributes import NEXT_BILLING_DATE, ORGANIZATION_ID, SUBSCRIPTION_STATUS
 from workflows.subscription_types import (
     SUBSCRIPTION_WORKFLOW_NAME,
     PackageTerms,
-    SubscriptionPolicy,
     SubscriptionRun,
     subscription_workflow_id,
 )
@@ -96,15 +96,6 @@ def checked_start(start_at: datetime | None) -> datetime:
     if start_at < now - START_AT_TOLERANCE:
         raise validation_error("body.start_at", "must not be in the past")
     return max(start_at.astimezone(UTC), now)
-
-
-def subscription_policy(settings: Settings, grace_period: timedelta) -> SubscriptionPolicy:
-    return SubscriptionPolicy(
-        grace_period=grace_period,
-        reminder_lead=settings.token_subscription_reminder_lead,
-        dunning_schedule=list(settings.token_subscription_dunning_schedule),
-        cancel_after_suspension=settings.token_subscription_cancel_after_suspension,
-    )
 
 
 async def record_subscription(
