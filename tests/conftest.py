@@ -24,6 +24,7 @@ from tokenbill.settings import Settings
 from workflows.converter import DATA_CONVERTER
 
 _exit_status = 0
+E2E_NAMESPACE = "tokenbill-e2e"
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +54,9 @@ def database_url(postgres: LocalPostgres | None) -> str:
 
 @pytest.fixture(scope="session")
 def temporal_dev_server(work_dir: Path) -> Iterator[LocalTemporal]:
-    server = LocalTemporal(log_path=work_dir / "temporal.log").start()
+    # The end-to-end stack gets a namespace of its own: its worker's schedules and singleton
+    # workflows (the outbox relay) never meet the in-process workers of the other tests.
+    server = LocalTemporal(log_path=work_dir / "temporal.log", namespaces=(E2E_NAMESPACE,)).start()
     try:
         yield server
     finally:

@@ -11,10 +11,14 @@ from subprocess import Popen
 
 import httpx
 import pytest
+from temporalio.client import Client
 
+from tests.conftest import E2E_NAMESPACE
 from tokenbill.devstack.ports import free_port
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
+from tokenbill.devstack.temporal import LocalTemporal
 from tokenbill.settings import Settings
+from workflows.converter import DATA_CONVERTER
 
 TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
 
@@ -59,6 +63,7 @@ def stack_environment(settings: Settings, api_port: int) -> dict[str, str]:
     env.update(
         DATABASE_URL=str(settings.database_url),
         TEMPORAL_ADDRESS=str(settings.temporal_address),
+        TEMPORAL_NAMESPACE=E2E_NAMESPACE,
         TEMPORAL_TASK_QUEUE="tokenbill-e2e",
         JWT_SECRET=settings.jwt_secret,
         API_HOST="127.0.0.1",
@@ -96,7 +101,9 @@ def running_stack(settings: Settings, work_dir: Path) -> Iterator[RunningStack]:
     api = StackProcess(["api"], env, logs / "api.log")
     worker = StackProcess(["worker"], env, logs / "worker.log")
     stack = RunningStack(
-        settings=settings.model_copy(update={"temporal_task_queue": "tokenbill-e2e"}),
+        settings=settings.model_copy(
+            update={"temporal_task_queue": "tokenbill-e2e", "temporal_namespace": E2E_NAMESPACE}
+        ),
         api_url=f"http://127.0.0.1:{port}",
         api=api,
         worker=worker,
@@ -109,3 +116,11 @@ def running_stack(settings: Settings, work_dir: Path) -> Iterator[RunningStack]:
     finally:
         api.stop()
         worker.stop()
+
+
+@pytest.fixture(scope="session")
+async def e2e_temporal_client(temporal_dev_server: LocalTemporal) -> Client:
+    """A client of the end-to-end stack's namespace."""
+    return await Client.connect(
+        temporal_dev_server.address, namespace=E2E_NAMESPACE, data_converter=DATA_CONVERTER
+    )

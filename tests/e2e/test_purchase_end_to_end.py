@@ -60,7 +60,7 @@ async def test_business_pack_bought_over_http_lands_in_wallet_with_taxed_invoice
     running_stack: RunningStack,
     session_maker: Maker,
     make_organization: Callable[..., Awaitable[int]],
-    temporal_client: Client,
+    e2e_temporal_client: Client,
 ):
     org = await make_organization()
     package = await create_package(session_maker)
@@ -81,7 +81,7 @@ async def test_business_pack_bought_over_http_lands_in_wallet_with_taxed_invoice
             Decimal("250.00"), Decimal("40.00"),
         )  # fmt: skip
 
-    found = [w.id async for w in temporal_client.list_workflows(f'OrganizationId="{org}"')]
+    found = [w.id async for w in e2e_temporal_client.list_workflows(f'OrganizationId="{org}"')]
     assert found == [f"purchase-{reference}"]
 
 

@@ -57,6 +57,7 @@ class LocalTemporal:
     port: int = field(default_factory=free_port)
     ui_port: int | None = None
     log_path: Path | None = None
+    namespaces: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,6 +74,8 @@ class LocalTemporal:
             "--ip", "127.0.0.1", "--port", str(self.port), "--log-level", "warn",
             *search_attribute_flags(),
         ]  # fmt: skip
+        for namespace in self.namespaces:  # besides "default"; each gets the search attributes
+            args += ["--namespace", namespace]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             args += ["--db-filename", str(self.db_file)]
