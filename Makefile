@@ -17,9 +17,10 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Spend path rates: HTTP single and batch against direct psycopg (own PostgreSQL and API).
+# Spending, purchases, reads and a subscription wave, each against a baseline of the same run
+# (own PostgreSQL, Temporal, API and workers). E.g. BENCH_ARGS="--only purchases".
 bench: $(STAMP)
-	$(BIN)/python -m bench.consume $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,10 +18,19 @@ class KeepAliveConnection:
 
     async def post(self, path: str, body: Any, headers: dict[str, str]) -> tuple[int, bytes]:
         payload = json.dumps(body, separators=(",", ":")).encode()
-        lines = [f"POST {path} HTTP/1.1", "Host: bench", "Content-Type: application/json",
-                 f"Content-Length: {len(payload)}"]  # fmt: skip
+        return await self.request("POST", path, headers, payload)
+
+    async def get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        return await self.request("GET", path, headers, None)
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], payload: bytes | None
+    ) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", "Host: bench"]
+        if payload is not None:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (payload or b""))
         head = await self._reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0

@@ -1,0 +1,121 @@
+"""Purchases end to end (HTTP 202 until the purchase reads completed) against a workflow of three
+no-op activities, started and awaited through Temporal at the same concurrency."""
+
+import json
+import time
+import uuid
+
+from temporalio.client import Client
+
+from bench.baseline_worker import BASELINE_TASK_QUEUE, BASELINE_WORKFLOW
+from bench.figures import Caller, Figure, Goal, Latencies, SectionResult, closed_loop
+from bench.fixtures import Buyer, create_package, prepare_buyers
+from bench.http_client import KeepAliveConnection
+from bench.options import Options
+from bench.stack import BenchStack
+from workflows.converter import DATA_CONVERTER
+
+SECTION = "purchases"
+BASELINE = "3 no-op activities"
+TERMINAL = ("completed", "failed", "refunded")
+WAIT_SECONDS = 30
+WARM_UP = 3.0
+
+
+async def settle(conn: KeepAliveConnection, reference: str, auth: dict[str, str]) -> str:
+    """The purchase's final status, waited for by the API (wait_seconds), then read again."""
+    for _ in range(10):
+        status, body = await conn.get(
+            f"/api/tokens/purchases/{reference}?wait_seconds={WAIT_SECONDS}", auth
+        )
+        if status != 200:
+            raise RuntimeError(f"reading purchase {reference} answered {status}: {body[:200]!r}")
+        state = str(json.loads(body)["status"])
+        if state in TERMINAL:
+            return state
+    return "unsettled"
+
+
+def http_buyers(port: int, buyers: list[Buyer], package: int, tally: Latencies) -> Caller:
+    async def work(number: int, deadline: float) -> int:
+        buyer = buyers[number % len(buyers)]
+        auth = {"Authorization": f"Bearer {buyer.token}"}
+        body = {"organization_id": buyer.organization_id, "package_id": package,
+                "payment_method": "pm_card_ok"}  # fmt: skip
+        done = 0
+        conn = await KeepAliveConnection.open("127.0.0.1", port)
+        try:
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                status, answer = await conn.post(
+                    "/api/tokens/purchases", body, {**auth, "Idempotency-Key": uuid.uuid4().hex}
+                )
+                if status != 202:
+                    raise RuntimeError(f"purchase answered {status}: {answer[:200]!r}")
+                reference = str(json.loads(answer)["purchase_reference_id"])
+                outcome = await settle(conn, reference, auth)
+                tally.record(time.monotonic() - started, outcome)
+                done += outcome == "completed"
+        finally:
+            await conn.close()
+        return done
+
+    return work
+
+
+def baseline_starters(client: Client, tally: Latencies) -> Caller:
+    async def work(number: int, deadline: float) -> int:
+        done = 0
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            reference = uuid.uuid4().hex
+            handle = await client.start_workflow(
+                BASELINE_WORKFLOW, reference, id=f"bench-noop-{reference}",
+                task_queue=BASELINE_TASK_QUEUE, result_type=str,
+            )  # fmt: skip
+            outcome = "completed" if await handle.result() == reference else "wrong result"
+            tally.record(time.monotonic() - started, outcome)
+            done += outcome == "completed"
+        return done
+
+    return work
+
+
+async def measure(concurrency: int, seconds: float, caller: Caller, tally: Latencies) -> float:
+    done, elapsed = await closed_loop(concurrency, seconds, caller, WARM_UP, tally.clear)
+    return done / elapsed
+
+
+async def run(stack: BenchStack, options: Options) -> SectionResult:
+    concurrency = options.purchase_concurrency
+    print(f"purchases: {concurrency} buyers, {options.purchase_seconds:g}s per mode", flush=True)
+    settings = stack.settings
+    buyers = await prepare_buyers(settings, "Buyer", concurrency)
+    package = await create_package(settings, "Bench Pack")
+    assert settings.temporal_address is not None
+    client = await Client.connect(settings.temporal_address, data_converter=DATA_CONVERTER)
+    base, bought = Latencies.empty(), Latencies.empty()
+    base_rate = await measure(
+        concurrency, options.purchase_seconds, baseline_starters(client, base), base
+    )
+    print(f"  {BASELINE:<30} {base_rate:>8.1f}/s p50 {base.ms(0.5):.0f} ms", flush=True)
+    rate = await measure(
+        concurrency, options.purchase_seconds,
+        http_buyers(stack.api_port, buyers, package, bought), bought,
+    )  # fmt: skip
+    print(f"  {'purchase over HTTP':<30} {rate:>8.1f}/s p50 {bought.ms(0.5):.0f} ms", flush=True)
+    figures = [
+        Figure(SECTION, "throughput", rate, "purchases/s", BASELINE, base_rate, Goal(0.8)),
+        Figure(SECTION, "p50 latency", bought.ms(0.5), "ms", BASELINE, base.ms(0.5),
+               Goal(1.5, at_least=False)),
+        Figure(SECTION, "p99 latency", bought.ms(0.99), "ms", BASELINE, base.ms(0.99)),
+    ]  # fmt: skip
+    facts: dict[str, float | int | str] = {
+        "purchases measured": len(bought.seconds),
+        "purchases completed": bought.outcomes.get("completed", 0),
+        "baseline workflows measured": len(base.seconds),
+        "baseline workflows completed": base.outcomes.get("completed", 0),
+        "purchase rate": rate,
+        "baseline rate": base_rate,
+    }
+    return SectionResult(figures, facts)

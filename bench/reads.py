@@ -1,0 +1,84 @@
+"""Reads: GET wallet and GET purchase at many concurrent clients, against GET /api/health on the
+same server (no database, no authentication: the floor of the framework itself)."""
+
+import json
+import time
+import uuid
+
+from bench.figures import Caller, Figure, Latencies, SectionResult, closed_loop
+from bench.fixtures import create_package, prepare_buyers
+from bench.http_client import KeepAliveConnection
+from bench.options import Options
+from bench.purchases import settle
+from bench.stack import BenchStack
+
+SECTION = "reads"
+HEALTH = "GET /api/health"
+
+
+def getters(port: int, path: str, headers: dict[str, str], tally: Latencies) -> Caller:
+    async def work(number: int, deadline: float) -> int:
+        done = 0
+        conn = await KeepAliveConnection.open("127.0.0.1", port)
+        try:
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                status, body = await conn.get(path, headers)
+                if status != 200:
+                    raise RuntimeError(f"GET {path} answered {status}: {body[:200]!r}")
+                tally.record(time.monotonic() - started, "ok")
+                done += 1
+        finally:
+            await conn.close()
+        return done
+
+    return work
+
+
+async def one_purchase(port: int, organization_id: int, package: int, auth: dict[str, str]) -> str:
+    conn = await KeepAliveConnection.open("127.0.0.1", port)
+    try:
+        body = {"organization_id": organization_id, "package_id": package,
+                "payment_method": "pm_card_ok"}  # fmt: skip
+        status, answer = await conn.post(
+            "/api/tokens/purchases", body, {**auth, "Idempotency-Key": uuid.uuid4().hex}
+        )
+        if status != 202:
+            raise RuntimeError(f"purchase answered {status}: {answer[:200]!r}")
+        reference = str(json.loads(answer)["purchase_reference_id"])
+        if await settle(conn, reference, auth) != "completed":
+            raise RuntimeError(f"the purchase {reference} to read did not complete")
+        return reference
+    finally:
+        await conn.close()
+
+
+async def run(stack: BenchStack, options: Options) -> SectionResult:
+    concurrency, seconds = options.read_concurrency, options.read_seconds
+    print(f"reads: {concurrency} clients, {seconds:g}s per route", flush=True)
+    [reader] = await prepare_buyers(stack.settings, "Reader", 1)
+    auth = {"Authorization": f"Bearer {reader.token}"}
+    package = await create_package(stack.settings, "Reader Pack")
+    reference = await one_purchase(stack.api_port, reader.organization_id, package, auth)
+    routes = [
+        (HEALTH, "/api/health", {}),
+        ("GET wallet", f"/api/tokens/wallet/{reader.organization_id}", auth),
+        ("GET purchase", f"/api/tokens/purchases/{reference}", auth),
+    ]
+    measured: dict[str, tuple[float, Latencies]] = {}
+    for name, path, headers in routes:
+        tally = Latencies.empty()
+        caller = getters(stack.api_port, path, headers, tally)
+        done, elapsed = await closed_loop(concurrency, seconds, caller, measuring=tally.clear)
+        measured[name] = (done / elapsed, tally)
+        print(f"  {name:<16} {done / elapsed:>8.0f} req/s p99 {tally.ms(0.99):.1f} ms", flush=True)
+    health_rate, health = measured.pop(HEALTH)
+    figures: list[Figure] = []
+    for name, (rate, tally) in measured.items():
+        figures.append(Figure(SECTION, f"{name} rate", rate, "req/s", HEALTH, health_rate))
+        figures.append(
+            Figure(SECTION, f"{name} p99", tally.ms(0.99), "ms", HEALTH, health.ms(0.99))
+        )
+    return SectionResult(
+        figures, {"read requests": sum(len(t.seconds) for _, t in measured.values())}
+    )
