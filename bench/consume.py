@@ -129,7 +129,9 @@ async def run(stack: BenchStack, options: Options) -> SectionResult:
     for scenario, orgs in (("hot wallet", data.hot), (f"{len(data.many)} wallets", data.many)):
         direct_rate = 0.0
         for mode, caller in modes(stack, data, orgs, options.batch_size):
-            spends, elapsed = await closed_loop(options.concurrency, options.seconds, caller)
+            spends, elapsed = await closed_loop(
+                options.concurrency, options.seconds, caller, warm_up=min(1.0, options.seconds)
+            )
             rate = spends / elapsed
             direct_rate = direct_rate or rate
             goal = GOALS.get(mode.split(" of ")[0]) if scenario == "hot wallet" else None

@@ -82,7 +82,8 @@ def baseline_starters(client: Client, tally: Latencies) -> Caller:
 
 
 async def measure(concurrency: int, seconds: float, caller: Caller, tally: Latencies) -> float:
-    done, elapsed = await closed_loop(concurrency, seconds, caller, WARM_UP, tally.clear)
+    warm_up = min(WARM_UP, seconds)
+    done, elapsed = await closed_loop(concurrency, seconds, caller, warm_up, tally.clear)
     return done / elapsed
 
 

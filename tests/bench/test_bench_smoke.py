@@ -1,0 +1,48 @@
+"""The bench runner on tiny sizes, so it keeps working: what it measured went right (every
+purchase completed, every period of the wave paid). Its speed is the bench's business."""
+
+import asyncio
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.options import SECTIONS, parse_options
+from bench.runner import run_sections, stack_options
+from bench.stack import BenchStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+TINY = [
+    "--seconds", "0.3", "--concurrency", "2", "--wallets", "3", "--batch-size", "5",
+    "--purchase-seconds", "1", "--purchase-concurrency", "2", "--read-seconds", "0.3",
+    "--read-concurrency", "2", "--subscriptions", "4", "--subscription-concurrency", "2",
+    "--wave-timeout", "120",
+]  # fmt: skip
+
+
+def test_every_section_measures_completed_work_beside_its_baseline(tmp_path: Path) -> None:
+    options = parse_options(TINY)
+    assert options.only == SECTIONS
+    stack = BenchStack(tmp_path, stack_options(options))
+    try:
+        stack.start()
+        results = asyncio.run(run_sections(stack, options))
+    finally:
+        stack.stop()
+    assert set(results) == set(SECTIONS)
+    for result in results.values():
+        for figure in result.figures:
+            assert figure.value > 0 and figure.baseline_value > 0, figure
+            assert math.isfinite(figure.ratio), figure
+    bought = results["purchases"].facts
+    assert bought["purchases measured"] == bought["purchases completed"] > 0
+    assert bought["baseline workflows measured"] == bought["baseline workflows completed"] > 0
+    wave = results["subscriptions"].facts
+    assert wave["periods paid"] == 4
+    assert wave["periods unpaid"] == wave["subscriptions not active"] == 0
+
+
+def test_only_runs_the_sections_asked_for() -> None:
+    options = parse_options(["--only", "reads", "--only", "spending"])
+    assert options.only == ("reads", "spending")
