@@ -76,7 +76,7 @@ class SectionResult:
     """A section's figures, and the facts that say whether what it measured went right."""
 
     figures: list[Figure]
-    facts: dict[str, float | int | str]
+    facts: dict[str, float]
 
 
 @dataclass

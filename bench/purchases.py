@@ -111,7 +111,7 @@ async def run(stack: BenchStack, options: Options) -> SectionResult:
                Goal(1.5, at_least=False)),
         Figure(SECTION, "p99 latency", bought.ms(0.99), "ms", BASELINE, base.ms(0.99)),
     ]  # fmt: skip
-    facts: dict[str, float | int | str] = {
+    facts: dict[str, float] = {
         "purchases measured": len(bought.seconds),
         "purchases completed": bought.outcomes.get("completed", 0),
         "baseline workflows measured": len(base.seconds),

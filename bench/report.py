@@ -54,7 +54,7 @@ def table(results: dict[str, SectionResult]) -> str:
     lines.insert(1, "-" * len(lines[0]))
     for name, result in results.items():
         for fact, value in result.facts.items():
-            shown = _number(value) if isinstance(value, float) else str(value)
+            shown = _number(value) if isinstance(value, float) else f"{value:,}"
             lines.append(f"{name}: {fact}: {shown}")
     return "\n".join(lines)
 

@@ -146,7 +146,7 @@ async def run(
         Figure(SECTION, "worker peak RSS", mib(peak_kib), "MiB", "worker RSS before",
                mib(memory.at_start_kib)),
     ]  # fmt: skip
-    facts: dict[str, float | int | str] = {
+    facts: dict[str, float] = {
         "wave size": size,
         "wave seconds (due time to last period paid)": wave_seconds,
         "periods paid": state.paid,
