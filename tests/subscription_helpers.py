@@ -1,10 +1,8 @@
 """Arranging subscriptions the way the API does: the token_subscriptions row, then the workflow."""
 
-import os
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -178,22 +176,3 @@ async def register_search_attributes(client: Client) -> None:
     except RPCError as exc:
         if exc.status != RPCStatusCode.ALREADY_EXISTS:
             raise
-
-
-HISTORIES = Path(__file__).parent / "workflows" / "histories"
-RECORD_VARIABLE = "TOKENBILL_RECORD_HISTORIES"
-
-
-async def record_histories(client: Client, workflow_id: str, name: str, runs: int = 2) -> None:
-    """With TOKENBILL_RECORD_HISTORIES=1, write the last `runs` runs of a closed workflow's
-    continue-as-new chain as JSON for the replay test (`<name>-0.json` is the last run)."""
-    if os.environ.get(RECORD_VARIABLE) != "1":
-        return
-    run_id: str | None = None
-    for index in range(runs):
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        (HISTORIES / f"{name}-{index}.json").write_text(history.to_json())
-        started = history.events[0].workflow_execution_started_event_attributes
-        run_id = started.continued_execution_run_id or None
-        if run_id is None:
-            return

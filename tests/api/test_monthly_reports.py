@@ -20,6 +20,7 @@ from db.audit_retention import add_months
 from db.session import create_owner_engine
 from tests.api.helpers import ApiUser, Maker
 from tests.finance_helpers import insert_purchase, insert_subscription, make_package
+from tests.history_recording import record_histories
 from tokenbill.settings import Settings
 from workflows.finance_job_types import GENERATE_MONTHLY_REPORTS_WORKFLOW
 from workflows.job_types import JobResult
@@ -68,13 +69,14 @@ async def _prepare_last_month(session_maker: Maker, owner_settings: Settings, or
     return at
 
 
-async def _run_job(client: Client, task_queue: str) -> JobResult:
+async def _run_job(client: Client, task_queue: str, history: str | None = None) -> JobResult:
+    workflow_id = f"job-generateMonthlyReports-test-{uuid.uuid4().hex[:8]}"
     result: JobResult = await client.execute_workflow(
-        GENERATE_MONTHLY_REPORTS_WORKFLOW,
-        id=f"job-generateMonthlyReports-test-{uuid.uuid4().hex[:8]}",
-        task_queue=task_queue,
+        GENERATE_MONTHLY_REPORTS_WORKFLOW, id=workflow_id, task_queue=task_queue,
         result_type=JobResult,
-    )
+    )  # fmt: skip
+    if history is not None:
+        await record_histories(client, workflow_id, history)
     return result
 
 
@@ -93,7 +95,7 @@ async def test_the_monthly_report_is_stored_once_and_downloads_as_csv_and_json(
     workflows = [GenerateMonthlyReportsWorkflow]
     async with Worker(temporal_client, task_queue=task_queue, workflows=workflows,
                       activities=activities):  # fmt: skip
-        first = await _run_job(temporal_client, task_queue)
+        first = await _run_job(temporal_client, task_queue, "generate-monthly-reports")
         stored = await client.get(f"/api/tokens/finance/reports/{month}.json",
                                   headers=admin.headers())  # fmt: skip
         second = await _run_job(temporal_client, task_queue)

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from db import ledger
 from db.session import create_engine, create_session_maker
+from tests.history_recording import record_histories
 from tokenbill.settings import Settings
 from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
 from workflows.job_types import JobInput, JobResult
@@ -54,14 +55,16 @@ async def owner_session_maker(db_settings: Settings) -> AsyncIterator[Maker]:
     await engine.dispose()
 
 
-async def run_job(client: Client, queue: str, workflow: str) -> JobResult:
+async def run_job(
+    client: Client, queue: str, workflow: str, *, history: str | None = None
+) -> JobResult:
+    """Run the job to its end; with `history`, record it for the replay test under that name."""
+    workflow_id = f"test-{workflow}-{uuid.uuid4().hex}"
     result: JobResult = await client.execute_workflow(
-        workflow,
-        JobInput(),
-        id=f"test-{workflow}-{uuid.uuid4().hex}",
-        task_queue=queue,
-        result_type=JobResult,
+        workflow, JobInput(), id=workflow_id, task_queue=queue, result_type=JobResult
     )
+    if history is not None:
+        await record_histories(client, workflow_id, history)
     return result
 
 

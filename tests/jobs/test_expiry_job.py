@@ -50,7 +50,10 @@ async def test_expiry_takes_exactly_each_expired_lots_remainder_once(
     _, forever = await credit(session_maker, org, "50")
     await spend(session_maker, wallet, "130")  # all of `older`, 30 of `newer`
 
-    first = await run_job(temporal_client, jobs_queue, CLEANUP_EXPIRED_TOKENS_WORKFLOW)
+    first = await run_job(
+        temporal_client, jobs_queue, CLEANUP_EXPIRED_TOKENS_WORKFLOW,
+        history="cleanup-expired-tokens",
+    )  # fmt: skip
 
     assert await lot_remaining(session_maker, older) == 0
     assert await lot_remaining(session_maker, newer) == 0

@@ -35,7 +35,10 @@ async def test_forecast_job_stores_todays_forecast_from_the_history(
     spends = [await spend(session_maker, wallet, "25") for _ in range(10)]
     await backdate(owner_session_maker, spends, list(range(1, 11)))
 
-    result = await run_job(temporal_client, jobs_queue, UPDATE_USAGE_FORECASTS_WORKFLOW)
+    result = await run_job(
+        temporal_client, jobs_queue, UPDATE_USAGE_FORECASTS_WORKFLOW,
+        history="update-usage-forecasts",
+    )  # fmt: skip
 
     async with session_maker() as session:
         row = (

@@ -62,7 +62,10 @@ async def test_broken_books_are_found_reported_and_left_unfixed(
     unbalanced_wallet, _ = await credit(session_maker, await make_organization(), "20")
     unbalanced_tx = await insert_unbalanced_transaction(owner_session_maker, unbalanced_wallet)
 
-    result = await run_job(temporal_client, jobs_queue, RECONCILE_WALLET_BALANCES_WORKFLOW)
+    result = await run_job(
+        temporal_client, jobs_queue, RECONCILE_WALLET_BALANCES_WORKFLOW,
+        history="reconcile-wallet-balances",
+    )  # fmt: skip
 
     async with session_maker() as session:
         run = (

@@ -16,6 +16,7 @@ from api.auth.jwt_tokens import issue_token
 from db import directory
 from db.audit import Actor
 from tests.api.helpers import api_client
+from tests.history_recording import record_histories
 from tests.notification_helpers import (
     auto_topup_purchases,
     events_of,
@@ -88,6 +89,9 @@ async def test_schedule_buys_at_each_slot_from_its_anchor(
         lambda found: len(found) == 2 and completed(found),
     )
     await skipping.env.client.get_workflow_handle(auto_topup_workflow_id(wallet_id)).terminate()
+    await record_histories(
+        skipping.env.client, auto_topup_workflow_id(wallet_id), "auto-topup-schedule"
+    )
 
     assert before_anchor == []
     assert [p.status for p in first] == ["completed"]
@@ -128,6 +132,7 @@ async def test_failing_payments_back_off_then_suspend_with_the_reason_in_the_api
         )
         await skipping.env.sleep(4 * BACKOFF)
     summary = await handle.result()
+    await record_histories(client, auto_topup_workflow_id(wallet_id), "auto-topup-suspended")
 
     assert (summary.stopped_because, summary.topups_started) == ("suspended", 3)
     purchases = await auto_topup_purchases(session_maker, wallet_id)

@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 
 from db import ledger
 from db.notifications import record_event
+from tests.history_recording import record_histories
 from tests.notification_helpers import (
     RunningWorker,
     auto_topup_purchases,
@@ -127,6 +128,7 @@ async def test_burst_of_concurrent_crossings_buys_exactly_one_top_up(
         )
     finally:
         await terminate(temporal_client, wallet_id)
+    await record_histories(temporal_client, auto_topup_workflow_id(wallet_id), "auto-topup-burst")
 
     assert state.topups_started == 1
     assert [(p.status, p.token_quantity) for p in purchases] == [("completed", Decimal(500))]

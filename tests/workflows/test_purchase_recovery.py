@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import text
 from temporalio.client import Client
 
+from tests.history_recording import record_histories
 from tests.purchase_helpers import Maker, create_package, insert_purchase
 from tokenbill.settings import Settings
 from worker.main import build_worker
@@ -33,9 +34,10 @@ async def test_stalled_pending_purchase_is_started_and_completes_once(
         )
     queue = f"recovery-tests-{uuid.uuid4().hex}"
     async with build_worker(temporal_client, settings, session_maker, task_queue=queue):
+        first_id = f"recovery-{uuid.uuid4().hex}"
         first = await temporal_client.execute_workflow(
             RESUME_PENDING_PURCHASES_WORKFLOW,
-            id=f"recovery-{uuid.uuid4().hex}",
+            id=first_id,
             task_queue=queue,
             result_type=ResumeResult,
         )
@@ -50,6 +52,7 @@ async def test_stalled_pending_purchase_is_started_and_completes_once(
             result_type=ResumeResult,
         )
 
+    await record_histories(temporal_client, first_id, "resume-pending-purchases")
     assert first.started >= 1
     assert outcome.status == "completed"
     async with session_maker() as session:

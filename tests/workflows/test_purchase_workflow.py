@@ -18,6 +18,7 @@ from temporalio.worker import Replayer, Worker
 from activities.payments.sandbox import SandboxGateway
 from activities.purchases import PurchaseActivities
 from db import ledger
+from tests.history_recording import record_histories
 from tests.purchase_helpers import Maker, create_package, insert_purchase, run_purchase
 from tokenbill.settings import Settings
 from worker.main import WORKFLOWS, build_worker
@@ -266,6 +267,9 @@ async def test_invoicing_failing_for_good_refunds_and_reverses_the_tokens(
     )
     async with worker:
         result = await run_purchase(temporal_client, queue, purchase)
+    await record_histories(
+        temporal_client, purchase_workflow_id(purchase.purchase_reference_id), "purchase-refunded"
+    )
 
     assert result.status == "refunded"
     assert result.failure_reason == "invoicing service is down"
@@ -455,16 +459,20 @@ async def test_purchase_histories_replay_deterministically(
     temporal_client, task_queue, session_maker, make_organization, package_id
 ):
     org = await make_organization()
-    methods = ["pm_card_ok", "pm_card_declined", "pm_card_timeout_once"]
+    methods = {
+        "pm_card_ok": "purchase-completed",
+        "pm_card_declined": "purchase-declined",
+        "pm_card_timeout_once": "purchase-timeout-once",
+    }
     purchases = [
         await insert_purchase(session_maker, org, package_id, method, "100") for method in methods
     ]
     for purchase in purchases:
         await run_purchase(temporal_client, task_queue, purchase)
     replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
-    for purchase in purchases:
-        handle = temporal_client.get_workflow_handle(
-            purchase_workflow_id(purchase.purchase_reference_id)
-        )
+    for purchase, scenario in zip(purchases, methods.values(), strict=True):
+        workflow_id = purchase_workflow_id(purchase.purchase_reference_id)
+        handle = temporal_client.get_workflow_handle(workflow_id)
         replayed = await replayer.replay_workflow(await handle.fetch_history())
         assert replayed.replay_failure is None
+        await record_histories(temporal_client, workflow_id, scenario)

@@ -12,6 +12,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from tests.history_recording import record_histories
 from tests.subscription_helpers import (
     Maker,
     create_package,
@@ -19,7 +20,6 @@ from tests.subscription_helpers import (
     gateway_charges,
     insert_subscription,
     invoices,
-    record_histories,
     register_search_attributes,
     rows,
     start_subscription,
@@ -154,7 +154,7 @@ async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_time
     await cancel(handle)
     assert (await handle.result()).status == "cancelled"
     await record_histories(
-        env.client, subscription_workflow_id(run.subscription_id), "monthly-cycles"
+        env.client, subscription_workflow_id(run.subscription_id), "monthly-cycles", 2
     )
 
     dates = [month_after(run.anchor, n) for n in range(12)]
@@ -259,7 +259,7 @@ async def test_declined_charge_recovers_with_a_new_payment_method_and_credits_on
     ]
     await cancel(handle)
     await record_histories(
-        env.client, subscription_workflow_id(run.subscription_id), "dunning-recovery"
+        env.client, subscription_workflow_id(run.subscription_id), "dunning-recovery", 2
     )
 
 
@@ -296,7 +296,7 @@ async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
     assert (await state(handle)).next_billing_date == month_after(resumed_at, 1)
     await cancel(handle)
     await record_histories(
-        env.client, subscription_workflow_id(run.subscription_id), "suspension-resume"
+        env.client, subscription_workflow_id(run.subscription_id), "suspension-resume", 2
     )
 
 
@@ -344,7 +344,7 @@ async def test_hard_decline_stops_retrying_until_a_new_payment_method(
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
     await cancel(handle)
     await record_histories(
-        env.client, subscription_workflow_id(run.subscription_id), "hard-decline"
+        env.client, subscription_workflow_id(run.subscription_id), "hard-decline", 2
     )
 
 
@@ -364,7 +364,7 @@ async def test_cancel_at_period_end_keeps_the_paid_period_and_charges_no_more(
     assert (await state(handle)).next_billing_date is None
     outcome = await handle.result()
     await record_histories(
-        env.client, subscription_workflow_id(run.subscription_id), "cancel-period-end"
+        env.client, subscription_workflow_id(run.subscription_id), "cancel-period-end", 2
     )
     assert near(outcome.cancelled_at, month_after(run.anchor, 1))
     assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
@@ -503,7 +503,7 @@ async def test_safety_net_restarts_a_missing_workflow_once(
         id=f"repair-{uuid.uuid4().hex}", task_queue=queue, result_type=BillingRepairProgress,
     )  # fmt: skip
     assert (first.started, second.started) == (1, 0)
-    await record_histories(env.client, first_id, "safety-net", 1)
+    await record_histories(env.client, first_id, "safety-net")
 
     restarted = env.client.get_workflow_handle(
         subscription_workflow_id(run.subscription_id), result_type=SubscriptionOutcome

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from db.notifications import record_event
+from tests.history_recording import record_histories
 from tests.notification_helpers import (
     Receiver,
     RunningWorker,
@@ -32,6 +33,7 @@ from workflows.balance_check_types import (
 )
 from workflows.outbox_relay_start import wake_outbox_relay
 from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
+from workflows.webhook_delivery_types import WebhookDeliveryResult, webhook_delivery_workflow_id
 from workflows.webhook_signature import SIGNATURE_HEADER, SignatureMismatch, verify_signature
 
 
@@ -91,6 +93,21 @@ async def delivery_status(session_maker: Maker, endpoint_id: int, event_id: int)
     return found[0].status if found else None
 
 
+async def record_delivery(
+    client: Client, session_maker: Maker, endpoint_id: int, event_id: int, scenario: str
+) -> None:
+    """Wait for the delivery's workflow to close, then record its history for the replay test."""
+    found = await rows(
+        session_maker,
+        "SELECT id FROM webhook_deliveries WHERE endpoint_id = :e AND event_id = :ev",
+        e=endpoint_id,
+        ev=event_id,
+    )
+    workflow_id = webhook_delivery_workflow_id(found[0].id)
+    await client.get_workflow_handle(workflow_id, result_type=WebhookDeliveryResult).result()
+    await record_histories(client, workflow_id, scenario)
+
+
 async def test_event_arrives_signed_and_the_signature_verifies(
     running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
 ):
@@ -127,7 +144,11 @@ async def test_event_arrives_signed_and_the_signature_verifies(
 
 
 async def test_server_error_is_retried_until_the_endpoint_accepts(
-    running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
+    running: RunningWorker,
+    temporal_client: Client,
+    session_maker: Maker,
+    make_organization,
+    receiver: Receiver,
 ):
     receiver.answers.extend([500, 503])
     organization_id = await make_organization()
@@ -138,6 +159,9 @@ async def test_server_error_is_retried_until_the_endpoint_accepts(
         lambda: delivery_status(session_maker, endpoint_id, event_id), lambda s: s == "succeeded"
     )
 
+    await record_delivery(
+        temporal_client, session_maker, endpoint_id, event_id, "webhook-delivery-retried"
+    )
     assert [code for code, _ in await attempts(session_maker, endpoint_id, event_id)] == [
         500,
         503,
@@ -148,7 +172,11 @@ async def test_server_error_is_retried_until_the_endpoint_accepts(
 
 
 async def test_client_error_is_not_retried_and_the_delivery_fails(
-    running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
+    running: RunningWorker,
+    temporal_client: Client,
+    session_maker: Maker,
+    make_organization,
+    receiver: Receiver,
 ):
     receiver.answers.append(400)
     organization_id = await make_organization()
@@ -159,6 +187,9 @@ async def test_client_error_is_not_retried_and_the_delivery_fails(
         lambda: delivery_status(session_maker, endpoint_id, event_id), lambda s: s == "failed"
     )
 
+    await record_delivery(
+        temporal_client, session_maker, endpoint_id, event_id, "webhook-delivery-refused"
+    )
     assert await attempts(session_maker, endpoint_id, event_id) == [(400, "failed")]
     assert len(receiver.received) == 1
 
@@ -196,10 +227,11 @@ async def test_event_committed_without_a_relay_is_delivered_by_the_safety_net(
         temporal_client, notification_settings(settings), session_maker, with_relay=False
     ) as worker:
         assert await delivery_status(session_maker, endpoint_id, event_id) is None
+        sweep_id = f"low-balance-check-{uuid.uuid4().hex}"
         sweep = await temporal_client.execute_workflow(
             LOW_BALANCE_CHECK_WORKFLOW_NAME,
             LowBalanceCheckInput(relay_workflow_id=worker.relay_id),
-            id=f"low-balance-check-{uuid.uuid4().hex}",
+            id=sweep_id,
             task_queue=worker.task_queue,
             result_type=LowBalanceSweep,
         )
@@ -211,6 +243,8 @@ async def test_event_committed_without_a_relay_is_delivered_by_the_safety_net(
             )
         finally:
             await temporal_client.get_workflow_handle(worker.relay_id).terminate("test finished")
+    await record_histories(temporal_client, sweep_id, "low-balance-check")
+    await record_histories(temporal_client, worker.relay_id, "outbox-relay")
     assert status == "succeeded"
     assert len(receiver.received) == 1
 
@@ -259,9 +293,10 @@ async def test_worker_start_moves_a_relay_stranded_on_another_task_queue_to_its_
 async def test_scheduled_jobs_complete_when_started_without_input(
     running: RunningWorker, temporal_client: Client
 ):
+    due_id = f"auto-topup-check-{uuid.uuid4().hex}"
     due = await temporal_client.execute_workflow(
         AUTO_TOPUP_CHECK_WORKFLOW_NAME,
-        id=f"auto-topup-check-{uuid.uuid4().hex}",
+        id=due_id,
         task_queue=running.task_queue,
         result_type=DueTopups,
     )
@@ -274,5 +309,6 @@ async def test_scheduled_jobs_complete_when_started_without_input(
     if sweep.notifications_recorded or sweep.events_waiting:  # it woke the contract's relay
         await temporal_client.get_workflow_handle(OUTBOX_RELAY_WORKFLOW_ID).terminate("test")
 
+    await record_histories(temporal_client, due_id, "auto-topup-check")
     assert isinstance(due, DueTopups)
     assert isinstance(sweep, LowBalanceSweep)
