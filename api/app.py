@@ -14,6 +14,7 @@ from api.middleware import (
     TokenSystemSwitchMiddleware,
 )
 from api.observability import HttpMetrics, ObservabilityMiddleware
+from api.openapi_errors import document_common_errors
 from api.routes import (
     admin_api_keys,
     admin_operations,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="tokenbill", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
+    document_common_errors(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.state.http_metrics = HttpMetrics()

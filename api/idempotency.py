@@ -19,9 +19,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Principal, route_label
 from api.errors import ApiError
+from api.openapi_errors import JSON_ERROR
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _ACCEPTABLE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def idempotency_key_openapi(max_length: int = 255) -> dict[str, Any]:
+    """`openapi_extra` of a route that needs the header: the header, its 400 and 409 answers."""
+    return {
+        "parameters": [
+            {
+                "name": IDEMPOTENCY_HEADER,
+                "in": "header",
+                "required": True,
+                "description": "A unique value per intended operation (e.g. a UUID); a replay "
+                "with the same key and body returns the first answer.",
+                "schema": {"type": "string", "pattern": f"^[\\x21-\\x7e]{{1,{max_length}}}$"},
+            }
+        ],
+        "responses": {
+            "400": {"description": "Idempotency-Key missing or malformed.", "content": JSON_ERROR},
+            "409": {"description": "A request with this key is running.", "content": JSON_ERROR},
+        },
+    }
+
+
+IDEMPOTENT_ROUTE = idempotency_key_openapi()
 
 
 @dataclass(frozen=True)

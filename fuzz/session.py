@@ -1,4 +1,4 @@
-"""A whole fuzz run on given servers: a fresh database of its own, the world, the API, the search."""
+"""A whole fuzz run on given servers: a new database, the world, the API, the search."""
 
 import asyncio
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Admin
-from api.idempotency import claim, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.admin import OrganizationCreate, OrganizationOut
@@ -23,6 +23,7 @@ OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organizat
 
 @router.post(
     "",
+    openapi_extra=IDEMPOTENT_ROUTE,
     status_code=201,
     response_model=OrganizationOut,
     summary="Create an organization",

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Admin
-from api.idempotency import claim, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.admin import Permission, UserCreate, UserOut
@@ -26,6 +26,7 @@ PermissionName = Annotated[Permission, Path(description="tokens.view, tokens.pur
 
 @router.post(
     "",
+    openapi_extra=IDEMPOTENT_ROUTE,
     status_code=201,
     response_model=UserOut,
     summary="Create a user",

@@ -17,7 +17,7 @@ from psycopg_pool import PoolTimeout
 
 from api.auth.spenders import SpenderDep, authorize_spend
 from api.errors import ApiError, error_body
-from api.idempotency import IDEMPOTENCY_HEADER
+from api.idempotency import IDEMPOTENCY_HEADER, idempotency_key_openapi
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, ErrorBody, plain_decimal
 from api.schemas.consumption import (
@@ -38,6 +38,7 @@ Spending = Annotated[SpendingState, Depends(get_spending)]
 OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
 REPLAYED_HEADER = "Idempotent-Replayed"
 _ACCEPTABLE_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+SPEND_KEY_OPENAPI = idempotency_key_openapi(max_length=200)
 T = TypeVar("T")
 
 SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -48,6 +49,7 @@ SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/wallet/{organization_id}/consume",
+    openapi_extra=SPEND_KEY_OPENAPI,
     status_code=201,
     response_model=ConsumeOut,
     summary="Spend tokens",

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Configurer, Principal, Viewer
 from api.errors import ApiError, validation_error
-from api.idempotency import claim, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
@@ -99,6 +99,7 @@ async def get_package(principal: Viewer, session: Session, package_id: PackageId
 
 @router.post(
     "",
+    openapi_extra=IDEMPOTENT_ROUTE,
     status_code=201,
     summary="Create a token package",
     description="Requires `tokens.configure`. Needs an `Idempotency-Key` header. "

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from api.auth.dependencies import Buyer, Viewer, authorize_organization, deny
 from api.errors import ApiError, validation_error
-from api.idempotency import claim, forget, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
 from api.pagination import PageParams
 from api.purchase_queries import find_purchase, list_purchases
 from api.purchasing import (
@@ -50,6 +50,7 @@ MAX_WAIT_SECONDS = 30
 
 @router.post(
     "",
+    openapi_extra=IDEMPOTENT_ROUTE,
     status_code=202,
     response_model=PurchaseAccepted,
     summary="Buy a token package",

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Buyer, Principal, Viewer, authorize_organization, deny
 from api.errors import ApiError
-from api.idempotency import claim, forget, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
 from api.pagination import PageParams
 from api.purchasing import active_package
 from api.request_context import audit_context
@@ -78,6 +78,7 @@ COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "",
+    openapi_extra=IDEMPOTENT_ROUTE,
     status_code=201,
     response_model=SubscriptionCreated,
     summary="Subscribe to a token package",
@@ -200,6 +201,7 @@ async def get_invoices(
 
 @router.post(
     "/{subscription_id}/cancel",
+    openapi_extra=IDEMPOTENT_ROUTE,
     summary="Cancel a subscription",
     description="Requires `tokens.purchase`. `when`: `period_end` (default; an active "
     "subscription runs to the end of its paid period) or `immediately`. A past-due, paused or "
@@ -228,6 +230,7 @@ async def cancel(
 
 @router.post(
     "/{subscription_id}/pause",
+    openapi_extra=IDEMPOTENT_ROUTE,
     summary="Pause a subscription",
     description="Requires `tokens.purchase`. An active subscription stops charging; billing "
     "dates that pass while paused are skipped.",
@@ -249,6 +252,7 @@ async def pause(
 
 @router.post(
     "/{subscription_id}/resume",
+    openapi_extra=IDEMPOTENT_ROUTE,
     summary="Resume a subscription",
     description="Requires `tokens.purchase`. A paused subscription bills again from its next "
     "billing date. A suspended one is charged now for a fresh period (optionally with a new "
@@ -276,6 +280,7 @@ async def resume(
 
 @router.post(
     "/{subscription_id}/package",
+    openapi_extra=IDEMPOTENT_ROUTE,
     summary="Change a subscription's package",
     description="Requires `tokens.purchase`. Takes effect from the next period; the current "
     "one keeps its package. The answer says from when.",
@@ -305,6 +310,7 @@ async def change_package(
 
 @router.post(
     "/{subscription_id}/payment-method",
+    openapi_extra=IDEMPOTENT_ROUTE,
     summary="Update a subscription's payment method",
     description="Requires `tokens.purchase`. A past-due subscription retries its open invoice "
     "with the new method at once; otherwise the next charge uses it.",

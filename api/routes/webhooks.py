@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization
 from api.errors import ApiError
-from api.idempotency import claim, forget, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
@@ -106,6 +106,7 @@ async def _audit(
 
 @router.post(
     "",
+    openapi_extra=IDEMPOTENT_ROUTE,
     status_code=201,
     response_model=WebhookCreated,
     summary="Create a webhook endpoint",
@@ -294,6 +295,7 @@ async def list_deliveries(
 
 @router.post(
     "/{endpoint_id}/test",
+    openapi_extra=IDEMPOTENT_ROUTE,
     status_code=202,
     response_model=TestEventAccepted,
     summary="Send a test event",
