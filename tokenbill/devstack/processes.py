@@ -33,7 +33,7 @@ def start_process(
             user=user,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=_prepare_child,
         )
     finally:
         if not isinstance(log, int):
@@ -43,9 +43,13 @@ def start_process(
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child: be sent SIGTERM when the parent dies, even by SIGKILL, so no orphan stays."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _prepare_child() -> None:
+    """In the child, before exec: take Ctrl-C as usual even when this process was started with
+    it ignored (as a shell's background job is), and on Linux be sent SIGTERM when the parent
+    dies, even by SIGKILL, so no orphan stays."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop_process(

@@ -285,6 +285,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run_dev_stack(settings: Settings) -> int:
     """Run until Ctrl-C or SIGTERM (exit 0) or until a part fails (DevStackError)."""
     stack = DevStack(settings)
+    # Both explicitly: a shell that starts us in the background hands SIGINT down as ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.announce(stack.start())
