@@ -1,4 +1,4 @@
-"""Finding accepted purchases that no workflow has picked up."""
+"""Finding accepted purchases that no workflow has picked up, a page at a time."""
 
 import dataclasses
 from collections.abc import Callable
@@ -7,8 +7,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from db.pending_purchases import stalled_pending_purchases
 from tokenbill.settings import Settings
+from workflows.job_types import JobCounts, WalletBatch
 from workflows.purchase_recovery_types import FIND_STALLED_PURCHASES, StalledPurchases
 from workflows.purchase_types import PurchaseInput
 
@@ -22,13 +24,20 @@ class PurchaseRecoveryActivities:
         return [self.find_stalled]
 
     @activity.defn(name=FIND_STALLED_PURCHASES)
-    async def find_stalled(self) -> StalledPurchases:
-        async with self._session_maker() as session:
-            pending = await stalled_pending_purchases(
+    async def find_stalled(self, batch: WalletBatch) -> StalledPurchases:
+        """The page of stalled purchases after the cursor; the workflow starts them."""
+        async with heartbeating(), self._session_maker() as session:
+            stalled = await stalled_pending_purchases(
                 session,
                 older_than=self._settings.pending_purchase_resume_after,
+                after_id=batch.after_wallet_id,
                 limit=self._settings.pending_purchase_resume_batch,
             )
         return StalledPurchases(
-            purchases=[PurchaseInput.model_validate(dataclasses.asdict(p)) for p in pending]
+            counts=JobCounts(seen=len(stalled)),
+            last_wallet_id=stalled[-1][0] if stalled else None,
+            purchases=[
+                PurchaseInput.model_validate(dataclasses.asdict(purchase))
+                for _, purchase in stalled
+            ],
         )

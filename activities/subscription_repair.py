@@ -1,4 +1,5 @@
-"""The safety net's reading side: subscriptions whose workflow should be running, as runs.
+"""The safety net's reading side: a page of subscriptions whose workflow should be running, as
+runs.
 
 The token_subscriptions row mirrors the workflow (anchor, cycle, status, package, method), so a
 run rebuilt from it bills the same period under the same keys; the time rules come from settings.
@@ -14,13 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from tokenbill.settings import Settings
 from tokenbill.subscription_policy import subscription_policy
+from workflows.job_types import JobCounts, WalletBatch
 from workflows.subscription_activity_types import (
     LIST_SUBSCRIPTIONS_TO_REPAIR,
     RepairBatch,
     RepairCandidate,
-    RepairPage,
 )
 from workflows.subscription_types import PackageTerms, SubscriptionRun
 
@@ -48,14 +50,16 @@ class SubscriptionRepairActivities:
         return [self.list_to_repair]
 
     @activity.defn(name=LIST_SUBSCRIPTIONS_TO_REPAIR)
-    async def list_to_repair(self, page: RepairPage) -> RepairBatch:
-        async with self._session_maker() as session:
+    async def list_to_repair(self, batch: WalletBatch) -> RepairBatch:
+        """The page of subscriptions after the cursor; the workflow starts or nudges them."""
+        async with heartbeating(), self._session_maker() as session:
             rows = (
                 await session.execute(
-                    text(CANDIDATES_SQL), {"after": page.after_id, "limit": page.limit}
+                    text(CANDIDATES_SQL),
+                    {"after": batch.after_wallet_id, "limit": self._settings.job_batch_size},
                 )
             ).all()
-            tax_rate = self._settings.token_invoice_tax_rate
+        tax_rate = self._settings.token_invoice_tax_rate
         candidates = [
             RepairCandidate(
                 run=self._run(row, tax_rate),
@@ -64,7 +68,11 @@ class SubscriptionRepairActivities:
             )
             for row in rows
         ]
-        return RepairBatch(candidates=candidates, last_id=rows[-1].id if rows else None)
+        return RepairBatch(
+            counts=JobCounts(seen=len(candidates)),
+            last_wallet_id=rows[-1].id if rows else None,
+            candidates=candidates,
+        )
 
     def _run(self, row: Any, tax_rate: Decimal) -> SubscriptionRun:
         next_terms = None

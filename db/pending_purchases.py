@@ -51,17 +51,23 @@ async def load_pending_purchase(session: AsyncSession, reference: str) -> Pendin
 
 
 async def stalled_pending_purchases(
-    session: AsyncSession, *, older_than: timedelta, limit: int
-) -> list[PendingPurchase]:
-    """Pending purchases no workflow has picked up for a while (one-time purchases only:
-    subscription and top-up purchases are run by their own long-lived workflows)."""
+    session: AsyncSession, *, older_than: timedelta, after_id: int, limit: int
+) -> list[tuple[int, PendingPurchase]]:
+    """Pending purchases no workflow has picked up for a while, with an id above `after_id`, in id
+    order, each with its id (one-time purchases only: subscription and top-up purchases are run
+    by their own long-lived workflows)."""
     rows = await session.execute(
         text(
-            f"SELECT {PENDING_PURCHASE_COLUMNS} FROM token_purchases p "
+            f"SELECT p.id, {PENDING_PURCHASE_COLUMNS} FROM token_purchases p "
             "LEFT JOIN token_packages k ON k.id = p.package_id "
             "WHERE p.status = 'pending' AND p.purchase_type = 'one_time' "
-            "AND p.created_at < now() - :age ORDER BY p.created_at LIMIT :limit"
+            "AND p.created_at < now() - :age AND p.id > :after ORDER BY p.id LIMIT :limit"
         ),
-        {"age": older_than, "limit": limit},
+        {"age": older_than, "after": after_id, "limit": limit},
     )
-    return [PendingPurchase(**row._mapping) for row in rows]
+    stalled: list[tuple[int, PendingPurchase]] = []
+    for row in rows:
+        columns = dict(row._mapping)
+        purchase_id = columns.pop("id")
+        stalled.append((purchase_id, PendingPurchase(**columns)))
+    return stalled

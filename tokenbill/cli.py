@@ -39,11 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
+    except ValidationError as exc:
+        return fail("invalid settings: " + _describe_all(exc, settings=True))
+    try:
         configure_logging(settings.log_level)
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         return handler(args, settings)
     except ValidationError as exc:
-        return fail("invalid settings: " + "; ".join(_describe(e) for e in exc.errors()))
+        # Not the settings: data the command read (a workflow's result) is not what it expects.
+        return fail(f"unexpected {exc.title}: " + _describe_all(exc, settings=False))
     except (CommandError, DirectoryError) as exc:
         return fail(str(exc))
     except OperationalError as exc:
@@ -69,8 +73,15 @@ def configure_logging(level: str) -> None:
     )
 
 
-def _describe(error: Any) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ())).upper()
+def _describe_all(exc: ValidationError, *, settings: bool) -> str:
+    """Each error as `WHERE: what`; settings are named as their environment variables."""
+    return "; ".join(_describe(e, settings=settings) for e in exc.errors())
+
+
+def _describe(error: Any, *, settings: bool) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    if settings:
+        where = where.upper()
     return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))
 
 

@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel
 
+from workflows.job_types import JobInput
 from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 
 LOW_BALANCE_JOB = "checkLowBalanceThresholds"
@@ -14,24 +15,19 @@ WAKE_OUTBOX_RELAY = "jobs.wake_outbox_relay"
 TRIGGER_DUE_TOPUPS = "jobs.trigger_due_auto_topups"
 
 
-class LowBalanceCheckInput(BaseModel):
+class LowBalanceCheckInput(JobInput):
     """The relay to wake; tests name one of their own, schedules use the default."""
 
     relay_workflow_id: str = OUTBOX_RELAY_WORKFLOW_ID
 
 
-class LowBalanceSweep(BaseModel):
-    notifications_recorded: int
-    events_waiting: int
-
-
 class WakeRelayInput(BaseModel):
+    """Wake the relay when the sweep recorded alerts or events are waiting for it."""
+
     relay_workflow_id: str
+    alerts_recorded: int = 0
 
 
-class DueTopupsInput(BaseModel):
-    trigger_key: str
-
-
-class DueTopups(BaseModel):
-    wallets_signalled: int
+class RelayWake(BaseModel):
+    events_waiting: int
+    woken: bool

@@ -1,70 +1,70 @@
-"""The safety-net jobs, started by Temporal Schedules.
+"""The safety-net jobs, started by Temporal Schedules, in the shape of every job (WalletJob).
 
-LowBalanceCheckWorkflow (checkLowBalanceThresholds): records the low-balance notifications a
-crossing is missing and wakes the relay, which also picks up events left pending or stuck.
-AutoTopupCheckWorkflow (checkAutoTopupTriggers): signals the AutoTopupWorkflow of every wallet under
-its policy threshold with no top-up in flight.
+LowBalanceCheckWorkflow (checkLowBalanceThresholds): pages through the wallets recording the
+low-balance notifications a crossing is missing, then wakes the relay, which also picks up events
+left pending or stuck. AutoTopupCheckWorkflow (checkAutoTopupTriggers): pages through the wallets
+signalling the AutoTopupWorkflow of every wallet under its policy threshold with no top-up in
+flight.
 """
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.balance_check_types import (
         AUTO_TOPUP_CHECK_WORKFLOW_NAME,
+        AUTO_TOPUP_JOB,
         LOW_BALANCE_CHECK_WORKFLOW_NAME,
+        LOW_BALANCE_JOB,
         SWEEP_LOW_BALANCES,
         TRIGGER_DUE_TOPUPS,
         WAKE_OUTBOX_RELAY,
-        DueTopups,
-        DueTopupsInput,
         LowBalanceCheckInput,
-        LowBalanceSweep,
+        RelayWake,
         WakeRelayInput,
     )
-
-JOB_TIMEOUT = timedelta(minutes=5)
-JOB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=5,
-)
+    from workflows.job_types import JobCounts, JobInput, JobResult
+    from workflows.wallet_job import BATCH_RETRY, BOOKKEEPING_TIMEOUT, WalletJob
 
 
 @workflow.defn(name=LOW_BALANCE_CHECK_WORKFLOW_NAME)
-class LowBalanceCheckWorkflow:
+class LowBalanceCheckWorkflow(WalletJob):
+    job_name = LOW_BALANCE_JOB
+    batch_activity = SWEEP_LOW_BALANCES
+
+    def __init__(self) -> None:
+        self._relay_workflow_id = LowBalanceCheckInput().relay_workflow_id
+
     @workflow.run
-    async def run(self, request: LowBalanceCheckInput | None = None) -> LowBalanceSweep:
-        check = request or LowBalanceCheckInput()
-        sweep: LowBalanceSweep = await workflow.execute_activity(
-            SWEEP_LOW_BALANCES,
-            result_type=LowBalanceSweep,
-            start_to_close_timeout=JOB_TIMEOUT,
-            retry_policy=JOB_RETRY,
+    async def run(self, job: LowBalanceCheckInput | None = None) -> JobResult:
+        job = job or LowBalanceCheckInput()
+        self._relay_workflow_id = job.relay_workflow_id
+        return await self.run_job(job)
+
+    async def conclude(
+        self, job_run_id: int, context_id: int | None, counts: JobCounts
+    ) -> JobCounts | None:
+        """Wake the relay when anything waits for it: the alerts just recorded, or events left
+        pending or stuck by a lost relay."""
+        wake: RelayWake = await workflow.execute_activity(
+            WAKE_OUTBOX_RELAY,
+            WakeRelayInput(
+                relay_workflow_id=self._relay_workflow_id,
+                alerts_recorded=counts.details.get("alerts_recorded", 0),
+            ),
+            result_type=RelayWake,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=BATCH_RETRY,
         )
-        if sweep.notifications_recorded or sweep.events_waiting:
-            await workflow.execute_activity(
-                WAKE_OUTBOX_RELAY,
-                WakeRelayInput(relay_workflow_id=check.relay_workflow_id),
-                start_to_close_timeout=JOB_TIMEOUT,
-                retry_policy=JOB_RETRY,
-            )
-        return sweep
+        return JobCounts(
+            details={"events_waiting": wake.events_waiting, "relay_woken": int(wake.woken)}
+        )
 
 
 @workflow.defn(name=AUTO_TOPUP_CHECK_WORKFLOW_NAME)
-class AutoTopupCheckWorkflow:
+class AutoTopupCheckWorkflow(WalletJob):
+    job_name = AUTO_TOPUP_JOB
+    batch_activity = TRIGGER_DUE_TOPUPS
+
     @workflow.run
-    async def run(self) -> DueTopups:
-        started = workflow.info().start_time
-        due: DueTopups = await workflow.execute_activity(
-            TRIGGER_DUE_TOPUPS,
-            DueTopupsInput(trigger_key=f"check-{started:%Y%m%dT%H%M%S}"),
-            result_type=DueTopups,
-            start_to_close_timeout=JOB_TIMEOUT,
-            retry_policy=JOB_RETRY,
-        )
-        return due
+    async def run(self, job: JobInput | None = None) -> JobResult:
+        return await self.run_job(job)

@@ -1,5 +1,6 @@
-"""The scheduled jobs' shared payloads and activity names: every job pages through wallets in
-batches and ends with counts; each run is recorded in job_runs."""
+"""The scheduled jobs' shared payloads and activity names: every job pages through wallets (or the
+rows it looks after, such as subscriptions or purchases) in batches and ends with counts; each run
+is recorded in job_runs."""
 
 from typing import Literal
 
@@ -32,7 +33,11 @@ class JobCounts(BaseModel):
 
 
 class JobInput(BaseModel):
-    """Empty when a schedule starts the job; carries the progress across continue-as-new."""
+    """Empty when a schedule starts the job; carries the progress across continue-as-new.
+
+    after_wallet_id is the cursor: a wallet id for the wallet jobs, the id of the job's own rows
+    (subscriptions, purchases) for the jobs that page through those. A job may subclass this with
+    settings of its own, which continue-as-new carries along."""
 
     job_run_id: int | None = None
     context_id: int | None = None
@@ -41,7 +46,7 @@ class JobInput(BaseModel):
 
 
 class WalletBatch(BaseModel):
-    """One page: the wallets with an id above after_wallet_id (the activity knows the size)."""
+    """One page: the rows with an id above after_wallet_id (the activity knows the size)."""
 
     job_run_id: int
     after_wallet_id: int
@@ -49,9 +54,12 @@ class WalletBatch(BaseModel):
 
 
 class BatchOutcome(BaseModel):
+    """A job whose workflow acts on the page itself (starting child workflows) subclasses this
+    with the rows it needs."""
+
     counts: JobCounts
     last_wallet_id: int | None
-    """The last wallet of this page; None when there were no wallets left."""
+    """The last row of this page; None when there were no rows left."""
 
 
 class JobResult(BaseModel):

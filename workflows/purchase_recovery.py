@@ -1,35 +1,43 @@
 """The safety net for accepted purchases whose workflow never started (the API died between its
-commit and the start): start each one under its business-key id, which Temporal keeps unique."""
-
-from datetime import timedelta
+commit and the start), a job like every other (WalletJob) paging through them by purchase id:
+after each page the workflow itself starts each one under its business-key id, which Temporal
+keeps unique."""
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from workflows.purchase_recovery_types import (
-    FIND_STALLED_PURCHASES,
-    RESUME_PENDING_PURCHASES_WORKFLOW,
-    ResumeResult,
-    StalledPurchases,
-)
-from workflows.purchase_types import PURCHASE_WORKFLOW_NAME, purchase_workflow_id
-from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
+with workflow.unsafe.imports_passed_through():
+    from workflows.job_types import BatchOutcome, JobCounts, JobInput, JobResult
+    from workflows.purchase_recovery_types import (
+        FIND_STALLED_PURCHASES,
+        RESUME_PENDING_PURCHASES_JOB,
+        RESUME_PENDING_PURCHASES_WORKFLOW,
+        StalledPurchases,
+    )
+    from workflows.purchase_types import PURCHASE_WORKFLOW_NAME, purchase_workflow_id
+    from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
+    from workflows.wallet_job import WalletJob
 
 
 @workflow.defn(name=RESUME_PENDING_PURCHASES_WORKFLOW)
-class ResumePendingPurchasesWorkflow:
+class ResumePendingPurchasesWorkflow(WalletJob):
+    job_name = RESUME_PENDING_PURCHASES_JOB
+    batch_activity = FIND_STALLED_PURCHASES
+    batch_outcome = StalledPurchases
+
     @workflow.run
-    async def run(self) -> ResumeResult:
-        stalled = await workflow.execute_activity(
-            FIND_STALLED_PURCHASES,
-            result_type=StalledPurchases,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=5),
-        )
+    async def run(self, job: JobInput | None = None) -> JobResult:
+        return await self.run_job(job)
+
+    async def after_batch(
+        self, job_run_id: int, context_id: int | None, outcome: BatchOutcome
+    ) -> JobCounts | None:
+        """Start the page's purchases; one whose workflow runs already is left to it."""
+        assert isinstance(outcome, StalledPurchases)
         started = already_running = 0
-        for purchase in stalled.purchases:
+        for purchase in outcome.purchases:
             reference = purchase.purchase_reference_id
             try:
                 # Abandoned children outlive this short job, as a purchase started by the API does.
@@ -48,6 +56,6 @@ class ResumePendingPurchasesWorkflow:
                 started += 1
             except WorkflowAlreadyStartedError:
                 already_running += 1
-        return ResumeResult(
-            seen=len(stalled.purchases), started=started, already_running=already_running
+        return JobCounts(
+            changed=started, details={"started": started, "already_running": already_running}
         )

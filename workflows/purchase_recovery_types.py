@@ -1,7 +1,6 @@
 """The purchase safety net's names and payloads."""
 
-from pydantic import BaseModel
-
+from workflows.job_types import BatchOutcome
 from workflows.purchase_types import PurchaseInput
 
 RESUME_PENDING_PURCHASES_WORKFLOW = "ResumePendingPurchasesWorkflow"
@@ -9,11 +8,8 @@ FIND_STALLED_PURCHASES = "purchase.find_stalled"
 RESUME_PENDING_PURCHASES_JOB = "resumePendingPurchases"
 
 
-class StalledPurchases(BaseModel):
+class StalledPurchases(BatchOutcome):
+    """A page of stalled purchases (the job's cursor is the purchase id), for the workflow to
+    start; the counts are of the purchases seen."""
+
     purchases: list[PurchaseInput]
-
-
-class ResumeResult(BaseModel):
-    seen: int
-    started: int
-    already_running: int

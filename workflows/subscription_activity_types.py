@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from workflows.job_types import BatchOutcome
 from workflows.subscription_types import PackageTerms, SubscriptionRun, SubscriptionState
 
 SYNC_SUBSCRIPTION = "subscription.sync"
@@ -143,13 +144,6 @@ class Notification(BaseModel):
     payload: dict[str, str | int | bool | None]
 
 
-class RepairPage(BaseModel):
-    """Subscriptions after `after_id` whose workflow should be running, one page at a time."""
-
-    after_id: int
-    limit: int
-
-
 class RepairCandidate(BaseModel):
     """A subscription whose workflow should run, with the run to start if it does not."""
 
@@ -158,6 +152,8 @@ class RepairCandidate(BaseModel):
     next_billing_date: datetime | None
 
 
-class RepairBatch(BaseModel):
+class RepairBatch(BatchOutcome):
+    """A page of subscriptions (the job's cursor is the subscription id), for the workflow to
+    start or nudge; the counts are of the subscriptions seen."""
+
     candidates: list[RepairCandidate]
-    last_id: int | None

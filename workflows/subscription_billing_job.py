@@ -1,25 +1,21 @@
 """processSubscriptionBilling, the hourly safety net: every subscription that should be billed
 has a running workflow, and one whose billing date passed unbilled is nudged.
 
-A missing workflow (failed, terminated, never started) is started again from its mirror row as an
-abandoned child under its business id, so Temporal itself refuses a duplicate; a running one that
-is overdue gets the check_billing signal. Running it twice changes nothing more.
+A job like every other (WalletJob), paging through subscriptions by id. After each page the
+workflow itself starts each missing workflow (failed, terminated, never started) again from its
+mirror row as an abandoned child under its business id, so Temporal itself refuses a duplicate;
+a running one that is overdue gets the check_billing signal. Running it twice changes nothing more.
 """
 
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import (
-    RetryPolicy,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.job_types import BatchOutcome, JobCounts, JobInput, JobResult
     from workflows.search_attributes import (
         NEXT_BILLING_DATE,
         ORGANIZATION_ID,
@@ -29,60 +25,58 @@ with workflow.unsafe.imports_passed_through():
         LIST_SUBSCRIPTIONS_TO_REPAIR,
         RepairBatch,
         RepairCandidate,
-        RepairPage,
     )
     from workflows.subscription_types import (
         CHECK_BILLING_SIGNAL,
         SUBSCRIPTION_WORKFLOW_NAME,
         subscription_workflow_id,
     )
+    from workflows.wallet_job import WalletJob
 
 PROCESS_SUBSCRIPTION_BILLING_WORKFLOW = "ProcessSubscriptionBillingWorkflow"
 PROCESS_SUBSCRIPTION_BILLING_JOB = "processSubscriptionBilling"
-PAGE_SIZE = 200
 # A billing date this far in the past with the workflow still running means it is stuck.
 OVERDUE_AFTER = timedelta(minutes=10)
-LIST_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=5)
-
-
-class BillingRepairProgress(BaseModel):
-    """Carried across continue-as-new, one page of subscriptions per run."""
-
-    after_id: int = 0
-    started: int = 0
-    nudged: int = 0
 
 
 @workflow.defn(name=PROCESS_SUBSCRIPTION_BILLING_WORKFLOW)
-class ProcessSubscriptionBillingWorkflow:
+class ProcessSubscriptionBillingWorkflow(WalletJob):
+    job_name = PROCESS_SUBSCRIPTION_BILLING_JOB
+    batch_activity = LIST_SUBSCRIPTIONS_TO_REPAIR
+    batch_outcome = RepairBatch
+
     @workflow.run
-    async def run(self, progress: BillingRepairProgress | None = None) -> BillingRepairProgress:
-        progress = progress or BillingRepairProgress()
-        batch = await workflow.execute_activity(
-            LIST_SUBSCRIPTIONS_TO_REPAIR,
-            RepairPage(after_id=progress.after_id, limit=PAGE_SIZE),
-            result_type=RepairBatch,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=LIST_RETRY,
-        )
-        for candidate in batch.candidates:
+    async def run(self, job: JobInput | None = None) -> JobResult:
+        return await self.run_job(job)
+
+    async def after_batch(
+        self, job_run_id: int, context_id: int | None, outcome: BatchOutcome
+    ) -> JobCounts | None:
+        """Start the page's missing workflows; nudge its overdue running ones."""
+        assert isinstance(outcome, RepairBatch)
+        restarted = signalled = failed = 0
+        for candidate in outcome.candidates:
             if await self._start_if_missing(candidate):
-                progress.started += 1
+                restarted += 1
             elif self._overdue(candidate):
+                subscription_id = candidate.run.subscription_id
                 handle = workflow.get_external_workflow_handle(
-                    subscription_workflow_id(candidate.run.subscription_id)
+                    subscription_workflow_id(subscription_id)
                 )
-                await handle.signal(CHECK_BILLING_SIGNAL)
-                progress.nudged += 1
-        if batch.last_id is not None and len(batch.candidates) == PAGE_SIZE:
-            progress.after_id = batch.last_id
-            workflow.continue_as_new(progress)
-        workflow.logger.info(
-            "subscription billing checked: %d started, %d nudged",
-            progress.started,
-            progress.nudged,
+                try:
+                    await handle.signal(CHECK_BILLING_SIGNAL)
+                except FailureError as error:  # it closed since; the next run starts it again
+                    workflow.logger.warning(
+                        "subscription %s could not be nudged: %s", subscription_id, error
+                    )
+                    failed += 1
+                else:
+                    signalled += 1
+        return JobCounts(
+            changed=restarted + signalled,
+            failed=failed,
+            details={"restarted": restarted, "signalled": signalled},
         )
-        return progress
 
     async def _start_if_missing(self, candidate: RepairCandidate) -> bool:
         run = candidate.run

@@ -1,6 +1,8 @@
 """The shared shape of a scheduled job: record the run, page through wallets in batches with a
 heartbeating activity, add up the counts, record the end. A job workflow subclasses WalletJob,
-names its batch activity, and may add a first step (`begin`) and a last one (`conclude`)."""
+names its batch activity, and may add a first step (`begin`), a last one (`conclude`), and a step
+of its own after each batch (`after_batch`) for what only a workflow can do, such as starting child
+workflows (activities have no Temporal client of the workflow's)."""
 
 from datetime import timedelta
 from typing import ClassVar
@@ -41,13 +43,24 @@ BATCH_RETRY = RetryPolicy(
 class WalletJob:
     job_name: ClassVar[str]
     batch_activity: ClassVar[str]
+    # What the batch activity returns: a subclass carries the page's rows to `after_batch`.
+    batch_outcome: ClassVar[type[BatchOutcome]] = BatchOutcome
 
     async def begin(self, job_run_id: int) -> int | None:
         """A first step before the first batch; its id reaches every batch as context_id."""
         return None
 
-    async def conclude(self, job_run_id: int, context_id: int | None, counts: JobCounts) -> None:
-        """A last step after the last batch."""
+    async def after_batch(
+        self, job_run_id: int, context_id: int | None, outcome: BatchOutcome
+    ) -> JobCounts | None:
+        """A step of the workflow's own after each batch; its counts are added to the run's."""
+        return None
+
+    async def conclude(
+        self, job_run_id: int, context_id: int | None, counts: JobCounts
+    ) -> JobCounts | None:
+        """A last step after the last batch; its counts are added to the run's."""
+        return None
 
     async def run_job(self, job: JobInput | None) -> JobResult:
         """Page through every wallet; a schedule starts the job without input."""
@@ -72,25 +85,32 @@ class WalletJob:
                     WalletBatch(
                         job_run_id=job_run_id, after_wallet_id=after, context_id=context_id
                     ),
-                    result_type=BatchOutcome,
+                    result_type=self.batch_outcome,
                     start_to_close_timeout=BATCH_TIMEOUT,
                     heartbeat_timeout=BATCH_HEARTBEAT,
                     retry_policy=BATCH_RETRY,
                 )
                 counts = counts.plus(outcome.counts)
+                stepped = await self.after_batch(job_run_id, context_id, outcome)
+                if stepped is not None:
+                    counts = counts.plus(stepped)
                 if outcome.last_wallet_id is None:
                     break
                 after = outcome.last_wallet_id
                 if workflow.info().is_continue_as_new_suggested():
                     workflow.continue_as_new(
-                        JobInput(
-                            job_run_id=job_run_id,
-                            context_id=context_id,
-                            after_wallet_id=after,
-                            counts=counts,
+                        job.model_copy(
+                            update={
+                                "job_run_id": job_run_id,
+                                "context_id": context_id,
+                                "after_wallet_id": after,
+                                "counts": counts,
+                            }
                         )
                     )
-            await self.conclude(job_run_id, context_id, counts)
+            concluded = await self.conclude(job_run_id, context_id, counts)
+            if concluded is not None:
+                counts = counts.plus(concluded)
         except ActivityError as error:
             await self._finish(job_run_id, counts, str(error.cause or error))
             raise

@@ -10,7 +10,8 @@ from tests.history_recording import record_histories
 from tests.purchase_helpers import Maker, create_package, insert_purchase
 from tokenbill.settings import Settings
 from worker.main import build_worker
-from workflows.purchase_recovery_types import RESUME_PENDING_PURCHASES_WORKFLOW, ResumeResult
+from workflows.job_types import JobResult
+from workflows.purchase_recovery_types import RESUME_PENDING_PURCHASES_WORKFLOW
 from workflows.purchase_types import PurchaseResult, purchase_workflow_id
 
 
@@ -39,7 +40,7 @@ async def test_stalled_pending_purchase_is_started_and_completes_once(
             RESUME_PENDING_PURCHASES_WORKFLOW,
             id=first_id,
             task_queue=queue,
-            result_type=ResumeResult,
+            result_type=JobResult,
         )
         stalled_id = purchase_workflow_id(stalled.purchase_reference_id)
         outcome = await temporal_client.get_workflow_handle(
@@ -49,11 +50,12 @@ async def test_stalled_pending_purchase_is_started_and_completes_once(
             RESUME_PENDING_PURCHASES_WORKFLOW,
             id=f"recovery-{uuid.uuid4().hex}",
             task_queue=queue,
-            result_type=ResumeResult,
+            result_type=JobResult,
         )
 
     await record_histories(temporal_client, first_id, "resume-pending-purchases")
-    assert first.started >= 1
+    assert first.counts.details["started"] >= 1
+    assert first.status == "succeeded"
     assert outcome.status == "completed"
     async with session_maker() as session:
         statuses: dict[str, str] = dict(

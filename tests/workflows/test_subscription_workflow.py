@@ -31,11 +31,9 @@ from tokenbill.durations import add_months
 from tokenbill.settings import Settings
 from worker.main import build_worker
 from workflows.converter import DATA_CONVERTER
+from workflows.job_types import JobInput, JobResult
 from workflows.search_attributes import SUBSCRIPTION_STATUS
-from workflows.subscription_billing_job import (
-    PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
-    BillingRepairProgress,
-)
+from workflows.subscription_billing_job import PROCESS_SUBSCRIPTION_BILLING_WORKFLOW
 from workflows.subscription_types import (
     CANCEL_UPDATE,
     CHANGE_PACKAGE_UPDATE,
@@ -492,17 +490,20 @@ async def test_safety_net_restarts_a_missing_workflow_once(
     await handle.terminate("lost in an incident")
 
     first_id = f"repair-{uuid.uuid4().hex}"
+    # The job's cursor is the subscription id: start it at this test's subscription.
     first = await env.client.execute_workflow(
         PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
-        BillingRepairProgress(after_id=run.subscription_id - 1),
-        id=first_id, task_queue=queue, result_type=BillingRepairProgress,
+        JobInput(after_wallet_id=run.subscription_id - 1),
+        id=first_id, task_queue=queue, result_type=JobResult,
     )  # fmt: skip
     second = await env.client.execute_workflow(
         PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
-        BillingRepairProgress(after_id=run.subscription_id - 1),
-        id=f"repair-{uuid.uuid4().hex}", task_queue=queue, result_type=BillingRepairProgress,
+        JobInput(after_wallet_id=run.subscription_id - 1),
+        id=f"repair-{uuid.uuid4().hex}", task_queue=queue, result_type=JobResult,
     )  # fmt: skip
-    assert (first.started, second.started) == (1, 0)
+    runs = (first.counts.details["restarted"], second.counts.details["restarted"])
+    assert runs == (1, 0)
+    assert (first.status, second.status) == ("succeeded", "succeeded")
     await record_histories(env.client, first_id, "safety-net")
 
     restarted = env.client.get_workflow_handle(

@@ -27,10 +27,9 @@ from worker.notifications import ensure_outbox_relay
 from workflows.balance_check_types import (
     AUTO_TOPUP_CHECK_WORKFLOW_NAME,
     LOW_BALANCE_CHECK_WORKFLOW_NAME,
-    DueTopups,
     LowBalanceCheckInput,
-    LowBalanceSweep,
 )
+from workflows.job_types import JobResult
 from workflows.outbox_relay_start import wake_outbox_relay
 from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 from workflows.webhook_delivery_types import WebhookDeliveryResult, webhook_delivery_workflow_id
@@ -233,9 +232,9 @@ async def test_event_committed_without_a_relay_is_delivered_by_the_safety_net(
             LowBalanceCheckInput(relay_workflow_id=worker.relay_id),
             id=sweep_id,
             task_queue=worker.task_queue,
-            result_type=LowBalanceSweep,
+            result_type=JobResult,
         )
-        assert sweep.events_waiting >= 1
+        assert sweep.counts.details["events_waiting"] >= 1
         try:
             status = await eventually(
                 lambda: delivery_status(session_maker, endpoint_id, event_id),
@@ -298,17 +297,17 @@ async def test_scheduled_jobs_complete_when_started_without_input(
         AUTO_TOPUP_CHECK_WORKFLOW_NAME,
         id=due_id,
         task_queue=running.task_queue,
-        result_type=DueTopups,
+        result_type=JobResult,
     )
     sweep = await temporal_client.execute_workflow(
         LOW_BALANCE_CHECK_WORKFLOW_NAME,
         id=f"low-balance-check-{uuid.uuid4().hex}",
         task_queue=running.task_queue,
-        result_type=LowBalanceSweep,
+        result_type=JobResult,
     )
-    if sweep.notifications_recorded or sweep.events_waiting:  # it woke the contract's relay
+    if sweep.counts.details["relay_woken"]:  # it woke the contract's relay
         await temporal_client.get_workflow_handle(OUTBOX_RELAY_WORKFLOW_ID).terminate("test")
 
     await record_histories(temporal_client, due_id, "auto-topup-check")
-    assert isinstance(due, DueTopups)
-    assert isinstance(sweep, LowBalanceSweep)
+    assert (due.job_name, due.status) == ("checkAutoTopupTriggers", "succeeded")
+    assert (sweep.job_name, sweep.status) == ("checkLowBalanceThresholds", "succeeded")
