@@ -81,6 +81,17 @@ class Settings(BaseSettings):
         default=timedelta(0),
         description="How long the sandbox processor takes to answer each charge or refund",
     )
+    sandbox_gateway_fault_rate: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="Share of sandbox requests failing with a processing error, nothing recorded",
+    )  # fmt: skip
+    sandbox_gateway_lost_response_rate: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="Share of sandbox operations recorded whose answer is lost as a timeout",
+    )  # fmt: skip
+    sandbox_gateway_fault_seed: int = Field(
+        default=0, description="Seed of the sandbox's fault sequence, so a run can be repeated"
+    )
     worker_graceful_shutdown: timedelta = timedelta(seconds=10)
     worker_max_concurrent_activities: int = Field(default=100, gt=0)
     job_schedules: dict[str, str] = Field(

@@ -4,6 +4,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.payments.gateway import PaymentGateway
 from activities.payments.sandbox import SandboxGateway
+from activities.payments.sandbox_faults import SandboxFaults
 from tokenbill.settings import Settings
 
 
@@ -11,5 +12,12 @@ def build_gateway(
     settings: Settings, session_maker: async_sessionmaker[AsyncSession]
 ) -> PaymentGateway:
     if settings.payment_gateway == "sandbox":
-        return SandboxGateway(session_maker, latency=settings.sandbox_gateway_latency)
+        faults = SandboxFaults(
+            fault_rate=settings.sandbox_gateway_fault_rate,
+            lost_response_rate=settings.sandbox_gateway_lost_response_rate,
+            seed=settings.sandbox_gateway_fault_seed,
+        )
+        return SandboxGateway(
+            session_maker, latency=settings.sandbox_gateway_latency, faults=faults
+        )
     raise ValueError(f"unknown payment gateway {settings.payment_gateway!r}")

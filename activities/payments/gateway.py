@@ -43,6 +43,10 @@ class GatewayTimeout(GatewayError):
     """No answer arrived: the operation may or may not have happened; retry with the same key."""
 
 
+class GatewayUnavailable(GatewayError):
+    """The processor failed before doing anything (its 5xx): nothing happened; retry, same key."""
+
+
 class RefundRefused(GatewayError):
     """The refund cannot be made (unknown charge, more than what is left of the charge)."""
 

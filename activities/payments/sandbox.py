@@ -24,6 +24,7 @@ from activities.payments.gateway import (
     RefundRefused,
     RefundResult,
 )
+from activities.payments.sandbox_faults import FaultInjector, SandboxFaults
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1e16")  # NUMERIC(18, 2) holds less than this
@@ -64,10 +65,15 @@ class SandboxGateway:
     """The test-mode processor: behaviour chosen by the payment method, book in the database."""
 
     def __init__(
-        self, session_maker: async_sessionmaker[AsyncSession], *, latency: timedelta = timedelta(0)
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        *,
+        latency: timedelta = timedelta(0),
+        faults: SandboxFaults | None = None,
     ) -> None:
         self._session_maker = session_maker
         self._latency = latency.total_seconds()
+        self._faults = FaultInjector(faults or SandboxFaults())
 
     async def charge(
         self,
@@ -86,6 +92,7 @@ class SandboxGateway:
         decline = decline_for(payment_method)
         new_reference = f"ch_{uuid.uuid4().hex}"
         await self._processing_time()
+        self._faults.before_processing("charge", idempotency_key)
         async with self._session_maker() as session, session.begin():
             row = await _record(
                 session,
@@ -101,6 +108,7 @@ class SandboxGateway:
             ):  # fmt: skip
                 raise IdempotencyKeyMismatch(idempotency_key)
         first_attempt = row.gateway_reference == new_reference
+        self._faults.after_recording("charge", idempotency_key)
         if row.status == "declined":
             stored = DECLINE_BY_CODE[row.decline_code]
             raise PaymentDeclined(stored.code, stored.message, hard=stored.hard)
@@ -132,6 +140,14 @@ class SandboxGateway:
         _check_amount(amount)
         currency = _check_currency(currency)
         await self._processing_time()
+        self._faults.before_processing("refund", idempotency_key)
+        refund = await self._refund(idempotency_key, charge_reference, amount, currency)
+        self._faults.after_recording("refund", idempotency_key)
+        return refund
+
+    async def _refund(
+        self, idempotency_key: str, charge_reference: str, amount: Decimal, currency: str
+    ) -> RefundResult:
         async with self._session_maker() as session, session.begin():
             # Locking the charge serialises every refund of it, so the total refunded is exact.
             charge = (

@@ -1,0 +1,108 @@
+"""The faults a run injects into processes, and the log of every fault with its moment."""
+
+import asyncio
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from activities.payments.sandbox_faults import LOST_RESPONSE, PROCESSING_ERROR
+from chaos.stack import ChaosStack
+
+WORKER_KILL = "worker_sigkill"
+POSTGRES_RESTART = "postgres_restart"
+API_KILL = "api_sigkill"
+EVERY_KIND = (WORKER_KILL, POSTGRES_RESTART, API_KILL, PROCESSING_ERROR, LOST_RESPONSE)
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    at: datetime
+    detail: str
+
+
+@dataclass
+class FaultLog:
+    faults: list[Fault] = field(default_factory=list)
+
+    def record(self, kind: str, detail: str = "") -> None:
+        self.faults.append(Fault(kind, datetime.now(UTC), detail))
+
+    def counts(self) -> Counter[str]:
+        return Counter(f.kind for f in self.faults)
+
+    def add_gateway_faults(self, worker_logs: list[Path]) -> None:
+        """The sandbox's own log lines of the faults it injected, in every worker incarnation."""
+        for path in worker_logs:
+            for line in path.read_text(errors="replace").splitlines():
+                if '"sandbox_fault"' not in line:
+                    continue
+                entry = json.loads(line)
+                self.faults.append(
+                    Fault(
+                        entry["sandbox_fault"],
+                        datetime.fromisoformat(entry["time"]),
+                        f"{entry['operation']} {entry['idempotency_key']}",
+                    )
+                )
+        self.faults.sort(key=lambda f: f.at)
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """When the one-off faults happen (fractions of the run) and how often the worker dies."""
+
+    duration: float
+    worker_kill_every: tuple[float, float]
+    postgres_at: float = 0.35
+    api_at: float = 0.6
+
+
+async def inject_faults(
+    stack: ChaosStack, plan: FaultPlan, log: FaultLog, rng: random.Random, stop: asyncio.Event
+) -> None:
+    """Kill the worker at random moments, restart PostgreSQL once and kill the API once."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    one_offs = sorted(
+        [
+            (plan.postgres_at * plan.duration, POSTGRES_RESTART),
+            (plan.api_at * plan.duration, API_KILL),
+        ]
+    )
+    next_kill = start + rng.uniform(*plan.worker_kill_every)
+    while not stop.is_set():
+        now = loop.time()
+        if one_offs and now - start >= one_offs[0][0]:
+            _, kind = one_offs.pop(0)
+            await _one_off(stack, kind, log, rng)
+        elif now >= next_kill:
+            await _kill_worker(stack, log, rng)
+            next_kill = loop.time() + rng.uniform(*plan.worker_kill_every)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=0.2)
+        except TimeoutError:
+            continue
+    for _, kind in one_offs:  # a run stopped early still injects every kind once
+        await _one_off(stack, kind, log, rng)
+
+
+async def _kill_worker(stack: ChaosStack, log: FaultLog, rng: random.Random) -> None:
+    stack.worker.kill()
+    log.record(WORKER_KILL, f"incarnation {stack.worker.starts}")
+    await asyncio.sleep(rng.uniform(0.5, 3.0))
+    await asyncio.to_thread(stack.start_worker)
+
+
+async def _one_off(stack: ChaosStack, kind: str, log: FaultLog, rng: random.Random) -> None:
+    if kind == POSTGRES_RESTART:
+        log.record(POSTGRES_RESTART, "fast shutdown, then start on the same data")
+        await asyncio.to_thread(stack.restart_postgres, rng.uniform(1.0, 3.0))
+    else:
+        stack.api.kill()
+        log.record(API_KILL, "SIGKILL, then start")
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        await asyncio.to_thread(stack.restart_api)

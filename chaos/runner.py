@@ -1,0 +1,176 @@
+"""The chaos scenario from start to verdict: servers, population, traffic under faults, settling,
+reconciliation, checks, report. The exit status is 0 only when every check passed."""
+
+import asyncio
+import json
+import random
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from chaos.book import Book
+from chaos.book_checks import books_balanced, reconciliation_clean
+from chaos.client import ClientStats, ResilientClient
+from chaos.faults import EVERY_KIND, FaultLog, FaultPlan, inject_faults
+from chaos.load import Traffic, drive
+from chaos.money_checks import (
+    charges_paired_with_tokens,
+    one_charge_per_business_key,
+    purchases_finished_once,
+    spends_applied_as_answered,
+)
+from chaos.notification_checks import crossings_recorded, notifications_delivered
+from chaos.options import Options, parse
+from chaos.population import arrange, create_people
+from chaos.report import print_faults, print_traffic, print_verdicts
+from chaos.settle import Settled, cancel_subscriptions, settle
+from chaos.stack import JWT_SECRET, ChaosStack, GatewayFaultRates
+from chaos.verdict import Verdict
+from chaos.webhook_sink import WebhookSink
+from db.reconciliation import use_one_snapshot
+from db.session import create_engine, create_session_maker
+from tokenbill.settings import Settings
+from workflows.converter import DATA_CONVERTER
+
+WEBHOOK_FAILURE_RATE = 0.1
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(argv)
+    work_dir = options.work_dir or Path(tempfile.mkdtemp(prefix="tokenbill-chaos-"))
+    stack = ChaosStack(
+        work_dir, GatewayFaultRates(options.fault_rate, options.lost_response_rate, options.seed)
+    )
+    print(f"chaos: seed {options.seed}, {options.duration:.0f}s of traffic, work dir {work_dir}")
+    try:
+        stack.start()
+        verdicts = asyncio.run(scenario(stack, options))
+    finally:
+        stack.stop()
+    failed = [v.name for v in verdicts if not v.passed]
+    if failed:
+        print(f"\nchaos: FAILED {len(failed)} of {len(verdicts)} checks: {'; '.join(failed)}")
+        print(f"chaos: logs kept in {work_dir / 'logs'}")
+        return 1
+    print(f"\nchaos: all {len(verdicts)} checks passed")
+    if not options.keep and options.work_dir is None:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+def _settings(stack: ChaosStack) -> Settings:
+    return Settings(_env_file=None, database_url=stack.postgres.url, jwt_secret=JWT_SECRET)
+
+
+async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
+    settings = _settings(stack)
+    rng = random.Random(options.seed)
+    engine = create_engine(settings, pool_size=2)
+    try:
+        plans, api_key, packages = await create_people(
+            create_session_maker(engine), settings, options.organizations
+        )
+    finally:
+        await engine.dispose()
+    sink = WebhookSink(WEBHOOK_FAILURE_RATE, random.Random(options.seed + 1))
+    await sink.start()
+    stats, book, log = ClientStats(), Book(), FaultLog()
+    client = ResilientClient(stack.api_url, stats)
+    try:
+        await arrange(client, plans, packages, book, sink.url)
+        stop = asyncio.Event()
+        plan = FaultPlan(options.duration, options.worker_kill_every)
+        traffic = Traffic(client, plans, api_key, packages["pack"], book, rng, stop)
+        running = asyncio.gather(
+            drive(traffic), inject_faults(stack, plan, log, random.Random(options.seed + 2), stop)
+        )
+        await asyncio.sleep(options.duration)
+        stop.set()
+        await running
+        print("chaos: traffic over; cancelling subscriptions and letting the system settle")
+        await cancel_subscriptions(client, plans, book)
+        verdicts = await conclude(stack, options, book)
+    finally:
+        await client.close()
+        await sink.stop()
+    log.add_gateway_faults(stack.worker.logs())
+    injected = Verdict("faults of every kind were injected", str(dict(log.counts())))
+    injected.violations = [
+        f"no {kind} was injected" for kind in EVERY_KIND if not log.counts()[kind]
+    ]
+    verdicts.insert(0, injected)
+    print_faults(log)
+    print(f"  webhook deliveries answered 503 by the receiver: {sink.refused} of {sink.received}")
+    print_traffic(book, stats)
+    print_verdicts(verdicts)
+    if options.summary is not None:
+        write_summary(options.summary, log, verdicts)
+    return verdicts
+
+
+async def conclude(stack: ChaosStack, options: Options, book: Book) -> list[Verdict]:
+    settings = _settings(stack)
+    engine = create_engine(settings, pool_size=4)
+    temporal = await Client.connect(stack.temporal.address, data_converter=DATA_CONVERTER)
+    try:
+        session_maker = create_session_maker(engine)
+        settled = await settle(session_maker, temporal, options.settle_timeout)
+        return [settled_verdict(settled), *await run_checks(session_maker, settings, book, settled)]
+    finally:
+        await engine.dispose()
+
+
+def settled_verdict(settled: Settled) -> Verdict:
+    verdict = Verdict("the system settled", f"{settled.seconds:.1f}s after the traffic")
+    verdict.violations = [f"{what}: {count}" for what, count in settled.unsettled.items()]
+    return verdict
+
+
+async def run_checks(
+    session_maker: async_sessionmaker[AsyncSession], settings: Settings, book: Book,
+    settled: Settled,
+) -> list[Verdict]:  # fmt: skip
+    low, critical = settings.token_low_balance_threshold, settings.token_critical_balance_threshold
+    async with session_maker() as session, session.begin():
+        await use_one_snapshot(session)
+        checks: list[Awaitable[Verdict | list[Verdict]]] = [
+            purchases_finished_once(session, book),
+            charges_paired_with_tokens(session),
+            one_charge_per_business_key(session),
+            spends_applied_as_answered(session, book),
+            books_balanced(session),
+            crossings_recorded(session, low, critical),
+            notifications_delivered(session),
+        ]
+        verdicts = [v for check in checks for v in await guarded(check)]
+    async with session_maker() as session:
+        verdicts += await guarded(reconciliation_clean(session, settled.reconciliation_workflow))
+    return verdicts
+
+
+async def guarded(check: Awaitable[Verdict | list[Verdict]]) -> list[Verdict]:
+    """A check that cannot run is a failed check, reported with the others."""
+    try:
+        found = await check
+    except Exception as error:
+        return [Verdict("a check could run", violations=[f"{type(error).__name__}: {error}"])]
+    return found if isinstance(found, list) else [found]
+
+
+def write_summary(path: Path, log: FaultLog, verdicts: list[Verdict]) -> None:
+    summary = {
+        "faults": dict(log.counts()),
+        "checks": [
+            {"name": v.name, "passed": v.passed, "violations": v.violations[:50]} for v in verdicts
+        ],
+    }
+    path.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

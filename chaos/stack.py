@@ -1,0 +1,160 @@
+"""The chaos run's own servers: PostgreSQL, the Temporal dev server, and `tokenbill api` and
+`tokenbill worker` as child processes that the run kills and starts again."""
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+import httpx
+
+from db.migrate import upgrade_to_head
+from tokenbill.devstack.ports import free_port
+from tokenbill.devstack.postgres import LocalPostgres
+from tokenbill.devstack.processes import kill_process, start_process, stop_process
+from tokenbill.devstack.temporal import LocalTemporal
+
+TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
+TASK_QUEUE = "tokenbill-chaos"
+JWT_SECRET = "chaos-secret-long-enough-for-hs256-signatures"
+# The safety-net jobs would repair what the primary paths miss: keep them out of the run, so the
+# checks prove the paths themselves.
+JOBS_OFF = (
+    '{"resumePendingPurchases": "0 0 1 1 *", "processSubscriptionBilling": "0 0 1 1 *", '
+    '"checkLowBalances": "0 0 1 1 *", "checkAutoTopups": "0 0 1 1 *", '
+    '"sendSubscriptionRenewalReminders": "0 0 1 1 *"}'
+)
+
+
+@dataclass(frozen=True)
+class GatewayFaultRates:
+    fault_rate: float
+    lost_response_rate: float
+    seed: int
+
+
+@dataclass
+class ChaosProcess:
+    """One tokenbill child process; every start appends to a numbered log of its own."""
+
+    name: str
+    env: dict[str, str]
+    log_dir: Path
+    starts: int = 0
+    process: Popen[bytes] | None = None
+
+    def start(self, extra_env: dict[str, str] | None = None) -> None:
+        self.starts += 1
+        log = self.log_dir / f"{self.name}-{self.starts}.log"
+        env = {**self.env, **(extra_env or {})}
+        self.process = start_process([TOKENBILL, self.name], env=env, log_path=log)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            kill_process(self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+    def logs(self) -> list[Path]:
+        return sorted(self.log_dir.glob(f"{self.name}-*.log"))
+
+
+@dataclass
+class ChaosStack:
+    work_dir: Path
+    faults: GatewayFaultRates
+    postgres: LocalPostgres = field(init=False)
+    temporal: LocalTemporal = field(init=False)
+    api: ChaosProcess = field(init=False)
+    worker: ChaosProcess = field(init=False)
+    api_port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        self.postgres = LocalPostgres(self.work_dir / "postgres")
+        self.temporal = LocalTemporal(log_path=self.work_dir / "logs" / "temporal.log")
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self) -> None:
+        self.postgres.start()
+        upgrade_to_head(self.postgres.url)
+        self.temporal.start()
+        env = self.environment()
+        logs = self.work_dir / "logs"
+        self.api = ChaosProcess("api", env, logs)
+        self.worker = ChaosProcess("worker", env, logs)
+        self.start_worker()
+        self.api.start()
+        wait_until_healthy(self.api_url)
+
+    def start_worker(self) -> None:
+        """Each incarnation draws its own, still repeatable, sequence of gateway faults."""
+        seed = self.faults.seed * 1000 + self.worker.starts
+        self.worker.start({"SANDBOX_GATEWAY_FAULT_SEED": str(seed)})
+
+    def restart_api(self) -> None:
+        self.api.start()
+        wait_until_healthy(self.api_url)
+
+    def restart_postgres(self, down_seconds: float) -> None:
+        self.postgres.stop()
+        time.sleep(down_seconds)
+        self.postgres.start()
+
+    def stop(self) -> None:
+        for process in (self.api, self.worker):
+            process.stop()
+        self.temporal.stop()
+        self.postgres.stop()
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "TEMPORAL"))}
+        env.update(
+            DATABASE_URL=self.postgres.url,
+            TEMPORAL_ADDRESS=self.temporal.address,
+            TEMPORAL_TASK_QUEUE=TASK_QUEUE,
+            JWT_SECRET=JWT_SECRET,
+            API_HOST="127.0.0.1",
+            API_PORT=str(self.api_port),
+            LOG_LEVEL="WARNING",
+            LOG_TO_FILES="false",
+            LOG_DIR=str(self.work_dir / "logs"),
+            WORKER_METRICS_PORT="0",
+            PURCHASE_RATE_LIMIT="100000",
+            JOB_SCHEDULES=JOBS_OFF,
+            # Charges take a moment, so a killed worker leaves some in flight.
+            SANDBOX_GATEWAY_LATENCY="PT0.2S",
+            SANDBOX_GATEWAY_FAULT_RATE=str(self.faults.fault_rate),
+            SANDBOX_GATEWAY_LOST_RESPONSE_RATE=str(self.faults.lost_response_rate),
+            TOKEN_SUBSCRIPTION_MINIMUM_INTERVAL="PT1S",
+            TOKEN_SUBSCRIPTION_REMINDER_LEAD="PT1S",
+            TOKEN_SUBSCRIPTION_DUNNING_SCHEDULE="PT2S,PT4S",
+            TOKEN_AUTO_TOPUP_RETRY_BACKOFF="PT2S",
+            # The relay looks often and takes back quickly what a killed worker had claimed.
+            OUTBOX_RELAY_POLL_INTERVAL="PT2S",
+            OUTBOX_STALE_AFTER="PT10S",
+            WEBHOOK_TIMEOUT="PT2S",
+            WEBHOOK_MAX_ATTEMPTS="3",
+            WEBHOOK_RETRY_INITIAL_INTERVAL="PT1S",
+            WEBHOOK_RETRY_MAX_INTERVAL="PT2S",
+            WORKER_GRACEFUL_SHUTDOWN="PT2S",
+        )
+        return env
+
+
+def wait_until_healthy(url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the API at {url} was not healthy within {timeout:.0f}s")
