@@ -13,8 +13,12 @@ from tokenbill.devstack.temporal import LocalTemporal
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__)
-    parser.add_argument("--examples", type=int, default=50,
-                        help="examples per operation and generation mode (default 50)")  # fmt: skip
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=20,
+        help="examples per operation, credential and generation mode (default 20)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tokenbill-fuzz-") as folder:

@@ -71,7 +71,9 @@ def explore(
             calls_before = tally.calls
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 prober = _Prober(operation, world, base_url, conn, http, tally, mode)
-                prober.run(examples, random_seed)
+                # Valid requests get `examples` per credential, so each permission set is tried.
+                scale = len(world.identities) if mode is GenerationMode.POSITIVE else 1
+                prober.run(examples * scale, random_seed)
             progress(f"{operation.label}: {tally.calls - calls_before} calls")
     return tally
 

@@ -1,12 +1,12 @@
-"""The short, seeded `make fuzz`: a few examples per operation and generation mode, against its
-own database on the suite's PostgreSQL and the suite's Temporal dev server."""
+"""The short, seeded `make fuzz`: two examples per operation, credential and generation mode,
+against a database of its own on the suite's PostgreSQL and the suite's Temporal dev server."""
 
 import asyncio
 
 from fuzz.session import run_fuzz
 from tokenbill.devstack.temporal import LocalTemporal
 
-EXAMPLES = 4
+EXAMPLES = 2
 SEED = 0
 
 
