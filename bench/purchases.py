@@ -4,10 +4,12 @@ no-op activities, started and awaited through Temporal at the same concurrency."
 import json
 import time
 import uuid
+from dataclasses import dataclass
 
 from temporalio.client import Client
 
 from bench.baseline_worker import BASELINE_TASK_QUEUE, BASELINE_WORKFLOW
+from bench.cpu import cpu_seconds, spent
 from bench.figures import Caller, Figure, Goal, Latencies, SectionResult, closed_loop
 from bench.fixtures import Buyer, create_package, prepare_buyers
 from bench.http_client import KeepAliveConnection
@@ -81,10 +83,26 @@ def baseline_starters(client: Client, tally: Latencies) -> Caller:
     return work
 
 
-async def measure(concurrency: int, seconds: float, caller: Caller, tally: Latencies) -> float:
+@dataclass(frozen=True)
+class Mode:
+    rate: float
+    cpu_ms: dict[str, float]  # CPU time per completed workflow, by server
+
+
+async def measure(
+    stack: BenchStack, concurrency: int, seconds: float, caller: Caller, tally: Latencies
+) -> Mode:
+    groups = stack.process_groups()
+    before: dict[str, float] = {}
+
+    def measuring() -> None:
+        tally.clear()
+        before.update(cpu_seconds(groups))
+
     warm_up = min(WARM_UP, seconds)
-    done, elapsed = await closed_loop(concurrency, seconds, caller, warm_up, tally.clear)
-    return done / elapsed
+    done, elapsed = await closed_loop(concurrency, seconds, caller, warm_up, measuring)
+    used = spent(before, cpu_seconds(groups))
+    return Mode(done / elapsed, {name: 1000 * s / max(done, 1) for name, s in used.items()})
 
 
 async def run(stack: BenchStack, options: Options) -> SectionResult:
@@ -96,14 +114,16 @@ async def run(stack: BenchStack, options: Options) -> SectionResult:
     assert settings.temporal_address is not None
     client = await Client.connect(settings.temporal_address, data_converter=DATA_CONVERTER)
     base, bought = Latencies.empty(), Latencies.empty()
-    base_rate = await measure(
-        concurrency, options.purchase_seconds, baseline_starters(client, base), base
+    baseline = await measure(
+        stack, concurrency, options.purchase_seconds, baseline_starters(client, base), base
     )
+    base_rate = baseline.rate
     print(f"  {BASELINE:<30} {base_rate:>8.1f}/s p50 {base.ms(0.5):.0f} ms", flush=True)
-    rate = await measure(
-        concurrency, options.purchase_seconds,
+    purchase = await measure(
+        stack, concurrency, options.purchase_seconds,
         http_buyers(stack.api_port, buyers, package, bought), bought,
     )  # fmt: skip
+    rate = purchase.rate
     print(f"  {'purchase over HTTP':<30} {rate:>8.1f}/s p50 {bought.ms(0.5):.0f} ms", flush=True)
     figures = [
         Figure(SECTION, "throughput", rate, "purchases/s", BASELINE, base_rate, Goal(0.8)),
@@ -119,4 +139,8 @@ async def run(stack: BenchStack, options: Options) -> SectionResult:
         "purchase rate": rate,
         "baseline rate": base_rate,
     }
+    for server, ms in purchase.cpu_ms.items():
+        facts[f"CPU ms per purchase: {server}"] = ms
+    for server, ms in baseline.cpu_ms.items():
+        facts[f"CPU ms per baseline workflow: {server}"] = ms
     return SectionResult(figures, facts)

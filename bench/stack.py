@@ -75,6 +75,14 @@ class BenchStack:
     def pid(self, name: str) -> int:
         return self.processes[name].pid
 
+    def process_groups(self) -> dict[str, int]:
+        """Every server's process group (each child leads its own), by name."""
+        groups = {name: process.pid for name, process in self.processes.items()}
+        for name, server in (("temporal", self.temporal), ("postgres", self.postgres)):
+            if server is not None and server.process is not None:
+                groups[name] = server.process.pid
+        return groups
+
     def stop(self) -> None:
         for name in list(self.processes):
             stop_process(self.processes.pop(name), timeout=30)
