@@ -2,15 +2,23 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from api.schemas.common import OrganizationName, PersonName, RequestBody, RowId, UserType
+from api.schemas.common import (
+    OrganizationName,
+    PersonName,
+    RequestBody,
+    RowId,
+    UserType,
+    _storable,
+)
 from db.directory import OrganizationRecord, UserRecord
 
 Permission = Literal["tokens.view", "tokens.purchase", "tokens.configure", "tokens.consume"]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    AfterValidator(_storable),
 ]
 
 

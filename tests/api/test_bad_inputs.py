@@ -290,6 +290,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, dict[str, str], int, str]] = [
     ("POST", "/api/tokens/admin/organizations", {"name": "   "}, {}, 422, "validation_error"),
     ("POST", "/api/tokens/admin/organizations/2000000000/deactivate", None, {}, 404, "not_found"),
     ("POST", "/api/tokens/admin/users", {"email": "not-an-email"}, {}, 422, "validation_error"),
+    ("POST", "/api/tokens/admin/users", {"email": "a\u0000@b.test"}, {}, 422, "validation_error"),
     (
         "POST",
         "/api/tokens/admin/users",
