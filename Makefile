@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck bench fuzz clean
+.PHONY: dev test lint typecheck bench fuzz chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ bench: $(STAMP)
 # PostgreSQL and Temporal dev server); exits non-zero on any 5xx, schema break or refused change.
 fuzz: $(STAMP)
 	$(BIN)/python -m fuzz $(FUZZ_ARGS)
+
+# Money rules under faults: worker SIGKILLs, a PostgreSQL restart, an API kill, gateway faults.
+chaos: $(STAMP)
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

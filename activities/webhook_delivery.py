@@ -3,6 +3,10 @@
 An attempt raises WebhookUnavailable (retried by the workflow's policy with backoff) on a 5xx,
 408, 429, timeout or connection error, and WebhookRejected (not retried) on any other non-2xx.
 Redirects are not followed: a webhook URL must answer itself.
+
+Only POSTs made and logged count against WEBHOOK_MAX_ATTEMPTS: the delivery's own counter decides
+when to give up, so a worker crash or a database outage between attempts never uses up the budget
+(the workflow retries those without limit) and a delivery never fails without its log.
 """
 
 import logging
@@ -48,6 +52,8 @@ class DeliveryTarget:
     url: str
     secret: str
     event: OutboxEvent
+    attempts_made: int
+    last_status_code: int | None
 
 
 def is_retryable(status_code: int) -> bool:
@@ -65,6 +71,11 @@ class WebhookDeliveryActivities:
     @activity.defn(name=DELIVER_WEBHOOK)
     async def deliver(self, delivery: WebhookDeliveryInput) -> AttemptOutcome:
         target = await self._target(delivery)
+        if target.last_status_code is not None and 200 <= target.last_status_code < 300:
+            # An earlier run of this activity was answered 2xx and logged it, then died.
+            return AttemptOutcome(status_code=target.last_status_code, duration_ms=0)
+        if target.attempts_made >= delivery.retry.maximum_attempts:
+            raise _given_up(target.attempts_made, "the endpoint did not accept the event")
         body = target.event.body()
         timestamp = int(time.time())
         headers = {
@@ -89,7 +100,7 @@ class WebhookDeliveryActivities:
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
         duration_ms = int((time.monotonic() - started) * 1000)
-        await self._log_attempt(delivery, status_code, error, duration_ms)
+        made = await self._log_attempt(delivery, status_code, error, duration_ms)
         if error is None and status_code is not None:
             return AttemptOutcome(status_code=status_code, duration_ms=duration_ms)
         if status_code is not None and not is_retryable(status_code):
@@ -99,6 +110,8 @@ class WebhookDeliveryActivities:
                 type=WEBHOOK_REJECTED,
                 non_retryable=True,
             )
+        if made >= delivery.retry.maximum_attempts:
+            raise _given_up(made, str(error))
         raise ApplicationError(str(error), {"status_code": status_code}, type=WEBHOOK_UNAVAILABLE)
 
     @activity.defn(name=FINISH_DELIVERY)
@@ -121,7 +134,8 @@ class WebhookDeliveryActivities:
             endpoint = (
                 await session.execute(
                     text(
-                        "SELECT e.url, e.secret, e.is_active FROM webhook_deliveries d "
+                        "SELECT e.url, e.secret, e.is_active, d.attempts, d.last_status_code "
+                        "FROM webhook_deliveries d "
                         "JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = :id"
                     ),
                     {"id": delivery.delivery_id},
@@ -140,7 +154,10 @@ class WebhookDeliveryActivities:
                 type=ENDPOINT_GONE,
                 non_retryable=True,
             )
-        return DeliveryTarget(url=endpoint.url, secret=endpoint.secret, event=event)
+        return DeliveryTarget(
+            url=endpoint.url, secret=endpoint.secret, event=event,
+            attempts_made=endpoint.attempts, last_status_code=endpoint.last_status_code,
+        )  # fmt: skip
 
     async def _log_attempt(
         self,
@@ -148,22 +165,34 @@ class WebhookDeliveryActivities:
         status_code: int | None,
         error: str | None,
         duration_ms: int,
-    ) -> None:
+    ) -> int:
+        """Log the POST just made; the number of POSTs made so far, this one included."""
         async with self._session_maker() as session, session.begin():
+            made = await session.scalar(
+                text(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, "
+                    "last_status_code = :code, last_error = :error WHERE id = :d "
+                    "RETURNING attempts"
+                ),
+                {"d": delivery.delivery_id, "code": status_code, "error": error},
+            )
             await session.execute(
                 text(
                     "INSERT INTO webhook_delivery_attempts (delivery_id, attempt, status_code, "
                     "error, duration_ms) VALUES (:d, :attempt, :code, :error, :ms)"
                 ),
                 {
-                    "d": delivery.delivery_id, "attempt": activity.info().attempt,
-                    "code": status_code, "error": error, "ms": duration_ms,
+                    "d": delivery.delivery_id, "attempt": made, "code": status_code,
+                    "error": error, "ms": duration_ms,
                 },
             )  # fmt: skip
-            await session.execute(
-                text(
-                    "UPDATE webhook_deliveries SET attempts = attempts + 1, "
-                    "last_status_code = :code, last_error = :error WHERE id = :d"
-                ),
-                {"d": delivery.delivery_id, "code": status_code, "error": error},
-            )
+        return int(made)
+
+
+def _given_up(attempts: int, error: str) -> ApplicationError:
+    return ApplicationError(
+        f"{error}; {attempts} attempts made, no more are tried",
+        {"attempts": attempts},
+        type=WEBHOOK_UNAVAILABLE,
+        non_retryable=True,
+    )

@@ -46,11 +46,13 @@ class WebhookDeliveryWorkflow:
                 delivery,
                 result_type=AttemptOutcome,
                 start_to_close_timeout=retry.timeout + BOOKKEEPING_MARGIN,
+                # The activity gives up after retry.maximum_attempts POSTs (it counts them in
+                # the database); a crash or an outage between them is retried without limit.
                 retry_policy=RetryPolicy(
                     initial_interval=retry.initial_interval,
                     backoff_coefficient=2.0,
                     maximum_interval=retry.maximum_interval,
-                    maximum_attempts=retry.maximum_attempts,
+                    maximum_attempts=0,
                     non_retryable_error_types=[WEBHOOK_REJECTED, ENDPOINT_GONE],
                 ),
             )
