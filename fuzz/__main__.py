@@ -16,8 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--examples",
         type=int,
-        default=20,
-        help="examples per operation, credential and generation mode (default 20)",
+        default=10,
+        help="examples per operation, credential and generation mode (default 10)",
     )
     parser.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     options = parser.parse_args(argv)

@@ -13,7 +13,7 @@ from api.auth.dependencies import Admin
 from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
-from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
+from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, UNKNOWN_ORGANIZATION, Page
 from api.schemas.spend_settings import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from api.state import get_session
 from db import api_keys
@@ -27,6 +27,7 @@ ApiKeyId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="API key id.")]
 @router.post(
     "",
     openapi_extra=IDEMPOTENT_ROUTE,
+    responses=UNKNOWN_ORGANIZATION,
     status_code=201,
     response_model=ApiKeyCreated,
     summary="Create a service API key",

@@ -12,7 +12,7 @@ from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_r
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.admin import Permission, UserCreate, UserOut
-from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
+from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, UNKNOWN_ORGANIZATION, Page
 from api.state import get_session
 from db import directory
 from db.audit import Actor
@@ -27,6 +27,7 @@ PermissionName = Annotated[Permission, Path(description="tokens.view, tokens.pur
 @router.post(
     "",
     openapi_extra=IDEMPOTENT_ROUTE,
+    responses=UNKNOWN_ORGANIZATION,
     status_code=201,
     response_model=UserOut,
     summary="Create a user",

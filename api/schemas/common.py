@@ -115,3 +115,6 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     422: _error("The request does not validate."),
     503: _error("The token system is disabled (ENABLE_TOKEN_SYSTEM=false)."),
 }
+UNKNOWN_ORGANIZATION: dict[int | str, dict[str, Any]] = {
+    404: _error("The organization named in the body does not exist."),
+}
