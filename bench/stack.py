@@ -75,6 +75,12 @@ class BenchStack:
     def pid(self, name: str) -> int:
         return self.processes[name].pid
 
+    def check_running(self) -> None:
+        """Fail the run when a server this run started has exited (killed from outside)."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"the {name} exited with status {process.returncode}")
+
     def process_groups(self) -> dict[str, int]:
         """Every server's process group (each child leads its own), by name."""
         groups = {name: process.pid for name, process in self.processes.items()}

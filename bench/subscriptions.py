@@ -98,11 +98,12 @@ async def wave_state(settings: Settings, orgs: list[int], start: datetime) -> Wa
 
 
 async def await_wave(
-    settings: Settings, orgs: list[int], start: datetime, patience: float
+    stack: BenchStack, orgs: list[int], start: datetime, patience: float
 ) -> WaveState:
     deadline = start + timedelta(seconds=patience)
     while True:
-        state = await wave_state(settings, orgs, start)
+        stack.check_running()
+        state = await wave_state(stack.settings, orgs, start)
         if state.paid >= len(orgs) or datetime.now(UTC) > deadline:
             return state
         await asyncio.sleep(POLL_EVERY)
@@ -132,7 +133,7 @@ async def run(
     creation = await create_all(stack.api_port, token, orgs, package, start, concurrency)
     live_kib = memory.now_kib()
     print(f"  created in {creation.seconds:.1f}s ({creation.late} late); waiting", flush=True)
-    state = await await_wave(settings, orgs, start, options.wave_timeout)
+    state = await await_wave(stack, orgs, start, options.wave_timeout)
     peak_kib = await memory.stop()
     complete = state.paid == size and state.last_paid_at is not None
     wave_seconds = (state.last_paid_at - start).total_seconds() if state.last_paid_at else math.nan
