@@ -12,7 +12,7 @@ import pytest
 from chaos.faults import EVERY_KIND
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-SHORT_RUN = ["--duration", "45", "--settle-timeout", "60", "--worker-kill-every", "7", "14"]
+SHORT_RUN = ["--duration", "45", "--settle-timeout", "100", "--worker-kill-every", "7", "14"]
 
 
 def test_short_chaos_run_injects_every_fault_and_breaks_no_money_rule(tmp_path: Path) -> None:
