@@ -348,7 +348,7 @@ def cmd_jobs_list(args: argparse.Namespace, settings: Settings) -> int:
         for s in _run_jobs_command(go())
     ]  # fmt: skip
     print_table(["JOB", "CRON", "STATE", "LAST RUN", "NEXT RUN", "LAST RESULT"], rows)
-    return 0
+    _leave_now(0)
 
 
 def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -367,16 +367,18 @@ def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
             f"{result.status}: seen={counts.seen} changed={counts.changed} "
             f"failed={counts.failed}{details}"
         )
-    return 0
+    _leave_now(0)
 
 
 def _run_jobs_command(work: Coroutine[Any, Any, T]) -> T:
+    """Run a jobs command; the commands leave through _leave_now, since they hold a Temporal
+    client whose core threads can abort the interpreter's finalization."""
     from tokenbill.job_commands import JobCommandError
 
     try:
         return asyncio.run(work)
     except JobCommandError as exc:
-        raise CommandError(str(exc)) from exc
+        _leave_now(fail(str(exc)))
 
 
 def _when(moment: datetime | None) -> str:

@@ -4,17 +4,28 @@ import asyncio
 import os
 import re
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
-from temporalio.client import Client
+from sqlalchemy import text
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
+from temporalio.service import RPCError, RPCStatusCode
 
+from db.session import create_engine, create_session_maker
 from tests.jobs.conftest import Maker, credit
+from tokenbill import cli, job_commands
+from tokenbill.devstack.databases import drop_database, recreate_database
 from tokenbill.settings import Settings
+from worker.main import build_worker
 from worker.schedules import ensure_schedules
+from workflows.job_types import JobResult
+from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 
 TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
+EVERY_JOB_DATABASE = "tokenbill_every_job_test"
 
 
 @pytest.fixture
@@ -25,6 +36,47 @@ async def schedules_on_the_jobs_queue(
     await ensure_schedules(temporal_client, jobs_settings)
     yield
     await ensure_schedules(temporal_client, settings)
+
+
+@pytest.fixture
+async def every_job_on_a_database_of_its_own(
+    temporal_client: Client, settings: Settings, database_url: str
+) -> AsyncIterator[tuple[Settings, Maker]]:
+    """Every workflow and activity on a queue of its own over an empty migrated database, so the
+    safety nets restart nobody else's subscriptions or purchases; the schedules start their
+    workflows there."""
+    url = recreate_database(database_url, EVERY_JOB_DATABASE)
+    own = settings.model_copy(
+        update={"database_url": url, "temporal_task_queue": f"every-job-{uuid.uuid4().hex}"}
+    )
+    await tokenbill(own, "migrate")
+    engine = create_engine(own)
+    session_maker = create_session_maker(engine)
+    try:
+        async with build_worker(temporal_client, own, session_maker):
+            await ensure_schedules(temporal_client, own)
+            await end_stranded_runs(temporal_client)
+            try:
+                yield own, session_maker
+            finally:
+                await ensure_schedules(temporal_client, settings)
+    finally:
+        await engine.dispose()
+        drop_database(database_url, EVERY_JOB_DATABASE)
+
+
+async def end_stranded_runs(client: Client) -> None:
+    """A schedule that fired while an earlier test pointed it at a queue no worker serves for that
+    workflow left a run that never ends, and the overlap policy skips every run after it."""
+    for job in job_commands.registered_jobs():
+        description = await client.get_schedule_handle(job.name).describe()
+        for action in description.info.running_actions:
+            if isinstance(action, ScheduleActionExecutionStartWorkflow):
+                try:
+                    await client.get_workflow_handle(action.workflow_id).terminate("stranded")
+                except RPCError as exc:
+                    if exc.status != RPCStatusCode.NOT_FOUND:
+                        raise
 
 
 async def tokenbill(settings: Settings, *args: str, expect: int = 0) -> str:
@@ -75,3 +127,68 @@ async def test_jobs_run_of_an_unknown_job_names_the_known_ones(jobs_settings: Se
 
     assert "no job is named 'noSuchJob'" in said
     assert "cleanupExpiredTokens" in said
+
+
+async def test_each_of_the_ten_scheduled_jobs_runs_to_a_succeeded_result_and_a_job_run(
+    temporal_client: Client, every_job_on_a_database_of_its_own: tuple[Settings, Maker]
+) -> None:
+    own, session_maker = every_job_on_a_database_of_its_own
+    async with session_maker() as session, session.begin():
+        organization_id = await session.scalar(
+            text("INSERT INTO organizations (name) VALUES ('Every Job') RETURNING id")
+        )
+    assert organization_id is not None
+    await credit(session_maker, organization_id, "10")
+    names = [job.name for job in job_commands.registered_jobs()]
+
+    outputs = await asyncio.gather(
+        *(tokenbill(own, "jobs", "run", name, "--wait") for name in names)
+    )
+    said = dict(zip(names, outputs, strict=True))
+    if "relay_woken=1" in said["checkLowBalanceThresholds"]:
+        await temporal_client.get_workflow_handle(OUTBOX_RELAY_WORKFLOW_ID).terminate("test")
+    started = {
+        name: re.findall(r"^started \S+ as workflow (\S+)$", said[name], re.M) for name in names
+    }
+    async with session_maker() as session:
+        runs = {
+            run.workflow_id: run
+            for run in await session.execute(
+                text("SELECT workflow_id, job_name, status, seen, changed, failed FROM job_runs")
+            )
+        }
+
+    assert len(names) == 10
+    for name in names:
+        [workflow_id] = started[name]
+        run = runs[workflow_id]
+        result = f"succeeded: seen={run.seen} changed={run.changed} failed=0"
+        assert (run.job_name, run.status, run.failed) == (name, "succeeded", 0)
+        assert result in said[name], said[name]
+    wallet_jobs = [
+        "checkLowBalanceThresholds", "checkAutoTopupTriggers", "updateUsageForecasts",
+        "reconcileWalletBalances",
+    ]  # fmt: skip
+    assert [runs[started[name][0]].seen for name in wallet_jobs] == [1, 1, 1, 1]
+
+
+def test_jobs_run_names_a_result_it_cannot_read_as_such_not_as_invalid_settings(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def connect(_: Settings) -> Client:
+        return cast(Client, object())
+
+    async def run_job_now(_: Client, name: str, *, wait: bool) -> tuple[str, JobResult | None]:
+        return f"job-{name}", JobResult.model_validate({"seen": 1})
+
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    monkeypatch.setattr(job_commands, "connect", connect)
+    monkeypatch.setattr(job_commands, "run_job_now", run_job_now)
+
+    status = cli.main(["jobs", "run", "checkLowBalanceThresholds", "--wait"])
+
+    said = capsys.readouterr().err
+    assert status == 1
+    assert "tokenbill: error: unexpected JobResult: job_name: Field required" in said
+    assert "invalid settings" not in said
