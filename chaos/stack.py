@@ -1,6 +1,7 @@
 """The chaos run's own servers: PostgreSQL, the Temporal dev server, and `tokenbill api` and
 `tokenbill worker` as child processes that the run kills and starts again."""
 
+import json
 import os
 import sys
 import time
@@ -15,17 +16,21 @@ from tokenbill.devstack.ports import free_port
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
 from tokenbill.devstack.temporal import LocalTemporal
+from workflows.balance_check_types import AUTO_TOPUP_JOB, LOW_BALANCE_JOB
+from workflows.operations_job_types import SEND_SUBSCRIPTION_RENEWAL_REMINDERS
+from workflows.purchase_recovery_types import RESUME_PENDING_PURCHASES_JOB
+from workflows.subscription_billing_job import PROCESS_SUBSCRIPTION_BILLING_JOB
 
 TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
 TASK_QUEUE = "tokenbill-chaos"
 JWT_SECRET = "chaos-secret-long-enough-for-hs256-signatures"
 # The safety-net jobs would repair what the primary paths miss: keep them out of the run, so the
-# checks prove the paths themselves.
-JOBS_OFF = (
-    '{"resumePendingPurchases": "0 0 1 1 *", "processSubscriptionBilling": "0 0 1 1 *", '
-    '"checkLowBalances": "0 0 1 1 *", "checkAutoTopups": "0 0 1 1 *", '
-    '"sendSubscriptionRenewalReminders": "0 0 1 1 *"}'
-)
+# checks prove the paths themselves (a cron that falls once a year, on 1 January at midnight).
+SAFETY_NETS = (
+    RESUME_PENDING_PURCHASES_JOB, PROCESS_SUBSCRIPTION_BILLING_JOB, LOW_BALANCE_JOB,
+    AUTO_TOPUP_JOB, SEND_SUBSCRIPTION_RENEWAL_REMINDERS,
+)  # fmt: skip
+JOBS_OFF = json.dumps(dict.fromkeys(SAFETY_NETS, "0 0 1 1 *"))
 
 
 @dataclass(frozen=True)
