@@ -273,9 +273,10 @@ async def test_ledger_debit_below_threshold_is_what_the_check_job_sees(
             kind="consumption",
         )
 
-    due_before = [r.wallet_id for r in await rows(session_maker, DUE_TOPUPS_SQL)]
+    page = {"after": wallet_id - 1, "last": wallet_id}  # the check job's page of this wallet
+    due_before = [r.wallet_id for r in await rows(session_maker, DUE_TOPUPS_SQL, **page)]
     await evaluate(db_settings, session_maker, organization_id, wallet_id, kind="check")
-    due_after = [r.wallet_id for r in await rows(session_maker, DUE_TOPUPS_SQL)]
+    due_after = [r.wallet_id for r in await rows(session_maker, DUE_TOPUPS_SQL, **page)]
 
     assert wallet_id in due_before
     assert wallet_id not in due_after
