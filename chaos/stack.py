@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 
-import httpx
-
 from db.migrate import upgrade_to_head
+from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.ports import free_port
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
@@ -96,7 +95,7 @@ class ChaosStack:
         self.worker = ChaosProcess("worker", env, logs)
         self.start_worker()
         self.api.start()
-        wait_until_healthy(self.api_url)
+        wait_until_healthy(self.api_url, 90.0)
 
     def start_worker(self) -> None:
         """Each incarnation draws its own, still repeatable, sequence of gateway faults."""
@@ -105,7 +104,7 @@ class ChaosStack:
 
     def restart_api(self) -> None:
         self.api.start()
-        wait_until_healthy(self.api_url)
+        wait_until_healthy(self.api_url, 90.0)
 
     def restart_postgres(self, down_seconds: float) -> None:
         self.postgres.stop()
@@ -151,15 +150,3 @@ class ChaosStack:
             WORKER_GRACEFUL_SHUTDOWN="PT2S",
         )
         return env
-
-
-def wait_until_healthy(url: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"the API at {url} was not healthy within {timeout:.0f}s")

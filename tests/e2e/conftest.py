@@ -3,7 +3,6 @@ processes against the session's PostgreSQL and Temporal dev server."""
 
 import os
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from temporalio.client import Client
 
 from tests.conftest import E2E_NAMESPACE
+from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.ports import free_port
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
 from tokenbill.devstack.temporal import LocalTemporal
@@ -79,18 +79,6 @@ def stack_environment(settings: Settings, api_port: int) -> dict[str, str]:
         JOB_SCHEDULES='{"processSubscriptionBilling": "0 0 1 1 *"}',
     )
     return env
-
-
-def wait_until_healthy(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"the API at {url} was not healthy within {timeout:.0f}s")
 
 
 @pytest.fixture(scope="session")

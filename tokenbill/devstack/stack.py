@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
+from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import start_process, stop_process
 from tokenbill.devstack.temporal import LocalTemporal
@@ -178,22 +177,10 @@ class DevStack:
 
     def _wait_until_healthy(self, api_url: str) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        last = "no answer"
-        while time.monotonic() < deadline:
-            self.check_children()
-            try:
-                response = httpx.get(f"{api_url}/api/health", timeout=2)
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = str(exc) or type(exc).__name__
-            time.sleep(0.3)
-        raise DevStackError(
-            f"the API was not healthy within {HEALTH_TIMEOUT:.0f}s (last: {last}); "
-            f"see {_shown(self.log_dir / 'api.log')}"
-        )
+        try:
+            wait_until_healthy(api_url, HEALTH_TIMEOUT, while_waiting=self.check_children)
+        except TimeoutError as exc:
+            raise DevStackError(f"{exc}; see {_shown(self.log_dir / 'api.log')}") from exc
 
     def check_children(self) -> None:
         for child in self.children:
