@@ -1,5 +1,6 @@
 """The nine background jobs are Temporal Schedules on the server, with their cadences."""
 
+import asyncio
 import uuid
 
 from temporalio.client import (
@@ -79,6 +80,12 @@ async def test_cadence_override_setting_changes_the_schedule_and_keeps_a_pause(
     await ensure_schedules(temporal_client, settings)
     handle = temporal_client.get_schedule_handle("reconcileWalletBalances")
     await handle.pause(note="paused by an operator")
+    # A schedule is a workflow on the server: the pause (a signal) shows in a describe (a query)
+    # a moment later, as it does in the UI an operator paused it from.
+    for _ in range(100):
+        if (await handle.describe()).schedule.state.paused:
+            break
+        await asyncio.sleep(0.05)
     overridden = settings.model_copy(
         update={"job_schedules": {"reconcileWalletBalances": "30 4 * * *"}}
     )
