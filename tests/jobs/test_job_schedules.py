@@ -10,6 +10,8 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     ScheduleSpec,
     ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 
 from tokenbill.settings import Settings
@@ -74,14 +76,19 @@ async def test_worker_start_creates_each_schedule_with_its_cadence_and_overlap_s
         assert schedule.spec == expected, job.name
 
 
+def paused_by_an_operator(current: ScheduleUpdateInput) -> ScheduleUpdate:
+    """An operator's pause, written into the schedule's definition as the Web UI's edit does."""
+    schedule = current.description.schedule
+    schedule.state = ScheduleState(paused=True, note="paused by an operator")
+    return ScheduleUpdate(schedule=schedule)
+
+
 async def test_cadence_override_setting_changes_the_schedule_and_keeps_a_pause(
     temporal_client: Client, settings: Settings
 ) -> None:
     await ensure_schedules(temporal_client, settings)
     handle = temporal_client.get_schedule_handle("reconcileWalletBalances")
-    await handle.pause(note="paused by an operator")
-    # A schedule is a workflow on the server: the pause (a signal) shows in a describe (a query)
-    # a moment later, as it does in the UI an operator paused it from.
+    await handle.update(paused_by_an_operator)
     for _ in range(100):
         if (await handle.describe()).schedule.state.paused:
             break
