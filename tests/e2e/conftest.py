@@ -1,18 +1,29 @@
 """The running stack for end-to-end tests: `tokenbill api` and `tokenbill worker` as real child
-processes against the session's PostgreSQL and Temporal dev server."""
+processes against the session's PostgreSQL and Temporal dev server.
+
+The stack gets a database of its own beside its namespace: its worker runs the outbox relay and
+the schedules for as long as the session lasts, and over the shared database it would claim the
+other tests' events and start their deliveries and top-ups in its namespace, where those tests
+cannot find them.
+"""
 
 import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from subprocess import Popen
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from db.migrate import upgrade_to_head
+from db.session import create_engine, create_session_maker
 from tests.conftest import E2E_NAMESPACE
+from tokenbill.devstack.databases import drop_database, recreate_database
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.ports import free_port
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
@@ -21,6 +32,7 @@ from tokenbill.settings import Settings
 from workflows.converter import DATA_CONVERTER
 
 TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
+E2E_DATABASE = "tokenbill_e2e"
 
 
 @dataclass
@@ -82,7 +94,29 @@ def stack_environment(settings: Settings, api_port: int) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def running_stack(settings: Settings, work_dir: Path) -> Iterator[RunningStack]:
+def e2e_settings(settings: Settings, database_url: str) -> Iterator[Settings]:
+    """The session's settings over a migrated database of the end-to-end stack's own."""
+    url = recreate_database(database_url, E2E_DATABASE)
+    upgrade_to_head(url)
+    try:
+        yield settings.model_copy(update={"database_url": url})
+    finally:
+        drop_database(database_url, E2E_DATABASE)
+
+
+@pytest.fixture(scope="session")
+async def session_maker(e2e_settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """End-to-end tests read and seed the stack's own database (overrides the session's)."""
+    engine = create_engine(e2e_settings, pool_size=20)
+    try:
+        yield create_session_maker(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def running_stack(e2e_settings: Settings, work_dir: Path) -> Iterator[RunningStack]:
+    settings = e2e_settings
     port = free_port()
     env = stack_environment(settings, port)
     logs = work_dir / "e2e-logs"
