@@ -26,7 +26,7 @@ from activities.payments.gateway import (
 )
 from db import ledger
 from db.audit import Actor, Outcome, write_audit
-from db.errors import InsufficientBalance, LedgerError
+from db.errors import LedgerError
 from db.invoices import InvoiceError, InvoiceLineInput, issue_invoice
 from db.notifications import Severity, record_event
 from db.purchase_patterns import check_purchase_pattern, rule_from_settings
@@ -275,30 +275,42 @@ class PurchaseActivities:
     @activity.defn(name=FAIL_PURCHASE)
     async def fail(self, request: FailPurchaseInput) -> StatusOutcome:
         purchase = request.purchase
+        review = request.reason if request.needs_review else None
         async with self._session_maker() as session, session.begin():
             changed = await session.scalar(
                 text(
                     "UPDATE token_purchases SET status = 'failed', failed_at = now(), "
-                    "updated_at = now(), failure_reason = :reason "
+                    "updated_at = now(), failure_reason = :reason, review_reason = :review, "
+                    "review_requested_at = CASE WHEN CAST(:review AS text) IS NULL THEN NULL ELSE now() END "
                     f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
                 ),
-                {"reason": request.reason, "r": purchase.purchase_reference_id},
+                {"reason": request.reason, "review": review, "r": purchase.purchase_reference_id},
             )
             if changed is not None:
-                after = {"status": "failed", "failure_reason": request.reason}
+                after = {
+                    "status": "failed",
+                    "failure_reason": request.reason,
+                    "needs_review": request.needs_review,
+                }
                 await self._audit(
                     session, purchase, "purchase.fail", before={"status": "processing"},
                     after=after, outcome="failure",
                 )  # fmt: skip
-                await _notify(session, purchase, "failed", after, severity="warning")
+                severity: Severity = "critical" if request.needs_review else "warning"
+                await _notify(session, purchase, "failed", after, severity=severity)
             return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
 
     @activity.defn(name=REFUND_PURCHASE)
     async def refund(self, request: RefundPurchaseInput) -> RefundOutcome:
-        """Take the credited tokens back, refund the charge, then mark the purchase refunded."""
+        """Refund the charge, then take the purchase's own tokens back, then mark it refunded.
+
+        The refund comes first, so a refund the processor refuses leaves the credited tokens in
+        the wallet; tokens already spent stop the refund before it is asked for. Both leave the
+        purchase to finance (the workflow flags it).
+        """
         purchase = request.purchase
         ref = purchase.purchase_reference_id
-        reversed_tokens = await self._reverse_credit(purchase)
+        await self._refuse_when_tokens_spent(purchase)
         try:
             async with heartbeating():
                 refund = await self._gateway.refund(
@@ -312,14 +324,20 @@ class PurchaseActivities:
                 str(refused), type=REFUND_REFUSED, non_retryable=True
             ) from refused
         async with self._session_maker() as session, session.begin():
+            reversed_tokens, review = await self._reverse_credit(session, purchase)
             changed = await session.scalar(
                 text(
                     "UPDATE token_purchases SET status = 'refunded', refunded_at = now(), "
-                    "updated_at = now(), gateway_refund_id = :refund, failure_reason = :reason "
+                    "updated_at = now(), gateway_refund_id = :refund, failure_reason = :reason, "
+                    "review_reason = :review, "
+                    "review_requested_at = CASE WHEN CAST(:review AS text) IS NULL THEN NULL ELSE now() END "
                     f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
                 ),
-                {"refund": refund.refund_reference, "reason": request.reason, "r": ref},
-            )
+                {
+                    "refund": refund.refund_reference, "reason": request.reason,
+                    "review": review, "r": ref,
+                },
+            )  # fmt: skip
             if changed is not None:
                 after = {
                     "status": "refunded",
@@ -328,59 +346,68 @@ class PurchaseActivities:
                     "currency": refund.currency,
                     "reversed_tokens": reversed_tokens,
                     "failure_reason": request.reason,
+                    "review_reason": review,
                 }
                 await self._audit(
                     session, purchase, "purchase.refund", before={"status": "processing"},
                     after=after,
                 )  # fmt: skip
-                await _notify(session, purchase, "refunded", after, severity="warning")
+                severity: Severity = "warning" if review is None else "critical"
+                await _notify(session, purchase, "refunded", after, severity=severity)
             status = await _status(session, ref)
         return RefundOutcome(
             refund_reference=refund.refund_reference, reversed_tokens=reversed_tokens, status=status
         )
 
-    async def _reverse_credit(self, purchase: PurchaseInput) -> Decimal:
-        """Debit what the purchase credited, if it did; the tokens reversed (0 when none)."""
+    async def _refuse_when_tokens_spent(self, purchase: PurchaseInput) -> None:
+        """Tokens of this purchase already spent cannot be taken back: no refund is asked for."""
         ref = purchase.purchase_reference_id
-        async with self._session_maker() as session, session.begin():
-            credited = await session.scalar(
-                text("SELECT amount FROM ledger_transactions WHERE idempotency_key = :k"),
-                {"k": credit_key(ref)},
+        async with self._session_maker() as session:
+            if await ledger.posting_exists(session, reversal_key(ref)):
+                return  # an earlier attempt refunded and took the tokens back already
+            lot = await ledger.credited_lot(session, credit_key(ref))
+        if lot is not None and lot.remaining_amount < lot.original_amount:
+            spent = lot.original_amount - lot.remaining_amount
+            raise ApplicationError(
+                f"the purchased tokens cannot be taken back: {spent} of {lot.original_amount} "
+                "were already spent",
+                type=REVERSAL_REFUSED,
+                non_retryable=True,
             )
-            if credited is None:
-                return Decimal("0")
-            try:
-                posting = await ledger.debit(
-                    session,
-                    wallet_id=purchase.wallet_id,
-                    amount=Decimal(credited),
-                    idempotency_key=reversal_key(ref),
-                    kind="reversal",
-                    description=f"Reversal of purchase {ref}",
-                    reference=ref,
-                )
-            except InsufficientBalance as spent:
-                raise ApplicationError(
-                    f"the purchased tokens cannot be taken back: {spent}",
-                    type=REVERSAL_REFUSED,
-                    non_retryable=True,
-                ) from spent
-            except LedgerError as refused:
-                raise ApplicationError(
-                    str(refused), type=LEDGER_REFUSED, non_retryable=True
-                ) from refused
-            if not posting.replayed:
-                await self._audit(
-                    session,
-                    purchase,
-                    "purchase.reverse",
-                    after={
-                        "tokens": posting.amount,
-                        "balance_after": posting.balance_after,
-                        "transaction_id": posting.transaction_id,
-                    },
-                )
-            return posting.amount
+
+    async def _reverse_credit(
+        self, session: AsyncSession, purchase: PurchaseInput
+    ) -> tuple[Decimal, str | None]:
+        """Take back what is left of the purchase's own lot, in the refund's transaction: the
+        tokens reversed, and why finance must look (tokens spent since the refund was asked)."""
+        ref = purchase.purchase_reference_id
+        posting = await ledger.reverse_credit(
+            session,
+            credit_key=credit_key(ref),
+            idempotency_key=reversal_key(ref),
+            description=f"Reversal of purchase {ref}",
+            reference=ref,
+        )
+        reversed_tokens = posting.amount if posting is not None else Decimal("0")
+        if posting is not None and not posting.replayed:
+            await self._audit(
+                session,
+                purchase,
+                "purchase.reverse",
+                after={
+                    "tokens": posting.amount,
+                    "balance_after": posting.balance_after,
+                    "transaction_id": posting.transaction_id,
+                },
+            )
+        lot = await ledger.credited_lot(session, credit_key(ref))
+        if lot is None or reversed_tokens == lot.original_amount:
+            return reversed_tokens, None
+        missing = lot.original_amount - reversed_tokens
+        return reversed_tokens, (
+            f"refunded, but {missing} of the {lot.original_amount} purchased tokens were spent "
+            "before they could be taken back"
+        )
 
     async def _audit(
         self,

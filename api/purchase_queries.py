@@ -23,6 +23,7 @@ def purchase_out(row: TokenPurchase, invoice_number: str | None) -> PurchaseOut:
         subtotal_amount=row.subtotal_amount, tax_rate=row.tax_rate, tax_amount=row.tax_amount,
         total_amount=row.total_amount, currency=row.currency, payment_method=row.payment_method,
         invoice_number=invoice_number, failure_reason=row.failure_reason,
+        review_reason=row.review_reason,
         workflow_id=row.workflow_id, purchased_by_user_id=row.purchased_by_user_id,
         created_at=row.created_at, processing_at=row.processing_at,
         completed_at=row.completed_at, failed_at=row.failed_at, refunded_at=row.refunded_at,

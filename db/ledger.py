@@ -131,6 +131,67 @@ async def debit(
     return await _post(session, idempotency_key, kind, wallet_id, -amount, description, reference)
 
 
+@dataclass(frozen=True)
+class CreditedLot:
+    """What a credit put in its lot, and what of it is still unspent."""
+
+    original_amount: Decimal
+    remaining_amount: Decimal
+
+
+async def credited_lot(session: AsyncSession, credit_key: str) -> CreditedLot | None:
+    """The lot the credit under `credit_key` created; None when nothing was credited."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT l.original_amount, l.remaining_amount FROM ledger_transactions c "
+                "JOIN token_lots l ON l.transaction_id = c.id WHERE c.idempotency_key = :k"
+            ),
+            {"k": credit_key},
+        )
+    ).one_or_none()
+    return None if row is None else CreditedLot(row.original_amount, row.remaining_amount)
+
+
+async def posting_exists(session: AsyncSession, idempotency_key: str) -> bool:
+    found = await session.scalar(
+        text("SELECT 1 FROM ledger_transactions WHERE idempotency_key = :k"), {"k": idempotency_key}
+    )
+    return found is not None
+
+
+async def reverse_credit(
+    session: AsyncSession,
+    *,
+    credit_key: str,
+    idempotency_key: str,
+    description: str,
+    reference: str,
+) -> Posting | None:
+    """Take back what is left of the lot the credit under `credit_key` created, from that lot
+    alone (never another purchase's tokens); None when nothing was credited or nothing is left."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT transaction_id, kind, wallet_id, amount, balance_after, created_at, "
+                "replayed FROM ledger_reverse_lot(:key, :credit, :description, :reference)"
+            ),
+            {
+                "key": idempotency_key,
+                "credit": credit_key,
+                "description": description,
+                "reference": reference,
+            },
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Posting(
+        row.transaction_id, row.wallet_id, row.kind, row.amount, row.balance_after,
+        row.created_at, row.replayed,
+    )  # fmt: skip
+
+
 async def _post(
     session: AsyncSession,
     key: str,

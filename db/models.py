@@ -255,6 +255,9 @@ class TokenPurchase(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why finance must settle this purchase by hand (a refused refund, tokens already spent).
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    review_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
@@ -279,6 +282,11 @@ class TokenPurchase(Base):
             "wallet_id",
             "created_at",
             postgresql_where=text("purchase_type = 'auto_topup'"),
+        ),
+        Index(
+            "idx_token_purchases_review",
+            "review_requested_at",
+            postgresql_where=text("review_reason IS NOT NULL"),
         ),
     )
 

@@ -1,5 +1,6 @@
 """PurchaseWorkflow: charge, credit, invoice, complete; a decline fails, a later failure refunds."""
 
+import asyncio
 from datetime import timedelta
 from typing import TypeVar
 
@@ -40,15 +41,16 @@ with workflow.unsafe.imports_passed_through():
         PurchaseResult,
         PurchaseStatus,
     )
+    from workflows.search_attributes import BILLING_STATUS
 
 DATABASE_TIMEOUT = timedelta(seconds=15)
-# Runs that took this patch make their database steps local activities; older histories replay
-# with the regular activities they recorded.
-LOCAL_DATABASE_STEPS = "purchase-local-database-steps"
 T = TypeVar("T")
 GATEWAY_TIMEOUT = timedelta(seconds=60)
 # Gateway activities heartbeat while they wait, so a crashed worker's call is retried quickly.
 GATEWAY_HEARTBEAT = timedelta(seconds=10)
+# Fulfilment still unfinished this long after the charge is flagged for operators.
+FULFILMENT_ALERT_AFTER = timedelta(minutes=5)
+FULFILMENT_DELAYED = "fulfilment_delayed"
 
 # Status changes and compensation must happen eventually: retried until they succeed.
 STATUS_RETRY = RetryPolicy(
@@ -66,12 +68,13 @@ CHARGE_RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=[PAYMENT_DECLINED, INVALID_PAYMENT_REQUEST],
 )
-# After a captured charge, crediting and invoicing get a few minutes; then the purchase is refunded.
+# Once money is captured, crediting and invoicing are retried until they succeed (an outage only
+# delays them); only a definitive refusal leads to a refund.
 FULFILMENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
     non_retryable_error_types=[LEDGER_REFUSED, INVOICE_REFUSED, PURCHASE_NOT_FOUND],
 )
 REFUND_RETRY = RetryPolicy(
@@ -100,7 +103,6 @@ STEP_AFTER_STATUS: dict[PurchaseStatus, PurchaseStep] = {
 class PurchaseWorkflow:
     def __init__(self) -> None:
         self._step: PurchaseStep = "starting"
-        self._local = False
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> PurchaseStep:
@@ -110,7 +112,6 @@ class PurchaseWorkflow:
     @workflow.run
     async def run(self, purchase: PurchaseInput) -> PurchaseResult:
         self._step = "processing"
-        self._local = workflow.patched(LOCAL_DATABASE_STEPS)
         current = await self._database(MARK_PROCESSING, purchase, StatusOutcome, STATUS_RETRY)
         if current.status != "processing":
             # Another run already finished this purchase: report it, move nothing twice.
@@ -129,13 +130,18 @@ class PurchaseWorkflow:
         except ActivityError as error:
             return await self._fail(purchase, failure_reason(error))
 
+        fulfilment = asyncio.ensure_future(self._fulfil(purchase))
         try:
-            self._step = "crediting"
-            credit = await self._database(CREDIT_TOKENS, purchase, CreditOutcome, FULFILMENT_RETRY)
-            self._step = "invoicing"
-            invoice = await self._database(
-                ISSUE_INVOICE, purchase, InvoiceOutcome, FULFILMENT_RETRY
+            await workflow.wait_condition(fulfilment.done, timeout=FULFILMENT_ALERT_AFTER)
+        except TimeoutError:
+            workflow.logger.error(
+                "purchase %s: charged %s ago and not yet credited and invoiced (still retrying)",
+                purchase.purchase_reference_id,
+                FULFILMENT_ALERT_AFTER,
             )
+            workflow.upsert_search_attributes([BILLING_STATUS.value_set(FULFILMENT_DELAYED)])
+        try:
+            credit, invoice = await fulfilment
         except FailureError as error:  # a local activity's failure arrives unwrapped
             return await self._refund(purchase, charge, failure_reason(error))
 
@@ -151,11 +157,20 @@ class PurchaseWorkflow:
         result.balance_after = credit.balance_after
         return result
 
-    async def _fail(self, purchase: PurchaseInput, reason: str) -> PurchaseResult:
+    async def _fulfil(self, purchase: PurchaseInput) -> tuple[CreditOutcome, InvoiceOutcome]:
+        self._step = "crediting"
+        credit = await self._database(CREDIT_TOKENS, purchase, CreditOutcome, FULFILMENT_RETRY)
+        self._step = "invoicing"
+        invoice = await self._database(ISSUE_INVOICE, purchase, InvoiceOutcome, FULFILMENT_RETRY)
+        return credit, invoice
+
+    async def _fail(
+        self, purchase: PurchaseInput, reason: str, *, needs_review: bool = False
+    ) -> PurchaseResult:
         self._step = "failing"
         failed = await self._database(
             FAIL_PURCHASE,
-            FailPurchaseInput(purchase=purchase, reason=reason),
+            FailPurchaseInput(purchase=purchase, reason=reason, needs_review=needs_review),
             StatusOutcome,
             STATUS_RETRY,
         )
@@ -176,28 +191,24 @@ class PurchaseWorkflow:
                 retry_policy=REFUND_RETRY,
             )
         except ActivityError as error:
-            # The money stays captured: the failure reason tells finance to resolve it by hand.
+            # The money stays captured and any credited tokens stay in the wallet: the purchase
+            # is flagged for finance to settle by hand.
             return await self._fail(
-                purchase, f"{reason}; refund not possible, needs review: {failure_reason(error)}"
+                purchase,
+                f"{reason}; refund not possible, needs review: {failure_reason(error)}",
+                needs_review=True,
             )
         return self._finish(purchase, refunded.status, reason)
 
     async def _database(
         self, activity: str, argument: object, result_type: type[T], retry_policy: RetryPolicy
     ) -> T:
-        """A short database step: a local activity (no round trip through the server per step),
-        or, in histories from before the patch, the regular activity they recorded."""
-        if self._local:
-            local: T = await workflow.execute_local_activity(
-                activity, argument, result_type=result_type,
-                start_to_close_timeout=DATABASE_TIMEOUT, retry_policy=retry_policy,
-            )  # fmt: skip
-            return local
-        remote: T = await workflow.execute_activity(
+        """A short database step, as a local activity: no round trip through the server."""
+        result: T = await workflow.execute_local_activity(
             activity, argument, result_type=result_type,
             start_to_close_timeout=DATABASE_TIMEOUT, retry_policy=retry_policy,
         )  # fmt: skip
-        return remote
+        return result
 
     def _finish(
         self, purchase: PurchaseInput, status: PurchaseStatus, reason: str | None = None

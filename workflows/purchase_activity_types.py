@@ -85,6 +85,8 @@ class CompletePurchaseInput(BaseModel):
 class FailPurchaseInput(BaseModel):
     purchase: PurchaseInput
     reason: str
+    # The money stays captured (a refund was refused or could not be made): finance settles it.
+    needs_review: bool = False
 
 
 class RefundPurchaseInput(BaseModel):

@@ -39,6 +39,8 @@ class Decline:
 
 CARD_OK = "pm_card_ok"
 CARD_TIMEOUT_ONCE = "pm_card_timeout_once"
+# Charged like pm_card_ok, but its charges are disputed: the processor refuses to refund them.
+CARD_REFUND_REFUSED = "pm_card_refund_refused"
 DECLINING_CARDS: dict[str, Decline] = {
     "pm_card_declined": Decline("card_declined", "The card was declined.", hard=False),
     "pm_card_insufficient_funds": Decline(
@@ -56,7 +58,7 @@ DECLINE_BY_CODE = {d.code: d for d in (*DECLINING_CARDS.values(), INVALID_METHOD
 
 def decline_for(payment_method: str) -> Decline | None:
     """The decline a test card produces, or None for a card that is charged."""
-    if payment_method in (CARD_OK, CARD_TIMEOUT_ONCE):
+    if payment_method in (CARD_OK, CARD_TIMEOUT_ONCE, CARD_REFUND_REFUSED):
         return None
     return DECLINING_CARDS.get(payment_method, INVALID_METHOD)
 
@@ -153,7 +155,7 @@ class SandboxGateway:
             charge = (
                 await session.execute(
                     text(
-                        "SELECT amount, currency FROM payment_gateway_operations "
+                        "SELECT amount, currency, payment_method FROM payment_gateway_operations "
                         "WHERE gateway_reference = :c AND operation = 'charge' "
                         "AND status = 'succeeded' FOR UPDATE"
                     ),
@@ -167,6 +169,11 @@ class SandboxGateway:
                 return previous
             if charge is None:
                 raise RefundRefused("unknown_charge", f"no captured charge {charge_reference}")
+            if charge.payment_method == CARD_REFUND_REFUSED:
+                raise RefundRefused(
+                    "charge_disputed",
+                    f"charge {charge_reference} is disputed and cannot be refunded",
+                )
             if charge.currency != currency:
                 raise RefundRefused(
                     "currency_mismatch", f"the charge was made in {charge.currency}"

@@ -46,6 +46,10 @@ class PurchaseOut(BaseModel):
     payment_method: str
     invoice_number: str | None
     failure_reason: str | None
+    review_reason: str | None = Field(
+        description="Set when finance must settle the purchase by hand: a refund the processor "
+        "refused, or tokens spent before they could be taken back."
+    )
     workflow_id: str
     purchased_by_user_id: int | None
     created_at: datetime

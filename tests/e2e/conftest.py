@@ -9,9 +9,8 @@ cannot find them.
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from collections.abc import AsyncIterator
 from pathlib import Path
 from subprocess import Popen
 

@@ -446,6 +446,7 @@ async def test_tokens_spent_before_a_refund_leave_the_charge_for_review(
     assert result.failure_reason is not None and "needs review" in result.failure_reason
     row = await purchase_row(session_maker, purchase.purchase_reference_id)
     assert (row.status, row.refunded_at, row.gateway_refund_id) == ("failed", None, None)
+    assert row.review_reason == result.failure_reason and row.review_requested_at is not None
     assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == [
         ("purchase", Decimal("100"))
     ]
@@ -453,6 +454,73 @@ async def test_tokens_spent_before_a_refund_leave_the_charge_for_review(
     assert [op[0] for op in await gateway_operations(
         session_maker, purchase.purchase_reference_id
     )] == ["charge"]  # fmt: skip
+
+
+async def test_refused_refund_leaves_the_tokens_credited_and_flags_the_purchase_for_finance(
+    temporal_client, settings, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(
+        session_maker, org, package_id, "pm_card_refund_refused", tokens="100"
+    )
+    queue, worker = serve_with(
+        temporal_client, settings, session_maker, ISSUE_INVOICE, invoicing_down
+    )
+    async with worker:
+        result = await run_purchase(temporal_client, queue, purchase)
+
+    assert result.status == "failed"
+    assert result.failure_reason is not None and "charge_disputed" in result.failure_reason
+    row = await purchase_row(session_maker, purchase.purchase_reference_id)
+    assert (row.status, row.gateway_refund_id) == ("failed", None)
+    assert row.review_reason == result.failure_reason and row.review_requested_at is not None
+    assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == [
+        ("purchase", Decimal("100"))
+    ]
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("100"),) * 2
+    assert [op[:2] for op in await gateway_operations(
+        session_maker, purchase.purchase_reference_id
+    )] == [("charge", "succeeded")]  # fmt: skip
+
+
+async def test_reversal_takes_the_refunded_purchases_own_lot(
+    temporal_client, settings, session_maker, make_organization, package_id
+):
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, tokens="100")
+    # An earlier purchase's tokens expire first, so a first-to-expire debit would draw them.
+    async with session_maker() as session, session.begin():
+        await ledger.credit(
+            session,
+            wallet_id=purchase.wallet_id,
+            amount=Decimal("70"),
+            idempotency_key=f"test:{purchase.purchase_reference_id}:earlier",
+            expires_at=datetime(2099, 1, 31, tzinfo=UTC),
+        )
+    queue, worker = serve_with(
+        temporal_client, settings, session_maker, ISSUE_INVOICE, invoicing_down
+    )
+    async with worker:
+        result = await run_purchase(temporal_client, queue, purchase)
+
+    assert result.status == "refunded"
+    async with session_maker() as session:
+        lots = (
+            await session.execute(
+                text(
+                    "SELECT original_amount, remaining_amount FROM token_lots "
+                    "WHERE wallet_id = :w ORDER BY id"
+                ),
+                {"w": purchase.wallet_id},
+            )
+        ).all()
+    assert [(Decimal(a), Decimal(b)) for a, b in lots] == [
+        (Decimal("70"), Decimal("70")),
+        (Decimal("100"), Decimal("0")),
+    ]
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("70"),) * 2
+    row = await purchase_row(session_maker, purchase.purchase_reference_id)
+    assert row.review_reason is None
 
 
 async def test_purchase_histories_replay_deterministically(
