@@ -63,6 +63,8 @@ from workflows.purchase_activity_types import (
 from workflows.purchase_types import PurchaseInput, PurchaseStatus
 
 OPEN_STATUSES = "('pending', 'processing')"
+# A purchase flagged for finance is flagged from now; one that is not keeps no date.
+REVIEW_REQUESTED_AT = "CASE WHEN CAST(:review AS text) IS NULL THEN NULL ELSE now() END"
 
 
 class PurchaseActivities:
@@ -281,7 +283,7 @@ class PurchaseActivities:
                 text(
                     "UPDATE token_purchases SET status = 'failed', failed_at = now(), "
                     "updated_at = now(), failure_reason = :reason, review_reason = :review, "
-                    "review_requested_at = CASE WHEN CAST(:review AS text) IS NULL THEN NULL ELSE now() END "
+                    f"review_requested_at = {REVIEW_REQUESTED_AT} "
                     f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
                 ),
                 {"reason": request.reason, "review": review, "r": purchase.purchase_reference_id},
@@ -330,7 +332,7 @@ class PurchaseActivities:
                     "UPDATE token_purchases SET status = 'refunded', refunded_at = now(), "
                     "updated_at = now(), gateway_refund_id = :refund, failure_reason = :reason, "
                     "review_reason = :review, "
-                    "review_requested_at = CASE WHEN CAST(:review AS text) IS NULL THEN NULL ELSE now() END "
+                    f"review_requested_at = {REVIEW_REQUESTED_AT} "
                     f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
                 ),
                 {
