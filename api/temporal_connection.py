@@ -21,6 +21,8 @@ class TemporalUnavailable(Exception):
 
 
 class TemporalConnector:
+    """The API's one client; `interceptors` (tracing, a test's faults) see every call it makes."""
+
     def __init__(self, settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
         self._settings = settings
         self._interceptors = interceptors

@@ -63,7 +63,9 @@ class BusinessKeyStart:
     search_attributes: TypedSearchAttributes
 
 
-async def start_by_business_key(temporal: TemporalConnector, start: BusinessKeyStart) -> StartOutcome:
+async def start_by_business_key(
+    temporal: TemporalConnector, start: BusinessKeyStart
+) -> StartOutcome:
     """Start the workflow once under its business key and say whether it runs."""
     try:
         client = await temporal.client()

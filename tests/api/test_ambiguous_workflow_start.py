@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from temporalio.client import (
     Client,
     Interceptor,
@@ -33,17 +34,28 @@ from tests.purchase_helpers import run_purchase
 from tokenbill.settings import Settings
 from worker.main import build_worker
 from workflows.purchase_types import PurchaseInput, PurchaseResult, purchase_workflow_id
+from workflows.subscription_types import SubscriptionRun
 
 MakeOrganization = Callable[..., Awaitable[int]]
 WAIT = 60.0
 
 
-class LostStartAnswers(Interceptor):
-    """Temporal stores each of the first `times` starts, but its answer never arrives: the caller
-    gets the deadline error instead."""
+async def at_once(start: StartWorkflowInput) -> None:
+    """The deadline passes as soon as the start is stored."""
 
-    def __init__(self, times: int) -> None:
+
+class LostStartAnswers(Interceptor):
+    """Temporal stores each of the first `times` starts, but its answer never arrives: once
+    `until_deadline` (what the workflow gets done meanwhile) is over, the caller gets the
+    deadline error instead."""
+
+    def __init__(
+        self,
+        times: int,
+        until_deadline: Callable[[StartWorkflowInput], Awaitable[None]] = at_once,
+    ) -> None:
         self.remaining = times
+        self.until_deadline = until_deadline
 
     def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
         return _LosingAnswers(next, self)
@@ -58,6 +70,7 @@ class _LosingAnswers(OutboundInterceptor):
         handle = await super().start_workflow(input)
         if self._faults.remaining > 0:
             self._faults.remaining -= 1
+            await self._faults.until_deadline(input)
             raise RPCError("Deadline Exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b"")
         return handle
 
@@ -153,12 +166,63 @@ async def subscription_charges(session_maker: Maker, organization_id: int | None
     )
 
 
+async def purchase_references(session_maker: Maker, organization_id: int | None) -> list[str]:
+    async with session_maker() as session:
+        found = await session.scalars(
+            text("SELECT purchase_reference_id FROM token_purchases WHERE organization_id = :o"),
+            {"o": organization_id},
+        )
+        return list(found)
+
+
+async def subscription_ids(session_maker: Maker, organization_id: int | None) -> list[int]:
+    async with session_maker() as session:
+        found = await session.scalars(
+            text("SELECT id FROM token_subscriptions WHERE organization_id = :o ORDER BY id"),
+            {"o": organization_id},
+        )
+        return list(found)
+
+
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
     for _ in range(int(WAIT * 10)):
         if await check():
             return
         await asyncio.sleep(0.1)
     raise AssertionError("not reached in time")
+
+
+async def test_a_purchase_charged_before_its_start_answer_was_lost_is_charged_once(
+    worked_settings: Settings,
+    buyer: ApiUser,
+    make_package: MakePackage,
+    session_maker: Maker,
+    temporal_client: Client,
+):
+    package = await make_package()
+    headers = buyer.headers(**{"Idempotency-Key": new_key()})
+
+    async def purchase_completes(start: StartWorkflowInput) -> None:
+        await temporal_client.get_workflow_handle(start.id).result()
+
+    async with api_over(worked_settings, [LostStartAnswers(2, purchase_completes)]) as client:
+        first = await client.post(
+            "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
+        )
+        retry = await client.post(
+            "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
+        )
+
+    references = await purchase_references(session_maker, buyer.organization_id)
+    assert await purchase_charges(session_maker, buyer.organization_id) == 1
+    assert len(references) == 1
+    for answer in (first, retry):
+        assert answer.status_code == 202
+        assert answer.json()["purchase_reference_id"] == references[0]
+    assert await count_rows(
+        session_maker, "token_purchases", "purchase_reference_id = :r AND status = 'completed'",
+        r=references[0],
+    ) == 1  # fmt: skip
 
 
 async def test_a_purchase_whose_start_answers_are_lost_is_charged_once_and_its_retry_reaches_it(
@@ -179,21 +243,21 @@ async def test_a_purchase_whose_start_answers_are_lost_is_charged_once_and_its_r
             "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers
         )
 
+    references = await purchase_references(session_maker, buyer.organization_id)
+    assert len(references) == 1
+    await temporal_client.get_workflow_handle(purchase_workflow_id(references[0])).result()
+    assert await purchase_charges(session_maker, buyer.organization_id) == 1
     assert first.status_code == 503
     error = first.json()["error"]
     assert error["code"] == "workflow_start_unknown"
     assert "nothing was charged" not in error["message"]
-    reference = error["details"]["purchase_reference_id"]
+    assert error["details"]["purchase_reference_id"] == references[0]
     assert retry.status_code == 202
-    assert retry.json()["purchase_reference_id"] == reference
-    result = await temporal_client.get_workflow_handle(
-        purchase_workflow_id(reference), result_type=PurchaseResult
-    ).result()
-    assert result.status == "completed"
+    assert retry.json()["purchase_reference_id"] == references[0]
     assert await count_rows(
-        session_maker, "token_purchases", "organization_id = :o", o=buyer.organization_id
-    ) == 1
-    assert await purchase_charges(session_maker, buyer.organization_id) == 1
+        session_maker, "token_purchases", "purchase_reference_id = :r AND status = 'completed'",
+        r=references[0],
+    ) == 1  # fmt: skip
 
 
 async def test_a_start_whose_answer_is_lost_once_is_confirmed_and_accepted(
@@ -229,7 +293,21 @@ async def test_a_subscription_whose_start_answers_are_lost_exists_once_and_bills
 ):
     package = await make_package()
     headers = buyer.headers(**{"Idempotency-Key": new_key()})
-    async with api_over(worked_settings, [LostStartAnswers(times=2)]) as client:
+
+    async def first_period_charged(start: StartWorkflowInput) -> None:
+        run = start.args[0]
+        assert isinstance(run, SubscriptionRun)
+
+        async def charged() -> bool:
+            return await count_rows(
+                session_maker, "payment_gateway_operations",
+                "idempotency_key LIKE :k AND operation = 'charge'",
+                k=f"subscription:{run.subscription_id}:%",
+            ) > 0  # fmt: skip
+
+        await eventually(charged)
+
+    async with api_over(worked_settings, [LostStartAnswers(2, first_period_charged)]) as client:
         first = await client.post(
             "/api/tokens/subscriptions", json=subscription_body(buyer, package), headers=headers
         )
@@ -237,27 +315,21 @@ async def test_a_subscription_whose_start_answers_are_lost_exists_once_and_bills
             "/api/tokens/subscriptions", json=subscription_body(buyer, package), headers=headers
         )
 
+    subscriptions = await subscription_ids(session_maker, buyer.organization_id)
+    handles = [temporal_client.get_workflow_handle(f"subscription-{s}") for s in subscriptions]
+    try:
+        assert subscriptions == [first.json()["error"]["details"]["subscription_id"]]
+        assert (await handles[0].describe()).status == WorkflowExecutionStatus.RUNNING
+        assert await subscription_charges(session_maker, buyer.organization_id) == 1
+    finally:
+        for handle in handles:
+            await handle.terminate("test over")
     assert first.status_code == 503
     error = first.json()["error"]
     assert error["code"] == "workflow_start_unknown"
     assert "nothing was charged" not in error["message"]
-    subscription_id = error["details"]["subscription_id"]
     assert retry.status_code == 201
-    assert retry.json()["subscription_id"] == subscription_id
-    handle = temporal_client.get_workflow_handle(f"subscription-{subscription_id}")
-    try:
-        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-
-        async def charged() -> bool:
-            return await subscription_charges(session_maker, buyer.organization_id) > 0
-
-        await eventually(charged)
-        assert await count_rows(
-            session_maker, "token_subscriptions", "organization_id = :o", o=buyer.organization_id
-        ) == 1
-        assert await subscription_charges(session_maker, buyer.organization_id) == 1
-    finally:
-        await handle.terminate("test over")
+    assert retry.json()["subscription_id"] == subscriptions[0]
 
 
 async def test_a_start_that_definitely_failed_still_fails_the_purchase_and_frees_the_key(
@@ -280,9 +352,35 @@ async def test_a_start_that_definitely_failed_still_fails_the_purchase_and_frees
     assert "nothing was charged" in error["message"]
     reference = error["details"]["purchase_reference_id"]
     failed = "purchase_reference_id = :r AND status = 'failed' AND failure_reason LIKE :reason"
-    assert await count_rows(
-        session_maker, "token_purchases", failed, r=reference, reason="%could not be started%"
-    ) == 1
+    assert (
+        await count_rows(
+            session_maker, "token_purchases", failed, r=reference, reason="%could not be started%"
+        )
+        == 1
+    )
+    assert await count_rows(session_maker, "idempotency_records", "key = :k", k=key) == 0
+
+
+async def test_a_subscription_whose_start_definitely_failed_is_cancelled_and_frees_the_key(
+    api_settings: Settings, buyer: ApiUser, make_package: MakePackage, session_maker: Maker
+):
+    package = await make_package()
+    key = new_key()
+    nowhere = api_settings.model_copy(update={"temporal_namespace": f"none-{uuid.uuid4().hex}"})
+    async with api_over(nowhere) as client:
+        answer = await client.post(
+            "/api/tokens/subscriptions",
+            json=subscription_body(buyer, package),
+            headers=buyer.headers(**{"Idempotency-Key": key}),
+        )
+
+    assert answer.status_code == 503
+    error = answer.json()["error"]
+    assert error["code"] == "workflow_unavailable"
+    assert "nothing was charged" in error["message"]
+    cancelled = "id = :s AND status = 'cancelled'"
+    subscription_id = error["details"]["subscription_id"]
+    assert await count_rows(session_maker, "token_subscriptions", cancelled, s=subscription_id) == 1
     assert await count_rows(session_maker, "idempotency_records", "key = :k", k=key) == 0
 
 
