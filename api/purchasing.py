@@ -8,19 +8,17 @@ import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from api.auth.dependencies import Principal
 from api.errors import ApiError
 from api.schemas.purchases import PurchaseCreate
-from api.temporal_connection import TemporalConnector, TemporalUnavailable
+from api.temporal_connection import TemporalConnector
+from api.workflow_start import BusinessKeyStart, StartOutcome, start_by_business_key
 from db.audit import Actor, RequestContext, write_audit
 from db.ledger import MAX_TOKENS, ensure_wallet
 from db.models import Organization, TokenPackage, TokenPurchase
@@ -32,11 +30,6 @@ from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
 
 logger = logging.getLogger("tokenbill.api.purchasing")
 MAX_PURCHASE_TOTAL = Decimal("1e15")  # NUMERIC(18,2) holds less than 1e16; keep well inside it
-START_TIMEOUT = timedelta(seconds=10)
-
-
-class WorkflowNotStarted(Exception):
-    """The purchase workflow could not be started (Temporal unreachable or refusing)."""
 
 
 @dataclass(frozen=True)
@@ -134,13 +127,14 @@ async def record_pending_purchase(
 
 async def start_purchase_workflow(
     temporal: TemporalConnector, settings: Settings, purchase: NewPurchase
-) -> None:
-    try:
-        client = await temporal.client()
-        await client.start_workflow(
-            PURCHASE_WORKFLOW_NAME,
-            purchase.workflow_input,
-            id=purchase.workflow_id,
+) -> StartOutcome:
+    """Start the purchase's workflow under its business key; NOT_STARTED only when none runs."""
+    return await start_by_business_key(
+        temporal,
+        BusinessKeyStart(
+            workflow=PURCHASE_WORKFLOW_NAME,
+            argument=purchase.workflow_input,
+            workflow_id=purchase.workflow_id,
             task_queue=settings.temporal_task_queue,
             search_attributes=TypedSearchAttributes(
                 [
@@ -150,13 +144,8 @@ async def start_purchase_workflow(
                     SearchAttributePair(PURCHASE_REFERENCE, purchase.reference),
                 ]
             ),
-            rpc_timeout=START_TIMEOUT,
-        )
-    except WorkflowAlreadyStartedError:
-        return  # the business-key id already runs this purchase
-    except (TemporalUnavailable, RPCError) as exc:
-        logger.warning("purchase %s: workflow not started: %s", purchase.reference, exc)
-        raise WorkflowNotStarted(str(exc)) from exc
+        ),
+    )
 
 
 async def fail_unstarted_purchase(
@@ -165,17 +154,23 @@ async def fail_unstarted_purchase(
     *,
     principal: Principal,
     context: RequestContext,
-) -> None:
-    """Close a purchase whose workflow never started; only a still-pending row is touched."""
+) -> bool:
+    """Close a purchase whose workflow never started; False when the row is no longer pending
+    (a workflow took it after all), which is then left alone.
+
+    The purchase workflow moves only a pending row on, so a workflow started after this finds
+    the row failed and charges nothing."""
     reason = "The purchase workflow could not be started: the workflow service is unavailable."
-    await session.execute(
+    failed = await session.scalar(
         text(
             "UPDATE token_purchases SET status = 'failed', failure_reason = :reason, "
             "failed_at = now(), updated_at = now() "
-            "WHERE purchase_reference_id = :ref AND status = 'pending'"
+            "WHERE purchase_reference_id = :ref AND status = 'pending' RETURNING id"
         ),
         {"reason": reason, "ref": purchase.reference},
     )
+    if failed is None:
+        return False
     await write_audit(
         session,
         actor=Actor.user(principal.id),
@@ -187,6 +182,7 @@ async def fail_unstarted_purchase(
         outcome="failure",
         context=context,
     )
+    return True
 
 
 async def resume_if_pending(
@@ -198,11 +194,8 @@ async def resume_if_pending(
     if pending is None:
         return
     workflow_input = PurchaseInput.model_validate(dataclasses.asdict(pending))
-    try:
-        await start_purchase_workflow(
-            temporal,
-            settings,
-            NewPurchase(reference, purchase_workflow_id(reference), workflow_input),
-        )
-    except WorkflowNotStarted:
+    outcome = await start_purchase_workflow(
+        temporal, settings, NewPurchase(reference, purchase_workflow_id(reference), workflow_input)
+    )
+    if outcome is not StartOutcome.STARTED:
         logger.warning("purchase %s still pending; the safety net will start it", reference)

@@ -1,7 +1,6 @@
 """Creating a subscription: validate at the edge, write the row (one transaction), start its
 workflow. The API never charges or credits: SubscriptionWorkflow does, from its first period."""
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,14 +8,13 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from api.auth.dependencies import Principal
 from api.errors import ApiError, validation_error
 from api.purchasing import active_organization, active_package
 from api.schemas.subscriptions import SubscriptionCreate
-from api.temporal_connection import TemporalConnector, TemporalUnavailable
+from api.temporal_connection import TemporalConnector
+from api.workflow_start import BusinessKeyStart, StartOutcome, start_by_business_key
 from db.audit import Actor, RequestContext, write_audit
 from db.ledger import ensure_wallet
 from db.models import TokenPackage, TokenSubscription
@@ -31,13 +29,7 @@ from workflows.subscription_types import (
     subscription_workflow_id,
 )
 
-logger = logging.getLogger("tokenbill.api.subscribing")
-START_TIMEOUT = timedelta(seconds=10)
 START_AT_TOLERANCE = timedelta(minutes=5)  # clocks differ; a start this little in the past is now
-
-
-class WorkflowNotStarted(Exception):
-    """The subscription workflow could not be started (Temporal unreachable or refusing)."""
 
 
 @dataclass(frozen=True)
@@ -147,14 +139,16 @@ async def record_subscription(
 
 async def start_subscription_workflow(
     temporal: TemporalConnector, settings: Settings, subscription: NewSubscription
-) -> None:
+) -> StartOutcome:
+    """Start the subscription's workflow under its business key; NOT_STARTED only when none
+    runs."""
     run = subscription.run
-    try:
-        client = await temporal.client()
-        await client.start_workflow(
-            SUBSCRIPTION_WORKFLOW_NAME,
-            run,
-            id=subscription.workflow_id,
+    return await start_by_business_key(
+        temporal,
+        BusinessKeyStart(
+            workflow=SUBSCRIPTION_WORKFLOW_NAME,
+            argument=run,
+            workflow_id=subscription.workflow_id,
             task_queue=settings.temporal_task_queue,
             search_attributes=TypedSearchAttributes(
                 [
@@ -163,13 +157,8 @@ async def start_subscription_workflow(
                     SearchAttributePair(NEXT_BILLING_DATE, run.anchor),
                 ]
             ),
-            rpc_timeout=START_TIMEOUT,
-        )
-    except WorkflowAlreadyStartedError:
-        return  # the business-key id already runs this subscription
-    except (TemporalUnavailable, RPCError) as exc:
-        logger.warning("subscription %s: workflow not started: %s", run.subscription_id, exc)
-        raise WorkflowNotStarted(str(exc)) from exc
+        ),
+    )
 
 
 async def cancel_unstarted_subscription(
@@ -178,15 +167,19 @@ async def cancel_unstarted_subscription(
     *,
     principal: Principal,
     context: RequestContext,
-) -> None:
-    """Close a subscription whose workflow never started: nothing was charged."""
-    await session.execute(
+) -> bool:
+    """Close a subscription whose workflow never started: nothing was charged. False when the
+    row is no longer active (something else moved it on), which is then left alone."""
+    cancelled = await session.scalar(
         text(
             "UPDATE token_subscriptions SET status = 'cancelled', cancelled_at = now(), "
-            "next_billing_date = NULL, updated_at = now() WHERE id = :id AND status = 'active'"
+            "next_billing_date = NULL, updated_at = now() WHERE id = :id AND status = 'active' "
+            "RETURNING id"
         ),
         {"id": subscription.subscription_id},
     )
+    if cancelled is None:
+        return False
     await write_audit(
         session,
         actor=Actor.user(principal.id),
@@ -198,6 +191,7 @@ async def cancel_unstarted_subscription(
         outcome="failure",
         context=context,
     )
+    return True
 
 
 def _iso(duration: timedelta) -> str:

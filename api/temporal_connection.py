@@ -3,9 +3,10 @@
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 
 from tokenbill.settings import Settings
 from workflows.converter import DATA_CONVERTER
@@ -20,8 +21,11 @@ class TemporalUnavailable(Exception):
 
 
 class TemporalConnector:
-    def __init__(self, settings: Settings) -> None:
+    """The API's one client; `interceptors` (tracing, a test's faults) see every call it makes."""
+
+    def __init__(self, settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
         self._settings = settings
+        self._interceptors = interceptors
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -54,6 +58,7 @@ class TemporalConnector:
                     address,
                     namespace=self._settings.temporal_namespace,
                     data_converter=DATA_CONVERTER,
+                    interceptors=self._interceptors,
                 ),
                 CONNECT_TIMEOUT.total_seconds(),
             )

@@ -17,7 +17,6 @@ from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request,
 from api.pagination import PageParams
 from api.purchase_queries import find_purchase, list_purchases
 from api.purchasing import (
-    WorkflowNotStarted,
     fail_unstarted_purchase,
     record_pending_purchase,
     resume_if_pending,
@@ -35,6 +34,7 @@ from api.schemas.purchases import (
 )
 from api.state import get_session, get_session_maker, get_settings, get_temporal
 from api.temporal_connection import TemporalConnector, TemporalUnavailable
+from api.workflow_start import StartOutcome
 from tokenbill.settings import Settings
 
 logger = logging.getLogger("tokenbill.api.purchases")
@@ -58,7 +58,9 @@ MAX_WAIT_SECONDS = 30
     "header: a replay with the same key and body returns the first answer. Rate limited per "
     "organization (429 with Retry-After). Answers 202 at once; poll the purchase (or pass "
     "`wait_seconds`) for the outcome. 503 `workflow_unavailable` when the workflow service "
-    "cannot be reached (the purchase is then failed and the key stays free).",
+    "cannot be reached (the purchase is then failed and the key stays free); 503 "
+    "`workflow_start_unknown` when it did not confirm the start (the purchase stays pending and "
+    "will be completed; a retry with the same key answers 202 for the same purchase).",
     responses={
         409: {"description": "A request with this key is still in progress."},
         429: {"description": "Too many purchases for this organization; see Retry-After."},
@@ -104,19 +106,31 @@ async def create_purchase(
     # The answer is stored with the pending row: a replay after a crash finds both, and resumes.
     await store_response(session, idempotency, 202, accepted)
     await session.commit()
-    try:
-        await start_purchase_workflow(temporal, settings, purchase)
-    except WorkflowNotStarted as exc:
-        await fail_unstarted_purchase(session, purchase, principal=principal, context=context)
-        await forget(session, idempotency)
-        await session.commit()
+    outcome = await start_purchase_workflow(temporal, settings, purchase)
+    if outcome is StartOutcome.NOT_STARTED:
+        if await fail_unstarted_purchase(session, purchase, principal=principal, context=context):
+            await forget(session, idempotency)
+            await session.commit()
+            raise ApiError(
+                503,
+                "workflow_unavailable",
+                "The workflow service is unavailable, so the purchase was not started and "
+                "nothing was charged. Retry later.",
+                {"purchase_reference_id": purchase.reference},
+            )
+        logger.warning("purchase %s was taken up by a workflow after all", purchase.reference)
+    if outcome is StartOutcome.UNKNOWN:
+        # The key keeps its 202: a retry with it reaches this purchase (and starts it if it is
+        # still pending), as does the resumePendingPurchases job.
         raise ApiError(
             503,
-            "workflow_unavailable",
-            "The workflow service is unavailable, so the purchase was not started and nothing "
-            "was charged. Retry later.",
+            "workflow_start_unknown",
+            f"The purchase {purchase.reference} was recorded, but the workflow service did not "
+            "confirm that its workflow started. It will be completed (and charged) once the "
+            "service answers: retry with the same Idempotency-Key to follow it, never with a "
+            "new one.",
             {"purchase_reference_id": purchase.reference},
-        ) from exc
+        )
     return JSONResponse(accepted, status_code=202)
 
 

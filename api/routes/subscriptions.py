@@ -32,7 +32,6 @@ from api.schemas.subscriptions import (
 )
 from api.state import get_session, get_settings, get_temporal
 from api.subscribing import (
-    WorkflowNotStarted,
     cancel_unstarted_subscription,
     package_terms,
     record_subscription,
@@ -47,6 +46,7 @@ from api.subscription_queries import (
     subscription_out,
 )
 from api.temporal_connection import TemporalConnector
+from api.workflow_start import StartOutcome
 from db.audit import Actor, write_audit
 from db.models import TokenSubscription
 from tokenbill.settings import Settings
@@ -85,7 +85,10 @@ COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
     description="Requires `tokens.purchase` on the organization and an `Idempotency-Key`. The "
     "first period is charged at `start_at` (default now), then every `billing_interval`. An "
     "interval shorter than TOKEN_SUBSCRIPTION_MINIMUM_INTERVAL answers 422 "
-    "`billing_interval_too_short`.",
+    "`billing_interval_too_short`. 503 `workflow_unavailable` when the workflow service cannot "
+    "be reached (the subscription is then cancelled and the key stays free); 503 "
+    "`workflow_start_unknown` when it did not confirm the start (the subscription stays active "
+    "and will bill; a retry with the same key answers 201 for the same subscription).",
 )
 async def create_subscription(
     request: Request,
@@ -104,13 +107,19 @@ async def create_subscription(
     subscription = await record_subscription(
         session, settings=settings, principal=principal, body=body, context=context
     )
+    created = SubscriptionCreated(
+        subscription_id=subscription.subscription_id, workflow_id=subscription.workflow_id,
+        status="active", billing_interval=subscription.run.billing_interval,
+        grace_period=subscription.grace_period, next_billing_date=subscription.run.anchor,
+    ).model_dump(mode="json")  # fmt: skip
+    # The answer is stored with the row: a retry with the key reaches this subscription whatever
+    # happens to the start (a missing workflow is started by processSubscriptionBilling).
+    await store_response(session, idempotency, 201, created)
     await session.commit()
-    try:
-        await start_subscription_workflow(temporal, settings, subscription)
-    except WorkflowNotStarted as exc:
-        await cancel_unstarted_subscription(
-            session, subscription, principal=principal, context=context
-        )
+    outcome = await start_subscription_workflow(temporal, settings, subscription)
+    if outcome is StartOutcome.NOT_STARTED and await cancel_unstarted_subscription(
+        session, subscription, principal=principal, context=context
+    ):
         await forget(session, idempotency)
         await session.commit()
         raise ApiError(
@@ -119,14 +128,17 @@ async def create_subscription(
             "The workflow service is unavailable, so the subscription was not started and "
             "nothing was charged. Retry later.",
             {"subscription_id": subscription.subscription_id},
-        ) from exc
-    created = SubscriptionCreated(
-        subscription_id=subscription.subscription_id, workflow_id=subscription.workflow_id,
-        status="active", billing_interval=subscription.run.billing_interval,
-        grace_period=subscription.grace_period, next_billing_date=subscription.run.anchor,
-    ).model_dump(mode="json")  # fmt: skip
-    await store_response(session, idempotency, 201, created)
-    await session.commit()
+        )
+    if outcome is StartOutcome.UNKNOWN:
+        raise ApiError(
+            503,
+            "workflow_start_unknown",
+            f"The subscription {subscription.subscription_id} was recorded, but the workflow "
+            "service did not confirm that its workflow started. It will run (and bill) once the "
+            "service answers: retry with the same Idempotency-Key to follow it, never with a "
+            "new one.",
+            {"subscription_id": subscription.subscription_id},
+        )
     return JSONResponse(created, status_code=201)
 
 
