@@ -7,10 +7,12 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tokenbill.devstack import postgres_as_root
 from tokenbill.devstack.postgres_as_root import (
     BINARIES_CACHE,
     DATA_OUTSIDE,
@@ -71,6 +73,19 @@ def test_postgres_binaries_run_as_the_service_user_from_a_copy_readable_by_all(u
     )  # fmt: skip
     assert initdb.returncode == 0, initdb.stderr
     assert "initdb (PostgreSQL)" in initdb.stdout
+
+
+def test_sessions_copying_the_binaries_at_once_end_with_one_whole_copy(
+    user: str, open_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_as_root, "BINARIES_CACHE", open_folder)
+
+    with ThreadPoolExecutor(max_workers=3) as sessions:
+        installs = set(sessions.map(lambda _: shared_postgres_install(user), range(3)))
+
+    [install] = installs
+    assert [entry.name for entry in open_folder.iterdir()] == [install.parents[1].name]
+    assert (install / "bin" / "postgres").is_file()
 
 
 def test_data_under_a_private_folder_lives_outside_behind_a_stable_link(
