@@ -104,9 +104,10 @@ def start_dev(folder: Path, ports: Ports, run: int) -> DevRun:
 
 
 def processes_in(folder: Path) -> dict[int, str]:
-    """Every process working in folder or below it (PostgreSQL works in its data folder)."""
+    """Every process working in folder or below it, or in PostgreSQL's data folder (which, as
+    root, .data/postgres may link to: see tokenbill/devstack/postgres_as_root.py)."""
     found: dict[int, str] = {}
-    root = str(folder.resolve())
+    roots = (str(folder.resolve()), str((folder / ".data" / "postgres").resolve()))
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -115,7 +116,7 @@ def processes_in(folder: Path) -> dict[int, str]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except OSError:
             continue
-        if cwd == root or cwd.startswith(root + "/"):
+        if any(cwd == root or cwd.startswith(root + "/") for root in roots):
             found[int(entry.name)] = command
     return found
 

