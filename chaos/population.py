@@ -53,6 +53,7 @@ async def create_people(
             name="chaos platform",
             scopes=["tokens.consume"],
             organization_id=None,
+            all_organizations=True,
             actor=ACTOR,
         )
     return plans, api_key, packages
