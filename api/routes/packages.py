@@ -107,9 +107,9 @@ async def get_package(principal: Viewer, session: Session, package_id: PackageId
     openapi_extra=IDEMPOTENT_ROUTE,
     status_code=201,
     summary="Create a token package",
-    description="Platform admins only (`role=admin`); an organisation's users get 403. Needs "
-    "an `Idempotency-Key` header. "
-    "`price_per_token` defaults to DEFAULT_TOKEN_PRICE. Audited.",
+    description="Requires the admin role (platform admins only; an organisation's users get "
+    "403). Needs an `Idempotency-Key` header. `price_per_token` defaults to "
+    "DEFAULT_TOKEN_PRICE. Audited.",
     response_model=PackageOut,
 )
 async def create_package(
@@ -150,10 +150,10 @@ async def create_package(
 @router.patch(
     "/{package_id}",
     summary="Update a token package",
-    description="Platform admins only (`role=admin`); an organisation's users get 403. Changes "
-    "only the fields sent. A new price applies to new purchases and new subscriptions or "
-    "policies: purchases already made, running subscriptions and automatic top-up policies "
-    "keep the terms they agreed to. Audited with before and after.",
+    description="Requires the admin role (platform admins only; an organisation's users get "
+    "403). Changes only the fields sent. A new price applies to new purchases, subscriptions "
+    "and policies: purchases already made, running subscriptions and automatic top-up "
+    "policies keep the terms they agreed to. Audited with before and after.",
 )
 async def update_package(
     request: Request,
@@ -189,8 +189,9 @@ async def update_package(
 @router.delete(
     "/{package_id}",
     summary="Deactivate a token package",
-    description="Platform admins only (`role=admin`); an organisation's users get 403. The "
-    "package stays for the purchases that used it but can no longer be bought. Audited.",
+    description="Requires the admin role (platform admins only; an organisation's users get "
+    "403). The package stays for the purchases that used it but can no longer be bought. "
+    "Audited.",
 )
 async def deactivate_package(
     request: Request, principal: Admin, session: Session, package_id: PackageId
