@@ -1,5 +1,6 @@
 """cleanupOldAuditLogs' activity: partitions ahead and retention, on an owner connection of its
-own (the application's role may not remove audit records)."""
+own (the application's role may not remove audit records); it also removes Idempotency-Key
+records past IDEMPOTENCY_KEY_RETENTION, a retention sweep too light for a schedule of its own."""
 
 from collections.abc import Callable
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 from temporalio import activity
 
 from db.audit_retention import apply_retention
+from db.idempotency_retention import delete_expired_idempotency_records
 from db.session import create_owner_engine
 from tokenbill.settings import Settings
 from workflows.finance_job_types import (
@@ -34,14 +36,20 @@ class AuditRetentionActivities:
                     retention_days=self._settings.audit_log_retention_days,
                     ahead=self._settings.audit_log_partitions_ahead,
                 )
+                keys_deleted = await delete_expired_idempotency_records(
+                    connection, cutoff=request.now - self._settings.idempotency_key_retention
+                )
         finally:
             await engine.dispose()
         activity.logger.info(
-            "audit retention: created %s, dropped %s, %s default rows deleted",
+            "audit retention: created %s, dropped %s, %s default rows deleted, "
+            "%s idempotency keys deleted",
             outcome.partitions_created, outcome.partitions_dropped, outcome.default_rows_deleted,
+            keys_deleted,
         )  # fmt: skip
         return AuditRetentionResult(
             partitions_created=outcome.partitions_created,
             partitions_dropped=outcome.partitions_dropped,
             default_rows_deleted=outcome.default_rows_deleted,
+            idempotency_records_deleted=keys_deleted,
         )

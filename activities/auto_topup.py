@@ -278,16 +278,18 @@ class _Evaluation:
                     event_type=TOPUP_FAILED,
                 )
                 return self._skip("package_unavailable")
-            quantity = Decimal(package.token_quantity)
-            unit_price, currency = Decimal(package.price_per_token), package.currency
+            # The terms agreed when the policy chose the package, not today's catalog price.
+            quantity = Decimal(policy.agreed_token_quantity or package.token_quantity)
+            unit_price = Decimal(policy.agreed_price_per_token or package.price_per_token)
+            currency = policy.agreed_currency or package.currency
             description = f"Automatic top-up: {package.name}"
         else:
             target = policy.target_balance or Decimal(0)
             quantity = target - balance
             if quantity <= 0:
                 return self._skip("balance_at_target")
-            unit_price = self._settings.default_token_price
-            currency = self._settings.token_currency
+            unit_price = policy.agreed_price_per_token or self._settings.default_token_price
+            currency = policy.agreed_currency or self._settings.token_currency
             description = f"Automatic top-up to {target.normalize():f} tokens"
         price = price_tokens(quantity, unit_price, self._settings.token_invoice_tax_rate)
         cap = await self._cap_reached(price.total, now)
@@ -348,14 +350,15 @@ class _Evaluation:
                 {"w": self._request.wallet_id, "day": day_start, "month": month_start},
             )
         ).one()
-        if policy.max_topups_per_day is not None and row.today >= policy.max_topups_per_day:
+        # A policy stored without caps is capped by the defaults: never unlimited.
+        per_day = policy.max_topups_per_day or self._settings.auto_topup_default_max_per_day
+        if row.today >= per_day:
             return (
                 "daily_cap_reached",
-                f"{row.today} automatic top-ups today reach the cap of "
-                f"{policy.max_topups_per_day} per day",
+                f"{row.today} automatic top-ups today reach the cap of {per_day} per day",
             )
-        limit = policy.max_monthly_spend
-        if limit is not None and Decimal(row.month_total) + total > limit:
+        limit = policy.max_monthly_spend or self._settings.auto_topup_default_max_monthly_spend
+        if Decimal(row.month_total) + total > limit:
             return (
                 "monthly_cap_reached",
                 f"buying {total} would bring this month's automatic top-ups to "

@@ -1,8 +1,11 @@
 """Idempotency-Key on POSTs that create or move something: the first answer is kept and replayed.
 
 A key is claimed inside the route's own transaction, so a request that fails (and rolls back)
-leaves the key free; the answer is stored once the work is done. Records are scoped by principal
-and route, and bound to a hash of the validated body.
+leaves the key free; the answer is stored once the work is done. A key belongs to its principal
+and is bound to the method, the concrete path (`/subscriptions/2/cancel`, not the route's
+template) and the validated body: the same key sent to another resource, route or body is refused
+(422 `idempotency_key_reused`), never answered with another request's replay. Records older than
+IDEMPOTENCY_KEY_RETENTION are removed by the cleanupOldAuditLogs job (db/idempotency_retention.py).
 """
 
 import hashlib
@@ -17,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth.dependencies import Principal, route_label
+from api.auth.dependencies import Principal
 from api.errors import ApiError
 from api.openapi_errors import JSON_ERROR
 
@@ -34,7 +37,9 @@ def idempotency_key_openapi(max_length: int = 255) -> dict[str, Any]:
                 "in": "header",
                 "required": True,
                 "description": "A unique value per intended operation (e.g. a UUID); a replay "
-                "with the same key and body returns the first answer.",
+                "with the same key, path and body returns the first answer. The key is bound to "
+                "you, the method, the path and the body: sent elsewhere it is refused (422 "
+                "`idempotency_key_reused`). Keys are kept for IDEMPOTENCY_KEY_RETENTION.",
                 "schema": {"type": "string", "pattern": f"^[\\x21-\\x7e]{{1,{max_length}}}$"},
             }
         ],
@@ -81,9 +86,14 @@ def idempotent_request(
             "invalid_idempotency_key",
             f"The {IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters, no spaces.",
         )
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    bound_to = {
+        "method": request.method,
+        "path": request.url.path,
+        "body": body.model_dump(mode="json"),
+    }
+    canonical = json.dumps(bound_to, sort_keys=True, separators=(",", ":"))
     return IdempotentRequest(
-        scope=f"user:{principal.id}:{route_label(request)}",
+        scope=f"user:{principal.id}",
         key=key,
         request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
     )
@@ -117,7 +127,8 @@ async def claim(session: AsyncSession, request: IdempotentRequest) -> StoredResp
         raise ApiError(
             422,
             "idempotency_key_reused",
-            f"This {IDEMPOTENCY_HEADER} was already used with a different request body.",
+            f"This {IDEMPOTENCY_HEADER} was already used for a different request (another "
+            "path, method or body); send a new key for a new operation.",
         )
     if row.response_status is None:
         raise ApiError(

@@ -64,7 +64,12 @@ async def prepare_spending(settings: Settings, wallets: int) -> SpendingData:
                 idempotency_key=f"bench:{org}:fund",
             )  # fmt: skip
         _, secret = await create_api_key(
-            session, name="bench", scopes=["tokens.consume"], organization_id=None, actor=BENCH
+            session,
+            name="bench",
+            scopes=["tokens.consume"],
+            organization_id=None,
+            all_organizations=True,
+            actor=BENCH,
         )
     return SpendingData(orgs[:1], orgs[1:], secret)
 

@@ -53,6 +53,7 @@ async def create_people(
             name="chaos platform",
             scopes=["tokens.consume"],
             organization_id=None,
+            all_organizations=True,
             actor=ACTOR,
         )
     return plans, api_key, packages
@@ -116,6 +117,9 @@ async def arrange(
                     "threshold": str(plan.topup_threshold),
                     "package_id": packages["topup"],
                     "payment_method": "pm_card_ok",
+                    # The highest caps a policy may ask for: the run is about money, not caps.
+                    "max_topups_per_day": 50,
+                    "max_monthly_spend": "100000.00",
                 },
             )
             _require(policy.accepted, f"auto top-up for {plan.organization_id}: {policy.body}")

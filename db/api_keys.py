@@ -2,6 +2,10 @@
 
 A key is `tbk_` and 43 URL-safe characters (256 random bits); only its sha256 is stored, which is
 enough for a secret of that entropy. The first 12 characters are kept in clear to tell keys apart.
+
+A key is bound to one organization. A key for every organization (organization_id null) spends
+from any wallet, so it is made only when asked for explicitly (`all_organizations`), and the
+audit row says so.
 """
 
 import hashlib
@@ -28,6 +32,13 @@ class UnknownScope(DirectoryError):
     status = 422
 
 
+class OrganizationRequired(DirectoryError):
+    """Neither an organization nor the explicit all-organizations flag, or both."""
+
+    code = "organization_required"
+    status = 422
+
+
 @dataclass(frozen=True)
 class ApiKeyRecord:
     id: int
@@ -38,6 +49,10 @@ class ApiKeyRecord:
     created_by: str | None
     created_at: datetime
     revoked_at: datetime | None
+
+    @property
+    def all_organizations(self) -> bool:
+        return self.organization_id is None
 
     @staticmethod
     def of(row: ApiKey) -> "ApiKeyRecord":
@@ -81,10 +96,16 @@ async def create_api_key(
     scopes: tuple[str, ...] | list[str],
     organization_id: int | None,
     actor: Actor,
+    all_organizations: bool = False,
     context: RequestContext | None = None,
 ) -> tuple[ApiKeyRecord, str]:
     """The new key's record and its secret, which is not kept and cannot be shown again."""
     checked = _check_scopes(scopes)
+    if (organization_id is None) != all_organizations:
+        raise OrganizationRequired(
+            "bind the key to one organization, or ask explicitly for a key that spends for "
+            "all organizations (not both)"
+        )
     if organization_id is not None:
         await get_organization(session, organization_id)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -101,7 +122,7 @@ async def create_api_key(
         session, actor=actor, action="api_key.create", organization_id=organization_id,
         target_type="api_key", target_id=record.id,
         after={"name": name, "scopes": checked, "organization_id": organization_id,
-               "key_prefix": record.key_prefix},
+               "all_organizations": all_organizations, "key_prefix": record.key_prefix},
         context=context,
     )  # fmt: skip
     return record, secret

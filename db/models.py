@@ -325,6 +325,13 @@ class TokenSubscription(Base):
     grace_period_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The terms agreed to (migration 0011): a catalog price change never reprices them.
+    token_quantity: Mapped[Decimal | None] = mapped_column(TOKENS)
+    price_per_token: Mapped[Decimal | None] = mapped_column(UNIT_PRICE)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    next_token_quantity: Mapped[Decimal | None] = mapped_column(TOKENS)
+    next_price_per_token: Mapped[Decimal | None] = mapped_column(UNIT_PRICE)
+    next_currency: Mapped[str | None] = mapped_column(String(3))
 
     __table_args__ = (
         CheckConstraint(
@@ -365,6 +372,10 @@ class AutoTopupPolicy(Base):
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0", nullable=False)
     last_topup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The terms the policy was set with (migration 0011); kept until another package is chosen.
+    agreed_token_quantity: Mapped[Decimal | None] = mapped_column(TOKENS)
+    agreed_price_per_token: Mapped[Decimal | None] = mapped_column(UNIT_PRICE)
+    agreed_currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
@@ -540,7 +551,10 @@ class IdempotencyRecord(Base):
     response_body: Mapped[Any | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = created_at_column()
 
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+    __table_args__ = (
+        UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),
+        Index("idx_idempotency_created_at", "created_at"),
+    )
 
 
 class PaymentGatewayOperation(Base):

@@ -84,3 +84,34 @@ def test_apikey_commands_refuse_bad_input(database: str, tmp_path: Path) -> None
     assert "does not exist" in run(
         "apikey", "revoke", "999999", database_url=database, cwd=tmp_path, expect=1
     )
+
+
+def test_apikey_create_without_an_organization_is_refused(database: str, tmp_path: Path) -> None:
+    before = one(database, "SELECT count(*) FROM api_keys")
+    refused = run(
+        "apikey", "create", "loose key", "--scope", "tokens.consume",
+        database_url=database, cwd=tmp_path, expect=2,
+    )  # fmt: skip
+    assert "--organization" in refused and "--all-organizations" in refused
+    assert one(database, "SELECT count(*) FROM api_keys") == before
+
+
+def test_an_all_organizations_key_is_made_only_on_request_and_says_so(
+    database: str, tmp_path: Path
+) -> None:
+    out = run(
+        "apikey", "create", "platform key", "--scope", "tokens.consume", "--all-organizations",
+        database_url=database, cwd=tmp_path,
+    )  # fmt: skip
+    assert "ALL organizations" in out and "EVERY organization's wallet" in out
+    secret = out.strip().splitlines()[-1]
+    key_id, bound = one(
+        database,
+        "SELECT id, organization_id FROM api_keys WHERE key_hash = %s",
+        hash_secret(secret),
+    )
+    assert bound is None
+    assert one(
+        database, "SELECT after->>'all_organizations' FROM token_audit_logs "
+        "WHERE action = 'api_key.create' AND target_id = %s", str(key_id),
+    ) == ("true",)  # fmt: skip

@@ -22,13 +22,16 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     record, secret = run_db(
         settings,
         lambda s: create_api_key(
-            s, name=name, scopes=args.scope, organization_id=args.organization, actor=CLI_ACTOR
+            s, name=name, scopes=args.scope, organization_id=args.organization,
+            all_organizations=args.all_organizations, actor=CLI_ACTOR,
         ),
-    )
-    where = "any organization" if record.organization_id is None else (
+    )  # fmt: skip
+    where = "ALL organizations" if record.all_organizations else (
         f"organization {record.organization_id}"
     )  # fmt: skip
     print(f"created API key {record.id} {record.name} ({', '.join(record.scopes)}; {where})")
+    if record.all_organizations:
+        print("warning: this key spends from EVERY organization's wallet")
     print("the key is shown once, keep it now (send it as Authorization: Bearer <key>):")
     print(secret)
     return 0
@@ -78,9 +81,14 @@ def add_apikey_commands(commands: "argparse._SubParsersAction[Any]", command: Co
         "--scope", action="extend", nargs="+", choices=API_KEY_SCOPES, required=True,
         metavar="SCOPE", help=f"one or more of {', '.join(API_KEY_SCOPES)}",
     )  # fmt: skip
-    create.add_argument(
+    reach = create.add_mutually_exclusive_group(required=True)
+    reach.add_argument(
         "--organization", type=int, metavar="ID", help="bind the key to one organization"
     )
+    reach.add_argument(
+        "--all-organizations", action="store_true",
+        help="a key that spends from every organization's wallet (audited)",
+    )  # fmt: skip
     listing = command(apikey, "list", cmd_apikey_list, "list API keys (never their secrets)")
     listing.add_argument("--organization", type=int, metavar="ID")
     command(apikey, "revoke", cmd_apikey_revoke, "revoke an API key").add_argument("id", type=int)

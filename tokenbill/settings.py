@@ -127,6 +127,17 @@ class Settings(BaseSettings):
     webhook_retry_max_interval: timedelta = timedelta(minutes=30)
     token_auto_topup_max_failures: int = Field(default=3, gt=0)
     token_auto_topup_retry_backoff: timedelta = timedelta(minutes=15)
+    # Every policy that pays has caps; a policy that names none gets these, never "unlimited".
+    auto_topup_default_max_per_day: int = Field(default=5, gt=0)
+    auto_topup_default_max_monthly_spend: Decimal = Field(default=Decimal("1000.00"), gt=0)
+    auto_topup_max_per_day_limit: int = Field(default=50, gt=0, le=1000)
+    auto_topup_max_monthly_spend_limit: Decimal = Field(default=Decimal("100000.00"), gt=0)
+    auto_topup_minimum_schedule_interval: timedelta = Field(
+        default=timedelta(hours=1), ge=timedelta(minutes=1)
+    )
+
+    # --- Idempotency keys ---
+    idempotency_key_retention: timedelta = Field(default=timedelta(days=7), ge=timedelta(hours=1))
 
     @field_validator("token_subscription_dunning_schedule", mode="before")
     @classmethod

@@ -34,7 +34,8 @@ register(
         CLEANUP_OLD_AUDIT_LOGS,
         CLEANUP_OLD_AUDIT_LOGS_WORKFLOW,
         "0 0 * * 0",
-        "Create audit-log partitions ahead; drop those past AUDIT_LOG_RETENTION_DAYS",
+        "Create audit-log partitions ahead; drop those past AUDIT_LOG_RETENTION_DAYS, and "
+        "Idempotency-Key records past IDEMPOTENCY_KEY_RETENTION",
     )
 )
 

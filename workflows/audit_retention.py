@@ -1,5 +1,6 @@
 """cleanupOldAuditLogs: create the audit log's monthly partitions ahead, and drop those older
-than the retention (AUDIT_LOG_RETENTION_DAYS). The one path that removes audit records."""
+than the retention (AUDIT_LOG_RETENTION_DAYS). The one path that removes audit records. It also
+removes Idempotency-Key records past IDEMPOTENCY_KEY_RETENTION."""
 
 from datetime import timedelta
 
@@ -61,6 +62,7 @@ class CleanupOldAuditLogsWorkflow:
                 "partitions_created": len(result.partitions_created),
                 "partitions_dropped": len(result.partitions_dropped),
                 "default_rows_deleted": result.default_rows_deleted,
+                "idempotency_records_deleted": result.idempotency_records_deleted,
             },
         )
         await self._finish(job_run_id, counts, None)

@@ -32,3 +32,4 @@ class AuditRetentionResult(BaseModel):
     partitions_created: list[str]
     partitions_dropped: list[str]
     default_rows_deleted: int
+    idempotency_records_deleted: int = 0

@@ -14,7 +14,7 @@ from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_r
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, UNKNOWN_ORGANIZATION, Page
-from api.schemas.spend_settings import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from api.schemas.spend_settings import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, api_key_reach
 from api.state import get_session
 from db import api_keys
 from db.audit import Actor
@@ -33,7 +33,10 @@ ApiKeyId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="API key id.")]
     summary="Create a service API key",
     description="Requires the admin role. Needs an `Idempotency-Key` header. The answer holds "
     "the key (`secret`, `tbk_...`) once: only its hash is kept, so a replay answers the same key "
-    "with `secret` null. Send it as `Authorization: Bearer tbk_...`. Audited.",
+    "with `secret` null. Send it as `Authorization: Bearer tbk_...`. A key is bound to the "
+    "one `organization_id`; a key that spends for every organization needs "
+    "`all_organizations: true` instead (422 `organization_required` without either, or with "
+    "both), and the answer's `all_organizations` and `reach` say which it is. Audited.",
 )
 async def create_api_key(
     request: Request, principal: Admin, session: Session, body: ApiKeyCreate
@@ -44,9 +47,12 @@ async def create_api_key(
         return replay.response()
     record, secret = await api_keys.create_api_key(
         session, name=body.name, scopes=list(body.scopes), organization_id=body.organization_id,
-        actor=Actor.user(principal.id), context=audit_context(request),
+        all_organizations=body.all_organizations, actor=Actor.user(principal.id),
+        context=audit_context(request),
     )  # fmt: skip
-    kept = ApiKeyCreated(**ApiKeyOut.of(record).model_dump(), secret=None).model_dump(mode="json")
+    kept = ApiKeyCreated(
+        **ApiKeyOut.of(record).model_dump(), secret=None, reach=api_key_reach(record)
+    ).model_dump(mode="json")
     await store_response(session, idempotency, 201, kept)
     await session.commit()
     return JSONResponse({**kept, "secret": secret}, status_code=201)

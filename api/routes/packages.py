@@ -1,4 +1,9 @@
-"""Token packages: list and read (tokens.view); create, update, deactivate (tokens.configure)."""
+"""Token packages: list and read (tokens.view); create, update, deactivate (platform admins).
+
+The catalog is platform data shared by every organisation, so an organisation's own
+`tokens.configure` user may not change it. A price change reaches new purchases only:
+subscriptions and automatic top-up policies keep the terms they agreed to.
+"""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth.dependencies import Configurer, Principal, Viewer
+from api.auth.dependencies import Admin, Principal, Viewer
 from api.errors import ApiError, validation_error
 from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
@@ -102,13 +107,14 @@ async def get_package(principal: Viewer, session: Session, package_id: PackageId
     openapi_extra=IDEMPOTENT_ROUTE,
     status_code=201,
     summary="Create a token package",
-    description="Requires `tokens.configure`. Needs an `Idempotency-Key` header. "
-    "`price_per_token` defaults to DEFAULT_TOKEN_PRICE. Audited.",
+    description="Requires the admin role (platform admins only; an organisation's users get "
+    "403). Needs an `Idempotency-Key` header. `price_per_token` defaults to "
+    "DEFAULT_TOKEN_PRICE. Audited.",
     response_model=PackageOut,
 )
 async def create_package(
     request: Request,
-    principal: Configurer,
+    principal: Admin,
     session: Session,
     settings: Annotated[Settings, Depends(get_settings)],
     body: PackageCreate,
@@ -144,12 +150,14 @@ async def create_package(
 @router.patch(
     "/{package_id}",
     summary="Update a token package",
-    description="Requires `tokens.configure`. Changes only the fields sent; purchases already "
-    "made keep their own prices. Audited with before and after.",
+    description="Requires the admin role (platform admins only; an organisation's users get "
+    "403). Changes only the fields sent. A new price applies to new purchases, subscriptions "
+    "and policies: purchases already made, running subscriptions and automatic top-up "
+    "policies keep the terms they agreed to. Audited with before and after.",
 )
 async def update_package(
     request: Request,
-    principal: Configurer,
+    principal: Admin,
     session: Session,
     package_id: PackageId,
     body: PackageUpdate,
@@ -181,11 +189,12 @@ async def update_package(
 @router.delete(
     "/{package_id}",
     summary="Deactivate a token package",
-    description="Requires `tokens.configure`. The package stays for the purchases that used it "
-    "but can no longer be bought. Audited.",
+    description="Requires the admin role (platform admins only; an organisation's users get "
+    "403). The package stays for the purchases that used it but can no longer be bought. "
+    "Audited.",
 )
 async def deactivate_package(
-    request: Request, principal: Configurer, session: Session, package_id: PackageId
+    request: Request, principal: Admin, session: Session, package_id: PackageId
 ) -> PackageOut:
     package = await _load(session, package_id, for_update=True)
     if package.is_active:

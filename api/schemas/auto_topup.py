@@ -12,10 +12,19 @@ from pydantic import (
     model_validator,
 )
 
-from api.schemas.common import Money, RequestBody, RowId, TokenAmount, TokenQuantityInput
+from api.schemas.common import (
+    Money,
+    RequestBody,
+    RowId,
+    TokenAmount,
+    TokenQuantityInput,
+    UnitPrice,
+)
 from api.schemas.purchases import PaymentMethod
 from tokenbill.durations import parse_interval
 
+# The floor of any schedule, even in `tokenbill dev`; AUTO_TOPUP_MINIMUM_SCHEDULE_INTERVAL (an
+# hour by default) is checked by the route.
 MINIMUM_INTERVAL = timedelta(minutes=1)
 MAX_COOLDOWN = timedelta(days=366)
 
@@ -56,9 +65,16 @@ class AutoTopupPolicyIn(RequestBody):
         default=None, description="Or buy enough tokens, at DEFAULT_TOKEN_PRICE, to reach this."
     )
     payment_method: PaymentMethod
-    max_topups_per_day: Annotated[int, Field(ge=1, le=1000, strict=True)] | None = None
+    max_topups_per_day: Annotated[int, Field(ge=1, le=1000, strict=True)] | None = Field(
+        default=None,
+        description="Automatic top-ups per UTC day; null means AUTO_TOPUP_DEFAULT_MAX_PER_DAY, "
+        "at most AUTO_TOPUP_MAX_PER_DAY_LIMIT. Never unlimited.",
+    )
     max_monthly_spend: MonthlySpend | None = Field(
-        default=None, description="Cap on the month's automatic top-up totals (tax included)."
+        default=None,
+        description="Cap on the month's automatic top-up totals (tax included); null means "
+        "AUTO_TOPUP_DEFAULT_MAX_MONTHLY_SPEND, at most AUTO_TOPUP_MAX_MONTHLY_SPEND_LIMIT. Never "
+        "unlimited.",
     )
     cooldown: Cooldown = Field(
         default=timedelta(0), description="Least time between two top-ups (ISO 8601 duration)."
@@ -97,6 +113,14 @@ class AutoTopupPolicyOut(BaseModel):
     package_id: int | None
     target_balance: TokenAmount | None
     payment_method: str | None
+    agreed_token_quantity: TokenAmount | None = Field(
+        description="What one top-up of the package buys, as agreed when the package was chosen."
+    )
+    agreed_price_per_token: UnitPrice | None = Field(
+        description="The price agreed when the package (or a target balance) was chosen; a "
+        "later catalog price change does not alter it."
+    )
+    agreed_currency: str | None
     max_topups_per_day: int | None
     max_monthly_spend: Money | None
     cooldown: timedelta

@@ -39,7 +39,12 @@ class ApiKeyCreate(RequestBody):
     name: Name
     scopes: list[ApiKeyScope] = Field(min_length=1, max_length=5)
     organization_id: RowId | None = Field(
-        default=None, description="Bind the key to one organization; null for any."
+        default=None, description="The one organization whose wallet the key spends from."
+    )
+    all_organizations: bool = Field(
+        default=False,
+        description="Instead of organization_id: a key that spends from every organization's "
+        "wallet. Must be asked for explicitly; audited.",
     )
 
 
@@ -49,6 +54,9 @@ class ApiKeyOut(BaseModel):
     key_prefix: str
     scopes: list[str]
     organization_id: int | None
+    all_organizations: bool = Field(
+        description="True when the key spends from every organization's wallet."
+    )
     created_by: str | None
     created_at: datetime
     revoked_at: datetime | None
@@ -58,6 +66,7 @@ class ApiKeyOut(BaseModel):
         return ApiKeyOut(
             id=record.id, name=record.name, key_prefix=record.key_prefix,
             scopes=list(record.scopes), organization_id=record.organization_id,
+            all_organizations=record.all_organizations,
             created_by=record.created_by, created_at=record.created_at,
             revoked_at=record.revoked_at,
         )  # fmt: skip
@@ -67,6 +76,16 @@ class ApiKeyCreated(ApiKeyOut):
     secret: str | None = Field(
         description="The key itself, shown in the first answer only (null in a replay)."
     )
+    reach: str = Field(
+        description="A sentence saying which wallets the key may spend from: one organization's, "
+        "or every organization's."
+    )
+
+
+def api_key_reach(record: ApiKeyRecord) -> str:
+    if record.organization_id is None:
+        return "This key spends from EVERY organization's wallet."
+    return f"This key spends from organization {record.organization_id}'s wallet only."
 
 
 class NotificationOut(BaseModel):

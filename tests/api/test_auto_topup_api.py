@@ -1,12 +1,23 @@
-"""The automatic top-up policy routes: set, read, remove; validation; permissions; audit."""
+"""The automatic top-up policy routes: set, read, remove; validation; permissions (a policy that
+pays needs tokens.purchase and tokens.configure); caps that are never unlimited; audit."""
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.api.helpers import ApiUser, MakePackage, Maker, MakeUser, api_client, count_rows
+from tests.api.helpers import (
+    ApiUser,
+    MakePackage,
+    Maker,
+    MakeUser,
+    api_client,
+    count_rows,
+    denied_audit_rows,
+    new_request_id,
+)
 from tokenbill.settings import Settings
 
 
@@ -16,7 +27,9 @@ def path(organization_id: int | None) -> str:
 
 @pytest.fixture
 async def configurer(make_user: MakeUser, make_organization) -> ApiUser:
-    return await make_user(await make_organization(), ("tokens.view", "tokens.configure"))
+    return await make_user(
+        await make_organization(), ("tokens.view", "tokens.purchase", "tokens.configure")
+    )
 
 
 @pytest.fixture
@@ -180,3 +193,90 @@ async def test_switched_off_system_still_stores_policies_but_says_they_are_inert
 
     assert answer.status_code == 200
     assert answer.json()["system_enabled"] is False
+
+
+async def test_a_policy_that_pays_needs_tokens_purchase_as_well_as_configure(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    make_organization,
+    package_id: int,
+    session_maker: Maker,
+):
+    organization_id = await make_organization()
+    configure_only = await make_user(organization_id, ("tokens.view", "tokens.configure"))
+    request_id = new_request_id()
+    schedule = {"interval": "PT1M", "anchor": "2030-01-01T00:00:00+00:00"}
+
+    refused = await client.put(
+        path(organization_id),
+        json={"package_id": package_id, "payment_method": "pm_card_ok", "schedule": schedule},
+        headers=configure_only.headers(**{"X-Request-ID": request_id}),
+    )
+
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["details"] == {"permission": "tokens.purchase"}
+    assert await denied_audit_rows(session_maker, request_id) == 1
+    assert await count_rows(
+        session_maker, "auto_topup_policies", "organization_id = :o", o=organization_id
+    ) == 0  # fmt: skip
+
+
+async def test_a_policy_without_caps_gets_the_default_caps(
+    client: httpx.AsyncClient, configurer: ApiUser, package_id: int, api_settings: Settings
+):
+    uncapped = policy(package_id, max_topups_per_day=None, max_monthly_spend=None)
+
+    answer = await client.put(
+        path(configurer.organization_id), json=uncapped, headers=configurer.headers()
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["max_topups_per_day"], answer.json()["max_monthly_spend"]) == (
+        api_settings.auto_topup_default_max_per_day,
+        f"{api_settings.auto_topup_default_max_monthly_spend:.2f}",
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"max_topups_per_day": 51},  # AUTO_TOPUP_MAX_PER_DAY_LIMIT is 50
+        {"max_monthly_spend": "100000.01"},  # AUTO_TOPUP_MAX_MONTHLY_SPEND_LIMIT is 100000.00
+        {"schedule": {"interval": "PT1M", "anchor": "2030-01-01T00:00:00+00:00"}},
+        {"schedule": {"interval": "PT59M", "anchor": "2030-01-01T00:00:00+00:00"}},
+    ],
+)
+async def test_caps_above_the_limits_and_schedules_under_an_hour_are_refused(
+    client: httpx.AsyncClient,
+    configurer: ApiUser,
+    package_id: int,
+    session_maker: Maker,
+    changes: dict[str, Any],
+):
+    answer = await client.put(
+        path(configurer.organization_id), json=policy(package_id, **changes),
+        headers=configurer.headers(),
+    )  # fmt: skip
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "validation_error"
+    assert await count_rows(
+        session_maker, "auto_topup_policies", "organization_id = :o", o=configurer.organization_id
+    ) == 0  # fmt: skip
+
+
+async def test_a_shorter_schedule_is_allowed_where_the_setting_allows_it(
+    api_settings: Settings, configurer: ApiUser, package_id: int
+):
+    dev = api_settings.model_copy(
+        update={"auto_topup_minimum_schedule_interval": timedelta(minutes=1)}
+    )
+    schedule = {"interval": "PT1M", "anchor": "2030-01-01T00:00:00+00:00"}
+    async with api_client(dev) as api:
+        answer = await api.put(
+            path(configurer.organization_id), json=policy(package_id, schedule=schedule),
+            headers=configurer.headers(),
+        )  # fmt: skip
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["schedule"]["interval"] == "PT1M"

@@ -1,4 +1,5 @@
-"""Packages: configure with tokens.configure (audited before/after), read with tokens.view."""
+"""Packages: platform admins create, change and deactivate them (audited before/after); an
+organisation's tokens.configure user may not; tokens.view reads them."""
 
 import uuid
 from collections.abc import Awaitable, Callable
@@ -8,14 +9,30 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.api.helpers import ApiUser, Maker, MakeUser, count_rows, new_key
+from tests.api.helpers import (
+    ALL_PERMISSIONS,
+    ApiUser,
+    MakePackage,
+    Maker,
+    MakeUser,
+    count_rows,
+    denied_audit_rows,
+    new_key,
+    new_request_id,
+)
 
 
 @pytest.fixture
-async def configurer(
+async def configurer(admin: ApiUser) -> ApiUser:
+    """Who configures the catalog: a platform admin."""
+    return admin
+
+
+@pytest.fixture
+async def organisation_configurer(
     make_organization: Callable[..., Awaitable[int]], make_user: MakeUser
 ) -> ApiUser:
-    return await make_user(await make_organization(), ("tokens.view", "tokens.configure"))
+    return await make_user(await make_organization(), ALL_PERMISSIONS)
 
 
 async def audit_rows(session_maker: Maker, package_id: int) -> list[Any]:
@@ -119,10 +136,56 @@ async def test_create_replay_returns_the_first_package(
 
 
 async def test_viewer_reads_packages(
-    client: httpx.AsyncClient, configurer: ApiUser, make_user: MakeUser
+    client: httpx.AsyncClient,
+    configurer: ApiUser,
+    make_user: MakeUser,
+    make_organization: Callable[..., Awaitable[int]],
 ):
-    viewer = await make_user(configurer.organization_id, ("tokens.view",))
+    viewer = await make_user(await make_organization(), ("tokens.view",))
     created = await create(client, configurer, name=f"Read {uuid.uuid4().hex}", token_quantity="7")
     one = await client.get(f"/api/tokens/packages/{created.json()['id']}", headers=viewer.headers())
     assert one.status_code == 200
     assert one.json() == created.json()
+
+
+async def test_an_organisations_configure_user_cannot_change_the_catalog(
+    client: httpx.AsyncClient,
+    organisation_configurer: ApiUser,
+    make_package: MakePackage,
+    session_maker: Maker,
+):
+    package_id = await make_package()
+    async with session_maker() as session:
+        before = (
+            await session.execute(
+                text("SELECT price_per_token, is_active FROM token_packages WHERE id = :id"),
+                {"id": package_id},
+            )
+        ).one()
+    attempts = [
+        (
+            "POST",
+            "/api/tokens/packages",
+            {"name": f"Own {uuid.uuid4().hex}", "token_quantity": "1"},
+        ),
+        ("PATCH", f"/api/tokens/packages/{package_id}", {"price_per_token": "0.000001"}),
+        ("DELETE", f"/api/tokens/packages/{package_id}", None),
+    ]
+    for method, path, body in attempts:
+        request_id = new_request_id()
+        headers = organisation_configurer.headers(
+            **{"X-Request-ID": request_id, "Idempotency-Key": new_key()}
+        )
+        refused = await client.request(method, path, json=body, headers=headers)
+        assert refused.status_code == 403, (method, refused.text)
+        assert refused.json()["error"]["details"] == {"permission": "admin"}
+        assert await denied_audit_rows(session_maker, request_id) == 1
+    async with session_maker() as session:
+        after = (
+            await session.execute(
+                text("SELECT price_per_token, is_active FROM token_packages WHERE id = :id"),
+                {"id": package_id},
+            )
+        ).one()
+    assert tuple(after) == tuple(before)
+    assert await audit_rows(session_maker, package_id) == []

@@ -1,5 +1,7 @@
-"""Every route refuses the unauthenticated (401), the unpermitted and other organizations (403,
-audited), and lets an admin through."""
+"""Every route refuses the unauthenticated (401), the unpermitted (403 for lacking any one of the
+permissions it needs) and other organizations (403, audited), and lets an admin through. The
+package catalog is for platform admins only; an automatic top-up policy needs tokens.configure
+and tokens.purchase."""
 
 import uuid
 from collections.abc import Awaitable, Callable
@@ -45,6 +47,11 @@ class RouteCase:
     admin_status: int
     org_scoped: bool = False
     body: Callable[[World, int], dict[str, Any]] | None = None
+    also: tuple[str, ...] = ()  # further permissions the route needs as well
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return (self.permission, *self.also)
 
     def url(self, world: World, org: int) -> str:
         return self.path.format(
@@ -65,24 +72,37 @@ def _purchase(world: World, org: int) -> dict[str, Any]:
     return {"organization_id": org, "package_id": world.package, "payment_method": "pm_card_ok"}
 
 
+def _auto_topup(world: World, org: int) -> dict[str, Any]:
+    return {"threshold": "100", "package_id": world.package, "payment_method": "pm_card_ok"}
+
+
 ROUTES = [
     RouteCase("GET", "/api/tokens/packages", "tokens.view", 200),
     RouteCase("GET", "/api/tokens/packages/{package}", "tokens.view", 200),
     RouteCase(
         "POST",
         "/api/tokens/packages",
-        "tokens.configure",
+        "admin",
         201,
         body=lambda w, o: {"name": f"Matrix {uuid.uuid4().hex}", "token_quantity": "10"},
     ),
     RouteCase(
         "PATCH",
         "/api/tokens/packages/{package}",
-        "tokens.configure",
+        "admin",
         200,
         body=lambda w, o: {"description": f"seen {uuid.uuid4().hex}"},
     ),
-    RouteCase("DELETE", "/api/tokens/packages/{spare_package}", "tokens.configure", 200),
+    RouteCase("DELETE", "/api/tokens/packages/{spare_package}", "admin", 200),
+    RouteCase(
+        "PUT",
+        "/api/tokens/wallet/{org}/auto-topup",
+        "tokens.configure",
+        200,
+        org_scoped=True,
+        body=_auto_topup,
+        also=("tokens.purchase",),
+    ),
     RouteCase("GET", "/api/tokens/wallet/{org}", "tokens.view", 200, org_scoped=True),
     RouteCase("GET", "/api/tokens/wallet/{org}/history", "tokens.view", 200, org_scoped=True),
     RouteCase(
@@ -172,9 +192,9 @@ async def test_route_permissions(
         assert response.status_code == 401, case
         assert response.json()["error"]["code"] == "unauthenticated"
 
-    others = tuple(p for p in ALL_PERMISSIONS if p != route.permission)
-    lacking = await make_user(org, others)
-    await expect_denied(client, route, world, org, lacking, session_maker)
+    for needed in route.needs:
+        lacking = await make_user(org, tuple(p for p in ALL_PERMISSIONS if p != needed))
+        await expect_denied(client, route, world, org, lacking, session_maker)
 
     if route.org_scoped:
         outsider = await make_user(org, ALL_PERMISSIONS)

@@ -129,6 +129,8 @@ class DevStack:
         env.update(DATABASE_URL=database_url, TEMPORAL_ADDRESS=str(self.settings.temporal_address))
         # Second-long subscription intervals, so a person can watch cycles (unless set otherwise).
         env.setdefault("TOKEN_SUBSCRIPTION_MINIMUM_INTERVAL", "PT10S")
+        # Minute-long automatic top-up schedules for the same reason (an hour anywhere else).
+        env.setdefault("AUTO_TOPUP_MINIMUM_SCHEDULE_INTERVAL", "PT1M")
         for name in ("worker", "api"):
             log_path = self.log_dir / f"{name}.log"
             say(f"starting the {name} (log: {_shown(log_path)})")

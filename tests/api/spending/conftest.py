@@ -98,6 +98,7 @@ def make_api_key(session_maker: Maker) -> MakeApiKey:
         async with session_maker() as session, session.begin():
             _, secret = await create_api_key(
                 session, name="test key", scopes=scopes, organization_id=organization_id,
+                all_organizations=organization_id is None,
                 actor=Actor.system("tests"),
             )  # fmt: skip
         return secret
