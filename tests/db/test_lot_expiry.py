@@ -80,9 +80,7 @@ async def test_a_spend_never_draws_an_expired_lot_the_sweep_has_not_booked_yet(
     session_maker, make_organization, conn
 ):
     org = await make_organization()
-    wallet, (expired, _) = await wallet_with_lots(
-        session_maker, org, ("30", EXPIRED), ("20", None)
-    )
+    wallet, (expired, _) = await wallet_with_lots(session_maker, org, ("30", EXPIRED), ("20", None))
 
     refused = await spend(conn, spend_of(org, "25", "more-than-spendable"), NO_ALERTS, TESTS)
     assert (refused.status, refused.balance) == ("insufficient_balance", Decimal(20))
