@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.token_switch import refuse_while_switched_off
 from db.audit import Actor, write_audit
 from db.models import AutoTopupPolicy, TokenPackage
 from db.notifications import Severity, record_event
@@ -25,6 +27,8 @@ from db.pricing import price_tokens
 from tokenbill.settings import Settings
 from workflows.auto_topup_types import (
     EVALUATE_TRIGGER,
+    PURCHASE_OUTCOME,
+    PURCHASE_STILL_RUNNING,
     RECORD_OUTCOME,
     EvaluateInput,
     PolicySchedule,
@@ -33,11 +37,12 @@ from workflows.auto_topup_types import (
     TopupDecision,
     topup_key,
 )
-from workflows.purchase_types import PurchaseInput, purchase_workflow_id
+from workflows.purchase_types import PurchaseInput, PurchaseResult, purchase_workflow_id
 
 logger = logging.getLogger("tokenbill.auto_topup")
 ACTOR = Actor.system("auto-topup")
 OPEN_OR_DONE = "('pending', 'processing', 'completed')"
+STILL_OPEN = ("pending", "processing")
 
 # Events the top-up path records (delivered by the relay like every other event).
 TOPUP_SUCCEEDED = "auto_topup.succeeded"
@@ -62,12 +67,13 @@ class AutoTopupActivities:
         self._settings = settings
 
     def definitions(self) -> list[Callable[..., Any]]:
-        return [self.evaluate, self.record_outcome]
+        return [self.evaluate, self.record_outcome, self.purchase_outcome]
 
     @activity.defn(name=EVALUATE_TRIGGER)
     async def evaluate(self, request: EvaluateInput) -> TopupDecision:
         if not self._settings.token_auto_topup_enabled:
             return TopupDecision(action="stop", reason="auto_topup_disabled")
+        refuse_while_switched_off(self._settings, f"the top-up of wallet {request.wallet_id}")
         async with self._session_maker() as session, session.begin():
             policy = await session.scalar(
                 select(AutoTopupPolicy)
@@ -81,6 +87,28 @@ class AutoTopupActivities:
             if policy.status == "suspended":
                 return TopupDecision(action="stop", reason="policy_suspended")
             return await _Evaluation(session, self._settings, policy, request).decide()
+
+    @activity.defn(name=PURCHASE_OUTCOME)
+    async def purchase_outcome(self, reference: str) -> PurchaseResult:
+        """How a top-up purchase an earlier run started ended, from its row; while it is still
+        open this raises a retryable error, so the workflow waits for it."""
+        async with self._session_maker() as session:
+            row = (
+                await session.execute(
+                    text(
+                        "SELECT status, failure_reason FROM token_purchases "
+                        "WHERE purchase_reference_id = :r"
+                    ),
+                    {"r": reference},
+                )
+            ).one()
+        if row.status in STILL_OPEN:
+            raise ApplicationError(
+                f"top-up purchase {reference} is still {row.status}", type=PURCHASE_STILL_RUNNING
+            )
+        return PurchaseResult(
+            purchase_reference_id=reference, status=row.status, failure_reason=row.failure_reason
+        )
 
     @activity.defn(name=RECORD_OUTCOME)
     async def record_outcome(self, request: RecordOutcomeInput) -> RecordedOutcome:
@@ -239,17 +267,17 @@ class _Evaluation:
         row = (
             await self._session.execute(
                 text(
-                    "SELECT t.id, t.outcome, p.status AS purchase_status, "
-                    "p.purchase_reference_id FROM auto_topups t LEFT JOIN token_purchases p "
-                    "ON p.purchase_reference_id = t.purchase_reference_id "
-                    "WHERE t.idempotency_key = :k"
+                    "SELECT id, outcome, purchase_reference_id FROM auto_topups "
+                    "WHERE idempotency_key = :k"
                 ),
                 {"k": self._key},
             )
         ).one_or_none()
         if row is None:
             return None
-        if row.outcome == "purchasing" and row.purchase_status in ("pending", "processing"):
+        if row.outcome == "purchasing":
+            # Bought but not recorded (the run that bought may have ended first): the workflow
+            # waits for the purchase, running or finished, and records how it ended.
             purchase = await self._purchase_input(row.purchase_reference_id)
             return TopupDecision(
                 action="purchase", topup_id=row.id, purchase=purchase, schedule=self._schedule

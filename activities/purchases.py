@@ -24,6 +24,7 @@ from activities.payments.gateway import (
     PaymentGateway,
     RefundRefused,
 )
+from activities.token_switch import refuse_while_switched_off
 from db import ledger
 from db.audit import Actor, Outcome, write_audit
 from db.errors import LedgerError
@@ -105,6 +106,7 @@ class PurchaseActivities:
     @activity.defn(name=CHARGE_PAYMENT)
     async def charge_payment(self, purchase: PurchaseInput) -> ChargeOutcome:
         ref = purchase.purchase_reference_id
+        refuse_while_switched_off(self._settings, f"the charge of purchase {ref}")
         try:
             async with heartbeating():
                 charge = await self._gateway.charge(

@@ -23,6 +23,7 @@ from activities.payments.gateway import (
     PaymentDeclined,
     PaymentGateway,
 )
+from activities.token_switch import refuse_while_switched_off
 from db import ledger
 from db.audit import Actor, Outcome, write_audit
 from db.errors import LedgerError
@@ -164,6 +165,7 @@ class SubscriptionActivities:
         if captured is not None:
             # The period was already paid (by an earlier attempt or run): never charge it twice.
             return ChargeAttempt(paid=True, charge_reference=captured)
+        refuse_while_switched_off(self._settings, f"the charge of {reference}")
         try:
             charge = await self._gateway.charge(
                 idempotency_key=charge_key(bill.subscription_id, bill.period_start, bill.attempt),

@@ -39,3 +39,13 @@ class WalletNotFound(LedgerError):
 
 class InvalidAmount(LedgerError):
     code = "invalid_amount"
+
+
+class LotNotExpired(LedgerError):
+    """Only a lot past its expiry can be expired."""
+
+    code = "lot_not_expired"
+
+    def __init__(self, lot_id: int) -> None:
+        super().__init__(f"lot {lot_id} has not expired")
+        self.lot_id = lot_id

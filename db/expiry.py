@@ -7,9 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.errors import LotNotExpired
 from db.ledger import Posting
+
+LOT_NOT_EXPIRED_SQLSTATE = "TB004"
 
 
 @dataclass(frozen=True)
@@ -59,17 +63,23 @@ async def open_lots_expiring_before(
 async def expire_lot(session: AsyncSession, lot_id: int) -> Posting | None:
     """Post the lot's unspent remainder as expired; None when nothing was left to expire.
 
-    A second call for the same lot returns the first posting (replayed) and moves nothing.
+    A second call for the same lot returns the first posting (replayed) and moves nothing. A lot
+    without an expiry, or whose expiry the database clock has not reached, raises LotNotExpired.
     """
-    row = (
-        await session.execute(
-            text(
-                "SELECT transaction_id, kind, wallet_id, amount, balance_after, created_at, "
-                "replayed FROM ledger_expire_lot(:key, :lot, :description)"
-            ),
-            {"key": expiry_key(lot_id), "lot": lot_id, "description": f"Lot {lot_id} expired"},
-        )
-    ).one_or_none()
+    try:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT transaction_id, kind, wallet_id, amount, balance_after, created_at, "
+                    "replayed FROM ledger_expire_lot(:key, :lot, :description)"
+                ),
+                {"key": expiry_key(lot_id), "lot": lot_id, "description": f"Lot {lot_id} expired"},
+            )
+        ).one_or_none()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == LOT_NOT_EXPIRED_SQLSTATE:
+            raise LotNotExpired(lot_id) from exc
+        raise
     if row is None:
         return None
     return Posting(
@@ -90,6 +100,15 @@ class UpcomingExpiration:
     remaining_amount: Decimal
     expires_at: datetime
     credited_at: datetime
+
+
+async def expired_pending(session: AsyncSession, wallet_id: int) -> Decimal:
+    """Tokens in the wallet's lots past their expiry that the sweep has not booked yet: part of
+    the cached balance, but no spend can take them."""
+    found = await session.scalar(
+        text("SELECT ledger_expired_remainder(:wallet)"), {"wallet": wallet_id}
+    )
+    return Decimal(found or 0)
 
 
 async def upcoming_expirations(

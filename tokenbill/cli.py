@@ -344,10 +344,16 @@ def cmd_jobs_list(args: argparse.Namespace, settings: Settings) -> int:
             "-" if s.last_run is None else
             f"{s.last_run.status} seen={s.last_run.seen} changed={s.last_run.changed} "
             f"failed={s.last_run.failed}",
+            s.note or "-",
         ]
         for s in _run_jobs_command(go())
     ]  # fmt: skip
-    print_table(["JOB", "CRON", "STATE", "LAST RUN", "NEXT RUN", "LAST RESULT"], rows)
+    if not settings.enable_token_system:
+        print(
+            "ENABLE_TOKEN_SYSTEM=false: the worker pauses the jobs that move money or tokens, and "
+            "charges and top-ups wait until it is true again."
+        )
+    print_table(["JOB", "CRON", "STATE", "LAST RUN", "NEXT RUN", "LAST RESULT", "NOTE"], rows)
     _leave_now(0)
 
 

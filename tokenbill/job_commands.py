@@ -29,6 +29,7 @@ class JobStatus:
     cron: str
     created: bool
     paused: bool
+    note: str
     last_started: datetime | None
     next_run: datetime | None
     last_run: JobRunRecord | None
@@ -78,13 +79,16 @@ async def job_statuses(
         description = await _describe(client, job.name)
         cron = settings.job_schedules.get(job.name, job.cron)
         if description is None:
-            statuses.append(JobStatus(job, cron, False, False, None, None, last_runs.get(job.name)))
+            statuses.append(
+                JobStatus(job, cron, False, False, "", None, None, last_runs.get(job.name))
+            )
             continue
         info = description.info
         recent = info.recent_actions[-1].started_at if info.recent_actions else None
         upcoming = info.next_action_times[0] if info.next_action_times else None
+        state = description.schedule.state
         statuses.append(
-            JobStatus(job, cron, True, description.schedule.state.paused, recent, upcoming,
+            JobStatus(job, cron, True, state.paused, state.note or "", recent, upcoming,
                       last_runs.get(job.name))
         )  # fmt: skip
     return statuses

@@ -54,6 +54,7 @@ register(
         RESUME_PENDING_PURCHASES_WORKFLOW,
         "*/5 * * * *",
         "Start accepted purchases whose workflow never started (the API died after its commit)",
+        moves_money=True,
     )
 )
 
@@ -63,6 +64,7 @@ register(
         PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
         "0 * * * *",
         "Start or repair subscriptions whose workflow is missing or whose billing date passed",
+        moves_money=True,
     )
 )
 

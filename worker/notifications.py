@@ -52,6 +52,7 @@ register(
         AUTO_TOPUP_CHECK_WORKFLOW_NAME,
         "*/30 * * * *",
         "Signal the auto top-up of wallets under their threshold with no top-up in flight",
+        moves_money=True,
     )
 )
 

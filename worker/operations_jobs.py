@@ -58,6 +58,7 @@ register(
         CLEANUP_EXPIRED_TOKENS_WORKFLOW,
         "0 2 * * *",
         "Expire the unspent remainder of lots past their date; warn ahead of expiry",
+        moves_money=True,
     )
 )
 register(

@@ -2,6 +2,10 @@
 
 Each entry names the seed's job, the workflow it starts and its default cadence; the JOB_SCHEDULES
 setting (a JSON object of job name to cron expression) overrides cadences.
+
+With ENABLE_TOKEN_SYSTEM=false the worker pauses the schedules of the jobs that move money or
+tokens, with a note that says why (`tokenbill jobs list` shows it); with the switch on again it
+unpauses those it paused, and only those: an operator's pause stays.
 """
 
 import logging
@@ -16,6 +20,7 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
@@ -23,6 +28,10 @@ from temporalio.client import (
 from tokenbill.settings import Settings
 
 logger = logging.getLogger("tokenbill.schedules")
+SWITCHED_OFF_NOTE = (
+    "Paused by the worker: ENABLE_TOKEN_SYSTEM=false, so jobs that move money or tokens do not "
+    "run. The worker unpauses it when it starts with the switch on."
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,8 @@ class JobSchedule:
     workflow: str
     cron: str
     description: str
+    moves_money: bool = False
+    """It charges, or starts what charges, or moves tokens: paused while the switch is off."""
 
 
 JOB_SCHEDULES: list[JobSchedule] = []
@@ -58,14 +69,29 @@ def _schedule(job: JobSchedule, settings: Settings) -> Schedule:
         ),
         spec=ScheduleSpec(cron_expressions=[cron]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=_switched(job, settings, ScheduleState()),
     )
 
 
-def _keeping_state(wanted: Schedule) -> Callable[[ScheduleUpdateInput], ScheduleUpdate]:
-    """Replace action, spec and policy, but keep what operators set in the UI (paused, notes)."""
+def _switched(job: JobSchedule, settings: Settings, state: ScheduleState) -> ScheduleState:
+    """The state the token switch asks of the job's schedule, from the state it has."""
+    if not job.moves_money:
+        return state
+    if not settings.enable_token_system and not state.paused:
+        return ScheduleState(paused=True, note=SWITCHED_OFF_NOTE)
+    if settings.enable_token_system and state.paused and state.note == SWITCHED_OFF_NOTE:
+        return ScheduleState(paused=False)
+    return state
+
+
+def _keeping_state(
+    job: JobSchedule, wanted: Schedule, settings: Settings
+) -> Callable[[ScheduleUpdateInput], ScheduleUpdate]:
+    """Replace action, spec and policy, but keep what operators set in the UI (paused, notes);
+    only the token switch's own pause comes and goes with the switch."""
 
     def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        wanted.state = current.description.schedule.state
+        wanted.state = _switched(job, settings, current.description.schedule.state)
         return ScheduleUpdate(schedule=wanted)
 
     return update
@@ -80,7 +106,9 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
             await client.create_schedule(job.name, schedule)
             logger.info("schedule %s created", job.name)
         except ScheduleAlreadyRunningError:
-            await client.get_schedule_handle(job.name).update(_keeping_state(schedule))
+            await client.get_schedule_handle(job.name).update(
+                _keeping_state(job, schedule, settings)
+            )
             logger.info("schedule %s updated", job.name)
         names.append(job.name)
     return names

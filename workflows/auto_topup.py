@@ -8,7 +8,7 @@ while a top-up is in flight are coalesced: afterwards one evaluation sees the ne
 burst of crossings yields one top-up.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import (
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.auto_topup_types import (
         AUTO_TOPUP_WORKFLOW_NAME,
         EVALUATE_TRIGGER,
+        PURCHASE_OUTCOME,
         RECORD_OUTCOME,
         STATE_QUERY,
         TRIGGER_SIGNAL,
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         purchase_workflow_id,
     )
     from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
+    from workflows.utc_stamps import utc_compact
 
 DATABASE_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(
@@ -163,7 +165,7 @@ class AutoTopupWorkflow:
                         at=decision.cooldown_until,
                         purpose="cooldown",
                         trigger=TopupTrigger(
-                            kind="check", key=f"cooldown-{_stamp(decision.cooldown_until)}"
+                            kind="check", key=f"cooldown-{utc_compact(decision.cooldown_until)}"
                         ),
                     )
                 )
@@ -171,8 +173,6 @@ class AutoTopupWorkflow:
         if decision.purchase is None or decision.topup_id is None:
             raise RuntimeError("a purchase decision without its purchase")
         result = await self._buy(decision.purchase)
-        if result is None:
-            return None
         recorded = await workflow.execute_activity(
             RECORD_OUTCOME,
             RecordOutcomeInput(
@@ -203,13 +203,14 @@ class AutoTopupWorkflow:
             )
         return None
 
-    async def _buy(self, purchase: PurchaseInput) -> PurchaseResult | None:
-        """Run the purchase as a child; None when another run already owns it."""
+    async def _buy(self, purchase: PurchaseInput) -> PurchaseResult:
+        """Run the purchase as a child and answer how it ended. A purchase an earlier run of this
+        wallet's workflow already started is waited for, so its outcome is recorded too (the
+        cooldown and the failure count depend on it)."""
         reference = purchase.purchase_reference_id
         self._in_flight += 1
-        self._topups_started += 1
         try:
-            result: PurchaseResult = await workflow.execute_child_workflow(
+            child = await workflow.start_child_workflow(
                 PURCHASE_WORKFLOW_NAME,
                 purchase,
                 id=purchase_workflow_id(reference),
@@ -224,9 +225,13 @@ class AutoTopupWorkflow:
                     ]
                 ),
             )
+            self._topups_started += 1
+            result: PurchaseResult = await child
         except WorkflowAlreadyStartedError:
-            workflow.logger.warning("top-up purchase %s is already run elsewhere", reference)
-            return None
+            workflow.logger.info(
+                "top-up purchase %s was started earlier: waiting for it", reference
+            )
+            return await self._outcome_of_earlier_purchase(reference)
         except ChildWorkflowError as error:
             cause = error.cause
             return PurchaseResult(
@@ -237,6 +242,18 @@ class AutoTopupWorkflow:
         finally:
             self._in_flight -= 1
         return result
+
+    @staticmethod
+    async def _outcome_of_earlier_purchase(reference: str) -> PurchaseResult:
+        """The purchase's row once it has finished (the activity is retried until it has)."""
+        outcome: PurchaseResult = await workflow.execute_activity(
+            PURCHASE_OUTCOME,
+            reference,
+            result_type=PurchaseResult,
+            start_to_close_timeout=DATABASE_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        return outcome
 
     def _arm_schedule(self, schedule: PolicySchedule | None) -> None:
         self._wakes = [wake for wake in self._wakes if wake.purpose != "schedule"]
@@ -249,7 +266,7 @@ class AutoTopupWorkflow:
             ScheduledWake(
                 at=at,
                 purpose="schedule",
-                trigger=TopupTrigger(kind="schedule", key=f"schedule-{_stamp(at)}"),
+                trigger=TopupTrigger(kind="schedule", key=f"schedule-{utc_compact(at)}"),
             )
         )
 
@@ -269,7 +286,3 @@ class AutoTopupWorkflow:
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() >= MAX_HISTORY_EVENTS
         )
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -12,6 +12,9 @@ TRIGGER_SIGNAL = "trigger"
 STATE_QUERY = "state"
 EVALUATE_TRIGGER = "auto_topup.evaluate_trigger"
 RECORD_OUTCOME = "auto_topup.record_outcome"
+PURCHASE_OUTCOME = "auto_topup.purchase_outcome"
+# The purchase an earlier run started has not finished yet: retried until it has.
+PURCHASE_STILL_RUNNING = "PurchaseStillRunning"
 
 # threshold: a spend crossed the policy threshold (the outbox event); check: the safety-net job
 # found the wallet under it; schedule: the policy's interval came round; policy_changed: re-read.

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from workflows.job_types import BatchOutcome
 from workflows.subscription_types import PackageTerms, SubscriptionRun, SubscriptionState
+from workflows.utc_stamps import utc_compact, utc_iso
 
 SYNC_SUBSCRIPTION = "subscription.sync"
 CHARGE_PERIOD = "subscription.charge"
@@ -33,7 +34,7 @@ INVOICE_REFUSED = "InvoiceRefused"
 
 def period_key(subscription_id: int, period_start: datetime) -> str:
     """`subscription:<id>:<period start as UTC ISO 8601>`, the stem of every key of a period."""
-    return f"subscription:{subscription_id}:{period_start.isoformat()}"
+    return f"subscription:{subscription_id}:{utc_iso(period_start)}"
 
 
 def charge_key(subscription_id: int, period_start: datetime, attempt: int) -> str:
@@ -53,7 +54,7 @@ def invoice_key(subscription_id: int, period_start: datetime) -> str:
 
 def purchase_reference(subscription_id: int, period_start: datetime) -> str:
     """The token_purchases reference of one period: `SUB-<id>-<period start, compact UTC>`."""
-    return f"SUB-{subscription_id}-{period_start.strftime('%Y%m%dT%H%M%SZ')}"
+    return f"SUB-{subscription_id}-{utc_compact(period_start)}"
 
 
 class PeriodBill(BaseModel):

@@ -43,7 +43,10 @@ T = TypeVar("T")
 
 SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "organization_not_found"},
-    409: {"model": ErrorBody, "description": "insufficient_balance: balance and amount asked."},
+    409: {
+        "model": ErrorBody,
+        "description": "insufficient_balance: the spendable balance and the amount asked.",
+    },
 }
 
 
@@ -58,8 +61,9 @@ SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
     "`Idempotency-Key` header (at most 200 printable characters, unique per spend within the "
     "organization): a replay with the same key and body answers the first result (with "
     f"`{REPLAYED_HEADER}: true`); the same key with another body is 422 "
-    "`idempotency_key_reused`. Lots are drawn first-to-expire, then oldest. 409 "
-    "`insufficient_balance` (nothing written) when the wallet holds less than the amount.",
+    "`idempotency_key_reused`. Lots past their expiry are never drawn; the others "
+    "first-to-expire, then oldest. 409 `insufficient_balance` (nothing written) when the "
+    "wallet's spendable balance is less than the amount.",
     responses={**SPEND_ERRORS, 400: {"model": ErrorBody, "description": "Idempotency-Key."}},
 )
 async def consume(
@@ -171,8 +175,8 @@ def _refusal(outcome: SpendOutcome) -> ApiError:
     if outcome.status == "insufficient_balance":
         return ApiError(
             409, "insufficient_balance",
-            f"Organization {org} holds {_text(outcome.balance)} tokens, fewer than the "
-            f"{_text(outcome.amount)} asked for; nothing was spent.",
+            f"Organization {org} can spend {_text(outcome.balance)} tokens (expired tokens "
+            f"excluded), fewer than the {_text(outcome.amount)} asked for; nothing was spent.",
             {"organization_id": org, "balance": _text(outcome.balance),
              "requested": _text(outcome.amount)},
         )  # fmt: skip

@@ -14,6 +14,7 @@ from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.wallet import BalanceChangeOut, ChangeType, Thresholds, WalletOut
 from api.state import get_session, get_settings
+from db.expiry import expired_pending
 from db.models import Organization, OrganizationTokenWallet, TokenBalanceHistory
 from tokenbill.settings import Settings
 
@@ -57,13 +58,17 @@ async def get_wallet(
     if wallet is None:
         return WalletOut(
             organization_id=organization_id, wallet_id=None, current_balance=ZERO,
-            total_purchased=ZERO, total_consumed=ZERO, currency=settings.token_currency,
+            spendable_balance=ZERO, expired_pending=ZERO, total_purchased=ZERO,
+            total_consumed=ZERO, currency=settings.token_currency,
             thresholds=defaults, updated_at=None,
         )  # fmt: skip
+    expired = await expired_pending(session, wallet.id)
     return WalletOut(
         organization_id=organization_id,
         wallet_id=wallet.id,
         current_balance=wallet.current_balance,
+        spendable_balance=wallet.current_balance - expired,
+        expired_pending=expired,
         total_purchased=wallet.total_purchased,
         total_consumed=wallet.total_consumed,
         currency=settings.token_currency,

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.schemas.common import TokenAmount
 
@@ -18,7 +18,16 @@ class Thresholds(BaseModel):
 class WalletOut(BaseModel):
     organization_id: int
     wallet_id: int | None
-    current_balance: TokenAmount
+    current_balance: TokenAmount = Field(
+        description="The ledger balance: the sum of the wallet's entries, which still holds "
+        "expired tokens until the nightly expiry job books them."
+    )
+    spendable_balance: TokenAmount = Field(
+        description="What a spend can take now: the balance less `expired_pending`."
+    )
+    expired_pending: TokenAmount = Field(
+        description="Tokens in lots past their expiry that the expiry job has not booked yet."
+    )
     total_purchased: TokenAmount
     total_consumed: TokenAmount
     currency: str

@@ -166,23 +166,24 @@ class LedgerMachine(RuleBasedStateMachine):
     def spend(self, amount: Decimal) -> None:
         key = self.key("spend")
         outcome = self.database.run(self.database.spend(self.request(amount, key)))
-        self.check_fresh_spend(key, amount, outcome, self.model.balance)
+        self.check_fresh_spend(key, amount, outcome, self.model.balance, self.model.spendable)
 
     def check_fresh_spend(
-        self, key: str, amount: Decimal, outcome: SpendOutcome, balance: Decimal
-    ) -> Decimal:
-        """The outcome of a spend of a new key against a balance; the balance after it."""
-        if amount > balance:
-            assert (outcome.status, outcome.balance) == ("insufficient_balance", balance)
+        self, key: str, amount: Decimal, outcome: SpendOutcome, balance: Decimal, spendable: Decimal
+    ) -> tuple[Decimal, Decimal]:
+        """The outcome of a spend of a new key against a (cached, spendable) balance; both
+        after it. A refusal reports the spendable balance, an applied spend the cached one."""
+        if amount > spendable:
+            assert (outcome.status, outcome.balance) == ("insufficient_balance", spendable)
             assert outcome.transaction_id is None
-            return balance
+            return balance, spendable
         assert (outcome.status, outcome.balance) == ("applied", balance - amount)
         assert outcome.transaction_id is not None
-        self.model.draw(amount)
+        self.model.spend(amount)
         self.model.remember(
             key, FirstResult("spend", amount, outcome.transaction_id, balance - amount)
         )
-        return balance - amount
+        return balance - amount, spendable - amount
 
     def check_replayed_spend(self, key: str, amount: Decimal, outcome: SpendOutcome) -> None:
         first = self.model.results[key]
@@ -208,12 +209,12 @@ class LedgerMachine(RuleBasedStateMachine):
                 items.append((self.key("spend"), data.draw(amounts, label="amount")))
         requests = [self.request(amount, key) for key, amount in items]
         outcomes = self.database.run(self.database.spend_batch(requests))
-        running = self.model.balance
+        running = (self.model.balance, self.model.spendable)
         for (key, amount), outcome in zip(items, outcomes, strict=True):
             if key in self.model.results:
                 self.check_replayed_spend(key, amount, outcome)
             else:
-                running = self.check_fresh_spend(key, amount, outcome, running)
+                running = self.check_fresh_spend(key, amount, outcome, *running)
 
     @rule(amount=amounts)
     def reverse(self, amount: Decimal) -> None:
@@ -305,7 +306,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if twin.succeeded:
             assert (twin.transaction_id, twin.balance) == (first.transaction_id, first.balance)
         spent = sum((o.amount for o in by_key.values() if o.status == "applied"), Decimal(0))
-        after = self.model.balance - spent
+        after = self.model.spendable - spent
         assert after >= 0
         for key, outcome in by_key.items():
             if outcome.status == "applied":
@@ -318,7 +319,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 # Balances only fall while the spends race: a refusal holds at the end too.
                 assert outcome.status == "insufficient_balance", outcome
                 assert outcome.amount > after
-        self.model.draw(spent)
+        self.model.spend(spent)
 
     @invariant()
     def books_agree_with_the_model(self) -> None:

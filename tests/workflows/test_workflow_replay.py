@@ -32,6 +32,7 @@ SCENARIOS = {
     "low-balance-check", "auto-topup-check",
     # AutoTopupWorkflow
     "auto-topup-burst", "auto-topup-schedule", "auto-topup-suspended",
+    "auto-topup-earlier-purchase",
     # Scheduled jobs
     "cleanup-expired-tokens", "reconcile-wallet-balances", "update-usage-forecasts",
     "renewal-reminders", "generate-monthly-reports", "cleanup-old-audit-logs",
