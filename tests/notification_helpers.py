@@ -1,7 +1,6 @@
 """Arranging notification tests: a real HTTP receiver, a worker with a relay of its own, rows."""
 
 import asyncio
-import secrets
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +15,7 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from db import ledger
+from db.webhook_secrets import SecretBox, new_signing_secret, secret_hint
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
 from worker.main import build_worker
@@ -73,8 +73,10 @@ class Receiver:
 
 
 def notification_settings(settings: Settings, **overrides: Any) -> Settings:
-    """Fast retries and a quick relay poll, so tests do not wait on production cadences."""
+    """Fast retries and a quick relay poll, so tests do not wait on production cadences; webhooks
+    may reach the local receiver."""
     fast = {
+        "webhook_allow_private_addresses": True,
         "webhook_retry_initial_interval": timedelta(milliseconds=200),
         "webhook_retry_max_interval": timedelta(seconds=1),
         "webhook_max_attempts": 4,
@@ -132,18 +134,24 @@ async def rows(session_maker: Maker, sql: str, **params: Any) -> list[Any]:
 
 
 async def create_endpoint(
-    session_maker: Maker, organization_id: int, url: str, event_types: tuple[str, ...] = ()
+    session_maker: Maker,
+    organization_id: int,
+    url: str,
+    event_types: tuple[str, ...] = (),
+    *,
+    settings: Settings,
 ) -> tuple[int, str]:
-    """A webhook endpoint written directly; (id, secret)."""
-    secret = "whsec_" + secrets.token_urlsafe(16)
+    """A webhook endpoint written directly, its secret encrypted as `settings` say; (id, secret)."""
+    secret = new_signing_secret()
     async with session_maker() as session, session.begin():
         endpoint_id = await session.scalar(
             text(
-                "INSERT INTO webhook_endpoints (organization_id, url, secret, event_types) "
-                "VALUES (:o, :u, :s, :t) RETURNING id"
+                "INSERT INTO webhook_endpoints (organization_id, url, secret_ciphertext, "
+                "secret_hint, event_types) VALUES (:o, :u, :s, :h, :t) RETURNING id"
             ),
-            {"o": organization_id, "u": url, "s": secret, "t": list(event_types)},
-        )
+            {"o": organization_id, "u": url, "s": SecretBox(settings).encrypt(secret),
+             "h": secret_hint(secret), "t": list(event_types)},
+        )  # fmt: skip
     assert endpoint_id is not None
     return int(endpoint_id), secret
 
