@@ -30,9 +30,9 @@ FAILURE_MESSAGES: dict[FailureCategory, str] = {
 class PinnedTransport(httpx.AsyncBaseTransport):
     """Sends every request to the checked address, whatever its URL's host resolves to now."""
 
-    def __init__(self, target: CheckedTarget) -> None:
+    def __init__(self, target: CheckedTarget, tls: ssl.SSLContext | None = None) -> None:
         self._target = target
-        self._inner = httpx.AsyncHTTPTransport(retries=0)
+        self._inner = httpx.AsyncHTTPTransport(verify=tls or True, retries=0)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.host != self._target.host:
@@ -46,9 +46,12 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def pinned_client(target: CheckedTarget, timeout_seconds: float) -> httpx.AsyncClient:
+def pinned_client(
+    target: CheckedTarget, timeout_seconds: float, tls: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
+    """A client for the checked target; `tls` replaces the default trust store (tests)."""
     return httpx.AsyncClient(
-        transport=PinnedTransport(target),
+        transport=PinnedTransport(target, tls),
         timeout=timeout_seconds,
         follow_redirects=False,
         trust_env=False,

@@ -15,11 +15,14 @@ when to give up, so a worker crash or a database outage between attempts never u
 (the workflow retries those without limit) and a delivery never fails without its log.
 """
 
+import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import text
@@ -81,11 +84,14 @@ class WebhookDeliveryActivities:
         session_maker: async_sessionmaker[AsyncSession],
         settings: Settings,
         resolver: Resolver = system_resolver,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`resolver` and `tls` (the certificates trusted; default, the system's) are for tests."""
         self._session_maker = session_maker
         self._settings = settings
         self._secret_box = SecretBox(settings)
         self._resolver = resolver
+        self._tls = tls
 
     def definitions(self) -> list[Callable[..., Any]]:
         return [self.deliver, self.finish]
@@ -113,8 +119,9 @@ class WebhookDeliveryActivities:
         status_code: int | None = None
         error: str | None = None
         try:
-            checked = await self._check(target.url)
-            async with pinned_client(checked, delivery.retry.timeout.total_seconds()) as client:
+            timeout = delivery.retry.timeout.total_seconds()
+            checked = await self._check(target.url, timeout)
+            async with pinned_client(checked, timeout, self._tls) as client:
                 response = await client.post(target.url, content=body, headers=headers)
             status_code = response.status_code
             if not 200 <= status_code < 300:
@@ -159,12 +166,19 @@ class WebhookDeliveryActivities:
             logger.warning("webhook delivery %s failed for good: %s", outcome.delivery_id,
                            outcome.error)  # fmt: skip
 
-    async def _check(self, url: str) -> CheckedTarget:
-        return await check_url(
-            url,
-            allow_private=self._settings.webhook_allow_private_addresses,
-            resolver=self._resolver,
-        )
+    async def _check(self, url: str, timeout_seconds: float) -> CheckedTarget:
+        """Resolve and check the host, within the attempt's timeout (a lookup can hang too)."""
+        try:
+            return await asyncio.wait_for(
+                check_url(
+                    url,
+                    allow_private=self._settings.webhook_allow_private_addresses,
+                    resolver=self._resolver,
+                ),
+                timeout_seconds,
+            )
+        except TimeoutError:
+            raise HostUnresolvable(urlsplit(url).hostname or "") from None
 
     async def _target(self, delivery: WebhookDeliveryInput) -> DeliveryTarget:
         async with self._session_maker() as session:

@@ -1,6 +1,7 @@
 """Arranging notification tests: a real HTTP receiver, a worker with a relay of its own, rows."""
 
 import asyncio
+import ssl
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,12 +38,18 @@ class Receiver:
 
     answers: list[int] = field(default_factory=list)
     received: list[ReceivedRequest] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None  # given, the receiver speaks HTTPS
     _server: ThreadingHTTPServer | None = None
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hooks"
 
     def start(self) -> "Receiver":
         receiver = self
@@ -63,6 +70,8 @@ class Receiver:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

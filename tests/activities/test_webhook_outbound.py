@@ -1,14 +1,22 @@
 """The delivery activity reaches only addresses it checked: it refuses non-public ones at every
 attempt, connects to the address it resolved (not a second lookup's), and logs failures as
-categories, never exception text. Every packet stays on 127.0.0.1."""
+categories, never exception text. Over HTTPS it sends the URL's host as SNI and verifies the
+certificate for it. Every packet stays on 127.0.0.1."""
 
 import ipaddress
 import socket
+import ssl
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import text
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -142,3 +150,104 @@ async def test_failed_connection_is_logged_as_a_category_without_exception_text(
     assert await attempt_log(session_maker, delivery.delivery_id) == [
         (None, FAILURE_MESSAGES["refused"])
     ]
+
+
+def new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@dataclass
+class LocalAuthority:
+    """A certificate authority of the test's own, and the server certificates it signs."""
+
+    folder: Path
+    key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: new_key())
+
+    def __post_init__(self) -> None:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tokenbill test CA")])
+        self.certificate = (
+            self._builder(name, name, self.key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+
+    def _builder(
+        self, subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+    ) -> x509.CertificateBuilder:
+        now = datetime.now(UTC)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(hours=1))
+        )
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(
+            cadata=self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+        )
+
+    def server_context(self, host: str, names_seen: list[str | None]) -> ssl.SSLContext:
+        key = new_key()
+        certificate = (
+            self._builder(
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]),
+                self.certificate.subject,
+                key.public_key(),
+            )
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        chain = self.folder / f"{host}.pem"
+        chain.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            + certificate.public_bytes(serialization.Encoding.PEM)
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(chain)
+        context.sni_callback = lambda _socket, name, _context: names_seen.append(name)
+        return context
+
+
+@pytest.mark.parametrize(
+    ("certificate_host", "accepted"), [("hooks.tokenbill.test", True), ("other.test", False)]
+)
+async def test_https_delivery_verifies_the_certificate_for_the_url_host_not_the_address(
+    session_maker: Maker,
+    db_settings: Settings,
+    make_organization,
+    tmp_path: Path,
+    certificate_host: str,
+    accepted: bool,
+) -> None:
+    authority = LocalAuthority(tmp_path)
+    names_seen: list[str | None] = []
+    receiver = Receiver(tls=authority.server_context(certificate_host, names_seen)).start()
+    try:
+        settings = db_settings.model_copy(update={"webhook_allow_private_addresses": True})
+        url = f"https://hooks.tokenbill.test:{receiver.port}/hooks"
+        delivery = await planned(session_maker, settings, await make_organization(), url)
+        deliver = WebhookDeliveryActivities(
+            session_maker, settings, resolver=RebindingResolver("127.0.0.1", "127.0.0.2"),
+            tls=authority.client_context(),
+        ).deliver  # fmt: skip
+
+        if accepted:
+            outcome = await ActivityEnvironment().run(deliver, delivery)
+            assert outcome.status_code == 200
+            assert receiver.received[0].headers["Host"] == f"hooks.tokenbill.test:{receiver.port}"
+        else:
+            with pytest.raises(ApplicationError) as refused:
+                await ActivityEnvironment().run(deliver, delivery)
+            assert refused.value.message == FAILURE_MESSAGES["tls"]
+            assert receiver.received == []
+    finally:
+        receiver.stop()
+    assert names_seen == ["hooks.tokenbill.test"]
