@@ -161,7 +161,7 @@ class LocalAuthority:
     """A certificate authority of the test's own, and the server certificates it signs."""
 
     folder: Path
-    key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: new_key())
+    key: ec.EllipticCurvePrivateKey = field(default_factory=new_key)
 
     def __post_init__(self) -> None:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tokenbill test CA")])
