@@ -1,19 +1,28 @@
 """Delivering one outbox event to one webhook endpoint: a signed POST, logged attempt by attempt.
 
 An attempt raises WebhookUnavailable (retried by the workflow's policy with backoff) on a 5xx,
-408, 429, timeout or connection error, and WebhookRejected (not retried) on any other non-2xx.
-Redirects are not followed: a webhook URL must answer itself.
+408, 429, timeout, connection error or failed lookup, and WebhookRejected (not retried) on any
+other non-2xx or when the host is or resolves to a non-public address (checked at every attempt,
+unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on; the POST goes to the address checked). Redirects
+are not followed: a webhook URL must answer itself. The log holds a category, never exception
+text.
+
+Deliveries are signed in the Standard Webhooks format (workflows/webhook_signature.py) with the
+endpoint's secret, and with its previous one too while a rotation's overlap lasts.
 
 Only POSTs made and logged count against WEBHOOK_MAX_ATTEMPTS: the delivery's own counter decides
 when to give up, so a worker crash or a database outage between attempts never uses up the budget
 (the workflow retries those without limit) and a delivery never fails without its log.
 """
 
+import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import text
@@ -21,7 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.outbound_http import FAILURE_MESSAGES, failure_category, pinned_client
 from db.outbox_events import OutboxEvent, load_event
+from db.webhook_secrets import SecretBox
+from tokenbill.outbound_addresses import (
+    AddressRefused,
+    CheckedTarget,
+    HostUnresolvable,
+    Resolver,
+    check_url,
+    system_resolver,
+)
 from tokenbill.settings import Settings
 from workflows.webhook_delivery_types import (
     DELIVER_WEBHOOK,
@@ -34,8 +53,8 @@ from workflows.webhook_delivery_types import (
     WebhookDeliveryInput,
 )
 from workflows.webhook_signature import (
-    EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
+    ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     signature_header,
@@ -43,14 +62,13 @@ from workflows.webhook_signature import (
 
 logger = logging.getLogger("tokenbill.webhooks")
 RETRIED_CLIENT_ERRORS = (408, 429)
-MAX_ERROR_LENGTH = 500
 USER_AGENT = "tokenbill-webhooks/1"
 
 
 @dataclass(frozen=True)
 class DeliveryTarget:
     url: str
-    secret: str
+    secrets: list[str]  # the current secret first, then one still in its rotation overlap
     event: OutboxEvent
     attempts_made: int
     last_status_code: int | None
@@ -61,9 +79,19 @@ def is_retryable(status_code: int) -> bool:
 
 
 class WebhookDeliveryActivities:
-    def __init__(self, session_maker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        resolver: Resolver = system_resolver,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """`resolver` and `tls` (the certificates trusted; default, the system's) are for tests."""
         self._session_maker = session_maker
         self._settings = settings
+        self._secret_box = SecretBox(settings)
+        self._resolver = resolver
+        self._tls = tls
 
     def definitions(self) -> list[Callable[..., Any]]:
         return [self.deliver, self.finish]
@@ -77,28 +105,37 @@ class WebhookDeliveryActivities:
         if target.attempts_made >= delivery.retry.maximum_attempts:
             raise _given_up(target.attempts_made, "the endpoint did not accept the event")
         body = target.event.body()
+        message_id = f"evt_{target.event.id}"
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
+            ID_HEADER: message_id,
             TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: signature_header(target.secret, timestamp, body),
-            EVENT_ID_HEADER: f"evt_{target.event.id}",
+            SIGNATURE_HEADER: signature_header(target.secrets, message_id, timestamp, body),
             EVENT_TYPE_HEADER: target.event.event_type,
         }
         started = time.monotonic()
         status_code: int | None = None
         error: str | None = None
         try:
-            async with httpx.AsyncClient(
-                timeout=delivery.retry.timeout.total_seconds(), follow_redirects=False
-            ) as client:
+            timeout = delivery.retry.timeout.total_seconds()
+            checked = await self._check(target.url, timeout)
+            async with pinned_client(checked, timeout, self._tls) as client:
                 response = await client.post(target.url, content=body, headers=headers)
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"the endpoint answered HTTP {status_code}"
+        except AddressRefused:
+            duration_ms = int((time.monotonic() - started) * 1000)
+            await self._log_attempt(delivery, None, FAILURE_MESSAGES["address"], duration_ms)
+            raise ApplicationError(
+                FAILURE_MESSAGES["address"], type=WEBHOOK_REJECTED, non_retryable=True
+            ) from None
+        except HostUnresolvable:
+            error = FAILURE_MESSAGES["dns"]
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+            error = FAILURE_MESSAGES[failure_category(exc)]
         duration_ms = int((time.monotonic() - started) * 1000)
         made = await self._log_attempt(delivery, status_code, error, duration_ms)
         if error is None and status_code is not None:
@@ -129,12 +166,28 @@ class WebhookDeliveryActivities:
             logger.warning("webhook delivery %s failed for good: %s", outcome.delivery_id,
                            outcome.error)  # fmt: skip
 
+    async def _check(self, url: str, timeout_seconds: float) -> CheckedTarget:
+        """Resolve and check the host, within the attempt's timeout (a lookup can hang too)."""
+        try:
+            return await asyncio.wait_for(
+                check_url(
+                    url,
+                    allow_private=self._settings.webhook_allow_private_addresses,
+                    resolver=self._resolver,
+                ),
+                timeout_seconds,
+            )
+        except TimeoutError:
+            raise HostUnresolvable(urlsplit(url).hostname or "") from None
+
     async def _target(self, delivery: WebhookDeliveryInput) -> DeliveryTarget:
         async with self._session_maker() as session:
             endpoint = (
                 await session.execute(
                     text(
-                        "SELECT e.url, e.secret, e.is_active, d.attempts, d.last_status_code "
+                        "SELECT e.url, e.secret_ciphertext, e.is_active, d.attempts, "
+                        "d.last_status_code, CASE WHEN e.previous_secret_expires_at > now() "
+                        "THEN e.previous_secret_ciphertext END AS previous_secret_ciphertext "
                         "FROM webhook_deliveries d "
                         "JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = :id"
                     ),
@@ -154,8 +207,10 @@ class WebhookDeliveryActivities:
                 type=ENDPOINT_GONE,
                 non_retryable=True,
             )
+        ciphertexts = [endpoint.secret_ciphertext, endpoint.previous_secret_ciphertext]
         return DeliveryTarget(
-            url=endpoint.url, secret=endpoint.secret, event=event,
+            url=endpoint.url, event=event,
+            secrets=[self._secret_box.decrypt(c) for c in ciphertexts if c is not None],
             attempts_made=endpoint.attempts, last_status_code=endpoint.last_status_code,
         )  # fmt: skip
 

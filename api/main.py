@@ -5,11 +5,12 @@ import logging
 import uvicorn
 
 from api.app import create_app
-from tokenbill.settings import Settings, get_settings
+from tokenbill.settings import Settings, get_settings, require_production_secrets
 
 
 def run_api(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
+    require_production_secrets(settings)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=settings.log_level.upper())
     # log_config=None: uvicorn's lines go through the JSON handlers `tokenbill api` installed.

@@ -147,6 +147,8 @@ class ChaosStack:
             WEBHOOK_MAX_ATTEMPTS="3",
             WEBHOOK_RETRY_INITIAL_INTERVAL="PT1S",
             WEBHOOK_RETRY_MAX_INTERVAL="PT2S",
+            # The webhook sink listens on 127.0.0.1.
+            WEBHOOK_ALLOW_PRIVATE_ADDRESSES="true",
             WORKER_GRACEFUL_SHUTDOWN="PT2S",
         )
         return env

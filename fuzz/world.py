@@ -16,6 +16,7 @@ from db.api_keys import create_api_key
 from db.audit import Actor
 from db.directory import CONFIGURE, CONSUME, PURCHASE, VIEW
 from db.session import create_engine, create_session_maker
+from db.webhook_secrets import SecretBox, secret_hint
 from tokenbill.settings import Settings
 
 # Rows the fuzzer relies on get ids far from the small integers hypothesis favours.
@@ -23,6 +24,7 @@ FIRST_ID = 700_000
 SEQUENCED_TABLES = ("organizations", "users", "api_keys", "token_packages", "webhook_endpoints")
 SYSTEM = Actor.system("fuzz")
 ALL_PERMISSIONS = (VIEW, PURCHASE, CONFIGURE, CONSUME)
+FUZZ_WEBHOOK_SECRET = "whsec_ZnV6ei13ZWJob29rLXNlY3JldA=="
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,12 @@ async def _populate(session: AsyncSession, settings: Settings) -> World:
     )  # fmt: skip
     webhook = await _scalar(
         session,
-        "INSERT INTO webhook_endpoints (organization_id, url, secret, event_types) VALUES"
-        " (:o, 'https://hooks.example.com/fuzz', 'whsec_fuzz', ARRAY['wallet.balance_low'])"
-        " RETURNING id",
-        o=home,
-    )
+        "INSERT INTO webhook_endpoints (organization_id, url, secret_ciphertext, secret_hint,"
+        " event_types) VALUES (:o, 'https://hooks.example.com/fuzz', :s, :h,"
+        " ARRAY['wallet.balance_low']) RETURNING id",
+        o=home, s=SecretBox(settings).encrypt(FUZZ_WEBHOOK_SECRET),
+        h=secret_hint(FUZZ_WEBHOOK_SECRET),
+    )  # fmt: skip
     users = {
         "no permission": await _user(session, home, ()),
         "view": await _user(session, home, (VIEW,)),

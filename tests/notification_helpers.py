@@ -1,7 +1,7 @@
 """Arranging notification tests: a real HTTP receiver, a worker with a relay of its own, rows."""
 
 import asyncio
-import secrets
+import ssl
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +16,7 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from db import ledger
+from db.webhook_secrets import SecretBox, new_signing_secret, secret_hint
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
 from worker.main import build_worker
@@ -37,12 +38,18 @@ class Receiver:
 
     answers: list[int] = field(default_factory=list)
     received: list[ReceivedRequest] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None  # given, the receiver speaks HTTPS
     _server: ThreadingHTTPServer | None = None
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hooks"
 
     def start(self) -> "Receiver":
         receiver = self
@@ -63,6 +70,8 @@ class Receiver:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -73,8 +82,10 @@ class Receiver:
 
 
 def notification_settings(settings: Settings, **overrides: Any) -> Settings:
-    """Fast retries and a quick relay poll, so tests do not wait on production cadences."""
+    """Fast retries and a quick relay poll, so tests do not wait on production cadences; webhooks
+    may reach the local receiver."""
     fast = {
+        "webhook_allow_private_addresses": True,
         "webhook_retry_initial_interval": timedelta(milliseconds=200),
         "webhook_retry_max_interval": timedelta(seconds=1),
         "webhook_max_attempts": 4,
@@ -132,18 +143,24 @@ async def rows(session_maker: Maker, sql: str, **params: Any) -> list[Any]:
 
 
 async def create_endpoint(
-    session_maker: Maker, organization_id: int, url: str, event_types: tuple[str, ...] = ()
+    session_maker: Maker,
+    organization_id: int,
+    url: str,
+    event_types: tuple[str, ...] = (),
+    *,
+    settings: Settings,
 ) -> tuple[int, str]:
-    """A webhook endpoint written directly; (id, secret)."""
-    secret = "whsec_" + secrets.token_urlsafe(16)
+    """A webhook endpoint written directly, its secret encrypted as `settings` say; (id, secret)."""
+    secret = new_signing_secret()
     async with session_maker() as session, session.begin():
         endpoint_id = await session.scalar(
             text(
-                "INSERT INTO webhook_endpoints (organization_id, url, secret, event_types) "
-                "VALUES (:o, :u, :s, :t) RETURNING id"
+                "INSERT INTO webhook_endpoints (organization_id, url, secret_ciphertext, "
+                "secret_hint, event_types) VALUES (:o, :u, :s, :h, :t) RETURNING id"
             ),
-            {"o": organization_id, "u": url, "s": secret, "t": list(event_types)},
-        )
+            {"o": organization_id, "u": url, "s": SecretBox(settings).encrypt(secret),
+             "h": secret_hint(secret), "t": list(event_types)},
+        )  # fmt: skip
     assert endpoint_id is not None
     return int(endpoint_id), secret
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.audit import Actor
 from db.directory import KNOWN_PERMISSIONS, ROLES, DirectoryError, OrganizationRecord, UserRecord
 from tokenbill.logging_setup import setup_logging
-from tokenbill.settings import Settings, get_settings
+from tokenbill.settings import Settings, UnsafeSettings, get_settings
 
 CLI_ACTOR = Actor.system("cli")
 PAGE = 200
@@ -138,7 +138,7 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from db.migrate import upgrade_to_head
 
-    upgrade_to_head(str(with_database(settings).database_url))
+    upgrade_to_head(str(with_database(settings).database_url), settings)
     print("database migrated to the latest revision")
     return 0
 
@@ -182,7 +182,10 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     from api.main import run_api
 
     setup_logging(settings, "api")
-    run_api(settings)
+    try:
+        run_api(settings)
+    except UnsafeSettings as exc:
+        raise CommandError(f"the API did not start: {exc}") from exc
     _leave_now(0)
 
 

@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+DEFAULT_JWT_SECRET = "change-me-in-production-tokenbill-dev-secret"
+MIN_JWT_SECRET_BYTES = 32
+
 
 class Settings(BaseSettings):
     """Every setting, read from the environment (and `.env`), named as the seed names them."""
@@ -60,7 +63,7 @@ class Settings(BaseSettings):
     # --- API ---
     api_host: str = "0.0.0.0"
     api_port: int = 3000
-    jwt_secret: str = "change-me-in-production-tokenbill-dev-secret"
+    jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_issuer: str = "tokenbill"
     jwt_ttl: timedelta = timedelta(hours=12)
     max_request_body_bytes: int = Field(default=1_048_576, gt=0)
@@ -125,6 +128,17 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, gt=0)
     webhook_retry_initial_interval: timedelta = timedelta(seconds=5)
     webhook_retry_max_interval: timedelta = timedelta(minutes=30)
+    webhook_allow_private_addresses: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local addresses (dev, tests)",
+    )
+    webhook_secret_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Fernet keys encrypting webhook signing secrets, newest first; "
+        "unset, one derived from JWT_SECRET",
+    )
+    webhook_test_rate_limit: int = Field(default=10, gt=0)
+    webhook_test_rate_window: timedelta = timedelta(minutes=1)
     token_auto_topup_max_failures: int = Field(default=3, gt=0)
     token_auto_topup_retry_backoff: timedelta = timedelta(minutes=15)
     # Every policy that pays has caps; a policy that names none gets these, never "unlimited".
@@ -147,12 +161,39 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("webhook_secret_keys", mode="before")
+    @classmethod
+    def _comma_separated_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @property
     def database_url_async(self) -> str:
         """The database URL in the SQLAlchemy psycopg 3 form."""
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set (tokenbill dev starts a local database)")
         return to_sqlalchemy_url(self.database_url)
+
+
+class UnsafeSettings(RuntimeError):
+    """A setting that must not reach production has its development value."""
+
+
+def require_production_secrets(settings: Settings) -> None:
+    """Refuse the published default or a short JWT_SECRET: anyone could sign bearer tokens.
+
+    The API and the worker call this at start; `tokenbill dev` passes them a generated secret.
+    """
+    if settings.jwt_secret == DEFAULT_JWT_SECRET:
+        raise UnsafeSettings(
+            "JWT_SECRET has its published default value; set a random secret of at least "
+            f"{MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -base64 48`)"
+        )
+    if len(settings.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise UnsafeSettings(
+            f"JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes; set a longer random secret"
+        )
 
 
 def to_sqlalchemy_url(url: str) -> str:

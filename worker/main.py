@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from db.session import create_engine, create_session_maker
-from tokenbill.settings import Settings
+from tokenbill.settings import Settings, require_production_secrets
 from worker.activities import build_activities
 from worker.finance_jobs import FINANCE_WORKFLOWS, finance_activities
 from worker.notifications import (
@@ -97,8 +97,18 @@ def build_worker(
     )
 
 
+def warn_about_private_webhooks(settings: Settings) -> None:
+    if settings.webhook_allow_private_addresses:
+        logger.warning(
+            "WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on: webhooks may reach loopback, private and "
+            "link-local addresses (internal services, cloud metadata); never in production"
+        )
+
+
 async def run_worker(settings: Settings) -> None:
     """Connect, serve the task queue until SIGINT or SIGTERM, then drain and shut down."""
+    require_production_secrets(settings)
+    warn_about_private_webhooks(settings)
     if not settings.temporal_address:
         raise RuntimeError("TEMPORAL_ADDRESS is not set (tokenbill dev starts a local server)")
     client = await Client.connect(

@@ -1,12 +1,15 @@
 """Webhook endpoints per organization (tokens.configure): create (the secret is shown once),
-list, read, update, deactivate, the delivery log, and "send test event". Changes are audited.
+list, read, update, rotate the secret, deactivate, the delivery log, and "send test event".
+Changes are audited.
 
-Deliveries are POSTs of a JSON event signed as docs/webhooks.md describes.
+A URL must point at a public address (tokenbill/outbound_addresses.py) unless
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on. Secrets are stored encrypted, and so is the secret in the
+stored replay of a creation or rotation answer. Deliveries are POSTs of a JSON event signed as
+docs/webhooks.md describes.
 """
 
 import json
 import logging
-import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,19 +17,30 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import false, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.service import RPCError
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization
 from api.errors import ApiError
-from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
+from api.idempotency import (
+    IDEMPOTENT_ROUTE,
+    IdempotentRequest,
+    StoredResponse,
+    claim,
+    forget,
+    idempotent_request,
+    store_response,
+)
 from api.pagination import PageParams
+from api.rate_limit import count_request
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.webhooks import (
     DeliveryAttemptOut,
     DeliveryOut,
     DeliveryStatusFilter,
+    SecretRotated,
+    SecretRotation,
     TestEventAccepted,
     TestEventRequest,
     WebhookCreate,
@@ -34,7 +48,7 @@ from api.schemas.webhooks import (
     WebhookOut,
     WebhookUpdate,
 )
-from api.state import get_session, get_settings, get_temporal
+from api.state import get_session, get_session_maker, get_settings, get_temporal
 from api.temporal_connection import TemporalConnector, TemporalUnavailable
 from api.webhook_delivery_start import start_delivery
 from db.audit import Actor, write_audit
@@ -46,27 +60,100 @@ from db.models import (
     WebhookEndpoint,
 )
 from db.outbox_events import TEST_EVENT_TYPE
+from db.webhook_secrets import SecretBox, SecretUnreadable, new_signing_secret, secret_hint
+from tokenbill.outbound_addresses import (
+    AddressRefused,
+    HostUnresolvable,
+    Resolver,
+    check_url,
+    system_resolver,
+)
 from tokenbill.settings import Settings
 from workflows.webhook_delivery_types import webhook_delivery_workflow_id
 
 logger = logging.getLogger("tokenbill.api.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=AUTH_ERRORS)
 Session = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 EndpointId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Webhook endpoint id.")]
-SECRET_PREFIX = "whsec_"
+# The stored replay of an answer that shows a secret holds it under this key, encrypted.
+REPLAY_SECRET_FIELD = "secret_ciphertext"
 
 
-def new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+def webhook_test_bucket(organization_id: int) -> str:
+    return f"webhook-tests:organization:{organization_id}"
+
+
+def outbound_resolver() -> Resolver:
+    """The DNS lookup URLs are checked with (a dependency, so tests never query a server)."""
+    return system_resolver
+
+
+ResolverDep = Annotated[Resolver, Depends(outbound_resolver)]
 
 
 def _out(endpoint: WebhookEndpoint) -> WebhookOut:
     return WebhookOut(
         id=endpoint.id, organization_id=endpoint.organization_id, url=endpoint.url,
         event_types=list(endpoint.event_types), description=endpoint.description,
-        is_active=endpoint.is_active, secret_hint=endpoint.secret[-4:],
+        is_active=endpoint.is_active, secret_hint=endpoint.secret_hint,
+        previous_secret_expires_at=endpoint.previous_secret_expires_at,
         created_at=endpoint.created_at, updated_at=endpoint.updated_at,
     )  # fmt: skip
+
+
+async def _require_public_url(url: str, settings: Settings, resolver: Resolver) -> None:
+    """422 unless the URL's host is, and resolves only to, public addresses."""
+    if settings.webhook_allow_private_addresses:
+        return
+    try:
+        await check_url(url, allow_private=False, resolver=resolver)
+    except AddressRefused as exc:
+        raise ApiError(
+            422,
+            "webhook_url_not_public",
+            f"The webhook URL's host {exc.host} is or resolves to a {exc.kind} address; webhooks "
+            "are delivered only to public internet addresses.",
+            {"field": "url", "address_kind": exc.kind},
+        ) from None
+    except HostUnresolvable as exc:
+        raise ApiError(
+            422,
+            "webhook_url_unresolvable",
+            f"The webhook URL's host {exc.host} cannot be resolved to an address.",
+            {"field": "url"},
+        ) from None
+
+
+async def _answer_with_secret(
+    session: AsyncSession,
+    idempotency: IdempotentRequest,
+    status: int,
+    answer: WebhookCreated,
+    box: SecretBox,
+) -> JSONResponse:
+    """Store the answer for replays with its secret encrypted, commit, and send it in full."""
+    body = answer.model_dump(mode="json")
+    stored = {**body, "secret": None, REPLAY_SECRET_FIELD: box.encrypt(answer.secret)}
+    await store_response(session, idempotency, status, stored)
+    await session.commit()
+    return JSONResponse(body, status_code=status)
+
+
+def _replay_with_secret(replay: StoredResponse, box: SecretBox) -> JSONResponse:
+    body = dict(replay.body)
+    ciphertext = body.pop(REPLAY_SECRET_FIELD, None)
+    if isinstance(ciphertext, str):
+        try:
+            body["secret"] = box.decrypt(ciphertext)
+        except SecretUnreadable:
+            raise ApiError(
+                409,
+                "webhook_secret_unavailable",
+                "The secret of this stored answer can no longer be read; rotate the endpoint's "
+                "secret to get a new one.",
+            ) from None
+    return JSONResponse(body, status_code=replay.status)
 
 
 def _snapshot(endpoint: WebhookEndpoint) -> dict[str, Any]:
@@ -112,22 +199,32 @@ async def _audit(
     summary="Create a webhook endpoint",
     description="Requires `tokens.configure` on the organization and an `Idempotency-Key`. "
     "The answer carries the signing `secret`, shown only here (and to a replay of the same "
-    "request). Audited.",
+    "request). The URL's host must be, and resolve only to, public addresses (422 "
+    "`webhook_url_not_public`). Audited.",
 )
 async def create_webhook(
-    request: Request, principal: Configurer, session: Session, body: WebhookCreate
+    request: Request,
+    principal: Configurer,
+    session: Session,
+    settings: SettingsDep,
+    resolver: ResolverDep,
+    body: WebhookCreate,
 ) -> JSONResponse:
     await authorize_organization(request, principal, body.organization_id)
     idempotency = idempotent_request(request, principal, body)
+    box = SecretBox(settings)
     replay = await claim(session, idempotency)
     if replay is not None:
-        return replay.response()
+        return _replay_with_secret(replay, box)
     if await session.get(Organization, body.organization_id) is None:
         raise ApiError(
             422, "organization_not_found", f"Organization {body.organization_id} does not exist."
         )
+    await _require_public_url(body.url, settings, resolver)
+    secret = new_signing_secret()
     endpoint = WebhookEndpoint(
-        organization_id=body.organization_id, url=body.url, secret=new_secret(),
+        organization_id=body.organization_id, url=body.url,
+        secret_ciphertext=box.encrypt(secret), secret_hint=secret_hint(secret),
         event_types=sorted(set(body.event_types)), description=body.description,
     )  # fmt: skip
     session.add(endpoint)
@@ -135,11 +232,8 @@ async def create_webhook(
     await session.refresh(endpoint)
     await _audit(request, session, principal, "webhook.create", endpoint, None,
                  _snapshot(endpoint))  # fmt: skip
-    answer = WebhookCreated(**_out(endpoint).model_dump(), secret=endpoint.secret)
-    body_json = answer.model_dump(mode="json")
-    await store_response(session, idempotency, 201, body_json)
-    await session.commit()
-    return JSONResponse(body_json, status_code=201)
+    answer = WebhookCreated(**_out(endpoint).model_dump(), secret=secret)
+    return await _answer_with_secret(session, idempotency, 201, answer, box)
 
 
 @router.get(
@@ -188,12 +282,14 @@ async def get_webhook(
     "/{endpoint_id}",
     summary="Update a webhook endpoint",
     description="Requires `tokens.configure`. Changes only the fields sent (`is_active: true` "
-    "reactivates). Audited with before and after.",
+    "reactivates); a new URL must point at public addresses. Audited with before and after.",
 )
 async def update_webhook(
     request: Request,
     principal: Configurer,
     session: Session,
+    settings: SettingsDep,
+    resolver: ResolverDep,
     endpoint_id: EndpointId,
     body: WebhookUpdate,
 ) -> WebhookOut:
@@ -204,6 +300,8 @@ async def update_webhook(
         raise ApiError(422, "validation_error", "url and event_types cannot be null.")
     if changes.get("is_active", True) is None:
         raise ApiError(422, "validation_error", "is_active cannot be null.")
+    if "url" in changes:
+        await _require_public_url(changes["url"], settings, resolver)
     for field, value in changes.items():
         setattr(endpoint, field, sorted(set(value)) if field == "event_types" else value)
     if _snapshot(endpoint) != before:
@@ -214,6 +312,48 @@ async def update_webhook(
                      _snapshot(endpoint))  # fmt: skip
         await session.commit()
     return _out(endpoint)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    openapi_extra=IDEMPOTENT_ROUTE,
+    response_model=SecretRotated,
+    summary="Rotate the signing secret",
+    description="Requires `tokens.configure` and an `Idempotency-Key`. Makes a new secret, "
+    "shown only in this answer (and to a replay of the same request); the current one keeps "
+    "signing beside it for `overlap` (default PT24H, at most P7D), so deliveries carry both "
+    "signatures until `previous_secret_expires_at`. A secret still in an earlier overlap stops "
+    "signing at once. Audited.",
+)
+async def rotate_secret(
+    request: Request,
+    principal: Configurer,
+    session: Session,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    body: SecretRotation,
+) -> JSONResponse:
+    endpoint = await _load(request, session, principal, endpoint_id, for_update=True)
+    idempotency = idempotent_request(request, principal, body)
+    box = SecretBox(settings)
+    replay = await claim(session, idempotency)
+    if replay is not None:
+        return _replay_with_secret(replay, box)
+    before = _snapshot(endpoint)
+    now = await session.scalar(select(func.now()))
+    assert now is not None
+    secret = new_signing_secret()
+    endpoint.previous_secret_ciphertext = endpoint.secret_ciphertext
+    endpoint.previous_secret_expires_at = now + body.overlap
+    endpoint.secret_ciphertext = box.encrypt(secret)
+    endpoint.secret_hint = secret_hint(secret)
+    endpoint.updated_at = now
+    await session.flush()
+    await session.refresh(endpoint)
+    await _audit(request, session, principal, "webhook.rotate_secret", endpoint, before,
+                 _snapshot(endpoint))  # fmt: skip
+    answer = SecretRotated(**_out(endpoint).model_dump(), secret=secret)
+    return await _answer_with_secret(session, idempotency, 200, answer, box)
 
 
 @router.delete(
@@ -301,15 +441,17 @@ async def list_deliveries(
     summary="Send a test event",
     description="Requires `tokens.configure` and an `Idempotency-Key`. Sends a signed "
     "`webhook.test` event to this endpoint only, with the same retries as any event; follow it "
-    "in the delivery log. 503 `workflow_unavailable` when the workflow service cannot be "
-    "reached. Audited.",
+    "in the delivery log. At most WEBHOOK_TEST_RATE_LIMIT per organization in each "
+    "WEBHOOK_TEST_RATE_WINDOW (429 `rate_limited` beyond). 503 `workflow_unavailable` when the "
+    "workflow service cannot be reached. Audited.",
 )
 async def send_test_event(
     request: Request,
     principal: Configurer,
     session: Session,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
     temporal: Annotated[TemporalConnector, Depends(get_temporal)],
+    session_maker: Annotated[async_sessionmaker[AsyncSession], Depends(get_session_maker)],
     endpoint_id: EndpointId,
     body: TestEventRequest,
 ) -> JSONResponse:
@@ -320,6 +462,13 @@ async def send_test_event(
         return replay.response()
     if not endpoint.is_active:
         raise ApiError(409, "webhook_inactive", f"Webhook endpoint {endpoint_id} is deactivated.")
+    # Each test event makes the worker POST: a tenant must not turn the route into a cannon.
+    await count_request(
+        session_maker,
+        bucket=webhook_test_bucket(endpoint.organization_id),
+        limit=settings.webhook_test_rate_limit,
+        window=settings.webhook_test_rate_window,
+    )
     payload = {"endpoint_id": endpoint.id, "message": body.message}
     # Delivered to this endpoint only: recorded as handed over, so the relay never fans it out.
     event_id = await session.scalar(

@@ -1,6 +1,6 @@
 """Webhook endpoints, their delivery log, and test events."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -9,6 +9,8 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from api.schemas.common import Description, RequestBody, RowId
 
 MAX_EVENT_FILTERS = 50
+DEFAULT_ROTATION_OVERLAP = timedelta(hours=24)
+MAX_ROTATION_OVERLAP = timedelta(days=7)
 DeliveryStatusFilter = Literal["pending", "succeeded", "failed"]
 
 
@@ -58,12 +60,32 @@ class WebhookOut(BaseModel):
     description: str | None
     is_active: bool
     secret_hint: str = Field(description="The secret's last four characters.")
+    previous_secret_expires_at: datetime | None = Field(
+        description="While in the future, the secret before the last rotation still signs too."
+    )
     created_at: datetime
     updated_at: datetime
 
 
 class WebhookCreated(WebhookOut):
-    secret: str = Field(description="The signing secret: shown only in this answer.")
+    secret: str = Field(
+        description="The signing secret (`whsec_<base64>`): shown only in this answer and to a "
+        "replay of the same request."
+    )
+
+
+class SecretRotation(RequestBody):
+    overlap: timedelta = Field(
+        default=DEFAULT_ROTATION_OVERLAP,
+        ge=timedelta(0),
+        le=MAX_ROTATION_OVERLAP,
+        description="How long the current secret keeps signing beside the new one, so receivers "
+        "can switch (ISO 8601 duration, at most P7D; PT0S ends it at once).",
+    )
+
+
+class SecretRotated(WebhookCreated):
+    """The endpoint with its new secret; previous_secret_expires_at ends the overlap."""
 
 
 class DeliveryAttemptOut(BaseModel):

@@ -28,9 +28,14 @@ def receiver() -> Iterator[Receiver]:
     server.stop()
 
 
-async def planned_delivery(session_maker: Maker, organization_id: int,
+def local_settings(db_settings: Settings) -> Settings:
+    """The receiver is on 127.0.0.1, which only WEBHOOK_ALLOW_PRIVATE_ADDRESSES lets through."""
+    return db_settings.model_copy(update={"webhook_allow_private_addresses": True})
+
+
+async def planned_delivery(session_maker: Maker, settings: Settings, organization_id: int,
                            url: str) -> WebhookDeliveryInput:  # fmt: skip
-    endpoint_id, _ = await create_endpoint(session_maker, organization_id, url)
+    endpoint_id, _ = await create_endpoint(session_maker, organization_id, url, settings=settings)
     async with session_maker() as session, session.begin():
         event_id = await record_event(
             session, idempotency_key=f"test:{uuid.uuid4().hex}", event_type="purchase.completed",
@@ -70,8 +75,11 @@ async def logged(session_maker: Maker, delivery_id: int) -> list[tuple[int, int 
 async def test_runs_lost_to_crashes_do_not_use_up_the_attempts(
     session_maker: Maker, db_settings: Settings, make_organization, receiver: Receiver
 ) -> None:
-    delivery = await planned_delivery(session_maker, await make_organization(), receiver.url)
-    deliver = WebhookDeliveryActivities(session_maker, db_settings).deliver
+    settings = local_settings(db_settings)
+    delivery = await planned_delivery(
+        session_maker, settings, await make_organization(), receiver.url
+    )
+    deliver = WebhookDeliveryActivities(session_maker, settings).deliver
     receiver.answers.extend([503, 503])
     with pytest.raises(ApplicationError) as first:
         await run_number(1).run(deliver, delivery)
@@ -87,8 +95,11 @@ async def test_runs_lost_to_crashes_do_not_use_up_the_attempts(
 async def test_an_accepted_attempt_logged_before_a_crash_is_not_sent_again(
     session_maker: Maker, db_settings: Settings, make_organization, receiver: Receiver
 ) -> None:
-    delivery = await planned_delivery(session_maker, await make_organization(), receiver.url)
-    deliver = WebhookDeliveryActivities(session_maker, db_settings).deliver
+    settings = local_settings(db_settings)
+    delivery = await planned_delivery(
+        session_maker, settings, await make_organization(), receiver.url
+    )
+    deliver = WebhookDeliveryActivities(session_maker, settings).deliver
     await run_number(1).run(deliver, delivery)
     again = await run_number(2).run(deliver, delivery)
     assert again.status_code == 200
@@ -99,8 +110,11 @@ async def test_an_accepted_attempt_logged_before_a_crash_is_not_sent_again(
 async def test_a_delivery_whose_attempts_are_used_up_posts_nothing_more(
     session_maker: Maker, db_settings: Settings, make_organization, receiver: Receiver
 ) -> None:
-    delivery = await planned_delivery(session_maker, await make_organization(), receiver.url)
-    deliver = WebhookDeliveryActivities(session_maker, db_settings).deliver
+    settings = local_settings(db_settings)
+    delivery = await planned_delivery(
+        session_maker, settings, await make_organization(), receiver.url
+    )
+    deliver = WebhookDeliveryActivities(session_maker, settings).deliver
     receiver.answers.extend([500, 500])
     for attempt in (1, 2):
         with pytest.raises(ApplicationError):

@@ -33,6 +33,7 @@ def start_worker(settings: Settings, task_queue: str, log_path: Path) -> subproc
         DATABASE_URL=str(settings.database_url),
         TEMPORAL_ADDRESS=str(settings.temporal_address),
         TEMPORAL_TASK_QUEUE=task_queue,
+        JWT_SECRET=settings.jwt_secret,
         WORKER_GRACEFUL_SHUTDOWN="PT5S",
     )
     with log_path.open("wb") as log:

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from db.notifications import record_event
+from db.webhook_secrets import new_signing_secret
 from tests.history_recording import record_histories
 from tests.notification_helpers import (
     Receiver,
@@ -33,7 +35,7 @@ from workflows.job_types import JobResult
 from workflows.outbox_relay_start import wake_outbox_relay
 from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 from workflows.webhook_delivery_types import WebhookDeliveryResult, webhook_delivery_workflow_id
-from workflows.webhook_signature import SIGNATURE_HEADER, SignatureMismatch, verify_signature
+from workflows.webhook_signature import SignatureMismatch, verify_signature
 
 
 @pytest.fixture
@@ -107,11 +109,13 @@ async def record_delivery(
     await record_histories(client, workflow_id, scenario)
 
 
-async def test_event_arrives_signed_and_the_signature_verifies(
+async def test_event_arrives_signed_in_the_standard_webhooks_format(
     running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
 ):
     organization_id = await make_organization()
-    endpoint_id, secret = await create_endpoint(session_maker, organization_id, receiver.url)
+    endpoint_id, secret = await create_endpoint(
+        session_maker, organization_id, receiver.url, settings=running.settings
+    )
     event_id = await record(session_maker, organization_id)
 
     await eventually(
@@ -120,22 +124,20 @@ async def test_event_arrives_signed_and_the_signature_verifies(
 
     assert len(receiver.received) == 1
     request = receiver.received[0]
-    assert verify_signature(
-        secret, request.headers[SIGNATURE_HEADER], request.body, now=int(time.time())
-    )
-    document = json.loads(request.body)
+    # The specification's own library verifies it, as a receiver would.
+    document = Webhook(secret).verify(request.body, request.headers)
+    assert request.headers["webhook-id"] == f"evt_{event_id}"
+    assert verify_signature(secret, request.headers, request.body, now=int(time.time()))
     assert document["id"] == f"evt_{event_id}"
     assert document["type"] == "purchase.completed"
     assert document["organization_id"] == organization_id
     assert document["data"]["amount"] == "12.50"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_signing_secret()).verify(request.body, request.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(request.body + b" ", request.headers)
     with pytest.raises(SignatureMismatch):
-        verify_signature(
-            "whsec_wrong", request.headers[SIGNATURE_HEADER], request.body, now=int(time.time())
-        )
-    with pytest.raises(SignatureMismatch):
-        verify_signature(
-            secret, request.headers[SIGNATURE_HEADER], request.body + b" ", now=int(time.time())
-        )
+        verify_signature(secret, request.headers, request.body + b" ", now=int(time.time()))
     events = await rows(
         session_maker, "SELECT status FROM notification_events WHERE id = :i", i=event_id
     )
@@ -151,7 +153,9 @@ async def test_server_error_is_retried_until_the_endpoint_accepts(
 ):
     receiver.answers.extend([500, 503])
     organization_id = await make_organization()
-    endpoint_id, _ = await create_endpoint(session_maker, organization_id, receiver.url)
+    endpoint_id, _ = await create_endpoint(
+        session_maker, organization_id, receiver.url, settings=running.settings
+    )
     event_id = await record(session_maker, organization_id)
 
     await eventually(
@@ -179,7 +183,9 @@ async def test_client_error_is_not_retried_and_the_delivery_fails(
 ):
     receiver.answers.append(400)
     organization_id = await make_organization()
-    endpoint_id, _ = await create_endpoint(session_maker, organization_id, receiver.url)
+    endpoint_id, _ = await create_endpoint(
+        session_maker, organization_id, receiver.url, settings=running.settings
+    )
     event_id = await record(session_maker, organization_id)
 
     await eventually(
@@ -198,7 +204,7 @@ async def test_event_filter_sends_only_the_matching_types(
 ):
     organization_id = await make_organization()
     endpoint_id, _ = await create_endpoint(
-        session_maker, organization_id, receiver.url, ("wallet.*",)
+        session_maker, organization_id, receiver.url, ("wallet.*",), settings=running.settings
     )
     skipped = await record(session_maker, organization_id, "purchase.completed")
     sent = await record(session_maker, organization_id, "wallet.balance_low")
@@ -220,7 +226,9 @@ async def test_event_committed_without_a_relay_is_delivered_by_the_safety_net(
 ):
     # The crash: the event is committed, and nothing signals or runs a relay afterwards.
     organization_id = await make_organization()
-    endpoint_id, _ = await create_endpoint(session_maker, organization_id, receiver.url)
+    endpoint_id, _ = await create_endpoint(
+        session_maker, organization_id, receiver.url, settings=settings
+    )
     event_id = await record(session_maker, organization_id)
     async with notification_worker(
         temporal_client, notification_settings(settings), session_maker, with_relay=False
@@ -252,7 +260,9 @@ async def test_dispatched_event_left_by_a_lost_relay_is_claimed_again_and_delive
     running: RunningWorker, session_maker: Maker, make_organization, receiver: Receiver
 ):
     organization_id = await make_organization()
-    endpoint_id, _ = await create_endpoint(session_maker, organization_id, receiver.url)
+    endpoint_id, _ = await create_endpoint(
+        session_maker, organization_id, receiver.url, settings=running.settings
+    )
     event_id = await record(session_maker, organization_id)
     # A relay claimed it and was lost before handing it on: dispatched, long ago.
     async with session_maker() as session, session.begin():

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from tokenbill.devstack.dev_secret import dev_jwt_secret
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import start_process, stop_process
@@ -111,6 +112,7 @@ class DevStack:
             update={
                 "database_url": self._database(),
                 "temporal_address": self._temporal(),
+                "jwt_secret": dev_jwt_secret(self.settings),
             }
         )
         database_url = self.settings.database_url
@@ -119,7 +121,7 @@ class DevStack:
 
         say("migrating the database")
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-        upgrade_to_head(database_url)
+        upgrade_to_head(database_url, self.settings)
         say("seeding the standard packages and the demo data")
         token = asyncio.run(seed_and_issue_admin_token(self.settings))
 
@@ -131,6 +133,10 @@ class DevStack:
         env.setdefault("TOKEN_SUBSCRIPTION_MINIMUM_INTERVAL", "PT10S")
         # Minute-long automatic top-up schedules for the same reason (an hour anywhere else).
         env.setdefault("AUTO_TOPUP_MINIMUM_SCHEDULE_INTERVAL", "PT1M")
+        # The dev stack's secret (the API and worker refuse the default), and webhooks to local
+        # receivers, which production refuses.
+        env["JWT_SECRET"] = self.settings.jwt_secret
+        env.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
         for name in ("worker", "api"):
             log_path = self.log_dir / f"{name}.log"
             say(f"starting the {name} (log: {_shown(log_path)})")
