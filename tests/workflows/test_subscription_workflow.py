@@ -1,5 +1,10 @@
 """SubscriptionWorkflow on the time-skipping server with the real activities and PostgreSQL:
-months of billing in seconds, every charge, credit and invoice exact and counted once."""
+months of billing in seconds, every charge, credit and invoice exact and counted once.
+
+No test depends on the day it runs: each anchors its subscription on a chosen calendar day (month
+ends, 29 February, the last day of a year) in a year ahead of the server's clock, and waits past
+a timer's instant, never onto it.
+"""
 
 import calendar
 import uuid
@@ -101,12 +106,11 @@ async def started(
     organization_id: int,
     *,
     payment_method: str = "pm_card_ok",
-    anchor: datetime | None = None,
+    anchor: datetime,
     terms: PackageTerms | None = None,
 ) -> tuple[SubscriptionRun, WorkflowHandle[Any, SubscriptionOutcome]]:
-    """A subscription whose first period is charged a minute from the server's now."""
+    """A subscription whose first period is charged at `anchor`."""
     terms = terms or await create_package(session_maker)
-    anchor = anchor or (await now(env)).replace(microsecond=0) + timedelta(minutes=1)
     run = await insert_subscription(
         session_maker, organization_id, terms, anchor=anchor, payment_method=payment_method
     )
@@ -135,6 +139,21 @@ def month_after(anchor: datetime, months: int) -> datetime:
     return add_months(anchor, months)
 
 
+async def chosen_anchor(env: WorkflowEnvironment, month: int, day: int) -> datetime:
+    """09:30 UTC on the first month/day (29 February: of a leap year) in a year after the
+    server's, so every date the test computes is the same whatever day it runs."""
+    year = (await now(env)).year + 1
+    while True:
+        try:
+            return datetime(year, month, day, 9, 30, tzinfo=UTC)
+        except ValueError:
+            year += 1
+
+
+async def sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
+    await env.sleep(moment - await now(env))
+
+
 async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_times(
     time_skipping_env: WorkflowEnvironment,
     queue: str,
@@ -142,9 +161,12 @@ async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_time
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
+    anchor = await chosen_anchor(env, 12, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
 
-    await env.sleep(timedelta(days=335))
+    # A day after the twelfth billing instant, weeks before the thirteenth.
+    await sleep_until(env, month_after(anchor, 11) + timedelta(days=1))
     current = await state(handle)
     assert current.status == "active"
     assert current.current_period_start == month_after(run.anchor, 11)
@@ -179,9 +201,9 @@ async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_time
         s=run.subscription_id,
     )
     assert [tuple(p) for p in purchases] == [("completed", Decimal("290.00"), True)] * 12
-    # The first period is charged at start; each later one is announced three days before.
+    # Each period is announced three days before it is charged.
     reminders = await events(session_maker, run.subscription_id, "subscription.renewal_reminder")
-    assert [r.payload["billing_date"] for r in reminders] == [d.isoformat() for d in dates[1:]]
+    assert [r.payload["billing_date"] for r in reminders] == [d.isoformat() for d in dates]
     row = await subscription_row(session_maker, run.subscription_id)
     assert (row.status, row.cancelled_at is not None) == ("cancelled", True)
 
@@ -193,11 +215,11 @@ async def test_month_end_anchor_keeps_its_day_through_short_months(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    anchor = datetime((await now(env)).year + 1, 1, 31, 9, 30, tzinfo=UTC)
+    anchor = await chosen_anchor(env, 1, 31)
     run, handle = await started(env, queue, session_maker, await make_organization(),
                                 anchor=anchor)  # fmt: skip
 
-    await env.sleep(anchor + timedelta(days=91) - await now(env))
+    await sleep_until(env, anchor + timedelta(days=91))
     await cancel(handle)
     await handle.result()
 
@@ -217,10 +239,11 @@ async def test_declined_charge_recovers_with_a_new_payment_method_and_credits_on
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
+    anchor = await chosen_anchor(env, 4, 30)
     run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_declined")  # fmt: skip
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
 
-    await env.sleep(timedelta(days=1, hours=12))  # the first failure, then the day-1 retry
+    await sleep_until(env, anchor + timedelta(days=1, hours=12))  # the failure, the day-1 retry
     past_due = await state(handle)
     assert past_due.status == "past_due"
     assert past_due.dunning_attempt == 2
@@ -268,10 +291,12 @@ async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
+    anchor = await chosen_anchor(env, 11, 30)
     run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_insufficient_funds")  # fmt: skip
+                                payment_method="pm_card_insufficient_funds",
+                                anchor=anchor)  # fmt: skip
 
-    await env.sleep(timedelta(days=20))
+    await sleep_until(env, anchor + timedelta(days=20))
     suspended = await state(handle)
     assert suspended.status == "suspended"
     assert near(suspended.suspended_at, run.anchor + timedelta(days=7))
@@ -305,8 +330,9 @@ async def test_suspended_subscription_is_cancelled_after_the_further_period(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
+    anchor = await chosen_anchor(env, 2, 28)
     run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_declined")  # fmt: skip
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
     outcome = await handle.result()
     await record_histories(
         env.client, subscription_workflow_id(run.subscription_id), "suspension-cancel", 1
@@ -323,10 +349,11 @@ async def test_hard_decline_stops_retrying_until_a_new_payment_method(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
+    anchor = await chosen_anchor(env, 6, 30)
     run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_lost")  # fmt: skip
+                                payment_method="pm_card_lost", anchor=anchor)  # fmt: skip
 
-    await env.sleep(timedelta(days=6))
+    await sleep_until(env, anchor + timedelta(days=6))
     waiting = await state(handle)
     assert (waiting.status, waiting.dunning_attempt, waiting.next_billing_date) == (
         "past_due",
@@ -353,8 +380,10 @@ async def test_cancel_at_period_end_keeps_the_paid_period_and_charges_no_more(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(days=2))
+    anchor = await chosen_anchor(env, 8, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
 
     answer = await cancel(handle, "period_end")
     assert (answer.status, answer.cancel_at_period_end) == ("active", True)
@@ -376,8 +405,10 @@ async def test_cancel_immediately_ends_the_subscription_at_once(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(days=2))
+    anchor = await chosen_anchor(env, 9, 30)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
 
     answer = await cancel(handle)
     assert answer.status == "cancelled"
@@ -393,18 +424,21 @@ async def test_paused_subscription_skips_billing_dates_and_resumes_on_the_anchor
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(days=2))
+    anchor = await chosen_anchor(env, 2, 29)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
 
     paused = await update(handle, PAUSE_UPDATE, None, CommandResult)
     assert (paused.status, paused.next_billing_date) == ("paused", None)
-    await env.sleep(timedelta(days=70))  # two billing dates pass while paused
+    # The billing dates of 29 March and 29 April pass while paused.
+    await sleep_until(env, anchor + timedelta(days=72))
     assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
     assert (await subscription_row(session_maker, run.subscription_id)).status == "paused"
 
     resumed = await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
     assert resumed.next_billing_date == month_after(run.anchor, 3)
-    await env.sleep(month_after(run.anchor, 3) + timedelta(hours=1) - await now(env))
+    await sleep_until(env, month_after(run.anchor, 3) + timedelta(hours=1))
     keys = [c.idempotency_key for c in await gateway_charges(session_maker, run.subscription_id)]
     assert (
         keys[-1]
@@ -424,8 +458,10 @@ async def test_package_change_takes_effect_from_the_next_period(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(days=2))
+    anchor = await chosen_anchor(env, 10, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
     bigger = await create_package(session_maker, tokens="2000", name="Enterprise")
 
     answer = await update(handle, CHANGE_PACKAGE_UPDATE, ChangePackageRequest(terms=bigger),
@@ -433,7 +469,7 @@ async def test_package_change_takes_effect_from_the_next_period(
     assert answer.effective_from == month_after(run.anchor, 1)
     assert "next period" in answer.message
     assert (await state(handle)).package_id == run.terms.package_id
-    await env.sleep(timedelta(days=31))
+    await sleep_until(env, month_after(anchor, 1) + timedelta(days=1))
 
     totals = [i.total for i in await invoices(session_maker, run.subscription_id)]
     assert totals == [Decimal("290.00"), Decimal("1160.00")]
@@ -452,8 +488,10 @@ async def test_commands_on_a_cancelled_or_active_subscription_are_refused(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(hours=1))
+    anchor = await chosen_anchor(env, 3, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
     assert "Only a paused or suspended" in str(refused.value.cause)
@@ -485,8 +523,10 @@ async def test_safety_net_restarts_a_missing_workflow_once(
     make_organization: MakeOrganization,
 ) -> None:
     env, queue = own_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(hours=1))
+    anchor = await chosen_anchor(env, 5, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
     await handle.terminate("lost in an incident")
 
     first_id = f"repair-{uuid.uuid4().hex}"
@@ -527,12 +567,12 @@ async def test_pausing_before_the_first_charge_still_bills_the_first_period_on_r
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    anchor = (await now(env)).replace(microsecond=0) + timedelta(days=2)
+    anchor = await chosen_anchor(env, 7, 31)
     run, handle = await started(env, queue, session_maker, await make_organization(),
                                 anchor=anchor)  # fmt: skip
-    await env.sleep(timedelta(hours=1))
+    await sleep_until(env, anchor - timedelta(days=2))
     await update(handle, PAUSE_UPDATE, None, CommandResult)
-    await env.sleep(timedelta(days=5))
+    await sleep_until(env, anchor + timedelta(days=3))
     assert await gateway_charges(session_maker, run.subscription_id) == []
 
     await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
