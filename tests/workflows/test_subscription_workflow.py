@@ -957,3 +957,29 @@ async def test_cancelling_a_rebuilt_suspended_run_voids_its_open_invoice(
     await cancel(rebuilt)
     assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["void"]
     assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+
+
+async def test_row_cancelled_during_a_declined_charge_ends_the_run_and_voids_the_invoice(
+    time_skipping_env: WorkflowEnvironment,
+    slow_queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    """The row is cancelled without the workflow (as after a start the API took for failed)
+    while the first charge is in flight; the decline leaves nothing open and nothing retried."""
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 9, 30)
+    run, _ = await started(env, slow_queue, session_maker, await make_organization(),
+                           payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor)
+    await charge_in_flight(env, run)
+    await execute(session_maker,
+                  "UPDATE token_subscriptions SET status = 'cancelled', cancelled_at = now() "
+                  "WHERE id = :id", id=run.subscription_id)  # fmt: skip
+
+    await sleep_until(env, anchor + timedelta(days=10))
+    info = (await described(env, workflow_id(run))).workflow_execution_info
+    assert info.status == COMPLETED
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["void"]
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
