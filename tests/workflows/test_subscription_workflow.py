@@ -983,3 +983,44 @@ async def test_row_cancelled_during_a_declined_charge_ends_the_run_and_voids_the
     assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
     assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["void"]
     assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+
+
+async def test_rebuilt_paused_run_keeps_the_declined_period_and_retries_it_on_resume(
+    time_skipping_env: WorkflowEnvironment,
+    slow_queue: str,
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    """Paused while its first charge was declined, lost, rebuilt from the row as the safety
+    net does: the period is still owed under its own keys, and nothing is charged while paused."""
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 6, 30)
+    run, handle = await started(env, slow_queue, session_maker, await make_organization(),
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor)
+    await charge_in_flight(env, run)
+    await update(handle, PAUSE_UPDATE, None, CommandResult)
+    await sleep_until(env, anchor + timedelta(days=1))
+    await handle.terminate("lost in an incident")
+
+    [candidate] = (await read_page(settings, session_maker, run)).candidates
+    assert (candidate.run.status, candidate.run.unpaid_period_start) == ("paused", anchor)
+    rebuilt = await start_subscription(env.client, slow_queue, candidate.run)
+    await sleep_until(env, anchor + timedelta(days=10))
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["open"]
+
+    await update(rebuilt, RESUME_UPDATE,
+                 ResumeRequest(payment_method="pm_card_ok"), CommandResult)  # fmt: skip
+    await env.sleep(timedelta(minutes=1))
+    current = await state(rebuilt)
+    assert (current.status, current.current_period_start) == ("active", anchor)
+    stem = f"subscription:{run.subscription_id}:{anchor.isoformat()}:charge"
+    charges = await gateway_charges(session_maker, run.subscription_id)
+    assert [(c.idempotency_key, c.status) for c in charges] == [
+        (stem, "declined"), (f"{stem}:2", "succeeded"),
+    ]  # fmt: skip
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["paid"]
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    await cancel(rebuilt)
