@@ -391,6 +391,7 @@ class SubscriptionWorkflow:
 
     async def _suspend(self, bill: PeriodBill) -> None:
         self._status = "suspended"
+        self._resume_cycle = 0  # a resume from suspension bills on a new anchor
         self._run.suspended_at = workflow.now()
         self._run.unpaid_period_start = bill.period_start
         self._next_retry_at = self._grace_ends_at = None
