@@ -611,7 +611,7 @@ async def test_pausing_before_the_first_charge_still_bills_the_first_period_on_r
 
 # --- Commands while a charge is in flight ---------------------------------------------------
 
-SLOW_GATEWAY = timedelta(seconds=3)
+SLOW_GATEWAY = timedelta(seconds=5)
 RUNNING = ExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 COMPLETED = ExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED
 
@@ -640,7 +640,7 @@ async def described(env: WorkflowEnvironment, workflow_id: str) -> DescribeRespo
 
 async def charge_in_flight(env: WorkflowEnvironment, run: SubscriptionRun) -> None:
     """Wait until the period's charge activity has started (the gateway is still answering)."""
-    for _ in range(100):
+    for _ in range(1500):
         description = await described(env, workflow_id(run))
         if any(
             pending.activity_type.name == CHARGE_PERIOD
