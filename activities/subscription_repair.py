@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
+from tokenbill.durations import parse_interval, period_start
 from tokenbill.settings import Settings
 from tokenbill.subscription_policy import subscription_policy
 from workflows.job_types import JobCounts, WalletBatch
@@ -32,6 +33,7 @@ CANDIDATES_SQL = (
     "s.billing_interval, s.grace_period, coalesce(s.billing_anchor, s.next_billing_date, "
     "s.created_at) AS anchor, s.billing_cycle, s.cancel_at_period_end, s.current_period_start, "
     "s.current_period_end, s.next_billing_date, s.suspended_at, s.created_by_user_id, "
+    "s.dunning_attempt, s.grace_period_ends_at, s.last_payment_error, "
     "p.id AS package_id, p.name, p.token_quantity, p.price_per_token, p.currency, "
     "n.id AS next_id, n.name AS next_name, n.token_quantity AS next_quantity, "
     "n.price_per_token AS next_price, n.currency AS next_currency "
@@ -84,7 +86,18 @@ class SubscriptionRepairActivities:
                 price_per_token=row.next_price,
                 currency=row.next_currency,
             )
-        status = row.status if row.status in ("paused", "suspended") else "active"
+        status = row.status if row.status in ("past_due", "paused", "suspended") else "active"
+        # The period being billed is the row's cycle (it moves on only once paid). Past due,
+        # suspended, or paused after a declined charge, that period is still owed: the run goes
+        # on with it (same keys, attempts and grace) instead of starting a new one.
+        owing = status in ("past_due", "suspended") or (
+            status == "paused" and row.dunning_attempt > 0
+        )
+        unpaid = None
+        if owing:
+            unpaid = period_start(
+                row.anchor, parse_interval(row.billing_interval), row.billing_cycle
+            )
         return SubscriptionRun(
             subscription_id=row.id,
             organization_id=row.organization_id,
@@ -108,5 +121,9 @@ class SubscriptionRepairActivities:
             current_period_start=row.current_period_start,
             current_period_end=row.current_period_end,
             suspended_at=row.suspended_at if status == "suspended" else None,
+            unpaid_period_start=unpaid,
+            dunning_attempt=row.dunning_attempt if owing else 0,
+            grace_period_ends_at=row.grace_period_ends_at if status == "past_due" else None,
+            last_payment_error=row.last_payment_error if owing else None,
             actor_user_id=row.created_by_user_id,
         )

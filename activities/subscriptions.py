@@ -49,6 +49,7 @@ from workflows.subscription_activity_types import (
     RECORD_PAYMENT,
     SUBSCRIPTION_NOT_FOUND,
     SYNC_SUBSCRIPTION,
+    VOID_OPEN_INVOICES,
     VOID_PERIOD,
     ChargeAttempt,
     CreditResult,
@@ -58,6 +59,8 @@ from workflows.subscription_activity_types import (
     PaidPeriod,
     PeriodBill,
     SyncRequest,
+    SyncResult,
+    VoidOpenInvoices,
     VoidPeriod,
     charge_key,
     credit_key,
@@ -101,12 +104,14 @@ class SubscriptionActivities:
             self.invoice,
             self.record_payment,
             self.void_period,
+            self.void_open_invoices,
             self.notify,
         ]
 
     @activity.defn(name=SYNC_SUBSCRIPTION)
-    async def sync(self, request: SyncRequest) -> None:
-        """Mirror the workflow's state into token_subscriptions; audit a status change."""
+    async def sync(self, request: SyncRequest) -> SyncResult:
+        """Mirror the workflow's state into token_subscriptions; audit a status change. A
+        cancelled row stays cancelled: the run is told so, and ends."""
         state = request.state
         async with self._session_maker() as session, session.begin():
             before = await session.scalar(
@@ -115,6 +120,12 @@ class SubscriptionActivities:
             )
             if before is None:
                 raise _not_found(state.subscription_id)
+            if before == "cancelled" and state.status != "cancelled":
+                logger.warning(
+                    "subscription run refused: the row is cancelled",
+                    extra={"subscription_id": state.subscription_id, "status": state.status},
+                )
+                return SyncResult(row_cancelled=True)
             await session.execute(
                 text(
                     "UPDATE token_subscriptions SET status = :status, package_id = :package, "
@@ -149,6 +160,7 @@ class SubscriptionActivities:
             extra={"subscription_id": state.subscription_id, "status": state.status,
                    "next_billing_date": state.next_billing_date},
         )  # fmt: skip
+        return SyncResult()
 
     @activity.defn(name=CHARGE_PERIOD)
     async def charge(self, bill: PeriodBill) -> ChargeAttempt:
@@ -350,6 +362,36 @@ class SubscriptionActivities:
                     "subscription.void_invoice",
                     after={"invoice_number": voided, "reason": request.reason,
                            "period_start": request.period_start},
+                )  # fmt: skip
+
+    @activity.defn(name=VOID_OPEN_INVOICES)
+    async def void_open_invoices(self, request: VoidOpenInvoices) -> None:
+        """A cancelled subscription's open invoices are voided (never closed as if paid), and
+        their uncharged period rows fail."""
+        async with self._session_maker() as session, session.begin():
+            voided = (
+                await session.scalars(
+                    text(
+                        "UPDATE invoices SET status = 'void' WHERE subscription_id = :s "
+                        "AND status = 'open' RETURNING invoice_number"
+                    ),
+                    {"s": request.subscription_id},
+                )
+            ).all()
+            await session.execute(
+                text(
+                    "UPDATE token_purchases SET status = 'failed', failed_at = now(), "
+                    "updated_at = now(), failure_reason = coalesce(failure_reason || '; ', '') "
+                    "|| :reason WHERE subscription_id = :s AND purchase_type = 'subscription' "
+                    "AND status = 'processing' AND gateway_charge_id IS NULL"
+                ),
+                {"reason": request.reason, "s": request.subscription_id},
+            )
+            for invoice_number in voided:
+                await _audit(
+                    session, request.subscription_id, request.organization_id,
+                    "subscription.void_invoice",
+                    after={"invoice_number": invoice_number, "reason": request.reason},
                 )  # fmt: skip
 
     @activity.defn(name=NOTIFY)

@@ -7,6 +7,11 @@ method retries at once, and a hard decline waits for one. Unpaid at the end of g
 subscription is suspended (no tokens, no charges) until resumed with a working payment method,
 and cancelled after a further period. Commands are updates (validated, answered); the safety net
 nudges a run with the check_billing signal.
+
+A pause or period-end cancel accepted while a charge is in flight lets that attempt finish: paid,
+the period is credited; declined, nothing more is attempted (a cancel ends the subscription and
+voids the open invoice, a pause keeps the invoice open until a resume retries it). Ended, every
+open invoice of the subscription is voided, and a run never revives a cancelled row.
 """
 
 from datetime import datetime, timedelta
@@ -30,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         RECORD_PAYMENT,
         SUBSCRIPTION_NOT_FOUND,
         SYNC_SUBSCRIPTION,
+        VOID_OPEN_INVOICES,
         VOID_PERIOD,
         ChargeAttempt,
         CreditResult,
@@ -40,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
         PaidPeriod,
         PeriodBill,
         SyncRequest,
+        SyncResult,
+        VoidOpenInvoices,
         VoidPeriod,
         period_key,
     )
@@ -85,9 +93,6 @@ CHARGE_RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=[SUBSCRIPTION_NOT_FOUND],
 )
-# Runs that took this patch make their database steps local activities; older histories replay
-# with the regular activities they recorded.
-LOCAL_DATABASE_STEPS = "subscription-local-database-steps"
 T = TypeVar("T")
 
 
@@ -100,11 +105,17 @@ class SubscriptionWorkflow:
         self._status: SubscriptionStatus = run.status
         self._started = workflow.now()
         self._bill: PeriodBill | None = None
-        self._dunning_attempt = 0
-        self._last_error: str | None = None
+        self._dunning_attempt = run.dunning_attempt
+        self._last_error: str | None = run.last_payment_error
         self._hard_declined = False
-        self._grace_ends_at: datetime | None = None
+        self._grace_ends_at: datetime | None = run.grace_period_ends_at
+        self._retries: list[datetime] = []
         self._next_retry_at: datetime | None = None
+        # After a resume with an unpaid period: the first cycle billed once that period is paid,
+        # so billing dates that passed while paused are skipped.
+        self._resume_cycle = 0
+        self._row_cancelled = False
+        self._charging = False
         self._reminded = False
         self._cancel_now = False
         self._cancelled_at: datetime | None = None
@@ -119,8 +130,12 @@ class SubscriptionWorkflow:
     @workflow.run
     async def run(self, run: SubscriptionRun) -> SubscriptionOutcome:
         await self._publish()
-        if self._status == "suspended":
+        if self._cancel_now:
+            carry_on = False
+        elif self._status == "suspended":
             carry_on = await self._while_suspended()
+        elif self._run.unpaid_period_start is not None:
+            carry_on = await self._go_on_dunning(self._run.unpaid_period_start)
         else:
             carry_on = await self._bill_next_period()
         if not carry_on or self._cancel_now:
@@ -147,7 +162,24 @@ class SubscriptionWorkflow:
                 await self._remind(start)
                 continue
             await self._wait(remind_at or start)
-        outcome = await self._collect(self._new_bill(start, self._start(self._run.cycle + 1)))
+        bill = self._new_bill(start, self._start(self._run.cycle + 1))
+        return await self._after_collecting(await self._collect(bill))
+
+    async def _go_on_dunning(self, unpaid_period_start: datetime) -> bool:
+        """A rebuilt run owing a period: dun that period on, with its attempts and grace."""
+        self._bill = self._period_bill(
+            unpaid_period_start, self._start(self._run.cycle + 1), self._run.dunning_attempt
+        )
+        self._run.unpaid_period_start = None
+        if self._status == "past_due":
+            grace_ends_at = self._grace_ends_at or workflow.now() + self._run.policy.grace_period
+            self._schedule_dunning(grace_ends_at - self._run.policy.grace_period)
+            # Attempt n was the (n-1)th retry: the retries left are those after it.
+            del self._retries[: max(0, self._run.dunning_attempt - 1)]
+            self._grace_ends_at = grace_ends_at
+        return await self._after_collecting(await self._dun())
+
+    async def _after_collecting(self, outcome: str) -> bool:
         if outcome == "suspended":
             return await self._while_suspended()
         return outcome == "paid"
@@ -159,41 +191,54 @@ class SubscriptionWorkflow:
         if charge.paid:
             await self._fulfil(bill, charge)
             return "paid"
-        failed_at = workflow.now()
-        self._status = "past_due"
+        if self._status != "paused":
+            self._status = "past_due"
+            self._schedule_dunning(workflow.now())
+        await self._declined(bill, charge)
+        return await self._dun()
+
+    def _schedule_dunning(self, failed_at: datetime) -> None:
+        """Grace and retries count from the first failure (or from a resume that retries)."""
         self._grace_ends_at = failed_at + self._run.policy.grace_period
-        retries = [
+        self._retries = [
             failed_at + offset
             for offset in sorted(self._run.policy.dunning_schedule)
             if failed_at + offset < self._grace_ends_at
         ]
-        await self._declined(bill, charge)
+
+    async def _dun(self) -> str:
+        """Retry the open period until it is paid, grace ends, or the subscription ends. A
+        cancel or pause acknowledged while its charge was in flight stops every further attempt."""
         while True:
-            if self._cancel_now:
+            if self._cancel_now or self._run.cancel_at_period_end:
                 return "ended"
+            if self._status == "paused":
+                await self._wait(None)
+                continue
             if self._retry_now:
                 self._retry_now = False
-                if await self._retry(bill):
+                if await self._retry():
                     return "paid"
                 continue
             now = workflow.now()
+            assert self._grace_ends_at is not None and self._bill is not None
             if now >= self._grace_ends_at:
-                await self._suspend(bill)
+                await self._suspend(self._bill)
                 return "suspended"
             if self._hard_declined:
                 # The card cannot win: let the scheduled retries pass and wait for a new method.
-                retries = [moment for moment in retries if moment > now]
+                self._retries = [moment for moment in self._retries if moment > now]
                 self._next_retry_at = None
             else:
-                self._next_retry_at = retries[0] if retries else None
+                self._next_retry_at = self._retries[0] if self._retries else None
             if self._next_retry_at is not None and now >= self._next_retry_at:
-                retries.pop(0)
-                if await self._retry(bill):
+                self._retries.pop(0)
+                if await self._retry():
                     return "paid"
                 continue
             await self._wait(self._next_retry_at or self._grace_ends_at)
 
-    async def _retry(self, bill: PeriodBill) -> bool:
+    async def _retry(self) -> bool:
         """One more attempt, with the current payment method and the next attempt's own key."""
         assert self._bill is not None
         self._bill = self._bill.model_copy(
@@ -231,6 +276,7 @@ class SubscriptionWorkflow:
         self._bill = bill
         charge = await self._charge(bill)
         if not charge.paid:
+            self._bill = None
             self._resume_request = None
             self._last_error = charge.message
             self._resume_answer = CommandResult(
@@ -256,18 +302,25 @@ class SubscriptionWorkflow:
         return True
 
     async def _end(self) -> SubscriptionOutcome:
-        """Cancelled: an unpaid period's open invoice is voided, nothing is charged any more."""
+        """Cancelled: every open invoice is voided (an unpaid period is never charged again)."""
         self._cancelled_at = workflow.now()
-        unpaid = self._run.unpaid_period_start or (
-            self._bill.period_start if self._status == "past_due" and self._bill else None
+        await self._db(
+            VOID_OPEN_INVOICES,
+            VoidOpenInvoices(
+                subscription_id=self._run.subscription_id,
+                organization_id=self._run.organization_id,
+                reason="the subscription was cancelled",
+            ),
+            type(None),
         )
-        if unpaid is not None:
-            await self._void(unpaid, "the subscription was cancelled")
         self._status = "cancelled"
+        self._bill = None
+        self._run.unpaid_period_start = None
         self._next_retry_at = self._grace_ends_at = None
-        await self._notify(
-            "subscription.cancelled", self._cancelled_at, {"cancelled_at": self._cancelled_at}
-        )
+        if not self._row_cancelled:  # whoever cancelled the row elsewhere has said so
+            await self._notify(
+                "subscription.cancelled", self._cancelled_at, {"cancelled_at": self._cancelled_at}
+            )
         await self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return SubscriptionOutcome(
@@ -279,13 +332,17 @@ class SubscriptionWorkflow:
     # --- Steps ------------------------------------------------------------------------------
 
     async def _charge(self, bill: PeriodBill) -> ChargeAttempt:
-        charge: ChargeAttempt = await workflow.execute_activity(
-            CHARGE_PERIOD,
-            bill,
-            result_type=ChargeAttempt,
-            start_to_close_timeout=GATEWAY_TIMEOUT,
-            retry_policy=CHARGE_RETRY,
-        )
+        self._charging = True
+        try:
+            charge: ChargeAttempt = await workflow.execute_activity(
+                CHARGE_PERIOD,
+                bill,
+                result_type=ChargeAttempt,
+                start_to_close_timeout=GATEWAY_TIMEOUT,
+                retry_policy=CHARGE_RETRY,
+            )
+        finally:
+            self._charging = False
         return charge
 
     async def _fulfil(self, bill: PeriodBill, charge: ChargeAttempt) -> None:
@@ -307,10 +364,12 @@ class SubscriptionWorkflow:
         )
         self._run.current_period_start = bill.period_start
         self._run.current_period_end = bill.period_end
-        self._run.cycle += 1
+        self._run.cycle = max(self._run.cycle + 1, self._resume_cycle)
+        self._resume_cycle = 0
         if self._status == "past_due":
             self._status = "active"
         self._bill = None
+        self._retry_now = False
         self._dunning_attempt = 0
         self._last_error = None
         self._hard_declined = False
@@ -321,16 +380,18 @@ class SubscriptionWorkflow:
         self._dunning_attempt = bill.attempt
         self._last_error = charge.message
         self._hard_declined = charge.hard
-        assert self._grace_ends_at is not None
+        # Paused, grace has not started; the open invoice is still due a grace period from now.
+        due = self._grace_ends_at or workflow.now() + self._run.policy.grace_period
         await self._db(
             RECORD_FAILED_CHARGE,
-            FailedCharge(bill=bill, charge=charge, grace_period_ends_at=self._grace_ends_at),
+            FailedCharge(bill=bill, charge=charge, grace_period_ends_at=due),
             type(None),
         )
         await self._publish()
 
     async def _suspend(self, bill: PeriodBill) -> None:
         self._status = "suspended"
+        self._resume_cycle = 0  # a resume from suspension bills on a new anchor
         self._run.suspended_at = workflow.now()
         self._run.unpaid_period_start = bill.period_start
         self._next_retry_at = self._grace_ends_at = None
@@ -404,7 +465,7 @@ class SubscriptionWorkflow:
                 else NEXT_BILLING_DATE.value_unset(),
             ]
         )
-        await self._db(
+        synced = await self._db(
             SYNC_SUBSCRIPTION,
             SyncRequest(
                 state=state,
@@ -413,20 +474,17 @@ class SubscriptionWorkflow:
                 cycle=self._run.cycle,
                 cancelled_at=self._cancelled_at,
             ),
-            type(None),
+            SyncResult,
         )
         self._published = state
+        if synced.row_cancelled and self._status != "cancelled":
+            # Cancelled while this run was not looking (a stale restart, a cancel without a
+            # workflow): the row stays cancelled and the run ends without charging.
+            self._row_cancelled = self._cancel_now = self._attention = True
 
     async def _db(self, activity: str, argument: object, result: type[T]) -> T:
-        """A short database step: a local activity (no round trip through the server per step),
-        or, in histories from before the patch, the regular activity they recorded."""
-        if workflow.patched(LOCAL_DATABASE_STEPS):
-            local: T = await workflow.execute_local_activity(
-                activity, argument, result_type=result,
-                start_to_close_timeout=DATABASE_TIMEOUT, retry_policy=DATABASE_RETRY,
-            )  # fmt: skip
-            return local
-        outcome: T = await workflow.execute_activity(
+        """A short database step: a local activity (no round trip through the server per step)."""
+        outcome: T = await workflow.execute_local_activity(
             activity,
             argument,
             result_type=result,
@@ -467,9 +525,13 @@ class SubscriptionWorkflow:
     def _upcoming_terms(self) -> PackageTerms:
         return self._run.next_terms or self._run.terms
 
-    def _new_bill(self, start: datetime, end: datetime, attempt: int = 1) -> PeriodBill:
+    def _new_bill(self, start: datetime, end: datetime) -> PeriodBill:
+        """A period billed for the first time: a package change waiting for it applies now."""
         if self._run.next_terms is not None:
             self._run.terms, self._run.next_terms = self._run.next_terms, None
+        return self._period_bill(start, end, 1)
+
+    def _period_bill(self, start: datetime, end: datetime, attempt: int) -> PeriodBill:
         return PeriodBill(
             subscription_id=self._run.subscription_id,
             organization_id=self._run.organization_id,
@@ -491,8 +553,17 @@ class SubscriptionWorkflow:
         return self._start(self._run.cycle)
 
     def _next_run(self) -> SubscriptionRun:
+        """Continued as new only with nothing owed: the dunning fields start empty."""
         status = "paused" if self._status == "paused" else "active"
-        return self._run.model_copy(update={"status": status})
+        return self._run.model_copy(
+            update={
+                "status": status,
+                "unpaid_period_start": None,
+                "dunning_attempt": 0,
+                "grace_period_ends_at": None,
+                "last_payment_error": None,
+            }
+        )
 
     # --- Queries and commands ----------------------------------------------------------------
 
@@ -533,8 +604,9 @@ class SubscriptionWorkflow:
         if request.when == "period_end" and self._status == "active":
             self._run.cancel_at_period_end = True
             self._attention = True
-            end = self._run.current_period_end or self._start(self._run.cycle)
-            return CancelResult(status="active", cancel_at_period_end=True, effective_at=end)
+            return CancelResult(
+                status="active", cancel_at_period_end=True, effective_at=self._period_end(now)
+            )
         self._cancel_now = True
         self._attention = True
         await workflow.wait_condition(lambda: self._status == "cancelled")
@@ -546,15 +618,26 @@ class SubscriptionWorkflow:
     def _validate_cancel(self, request: CancelRequest) -> None:
         self._refuse_when_ended()
 
+    def _period_end(self, now: datetime) -> datetime:
+        """Where a period-end cancel takes effect: the end of the period being charged (or, if
+        that charge is declined, at once), else of the paid period; never in the past."""
+        if self._bill is not None:
+            end = self._bill.period_end
+        else:
+            end = self._run.current_period_end or self._start(self._run.cycle)
+        return max(end, now)
+
     @workflow.update(name=PAUSE_UPDATE)
     def pause(self) -> CommandResult:
         self._status = "paused"
         self._attention = True
-        return CommandResult(
-            status="paused",
-            next_billing_date=None,
-            message="Paused: no charges until the subscription is resumed.",
-        )
+        message = "Paused: no charges until the subscription is resumed."
+        if self._bill is not None:
+            message = (
+                "Paused: the charge already under way for this period completes (paid, it is "
+                "credited); nothing more is charged until the subscription is resumed."
+            )
+        return CommandResult(status="paused", next_billing_date=None, message=message)
 
     @pause.validator
     def _validate_pause(self) -> None:
@@ -570,8 +653,10 @@ class SubscriptionWorkflow:
         if self._status == "paused":
             if request.payment_method is not None:
                 self._run.payment_method = request.payment_method
+            if self._bill is not None and not self._charging:
+                return self._resume_unpaid_period()
             self._status = "active"
-            if self._run.current_period_start is not None:
+            if self._bill is None and self._run.current_period_start is not None:
                 # Billing dates that passed while paused are skipped; a first period that was
                 # never paid is still owed, so it is billed now.
                 self._run.cycle = max(
@@ -595,6 +680,21 @@ class SubscriptionWorkflow:
         )
         self._resume_answer = None
         return answer
+
+    def _resume_unpaid_period(self) -> CommandResult:
+        """A period declined while it was being paused is still owed: it is retried now, on a
+        fresh grace period, and billing dates that passed while paused are skipped."""
+        now = workflow.now()
+        self._status = "past_due"
+        self._schedule_dunning(now)
+        self._retry_now = True
+        self._resume_cycle = next_cycle(self._run.anchor, self._interval, now, inclusive=True)
+        self._attention = True
+        return CommandResult(
+            status="past_due",
+            next_billing_date=None,
+            message="Resumed: the open invoice is being retried now.",
+        )
 
     @resume.validator
     def _validate_resume(self, request: ResumeRequest) -> None:

@@ -23,6 +23,7 @@ CREDIT_PERIOD = "subscription.credit"
 INVOICE_PERIOD = "subscription.invoice"
 RECORD_PAYMENT = "subscription.record_payment"
 VOID_PERIOD = "subscription.void_period"
+VOID_OPEN_INVOICES = "subscription.void_open_invoices"
 NOTIFY = "subscription.notify"
 LIST_SUBSCRIPTIONS_TO_REPAIR = "subscription.list_to_repair"
 
@@ -114,6 +115,14 @@ class VoidPeriod(BaseModel):
     reason: str
 
 
+class VoidOpenInvoices(BaseModel):
+    """A cancelled subscription owes nothing more: every open invoice of it is voided."""
+
+    subscription_id: int
+    organization_id: int
+    reason: str
+
+
 class SyncRequest(BaseModel):
     """Bring the token_subscriptions row to the workflow's state (and audit a status change)."""
 
@@ -122,6 +131,12 @@ class SyncRequest(BaseModel):
     anchor: datetime
     cycle: int
     cancelled_at: datetime | None = None
+
+
+class SyncResult(BaseModel):
+    """`row_cancelled`: the row was cancelled already and stays so; the run must end."""
+
+    row_cancelled: bool = False
 
 
 NotificationEvent = Literal[

@@ -5,6 +5,10 @@ A job like every other (WalletJob), paging through subscriptions by id. After ea
 workflow itself starts each missing workflow (failed, terminated, never started) again from its
 mirror row as an abandoned child under its business id, so Temporal itself refuses a duplicate;
 a running one that is overdue gets the check_billing signal. Running it twice changes nothing more.
+
+The page may be stale by the time a workflow is started: a subscription whose workflow completed
+(it only completes cancelled) is never started again (the id reuse policy allows failed and
+terminated runs only), and a run started from a row cancelled meanwhile ends at its first step.
 """
 
 from datetime import timedelta
@@ -92,7 +96,7 @@ class ProcessSubscriptionBillingWorkflow(WalletJob):
                 run,
                 id=subscription_workflow_id(run.subscription_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
                 search_attributes=TypedSearchAttributes(attributes),
             )
         except WorkflowAlreadyStartedError:

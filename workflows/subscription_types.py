@@ -62,12 +62,17 @@ class SubscriptionRun(BaseModel):
     cycle: int = 0
     tax_rate: Decimal
     policy: SubscriptionPolicy
-    status: Literal["active", "paused", "suspended"] = "active"
+    status: Literal["active", "past_due", "paused", "suspended"] = "active"
     cancel_at_period_end: bool = False
     current_period_start: datetime | None = None
     current_period_end: datetime | None = None
     suspended_at: datetime | None = None
+    # The period still owed (its invoice open) when a run is rebuilt past due, paused during a
+    # declined charge, or suspended; dunning goes on with the same period, attempts and grace.
     unpaid_period_start: datetime | None = None
+    dunning_attempt: int = 0
+    grace_period_ends_at: datetime | None = None
+    last_payment_error: str | None = None
     actor_user_id: int | None = None
 
 

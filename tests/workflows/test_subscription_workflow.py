@@ -1,6 +1,12 @@
 """SubscriptionWorkflow on the time-skipping server with the real activities and PostgreSQL:
-months of billing in seconds, every charge, credit and invoice exact and counted once."""
+months of billing in seconds, every charge, credit and invoice exact and counted once.
 
+No test depends on the day it runs: each anchors its subscription on a chosen calendar day (month
+ends, 29 February, the last day of a year) in a year ahead of the server's clock, and waits past
+a timer's instant, never onto it.
+"""
+
+import asyncio
 import calendar
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -9,9 +15,22 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import text
+from temporalio import activity
+from temporalio.activity import _Definition
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.enums.v1 import WorkflowExecutionStatus as ExecutionStatus
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest as DescribeRequest,
+)
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionResponse as DescribeResponse,
+)
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.subscription_repair import SubscriptionRepairActivities
 from tests.history_recording import record_histories
 from tests.subscription_helpers import (
     Maker,
@@ -29,10 +48,19 @@ from tests.subscription_helpers import (
 from tokenbill.devstack.temporal import temporal_test_server_path
 from tokenbill.durations import add_months
 from tokenbill.settings import Settings
+from worker.activities import build_activities
+from worker.finance_jobs import finance_activities
 from worker.main import build_worker
+from worker.notifications import notification_activities
+from worker.operations_jobs import operations_activities
 from workflows.converter import DATA_CONVERTER
-from workflows.job_types import JobInput, JobResult
+from workflows.job_types import JobCounts, JobInput, JobResult, WalletBatch
 from workflows.search_attributes import SUBSCRIPTION_STATUS
+from workflows.subscription_activity_types import (
+    CHARGE_PERIOD,
+    LIST_SUBSCRIPTIONS_TO_REPAIR,
+    RepairBatch,
+)
 from workflows.subscription_billing_job import PROCESS_SUBSCRIPTION_BILLING_WORKFLOW
 from workflows.subscription_types import (
     CANCEL_UPDATE,
@@ -101,12 +129,11 @@ async def started(
     organization_id: int,
     *,
     payment_method: str = "pm_card_ok",
-    anchor: datetime | None = None,
+    anchor: datetime,
     terms: PackageTerms | None = None,
 ) -> tuple[SubscriptionRun, WorkflowHandle[Any, SubscriptionOutcome]]:
-    """A subscription whose first period is charged a minute from the server's now."""
+    """A subscription whose first period is charged at `anchor`."""
     terms = terms or await create_package(session_maker)
-    anchor = anchor or (await now(env)).replace(microsecond=0) + timedelta(minutes=1)
     run = await insert_subscription(
         session_maker, organization_id, terms, anchor=anchor, payment_method=payment_method
     )
@@ -135,6 +162,21 @@ def month_after(anchor: datetime, months: int) -> datetime:
     return add_months(anchor, months)
 
 
+async def chosen_anchor(env: WorkflowEnvironment, month: int, day: int) -> datetime:
+    """09:30 UTC on the first month/day (29 February: of a leap year) in a year after the
+    server's, so every date the test computes is the same whatever day it runs."""
+    year = (await now(env)).year + 1
+    while True:
+        try:
+            return datetime(year, month, day, 9, 30, tzinfo=UTC)
+        except ValueError:
+            year += 1
+
+
+async def sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
+    await env.sleep(moment - await now(env))
+
+
 async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_times(
     time_skipping_env: WorkflowEnvironment,
     queue: str,
@@ -142,9 +184,12 @@ async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_time
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
+    anchor = await chosen_anchor(env, 12, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
 
-    await env.sleep(timedelta(days=335))
+    # A day after the twelfth billing instant, weeks before the thirteenth.
+    await sleep_until(env, month_after(anchor, 11) + timedelta(days=1))
     current = await state(handle)
     assert current.status == "active"
     assert current.current_period_start == month_after(run.anchor, 11)
@@ -179,9 +224,9 @@ async def test_a_year_of_monthly_cycles_charges_credits_and_invoices_twelve_time
         s=run.subscription_id,
     )
     assert [tuple(p) for p in purchases] == [("completed", Decimal("290.00"), True)] * 12
-    # The first period is charged at start; each later one is announced three days before.
+    # Each period is announced three days before it is charged.
     reminders = await events(session_maker, run.subscription_id, "subscription.renewal_reminder")
-    assert [r.payload["billing_date"] for r in reminders] == [d.isoformat() for d in dates[1:]]
+    assert [r.payload["billing_date"] for r in reminders] == [d.isoformat() for d in dates]
     row = await subscription_row(session_maker, run.subscription_id)
     assert (row.status, row.cancelled_at is not None) == ("cancelled", True)
 
@@ -193,11 +238,11 @@ async def test_month_end_anchor_keeps_its_day_through_short_months(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    anchor = datetime((await now(env)).year + 1, 1, 31, 9, 30, tzinfo=UTC)
+    anchor = await chosen_anchor(env, 1, 31)
     run, handle = await started(env, queue, session_maker, await make_organization(),
                                 anchor=anchor)  # fmt: skip
 
-    await env.sleep(anchor + timedelta(days=91) - await now(env))
+    await sleep_until(env, anchor + timedelta(days=91))
     await cancel(handle)
     await handle.result()
 
@@ -217,10 +262,11 @@ async def test_declined_charge_recovers_with_a_new_payment_method_and_credits_on
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
+    anchor = await chosen_anchor(env, 4, 30)
     run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_declined")  # fmt: skip
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
 
-    await env.sleep(timedelta(days=1, hours=12))  # the first failure, then the day-1 retry
+    await sleep_until(env, anchor + timedelta(days=1, hours=12))  # the failure, the day-1 retry
     past_due = await state(handle)
     assert past_due.status == "past_due"
     assert past_due.dunning_attempt == 2
@@ -268,10 +314,12 @@ async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
+    anchor = await chosen_anchor(env, 11, 30)
     run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_insufficient_funds")  # fmt: skip
+                                payment_method="pm_card_insufficient_funds",
+                                anchor=anchor)  # fmt: skip
 
-    await env.sleep(timedelta(days=20))
+    await sleep_until(env, anchor + timedelta(days=20))
     suspended = await state(handle)
     assert suspended.status == "suspended"
     assert near(suspended.suspended_at, run.anchor + timedelta(days=7))
@@ -305,8 +353,9 @@ async def test_suspended_subscription_is_cancelled_after_the_further_period(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
+    anchor = await chosen_anchor(env, 2, 28)
     run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_declined")  # fmt: skip
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
     outcome = await handle.result()
     await record_histories(
         env.client, subscription_workflow_id(run.subscription_id), "suspension-cancel", 1
@@ -323,10 +372,11 @@ async def test_hard_decline_stops_retrying_until_a_new_payment_method(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
+    anchor = await chosen_anchor(env, 6, 30)
     run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_lost")  # fmt: skip
+                                payment_method="pm_card_lost", anchor=anchor)  # fmt: skip
 
-    await env.sleep(timedelta(days=6))
+    await sleep_until(env, anchor + timedelta(days=6))
     waiting = await state(handle)
     assert (waiting.status, waiting.dunning_attempt, waiting.next_billing_date) == (
         "past_due",
@@ -353,8 +403,10 @@ async def test_cancel_at_period_end_keeps_the_paid_period_and_charges_no_more(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(days=2))
+    anchor = await chosen_anchor(env, 8, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
 
     answer = await cancel(handle, "period_end")
     assert (answer.status, answer.cancel_at_period_end) == ("active", True)
@@ -376,8 +428,10 @@ async def test_cancel_immediately_ends_the_subscription_at_once(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(days=2))
+    anchor = await chosen_anchor(env, 9, 30)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
 
     answer = await cancel(handle)
     assert answer.status == "cancelled"
@@ -393,18 +447,21 @@ async def test_paused_subscription_skips_billing_dates_and_resumes_on_the_anchor
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(days=2))
+    anchor = await chosen_anchor(env, 2, 29)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
 
     paused = await update(handle, PAUSE_UPDATE, None, CommandResult)
     assert (paused.status, paused.next_billing_date) == ("paused", None)
-    await env.sleep(timedelta(days=70))  # two billing dates pass while paused
+    # The billing dates of 29 March and 29 April pass while paused.
+    await sleep_until(env, anchor + timedelta(days=72))
     assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
     assert (await subscription_row(session_maker, run.subscription_id)).status == "paused"
 
     resumed = await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
     assert resumed.next_billing_date == month_after(run.anchor, 3)
-    await env.sleep(month_after(run.anchor, 3) + timedelta(hours=1) - await now(env))
+    await sleep_until(env, month_after(run.anchor, 3) + timedelta(hours=1))
     keys = [c.idempotency_key for c in await gateway_charges(session_maker, run.subscription_id)]
     assert (
         keys[-1]
@@ -424,8 +481,10 @@ async def test_package_change_takes_effect_from_the_next_period(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(days=2))
+    anchor = await chosen_anchor(env, 10, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
     bigger = await create_package(session_maker, tokens="2000", name="Enterprise")
 
     answer = await update(handle, CHANGE_PACKAGE_UPDATE, ChangePackageRequest(terms=bigger),
@@ -433,7 +492,7 @@ async def test_package_change_takes_effect_from_the_next_period(
     assert answer.effective_from == month_after(run.anchor, 1)
     assert "next period" in answer.message
     assert (await state(handle)).package_id == run.terms.package_id
-    await env.sleep(timedelta(days=31))
+    await sleep_until(env, month_after(anchor, 1) + timedelta(days=1))
 
     totals = [i.total for i in await invoices(session_maker, run.subscription_id)]
     assert totals == [Decimal("290.00"), Decimal("1160.00")]
@@ -452,8 +511,10 @@ async def test_commands_on_a_cancelled_or_active_subscription_are_refused(
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(hours=1))
+    anchor = await chosen_anchor(env, 3, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
     assert "Only a paused or suspended" in str(refused.value.cause)
@@ -485,8 +546,10 @@ async def test_safety_net_restarts_a_missing_workflow_once(
     make_organization: MakeOrganization,
 ) -> None:
     env, queue = own_env
-    run, handle = await started(env, queue, session_maker, await make_organization())
-    await env.sleep(timedelta(hours=1))
+    anchor = await chosen_anchor(env, 5, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
     await handle.terminate("lost in an incident")
 
     first_id = f"repair-{uuid.uuid4().hex}"
@@ -527,12 +590,12 @@ async def test_pausing_before_the_first_charge_still_bills_the_first_period_on_r
     make_organization: MakeOrganization,
 ) -> None:
     env = time_skipping_env
-    anchor = (await now(env)).replace(microsecond=0) + timedelta(days=2)
+    anchor = await chosen_anchor(env, 7, 31)
     run, handle = await started(env, queue, session_maker, await make_organization(),
                                 anchor=anchor)  # fmt: skip
-    await env.sleep(timedelta(hours=1))
+    await sleep_until(env, anchor - timedelta(days=2))
     await update(handle, PAUSE_UPDATE, None, CommandResult)
-    await env.sleep(timedelta(days=5))
+    await sleep_until(env, anchor + timedelta(days=3))
     assert await gateway_charges(session_maker, run.subscription_id) == []
 
     await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
@@ -544,3 +607,421 @@ async def test_pausing_before_the_first_charge_still_bills_the_first_period_on_r
     )
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
     await cancel(handle)
+
+
+# --- Commands while a charge is in flight ---------------------------------------------------
+
+SLOW_GATEWAY = timedelta(seconds=5)
+RUNNING = ExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+COMPLETED = ExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED
+
+
+@pytest.fixture(scope="module")
+async def slow_queue(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, session_maker: Maker
+) -> AsyncIterator[str]:
+    """A worker whose sandbox gateway takes a few seconds per charge, so a command can land
+    while a charge is in flight."""
+    name = f"subscription-slow-gateway-{uuid.uuid4().hex}"
+    slow = settings.model_copy(update={"sandbox_gateway_latency": SLOW_GATEWAY})
+    await register_search_attributes(time_skipping_env.client)
+    async with build_worker(time_skipping_env.client, slow, session_maker, task_queue=name):
+        yield name
+
+
+async def described(env: WorkflowEnvironment, workflow_id: str) -> DescribeResponse:
+    """The server's description as it sent it (the test server's search attributes do not
+    always decode in the client's richer describe)."""
+    return await env.client.workflow_service.describe_workflow_execution(
+        DescribeRequest(namespace=env.client.namespace,
+                        execution=WorkflowExecution(workflow_id=workflow_id))
+    )  # fmt: skip
+
+
+async def charge_in_flight(env: WorkflowEnvironment, run: SubscriptionRun) -> None:
+    """Wait until the period's charge activity has started (the gateway is still answering)."""
+    for _ in range(1500):
+        description = await described(env, workflow_id(run))
+        if any(
+            pending.activity_type.name == CHARGE_PERIOD
+            and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            for pending in description.pending_activities
+        ):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the charge never started")
+
+
+async def test_pause_during_a_declined_first_charge_stops_every_further_attempt(
+    time_skipping_env: WorkflowEnvironment,
+    slow_queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 1, 31)
+    run, handle = await started(env, slow_queue, session_maker, await make_organization(),
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor)
+    await charge_in_flight(env, run)
+
+    paused = await update(handle, PAUSE_UPDATE, None, CommandResult)
+    assert paused.status == "paused"
+    # Past every dunning retry (days 1, 3, 5) and the end of grace (day 7).
+    await sleep_until(env, anchor + timedelta(days=10))
+    current = await state(handle)
+    assert (current.status, current.dunning_attempt) == ("paused", 1)
+    assert [c.status for c in await gateway_charges(session_maker, run.subscription_id)] == [
+        "declined"
+    ]
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "paused"
+    [kept_open] = await invoices(session_maker, run.subscription_id)
+    assert kept_open.status == "open"
+
+    resumed = await update(handle, RESUME_UPDATE,
+                           ResumeRequest(payment_method="pm_card_ok"), CommandResult)  # fmt: skip
+    assert "retried now" in resumed.message
+    await env.sleep(timedelta(minutes=1))
+    current = await state(handle)
+    assert (current.status, current.current_period_start) == ("active", anchor)
+    assert current.next_billing_date == month_after(anchor, 1)
+    [paid] = await invoices(session_maker, run.subscription_id)
+    assert (paid.invoice_number, paid.status) == (kept_open.invoice_number, "paid")
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    await cancel(handle)
+
+
+async def test_cancel_at_period_end_during_a_declined_first_charge_ends_without_dunning(
+    time_skipping_env: WorkflowEnvironment,
+    slow_queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 12, 31)
+    run, handle = await started(env, slow_queue, session_maker, await make_organization(),
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor)
+    await charge_in_flight(env, run)
+
+    answer = await cancel(handle, "period_end")
+    assert answer.cancel_at_period_end
+    assert answer.effective_at >= await now(env)
+    assert answer.effective_at == month_after(anchor, 1)
+    outcome = await handle.result()
+    # Ended as soon as the in-flight charge came back declined, not at the period's end.
+    assert anchor < outcome.cancelled_at < anchor + timedelta(minutes=1)
+    assert [c.status for c in await gateway_charges(session_maker, run.subscription_id)] == [
+        "declined"
+    ]
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["void"]
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+
+
+async def test_pause_during_a_paid_first_charge_credits_the_period_and_charges_no_more(
+    time_skipping_env: WorkflowEnvironment,
+    slow_queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 2, 29)
+    run, handle = await started(env, slow_queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor)
+    await charge_in_flight(env, run)
+
+    await update(handle, PAUSE_UPDATE, None, CommandResult)
+    await sleep_until(env, month_after(anchor, 2) + timedelta(days=1))
+    current = await state(handle)
+    assert (current.status, current.current_period_start) == ("paused", anchor)
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["paid"]
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    await cancel(handle)
+
+
+# --- A run never revives a cancelled subscription --------------------------------------------
+
+
+async def test_a_run_started_for_a_cancelled_row_ends_without_charging(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    """E.g. a start the API took for failed, cancelling the row, that reached the server."""
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 5, 31)
+    terms = await create_package(session_maker)
+    run = await insert_subscription(session_maker, await make_organization(), terms,
+                                    anchor=anchor)  # fmt: skip
+    await execute(session_maker,
+                  "UPDATE token_subscriptions SET status = 'cancelled', cancelled_at = now() "
+                  "WHERE id = :id", id=run.subscription_id)  # fmt: skip
+    await start_subscription(env.client, queue, run)
+
+    await sleep_until(env, month_after(anchor, 1) + timedelta(days=1))
+    info = (await described(env, workflow_id(run))).workflow_execution_info
+    assert info.status == COMPLETED
+    assert await gateway_charges(session_maker, run.subscription_id) == []
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+
+
+async def execute(session_maker: Maker, sql: str, **params: Any) -> None:
+    async with session_maker() as session, session.begin():
+        await session.execute(text(sql), params)
+
+
+# --- The safety net with a page read before the workflow changed ------------------------------
+
+
+@pytest.fixture
+async def stale_env(
+    settings: Settings, session_maker: Maker
+) -> AsyncIterator[tuple[WorkflowEnvironment, str, list[RepairBatch]]]:
+    """A time-skipping server of the test's own whose worker pages through the subscriptions
+    the test put in `pages` (read earlier), instead of reading them at run time."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server_path()), data_converter=DATA_CONVERTER
+    )
+    pages: list[RepairBatch] = []
+
+    @activity.defn(name=LIST_SUBSCRIPTIONS_TO_REPAIR)
+    async def stale_page(batch: WalletBatch) -> RepairBatch:
+        later = [page for page in pages if (page.last_wallet_id or 0) > batch.after_wallet_id]
+        return later[0] if later else RepairBatch(counts=JobCounts(), last_wallet_id=None,
+                                                  candidates=[])  # fmt: skip
+
+    real = [
+        *build_activities(settings, session_maker),
+        *notification_activities(settings, session_maker, env.client),
+        *operations_activities(settings, session_maker),
+        *finance_activities(settings, session_maker),
+    ]
+    activities = [
+        stale_page,
+        *(
+            a
+            for a in real
+            if _Definition.must_from_callable(a).name != LIST_SUBSCRIPTIONS_TO_REPAIR
+        ),
+    ]
+    try:
+        await register_search_attributes(env.client)
+        name = f"subscription-stale-page-{uuid.uuid4().hex}"
+        async with build_worker(env.client, settings, session_maker, task_queue=name,
+                                activities=activities):  # fmt: skip
+            yield env, name, pages
+    finally:
+        await env.shutdown()
+
+
+async def read_page(settings: Settings, session_maker: Maker, run: SubscriptionRun) -> RepairBatch:
+    """The safety net's page, as its activity reads it now, narrowed to this test's row."""
+    page = await SubscriptionRepairActivities(session_maker, settings).list_to_repair(
+        WalletBatch(job_run_id=0, after_wallet_id=run.subscription_id - 1)
+    )
+    mine = [c for c in page.candidates if c.run.subscription_id == run.subscription_id]
+    return RepairBatch(counts=JobCounts(seen=1), last_wallet_id=run.subscription_id,
+                       candidates=mine)  # fmt: skip
+
+
+async def run_safety_net(env: WorkflowEnvironment, queue: str, after: int) -> None:
+    """Run the job to its end without letting the server skip time meanwhile (a result wait
+    would, and the subscriptions' timers would fire while the test looks away)."""
+    job_id = f"repair-{uuid.uuid4().hex}"
+    await env.client.start_workflow(
+        PROCESS_SUBSCRIPTION_BILLING_WORKFLOW, JobInput(after_wallet_id=after),
+        id=job_id, task_queue=queue, result_type=JobResult,
+    )  # fmt: skip
+    await closed(env, job_id, COMPLETED)
+
+
+async def closed(env: WorkflowEnvironment, ident: str, status: ExecutionStatus.ValueType) -> str:
+    """Wait (in real time) for the workflow to close with `status`; its run id."""
+    for _ in range(600):
+        info = (await described(env, ident)).workflow_execution_info
+        if info.status != RUNNING:
+            break
+        await asyncio.sleep(0.1)
+    assert info.status == status
+    return info.execution.run_id
+
+
+async def test_safety_net_never_restarts_a_subscription_cancelled_after_its_page_was_read(
+    stale_env: tuple[WorkflowEnvironment, str, list[RepairBatch]],
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env, queue, pages = stale_env
+    anchor = await chosen_anchor(env, 6, 30)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
+    pages.append(await read_page(settings, session_maker, run))
+    await cancel(handle)
+    cancelled_run = await closed(env, workflow_id(run), COMPLETED)
+
+    await run_safety_net(env, queue, run.subscription_id - 1)
+    # No new run: the cancelled one is still the latest.
+    assert await closed(env, workflow_id(run), COMPLETED) == cancelled_run
+    await sleep_until(env, month_after(anchor, 2) + timedelta(days=1))
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+
+
+async def test_safety_net_start_from_a_stale_row_never_revives_a_cancelled_subscription(
+    stale_env: tuple[WorkflowEnvironment, str, list[RepairBatch]],
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    """The workflow was lost; its row was cancelled after the page was read."""
+    env, queue, pages = stale_env
+    anchor = await chosen_anchor(env, 8, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
+    await handle.terminate("lost in an incident")
+    pages.append(await read_page(settings, session_maker, run))
+    await execute(session_maker,
+                  "UPDATE token_subscriptions SET status = 'cancelled', cancelled_at = now() "
+                  "WHERE id = :id", id=run.subscription_id)  # fmt: skip
+
+    await run_safety_net(env, queue, run.subscription_id - 1)
+    # The run started from the stale row ended at its first step, having charged nothing.
+    await closed(env, workflow_id(run), COMPLETED)
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+
+
+# --- A run rebuilt from its row keeps what it owes --------------------------------------------
+
+
+async def test_rebuilt_past_due_run_goes_on_dunning_the_same_period(
+    stale_env: tuple[WorkflowEnvironment, str, list[RepairBatch]],
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env, queue, pages = stale_env
+    anchor = await chosen_anchor(env, 4, 30)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=1, hours=12))  # the failure, the day-1 retry
+    before = await state(handle)
+    assert (before.status, before.dunning_attempt) == ("past_due", 2)
+    await handle.terminate("lost in an incident")
+    pages.append(await read_page(settings, session_maker, run))
+
+    await run_safety_net(env, queue, run.subscription_id - 1)
+    rebuilt = env.client.get_workflow_handle(workflow_id(run))
+    after = await state(rebuilt)
+    assert (after.status, after.dunning_attempt) == ("past_due", 2)
+    assert after.grace_period_ends_at == before.grace_period_ends_at
+    assert after.next_billing_date == before.next_billing_date
+
+    await update(rebuilt, UPDATE_PAYMENT_METHOD_UPDATE,
+                 PaymentMethodRequest(payment_method="pm_card_ok"), CommandResult)  # fmt: skip
+    await env.sleep(timedelta(minutes=1))
+    assert (await state(rebuilt)).status == "active"
+    stem = f"subscription:{run.subscription_id}:{anchor.isoformat()}:charge"
+    charges = await gateway_charges(session_maker, run.subscription_id)
+    assert [(c.idempotency_key, c.status) for c in charges] == [
+        (stem, "declined"), (f"{stem}:2", "declined"), (f"{stem}:3", "succeeded"),
+    ]  # fmt: skip
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["paid"]
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    await cancel(rebuilt)
+
+
+async def test_cancelling_a_rebuilt_suspended_run_voids_its_open_invoice(
+    stale_env: tuple[WorkflowEnvironment, str, list[RepairBatch]],
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env, queue, pages = stale_env
+    anchor = await chosen_anchor(env, 11, 30)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=8))
+    assert (await state(handle)).status == "suspended"
+    await handle.terminate("lost in an incident")
+    pages.append(await read_page(settings, session_maker, run))
+
+    await run_safety_net(env, queue, run.subscription_id - 1)
+    rebuilt = env.client.get_workflow_handle(workflow_id(run), result_type=SubscriptionOutcome)
+    assert (await state(rebuilt)).status == "suspended"
+    await cancel(rebuilt)
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["void"]
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+
+
+async def test_row_cancelled_during_a_declined_charge_ends_the_run_and_voids_the_invoice(
+    time_skipping_env: WorkflowEnvironment,
+    slow_queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    """The row is cancelled without the workflow (as after a start the API took for failed)
+    while the first charge is in flight; the decline leaves nothing open and nothing retried."""
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 9, 30)
+    run, _ = await started(env, slow_queue, session_maker, await make_organization(),
+                           payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor)
+    await charge_in_flight(env, run)
+    await execute(session_maker,
+                  "UPDATE token_subscriptions SET status = 'cancelled', cancelled_at = now() "
+                  "WHERE id = :id", id=run.subscription_id)  # fmt: skip
+
+    await sleep_until(env, anchor + timedelta(days=10))
+    info = (await described(env, workflow_id(run))).workflow_execution_info
+    assert info.status == COMPLETED
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["void"]
+    assert (await subscription_row(session_maker, run.subscription_id)).status == "cancelled"
+
+
+async def test_rebuilt_paused_run_keeps_the_declined_period_and_retries_it_on_resume(
+    time_skipping_env: WorkflowEnvironment,
+    slow_queue: str,
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    """Paused while its first charge was declined, lost, rebuilt from the row as the safety
+    net does: the period is still owed under its own keys, and nothing is charged while paused."""
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 6, 30)
+    run, handle = await started(env, slow_queue, session_maker, await make_organization(),
+                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor)
+    await charge_in_flight(env, run)
+    await update(handle, PAUSE_UPDATE, None, CommandResult)
+    await sleep_until(env, anchor + timedelta(days=1))
+    await handle.terminate("lost in an incident")
+
+    [candidate] = (await read_page(settings, session_maker, run)).candidates
+    assert (candidate.run.status, candidate.run.unpaid_period_start) == ("paused", anchor)
+    rebuilt = await start_subscription(env.client, slow_queue, candidate.run)
+    await sleep_until(env, anchor + timedelta(days=10))
+    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["open"]
+
+    await update(rebuilt, RESUME_UPDATE,
+                 ResumeRequest(payment_method="pm_card_ok"), CommandResult)  # fmt: skip
+    await env.sleep(timedelta(minutes=1))
+    current = await state(rebuilt)
+    assert (current.status, current.current_period_start) == ("active", anchor)
+    stem = f"subscription:{run.subscription_id}:{anchor.isoformat()}:charge"
+    charges = await gateway_charges(session_maker, run.subscription_id)
+    assert [(c.idempotency_key, c.status) for c in charges] == [
+        (stem, "declined"), (f"{stem}:2", "succeeded"),
+    ]  # fmt: skip
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["paid"]
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    await cancel(rebuilt)
