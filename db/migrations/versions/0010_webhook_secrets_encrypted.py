@@ -23,7 +23,7 @@ from db.webhook_secrets import SecretBox, secret_hint
 from tokenbill.settings import Settings, get_settings
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
