@@ -223,8 +223,28 @@ async def test_event_committed_without_a_relay_is_delivered_by_the_safety_net(
     session_maker: Maker,
     make_organization,
     receiver: Receiver,
+    running: RunningWorker,
 ):
-    # The crash: the event is committed, and nothing signals or runs a relay afterwards.
+    # The crash: the event is committed, and nothing signals or runs a relay afterwards. The
+    # module's relay polls the same outbox, so it is down for the length of the crash.
+    await temporal_client.get_workflow_handle(running.relay_id).terminate("relay crashed")
+    try:
+        await deliver_after_a_crash(
+            temporal_client, settings, session_maker, make_organization, receiver
+        )
+    finally:
+        await wake_outbox_relay(
+            temporal_client, task_queue=running.task_queue, workflow_id=running.relay_id
+        )
+
+
+async def deliver_after_a_crash(
+    temporal_client: Client,
+    settings: Settings,
+    session_maker: Maker,
+    make_organization,
+    receiver: Receiver,
+) -> None:
     organization_id = await make_organization()
     endpoint_id, _ = await create_endpoint(
         session_maker, organization_id, receiver.url, settings=settings
