@@ -3,6 +3,7 @@ runs.
 
 The token_subscriptions row mirrors the workflow (anchor, cycle, status, package, method), so a
 run rebuilt from it bills the same period under the same keys; the time rules come from settings.
+The price is the one the subscription agreed (stored on the row), never the catalog's of the day.
 """
 
 from collections.abc import Callable
@@ -34,9 +35,13 @@ CANDIDATES_SQL = (
     "s.created_at) AS anchor, s.billing_cycle, s.cancel_at_period_end, s.current_period_start, "
     "s.current_period_end, s.next_billing_date, s.suspended_at, s.created_by_user_id, "
     "s.dunning_attempt, s.grace_period_ends_at, s.last_payment_error, "
-    "p.id AS package_id, p.name, p.token_quantity, p.price_per_token, p.currency, "
-    "n.id AS next_id, n.name AS next_name, n.token_quantity AS next_quantity, "
-    "n.price_per_token AS next_price, n.currency AS next_currency "
+    "p.id AS package_id, p.name, "
+    "coalesce(s.token_quantity, p.token_quantity) AS token_quantity, "
+    "coalesce(s.price_per_token, p.price_per_token) AS price_per_token, "
+    "coalesce(s.currency, p.currency) AS currency, n.id AS next_id, n.name AS next_name, "
+    "coalesce(s.next_token_quantity, n.token_quantity) AS next_quantity, "
+    "coalesce(s.next_price_per_token, n.price_per_token) AS next_price, "
+    "coalesce(s.next_currency, n.currency) AS next_currency "
     "FROM token_subscriptions s JOIN token_packages p ON p.id = s.package_id "
     "LEFT JOIN token_packages n ON n.id = s.next_package_id "
     "WHERE s.status <> 'cancelled' AND s.id > :after ORDER BY s.id LIMIT :limit"

@@ -68,7 +68,7 @@ from workflows.subscription_activity_types import (
     period_key,
     purchase_reference,
 )
-from workflows.subscription_types import subscription_workflow_id
+from workflows.subscription_types import PackageTerms, subscription_workflow_id
 
 logger = logging.getLogger("tokenbill.subscriptions")
 INVALID_PAYMENT_REQUEST = "invalid_payment_request"
@@ -135,10 +135,14 @@ class SubscriptionActivities:
                     "dunning_attempt = :attempt, last_payment_error = :error, "
                     "grace_period_ends_at = :grace, suspended_at = :suspended, "
                     "billing_anchor = :anchor, billing_cycle = :cycle, "
-                    "cancelled_at = coalesce(cancelled_at, :cancelled), updated_at = now() "
-                    "WHERE id = :id"
+                    "cancelled_at = coalesce(cancelled_at, :cancelled), "
+                    "token_quantity = :quantity, price_per_token = :price, currency = :currency, "
+                    "next_token_quantity = :next_quantity, next_price_per_token = :next_price, "
+                    "next_currency = :next_currency, updated_at = now() WHERE id = :id"
                 ),
                 {
+                    **_terms_columns("", request.terms),
+                    **_terms_columns("next_", request.next_terms),
                     "id": state.subscription_id, "status": state.status,
                     "package": state.package_id, "next_package": state.next_package_id,
                     "pm": state.payment_method, "start": state.current_period_start,
@@ -468,6 +472,16 @@ class SubscriptionActivities:
                 non_retryable=True,
             )
         return invoice
+
+
+def _terms_columns(prefix: str, terms: PackageTerms | None) -> dict[str, object]:
+    """The bind values of one set of stored terms; all None when there are none (no package
+    change waiting)."""
+    return {
+        f"{prefix}quantity": None if terms is None else terms.token_quantity,
+        f"{prefix}price": None if terms is None else terms.price_per_token,
+        f"{prefix}currency": None if terms is None else terms.currency,
+    }
 
 
 def _not_found(subscription_id: int) -> ApplicationError:

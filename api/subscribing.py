@@ -109,7 +109,8 @@ async def record_subscription(
         organization_id=body.organization_id, wallet_id=wallet_id, package_id=package.id,
         status="active", payment_method=body.payment_method, billing_interval=interval,
         grace_period=grace_text, next_billing_date=start, billing_anchor=start,
-        created_by_user_id=principal.id,
+        created_by_user_id=principal.id, token_quantity=package.token_quantity,
+        price_per_token=package.price_per_token, currency=package.currency,
     )  # fmt: skip
     session.add(row)
     await session.flush()

@@ -72,12 +72,15 @@ async def insert_subscription(
             text(
                 "INSERT INTO token_subscriptions (organization_id, wallet_id, package_id, status, "
                 "payment_method, billing_interval, grace_period, next_billing_date, "
-                "billing_anchor) VALUES (:org, :wallet, :package, 'active', :pm, :interval, "
-                "'P7D', :anchor, :anchor) RETURNING id"
+                "billing_anchor, token_quantity, price_per_token, currency) VALUES (:org, "
+                ":wallet, :package, 'active', :pm, :interval, 'P7D', :anchor, :anchor, "
+                ":quantity, :price, :currency) RETURNING id"
             ),
             {
                 "org": organization_id, "wallet": wallet_id, "package": terms.package_id,
                 "pm": payment_method, "interval": interval, "anchor": anchor,
+                "quantity": terms.token_quantity, "price": terms.price_per_token,
+                "currency": terms.currency,
             },
         )  # fmt: skip
         assert subscription_id is not None

@@ -469,6 +469,8 @@ class SubscriptionWorkflow:
             SYNC_SUBSCRIPTION,
             SyncRequest(
                 state=state,
+                terms=self._run.terms,
+                next_terms=self._run.next_terms,
                 organization_id=self._run.organization_id,
                 anchor=self._run.anchor,
                 cycle=self._run.cycle,

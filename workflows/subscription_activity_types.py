@@ -124,9 +124,13 @@ class VoidOpenInvoices(BaseModel):
 
 
 class SyncRequest(BaseModel):
-    """Bring the token_subscriptions row to the workflow's state (and audit a status change)."""
+    """Bring the token_subscriptions row to the workflow's state (and audit a status change).
+    The terms are stored so a run rebuilt from the row bills what was agreed, not the catalog's
+    price of the day."""
 
     state: SubscriptionState
+    terms: PackageTerms
+    next_terms: PackageTerms | None
     organization_id: int
     anchor: datetime
     cycle: int

@@ -1025,3 +1025,83 @@ async def test_rebuilt_paused_run_keeps_the_declined_period_and_retries_it_on_re
     assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["paid"]
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
     await cancel(rebuilt)
+
+
+# --- A run rebuilt from its row keeps the terms it agreed -------------------------------------
+
+
+async def reprice(session_maker: Maker, package_id: int, price: str) -> None:
+    """A platform admin changes the catalog price of a package."""
+    await execute(session_maker, "UPDATE token_packages SET price_per_token = :p WHERE id = :id",
+                  p=Decimal(price), id=package_id)  # fmt: skip
+
+
+async def rebuilt_from_row(
+    env: WorkflowEnvironment, queue: str, settings: Settings, session_maker: Maker,
+    run: SubscriptionRun, handle: WorkflowHandle[Any, Any],
+) -> WorkflowHandle[Any, SubscriptionOutcome]:  # fmt: skip
+    """The run lost and started again from the safety net's reading of its row."""
+    await handle.terminate("lost in an incident")
+    [candidate] = (await read_page(settings, session_maker, run)).candidates
+    return await start_subscription(env.client, queue, candidate.run)
+
+
+async def test_rebuilt_run_charges_the_agreed_price_after_a_catalog_price_change(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 9, 30)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
+    await reprice(session_maker, run.terms.package_id, "2.00")
+
+    rebuilt = await rebuilt_from_row(env, queue, settings, session_maker, run, handle)
+    await sleep_until(env, month_after(anchor, 1) + timedelta(days=1))
+    totals = [i.total for i in await invoices(session_maker, run.subscription_id)]
+    assert totals == [Decimal("290.00"), Decimal("290.00")]
+    row = await subscription_row(session_maker, run.subscription_id)
+    assert (row.token_quantity, row.price_per_token, row.currency) == (
+        Decimal("500"), Decimal("0.50"), "USD",
+    )  # fmt: skip
+    await cancel(rebuilt)
+
+
+async def test_package_change_takes_the_new_package_terms_of_the_day_of_the_change(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    """Repriced before the change, the new package is taken at its new price; repriced after
+    it, the agreed price stays, through a rebuilt run too."""
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 11, 30)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
+    bigger = await create_package(session_maker, tokens="2000", name="Enterprise")
+    await reprice(session_maker, bigger.package_id, "0.40")
+    agreed = bigger.model_copy(update={"price_per_token": Decimal("0.40")})
+    await update(handle, CHANGE_PACKAGE_UPDATE, ChangePackageRequest(terms=agreed),
+                 ChangePackageResult)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
+    await reprice(session_maker, bigger.package_id, "3.00")
+    await reprice(session_maker, run.terms.package_id, "3.00")
+
+    rebuilt = await rebuilt_from_row(env, queue, settings, session_maker, run, handle)
+    await sleep_until(env, month_after(anchor, 2) + timedelta(days=1))
+    totals = [i.total for i in await invoices(session_maker, run.subscription_id)]
+    # 500 x 0.50 + 16 %, then 2000 x 0.40 + 16 % twice.
+    assert totals == [Decimal("290.00"), Decimal("928.00"), Decimal("928.00")]
+    row = await subscription_row(session_maker, run.subscription_id)
+    assert (row.package_id, row.token_quantity, row.price_per_token) == (
+        bigger.package_id, Decimal("2000"), Decimal("0.40"),
+    )  # fmt: skip
+    assert (row.next_package_id, row.next_price_per_token) == (None, None)
+    await cancel(rebuilt)
