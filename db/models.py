@@ -325,10 +325,10 @@ class TokenSubscription(Base):
     grace_period_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    # The terms agreed to (migration 0011): a catalog price change never reprices them.
-    token_quantity: Mapped[Decimal | None] = mapped_column(TOKENS)
-    price_per_token: Mapped[Decimal | None] = mapped_column(UNIT_PRICE)
-    currency: Mapped[str | None] = mapped_column(String(3))
+    # The terms agreed to (migrations 0011, 0013): a catalog price change never reprices them.
+    token_quantity: Mapped[Decimal] = mapped_column(TOKENS, nullable=False)
+    price_per_token: Mapped[Decimal] = mapped_column(UNIT_PRICE, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
     next_token_quantity: Mapped[Decimal | None] = mapped_column(TOKENS)
     next_price_per_token: Mapped[Decimal | None] = mapped_column(UNIT_PRICE)
     next_currency: Mapped[str | None] = mapped_column(String(3))

@@ -81,7 +81,9 @@ async def _populate(session: AsyncSession, settings: Settings) -> World:
     subscription = await _scalar(
         session,
         "INSERT INTO token_subscriptions (organization_id, wallet_id, package_id, payment_method,"
-        " workflow_id) VALUES (:o, :w, :p, 'pm_card_ok', 'subscription-fuzz') RETURNING id",
+        " workflow_id, token_quantity, price_per_token, currency) SELECT :o, :w, id,"
+        " 'pm_card_ok', 'subscription-fuzz', token_quantity, price_per_token, currency"
+        " FROM token_packages WHERE id = :p RETURNING id",
         o=home, w=wallet, p=package,
     )  # fmt: skip
     webhook = await _scalar(

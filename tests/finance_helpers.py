@@ -81,8 +81,9 @@ async def insert_subscription(
         subscription_id = await session.scalar(
             text(
                 "INSERT INTO token_subscriptions (organization_id, wallet_id, package_id, status, "
-                "payment_method, billing_interval) VALUES (:o, :w, :p, :s, 'pm_card_ok', :i) "
-                "RETURNING id"
+                "payment_method, billing_interval, token_quantity, price_per_token, currency) "
+                "SELECT :o, :w, id, :s, 'pm_card_ok', :i, token_quantity, price_per_token, "
+                "currency FROM token_packages WHERE id = :p RETURNING id"
             ),
             {"o": organization_id, "w": wallet_id, "p": package_id, "s": status, "i": interval},
         )
