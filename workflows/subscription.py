@@ -94,6 +94,9 @@ CHARGE_RETRY = RetryPolicy(
     non_retryable_error_types=[SUBSCRIPTION_NOT_FOUND],
 )
 T = TypeVar("T")
+# What the row last received: the state and the terms (a package chosen again at a new price
+# changes the terms alone).
+Published = tuple[SubscriptionState, PackageTerms, PackageTerms | None]
 
 
 @workflow.defn(name=SUBSCRIPTION_WORKFLOW_NAME)
@@ -123,7 +126,7 @@ class SubscriptionWorkflow:
         self._resume_request: ResumeRequest | None = None
         self._resume_answer: CommandResult | None = None
         self._attention = False
-        self._published: SubscriptionState | None = None
+        self._published: Published | None = None
 
     # --- The cycle --------------------------------------------------------------------------
 
@@ -455,7 +458,8 @@ class SubscriptionWorkflow:
     async def _publish(self) -> None:
         """Mirror the state into the row and the search attributes, when it changed."""
         state = self.state()
-        if state == self._published:
+        published = (state, self._run.terms, self._run.next_terms)
+        if published == self._published:
             return
         workflow.upsert_search_attributes(
             [
@@ -478,7 +482,7 @@ class SubscriptionWorkflow:
             ),
             SyncResult,
         )
-        self._published = state
+        self._published = published
         if synced.row_cancelled and self._status != "cancelled":
             # Cancelled while this run was not looking (a stale restart, a cancel without a
             # workflow): the row stays cancelled and the run ends without charging.

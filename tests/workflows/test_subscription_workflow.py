@@ -1105,3 +1105,32 @@ async def test_package_change_takes_the_new_package_terms_of_the_day_of_the_chan
     )  # fmt: skip
     assert (row.next_package_id, row.next_price_per_token) == (None, None)
     await cancel(rebuilt)
+
+
+async def test_package_chosen_again_at_a_new_price_keeps_the_later_terms_through_a_rebuild(
+    time_skipping_env: WorkflowEnvironment,
+    queue: str,
+    settings: Settings,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+) -> None:
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 12, 31)
+    run, handle = await started(env, queue, session_maker, await make_organization(),
+                                anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
+    bigger = await create_package(session_maker, tokens="2000", name="Enterprise")
+    await update(handle, CHANGE_PACKAGE_UPDATE, ChangePackageRequest(terms=bigger),
+                 ChangePackageResult)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=1))
+    await reprice(session_maker, bigger.package_id, "0.40")
+    again = bigger.model_copy(update={"price_per_token": Decimal("0.40")})
+    await update(handle, CHANGE_PACKAGE_UPDATE, ChangePackageRequest(terms=again),
+                 ChangePackageResult)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=2))
+
+    rebuilt = await rebuilt_from_row(env, queue, settings, session_maker, run, handle)
+    await sleep_until(env, month_after(anchor, 1) + timedelta(days=1))
+    totals = [i.total for i in await invoices(session_maker, run.subscription_id)]
+    assert totals == [Decimal("290.00"), Decimal("928.00")]
+    await cancel(rebuilt)
