@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.organization_status import refuse_while_inactive
 from activities.token_switch import refuse_while_switched_off
 from db.audit import Actor, write_audit
 from db.models import AutoTopupPolicy, TokenPackage
@@ -74,6 +75,11 @@ class AutoTopupActivities:
         if not self._settings.token_auto_topup_enabled:
             return TopupDecision(action="stop", reason="auto_topup_disabled")
         refuse_while_switched_off(self._settings, f"the top-up of wallet {request.wallet_id}")
+        await refuse_while_inactive(
+            self._session_maker,
+            request.organization_id,
+            f"the top-up of wallet {request.wallet_id}",
+        )
         async with self._session_maker() as session, session.begin():
             policy = await session.scalar(
                 select(AutoTopupPolicy)

@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from activities.organization_status import refuse_while_inactive
 from activities.payments.gateway import (
     IdempotencyKeyMismatch,
     InvalidGatewayRequest,
@@ -107,6 +108,9 @@ class PurchaseActivities:
     async def charge_payment(self, purchase: PurchaseInput) -> ChargeOutcome:
         ref = purchase.purchase_reference_id
         refuse_while_switched_off(self._settings, f"the charge of purchase {ref}")
+        await refuse_while_inactive(
+            self._session_maker, purchase.organization_id, f"the charge of purchase {ref}"
+        )
         try:
             async with heartbeating():
                 charge = await self._gateway.charge(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.organization_status import refuse_while_inactive
 from activities.payments.gateway import (
     IdempotencyKeyMismatch,
     InvalidGatewayRequest,
@@ -182,6 +183,9 @@ class SubscriptionActivities:
             # The period was already paid (by an earlier attempt or run): never charge it twice.
             return ChargeAttempt(paid=True, charge_reference=captured)
         refuse_while_switched_off(self._settings, f"the charge of {reference}")
+        await refuse_while_inactive(
+            self._session_maker, bill.organization_id, f"the charge of {reference}"
+        )
         try:
             charge = await self._gateway.charge(
                 idempotency_key=charge_key(bill.subscription_id, bill.period_start, bill.attempt),

@@ -16,6 +16,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api.auth.dependencies import Principal
 from api.errors import ApiError
+from api.organization_status import organization_inactive
 from api.schemas.purchases import PurchaseCreate
 from api.temporal_connection import TemporalConnector
 from api.workflow_start import BusinessKeyStart, StartOutcome, start_by_business_key
@@ -61,9 +62,7 @@ async def active_organization(session: AsyncSession, organization_id: int) -> No
             422, "organization_not_found", f"Organization {organization_id} does not exist."
         )
     if not organization.is_active:
-        raise ApiError(
-            422, "organization_inactive", f"Organization {organization_id} is deactivated."
-        )
+        raise organization_inactive(organization_id)
 
 
 def _too_large(message: str) -> ApiError:

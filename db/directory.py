@@ -121,15 +121,37 @@ async def deactivate_organization(
     actor: Actor,
     context: RequestContext | None = None,
 ) -> OrganizationRecord:
+    return await _set_organization_active(session, organization_id, False, actor, context)
+
+
+async def reactivate_organization(
+    session: AsyncSession,
+    organization_id: int,
+    *,
+    actor: Actor,
+    context: RequestContext | None = None,
+) -> OrganizationRecord:
+    """Let the organization spend, buy and configure again; its waiting workflows resume."""
+    return await _set_organization_active(session, organization_id, True, actor, context)
+
+
+async def _set_organization_active(
+    session: AsyncSession,
+    organization_id: int,
+    active: bool,
+    actor: Actor,
+    context: RequestContext | None,
+) -> OrganizationRecord:
     org = await session.get(Organization, organization_id, with_for_update=True)
     if org is None:
         raise NotFound(f"organization {organization_id} does not exist")
     before = {"is_active": org.is_active}
-    org.is_active = False
+    org.is_active = active
     await write_audit(
-        session, actor=actor, action="organization.deactivate", organization_id=org.id,
-        target_type="organization", target_id=org.id, before=before, after={"is_active": False},
-        context=context,
+        session, actor=actor,
+        action="organization.reactivate" if active else "organization.deactivate",
+        organization_id=org.id, target_type="organization", target_id=org.id, before=before,
+        after={"is_active": active}, context=context,
     )  # fmt: skip
     return OrganizationRecord.of(org)
 

@@ -3,8 +3,8 @@
 
 This is the hottest path of the system, so it skips the ORM. The connection is in autocommit
 mode: the one statement is the whole transaction (the deferred balance check runs at its end),
-so a spend is one round trip. A refused spend (insufficient balance, unknown organization, a
-reused key) is an outcome, not an exception, and leaves nothing written.
+so a spend is one round trip. A refused spend (insufficient balance, unknown or deactivated
+organization, a reused key) is an outcome, not an exception, and leaves nothing written.
 """
 
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 
 SpendStatus = Literal[
     "applied", "replayed", "insufficient_balance", "organization_not_found",
-    "idempotency_key_reused",
+    "organization_inactive", "idempotency_key_reused",
 ]  # fmt: skip
 SUCCEEDED: frozenset[str] = frozenset({"applied", "replayed"})
 

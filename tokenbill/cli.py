@@ -249,6 +249,14 @@ def cmd_org_deactivate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_org_reactivate(args: argparse.Namespace, settings: Settings) -> int:
+    from db.directory import reactivate_organization
+
+    org = run_db(settings, lambda s: reactivate_organization(s, args.id, actor=CLI_ACTOR))
+    print(f"reactivated organization {org.id} {org.name}")
+    return 0
+
+
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
     from db.directory import create_user
 
@@ -469,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     command(org, "create", cmd_org_create, "create an organization").add_argument("name")
     command(org, "list", cmd_org_list, "list organizations")
     command(org, "deactivate", cmd_org_deactivate, "deactivate an organization").add_argument(
+        "id", type=int
+    )
+    command(org, "reactivate", cmd_org_reactivate, "reactivate an organization").add_argument(
         "id", type=int
     )
 

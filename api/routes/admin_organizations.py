@@ -70,12 +70,31 @@ async def list_organizations(
 @router.post(
     "/{organization_id}/deactivate",
     summary="Deactivate an organization",
-    description="Requires the admin role. Its users can no longer buy for it. Audited.",
+    description="Requires the admin role. Its spends, purchases, subscription renewals and "
+    "automatic top-ups are refused (409 `organization_inactive`) and its users can no longer "
+    "change its configuration; its workflows wait without charging until it is reactivated. "
+    "Audited.",
 )
 async def deactivate_organization(
     request: Request, principal: Admin, session: Session, organization_id: OrganizationId
 ) -> OrganizationOut:
     record = await directory.deactivate_organization(
+        session, organization_id, actor=Actor.user(principal.id), context=audit_context(request)
+    )
+    await session.commit()
+    return OrganizationOut.of(record)
+
+
+@router.post(
+    "/{organization_id}/reactivate",
+    summary="Reactivate an organization",
+    description="Requires the admin role. It may spend, buy and configure again, and its waiting "
+    "workflows go ahead under the same business keys. Audited.",
+)
+async def reactivate_organization(
+    request: Request, principal: Admin, session: Session, organization_id: OrganizationId
+) -> OrganizationOut:
+    record = await directory.reactivate_organization(
         session, organization_id, actor=Actor.user(principal.id), context=audit_context(request)
     )
     await session.commit()

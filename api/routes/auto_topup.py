@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization, deny
 from api.errors import ApiError, validation_error
+from api.organization_status import refuse_configuring_inactive
 from api.request_context import audit_context
 from api.schemas.auto_topup import AutoTopupPolicyIn, AutoTopupPolicyOut, ScheduleOut
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID
@@ -217,6 +218,7 @@ async def put_auto_topup(
 ) -> AutoTopupPolicyOut:
     await authorize_organization(request, principal, organization_id)
     await _require_organization(session, organization_id)
+    await refuse_configuring_inactive(session, principal, organization_id)
     max_per_day, max_monthly_spend = _capped(body, settings)
     _check_schedule(body, settings)
     package = None
@@ -275,6 +277,7 @@ async def delete_auto_topup(
 ) -> Response:
     await authorize_organization(request, principal, organization_id)
     await _require_organization(session, organization_id)
+    await refuse_configuring_inactive(session, principal, organization_id)
     policy = await _policy(session, organization_id, for_update=True)
     if policy is None:
         raise _not_found(organization_id)

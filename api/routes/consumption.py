@@ -18,6 +18,7 @@ from psycopg_pool import PoolTimeout
 from api.auth.spenders import SpenderDep, authorize_spend
 from api.errors import ApiError, error_body
 from api.idempotency import IDEMPOTENCY_HEADER, idempotency_key_openapi
+from api.organization_status import organization_inactive
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, ErrorBody, plain_decimal
 from api.schemas.consumption import (
@@ -45,7 +46,8 @@ SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "organization_not_found"},
     409: {
         "model": ErrorBody,
-        "description": "insufficient_balance: the spendable balance and the amount asked.",
+        "description": "insufficient_balance: the spendable balance and the amount asked; "
+        "organization_inactive: the organization is deactivated.",
     },
 }
 
@@ -63,7 +65,8 @@ SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
     f"`{REPLAYED_HEADER}: true`); the same key with another body is 422 "
     "`idempotency_key_reused`. Lots past their expiry are never drawn; the others "
     "first-to-expire, then oldest. 409 `insufficient_balance` (nothing written) when the "
-    "wallet's spendable balance is less than the amount.",
+    "wallet's spendable balance is less than the amount; 409 `organization_inactive` (nothing "
+    "written) while the organization is deactivated.",
     responses={**SPEND_ERRORS, 400: {"model": ErrorBody, "description": "Idempotency-Key."}},
 )
 async def consume(
@@ -99,8 +102,8 @@ async def consume(
     "`amount`, `reason` and optional `reference`, applied in one transaction and answered item "
     "by item in the order sent: `applied` or `replayed` with the balance and the entry, or "
     "`failed` with the error (`insufficient_balance`, `organization_not_found`, "
-    "`idempotency_key_reused`). An item's key is the same key space as the single spend's "
-    "Idempotency-Key, so resending a batch replays it.",
+    "`organization_inactive`, `idempotency_key_reused`). An item's key is the same key space "
+    "as the single spend's Idempotency-Key, so resending a batch replays it.",
 )
 async def consume_batch(
     request: Request, spender: SpenderDep, spending: Spending, body: ConsumptionBatch
@@ -182,6 +185,8 @@ def _refusal(outcome: SpendOutcome) -> ApiError:
         )  # fmt: skip
     if outcome.status == "organization_not_found":
         return ApiError(404, "organization_not_found", f"Organization {org} does not exist.")
+    if outcome.status == "organization_inactive":
+        return organization_inactive(org)
     return ApiError(
         422, "idempotency_key_reused",
         f"This {IDEMPOTENCY_HEADER} was already used for a different spend in organization {org}.",

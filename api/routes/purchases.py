@@ -62,7 +62,10 @@ MAX_WAIT_SECONDS = 30
     "`workflow_start_unknown` when it did not confirm the start (the purchase stays pending and "
     "will be completed; a retry with the same key answers 202 for the same purchase).",
     responses={
-        409: {"description": "A request with this key is still in progress."},
+        409: {
+            "description": "A request with this key is still in progress; or "
+            "`organization_inactive`: the organization is deactivated."
+        },
         429: {"description": "Too many purchases for this organization; see Retry-After."},
     },
 )

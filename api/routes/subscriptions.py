@@ -88,7 +88,10 @@ COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
     "`billing_interval_too_short`. 503 `workflow_unavailable` when the workflow service cannot "
     "be reached (the subscription is then cancelled and the key stays free); 503 "
     "`workflow_start_unknown` when it did not confirm the start (the subscription stays active "
-    "and will bill; a retry with the same key answers 201 for the same subscription).",
+    "and will bill; a retry with the same key answers 201 for the same subscription). 409 "
+    "`organization_inactive` while the organization is deactivated; a deactivated "
+    "organization's renewals wait, uncharged, until it is reactivated.",
+    responses={409: {"description": "organization_inactive: the organization is deactivated."}},
 )
 async def create_subscription(
     request: Request,

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Configurer, authorize_organization
 from api.errors import ApiError, validation_error
+from api.organization_status import refuse_configuring_inactive
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID
 from api.schemas.spend_settings import ThresholdsOut, ThresholdsUpdate
@@ -43,6 +44,7 @@ async def put_thresholds(
         raise ApiError(
             404, "organization_not_found", f"Organization {organization_id} does not exist."
         )
+    await refuse_configuring_inactive(session, principal, organization_id)
     low = body.low if body.low is not None else settings.token_low_balance_threshold
     critical = (
         body.critical if body.critical is not None else settings.token_critical_balance_threshold

@@ -31,6 +31,7 @@ from api.idempotency import (
     idempotent_request,
     store_response,
 )
+from api.organization_status import refuse_configuring_inactive
 from api.pagination import PageParams
 from api.rate_limit import count_request
 from api.request_context import audit_context
@@ -172,6 +173,8 @@ async def _load(
     if endpoint is None:
         raise ApiError(404, "webhook_not_found", f"Webhook endpoint {endpoint_id} does not exist.")
     await authorize_organization(request, principal, endpoint.organization_id)
+    if for_update:  # a change, not a read
+        await refuse_configuring_inactive(session, principal, endpoint.organization_id)
     return endpoint
 
 
@@ -220,6 +223,7 @@ async def create_webhook(
         raise ApiError(
             422, "organization_not_found", f"Organization {body.organization_id} does not exist."
         )
+    await refuse_configuring_inactive(session, principal, body.organization_id)
     await _require_public_url(body.url, settings, resolver)
     secret = new_signing_secret()
     endpoint = WebhookEndpoint(

@@ -54,7 +54,7 @@ BAD_PURCHASES: list[tuple[str, Any, int, str]] = [
     ("package id as text", {"package_id": "abc"}, 422, "validation_error"),
     ("inactive package", {"package_id": "{inactive_package}"}, 422, "package_inactive"),
     ("unknown organization", {"organization_id": 2_000_000_000}, 422, "organization_not_found"),
-    ("inactive organization", {"organization_id": "{inactive_org}"}, 422, "organization_inactive"),
+    ("inactive organization", {"organization_id": "{inactive_org}"}, 409, "organization_inactive"),
     ("organization id zero", {"organization_id": 0}, 422, "validation_error"),
     ("payment method malformed", {"payment_method": "card 4242"}, 422, "validation_error"),
     ("payment method too long", {"payment_method": "pm_" + "x" * 62}, 422, "validation_error"),

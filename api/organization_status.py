@@ -1,0 +1,28 @@
+"""A deactivated organization's users may read but not act: spending, buying and changing its
+configuration answer 409 `organization_inactive`. Admins still act on it (to wind it down, or
+to reactivate it)."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.dependencies import Principal
+from api.errors import ApiError
+from db.models import Organization
+
+
+def organization_inactive(organization_id: int) -> ApiError:
+    return ApiError(
+        409, "organization_inactive",
+        f"Organization {organization_id} is deactivated; an admin can reactivate it.",
+        {"organization_id": organization_id},
+    )  # fmt: skip
+
+
+async def refuse_configuring_inactive(
+    session: AsyncSession, principal: Principal, organization_id: int
+) -> None:
+    """Refuse a configuration change by the organization's own users while it is deactivated."""
+    if principal.is_admin:
+        return
+    organization = await session.get(Organization, organization_id)
+    if organization is not None and not organization.is_active:
+        raise organization_inactive(organization_id)
