@@ -122,6 +122,7 @@ ROUTES = [
     ),
     RouteCase("GET", "/api/tokens/admin/organizations", "admin", 200),
     RouteCase("POST", "/api/tokens/admin/organizations/{spare_org}/deactivate", "admin", 200),
+    RouteCase("POST", "/api/tokens/admin/organizations/{spare_org}/reactivate", "admin", 200),
     RouteCase(
         "POST",
         "/api/tokens/admin/users",
