@@ -121,6 +121,21 @@ def test_org_commands_create_list_and_deactivate_with_audit(seeded: str, tmp_pat
     assert [str(org_id), "Acme", "Clinics", "no"] in listed()
 
 
+def test_org_reactivate_lets_a_deactivated_organization_act_again_with_audit(
+    seeded: str, tmp_path: Path
+) -> None:
+    created = tokenbill("org", "create", "Returning Clinic", database_url=seeded, cwd=tmp_path)
+    org_id = created.stdout.split()[2]
+    tokenbill("org", "deactivate", org_id, database_url=seeded, cwd=tmp_path)
+
+    reactivated = tokenbill("org", "reactivate", org_id, database_url=seeded, cwd=tmp_path)
+
+    assert reactivated.stdout.strip() == f"reactivated organization {org_id} Returning Clinic"
+    audit = last_audit(seeded, "organization.reactivate")
+    assert audit[:4] == ("system", "cli", "organization", org_id)
+    assert (audit[4], audit[5]) == ({"is_active": False}, {"is_active": True})
+
+
 def test_user_commands_manage_users_and_permissions_with_audit(seeded: str, tmp_path: Path) -> None:
     def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         return tokenbill(*args, database_url=seeded, cwd=tmp_path, expect=expect)
