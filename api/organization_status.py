@@ -2,11 +2,20 @@
 configuration answer 409 `organization_inactive`. Admins still act on it (to wind it down, or
 to reactivate it)."""
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Principal
 from api.errors import ApiError
+from api.schemas.common import ErrorBody
 from db.models import Organization
+
+# The answer of every route that changes an organization's configuration, for /docs.
+CONFIGURING_INACTIVE_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "organization_inactive: the organization is "
+          "deactivated; its users may read but not change its configuration."},
+}  # fmt: skip
 
 
 def organization_inactive(organization_id: int) -> ApiError:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization, deny
 from api.errors import ApiError, validation_error
-from api.organization_status import refuse_configuring_inactive
+from api.organization_status import CONFIGURING_INACTIVE_ERRORS, refuse_configuring_inactive
 from api.request_context import audit_context
 from api.schemas.auto_topup import AutoTopupPolicyIn, AutoTopupPolicyOut, ScheduleOut
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID
@@ -196,6 +196,7 @@ async def get_auto_topup(
 @router.put(
     "/{organization_id}/auto-topup",
     summary="Set the automatic top-up policy",
+    responses=CONFIGURING_INACTIVE_ERRORS,
     description="Requires `tokens.configure` and `tokens.purchase` on the organization (a policy "
     "pays). Replaces the whole policy: a `threshold` and/or a `schedule` (ISO 8601 `interval` "
     "repeated from `anchor`, at least AUTO_TOPUP_MINIMUM_SCHEDULE_INTERVAL, an hour by "
@@ -265,6 +266,7 @@ async def put_auto_topup(
     "/{organization_id}/auto-topup",
     status_code=204,
     summary="Remove the automatic top-up policy",
+    responses=CONFIGURING_INACTIVE_ERRORS,
     description="Requires `tokens.configure` on the organization. A top-up already in flight "
     "completes; no new one starts. Audited.",
 )

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Configurer, authorize_organization
 from api.errors import ApiError, validation_error
-from api.organization_status import refuse_configuring_inactive
+from api.organization_status import CONFIGURING_INACTIVE_ERRORS, refuse_configuring_inactive
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID
 from api.schemas.spend_settings import ThresholdsOut, ThresholdsUpdate
@@ -25,6 +25,7 @@ OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organizat
 @router.put(
     "/{organization_id}/thresholds",
     summary="Set the balance alert thresholds",
+    responses=CONFIGURING_INACTIVE_ERRORS,
     description="Requires `tokens.configure` on the organization. `low` and `critical` are token "
     "balances (null: the deployment's default, TOKEN_LOW_BALANCE_THRESHOLD / "
     "TOKEN_CRITICAL_BALANCE_THRESHOLD); critical may not be above low. A spend that takes the "

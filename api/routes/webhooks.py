@@ -31,7 +31,7 @@ from api.idempotency import (
     idempotent_request,
     store_response,
 )
-from api.organization_status import refuse_configuring_inactive
+from api.organization_status import CONFIGURING_INACTIVE_ERRORS, refuse_configuring_inactive
 from api.pagination import PageParams
 from api.rate_limit import count_request
 from api.request_context import audit_context
@@ -200,6 +200,7 @@ async def _audit(
     status_code=201,
     response_model=WebhookCreated,
     summary="Create a webhook endpoint",
+    responses=CONFIGURING_INACTIVE_ERRORS,
     description="Requires `tokens.configure` on the organization and an `Idempotency-Key`. "
     "The answer carries the signing `secret`, shown only here (and to a replay of the same "
     "request). The URL's host must be, and resolve only to, public addresses (422 "
@@ -285,6 +286,7 @@ async def get_webhook(
 @router.patch(
     "/{endpoint_id}",
     summary="Update a webhook endpoint",
+    responses=CONFIGURING_INACTIVE_ERRORS,
     description="Requires `tokens.configure`. Changes only the fields sent (`is_active: true` "
     "reactivates); a new URL must point at public addresses. Audited with before and after.",
 )
@@ -323,6 +325,7 @@ async def update_webhook(
     openapi_extra=IDEMPOTENT_ROUTE,
     response_model=SecretRotated,
     summary="Rotate the signing secret",
+    responses=CONFIGURING_INACTIVE_ERRORS,
     description="Requires `tokens.configure` and an `Idempotency-Key`. Makes a new secret, "
     "shown only in this answer (and to a replay of the same request); the current one keeps "
     "signing beside it for `overlap` (default PT24H, at most P7D), so deliveries carry both "
@@ -363,6 +366,7 @@ async def rotate_secret(
 @router.delete(
     "/{endpoint_id}",
     summary="Deactivate a webhook endpoint",
+    responses=CONFIGURING_INACTIVE_ERRORS,
     description="Requires `tokens.configure`. No more events are sent to it (deliveries in "
     "retry stop at their next attempt); its delivery log stays readable. Audited.",
 )
