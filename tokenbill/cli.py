@@ -210,8 +210,17 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(f"no user has the email {args.email}")
     if not user.is_active:
         raise CommandError(f"user {user.email} (id {user.id}) is deactivated")
-    print(issue_token(settings, user.id))
+    print(issue_token(with_signing_secret(settings), user.id))
     return 0
+
+
+def with_signing_secret(settings: Settings) -> Settings:
+    """A safe JWT_SECRET, or else the one a `tokenbill dev` keeps in this folder (as
+    with_database finds its database), so tokens made here are the ones its API accepts."""
+    from tokenbill.devstack.dev_secret import kept_dev_jwt_secret
+
+    kept = kept_dev_jwt_secret(settings)
+    return settings if kept is None else settings.model_copy(update={"jwt_secret": kept})
 
 
 def cmd_org_create(args: argparse.Namespace, settings: Settings) -> int:

@@ -25,7 +25,6 @@ from tokenbill.settings import Settings
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
-JWT_SECRET = "dev-stack-test-secret-long-enough-for-hs256"
 READY = "Press Ctrl-C to stop."
 
 
@@ -87,9 +86,10 @@ def environment(ports: Ports) -> dict[str, str]:
         DEV_TEMPORAL_PORT=str(ports.temporal),
         DEV_TEMPORAL_UI_PORT=str(ports.temporal_ui),
         API_PORT=str(ports.api),
-        JWT_SECRET=JWT_SECRET,
         LOG_LEVEL="INFO",
     )
+    # No JWT_SECRET, as on a new machine: the stack makes one and keeps it in .data/.
+    env.pop("JWT_SECRET", None)
     return env
 
 
@@ -181,7 +181,8 @@ def test_dev_stack_serves_stops_without_orphans_and_keeps_its_data(folder: Path)
     assert f"API docs     http://localhost:{ports.api}/docs" in out
     assert f"Temporal UI  http://localhost:{ports.temporal_ui}" in out
     token = first.admin_token()
-    settings = Settings(_env_file=None, jwt_secret=JWT_SECRET)
+    kept_secret = (folder / ".data" / "jwt-secret").read_text().strip()
+    settings = Settings(_env_file=None, jwt_secret=kept_secret)
     assert user_id_from_token(settings, token) == user_id(ports, "admin@demo.test")
     business = httpx.get(
         f"http://127.0.0.1:{ports.api}/api/tokens/packages/2",
@@ -206,6 +207,12 @@ def test_dev_stack_serves_stops_without_orphans_and_keeps_its_data(folder: Path)
     )  # fmt: skip
     assert beside.returncode == 0, "the CLI finds the dev database without DATABASE_URL"
     assert user_id_from_token(settings, beside.stdout.strip()) == user_id(ports, "buyer@demo.test")
+    wallet = httpx.get(
+        f"http://127.0.0.1:{ports.api}/api/tokens/wallet/1",
+        headers={"Authorization": f"Bearer {beside.stdout.strip()}"},
+        timeout=10,
+    )
+    assert wallet.status_code == 200, "a token made beside the stack is one its API accepts"
     workflow_id = asyncio.run(start_a_workflow(ports))
 
     assert first.stop(signal.SIGINT) == 0

@@ -10,6 +10,20 @@ SECRET_FILE = "jwt-secret"
 
 
 def dev_jwt_secret(settings: Settings) -> str:
+    kept = kept_dev_jwt_secret(settings)
+    if kept is not None:
+        return kept
+    path = Path(settings.data_dir) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
+
+
+def kept_dev_jwt_secret(settings: Settings) -> str | None:
+    """The secret to use beside a `tokenbill dev`: the one set when it is safe, else the one kept
+    in its data folder; None when neither exists (nothing is made here)."""
     try:
         require_production_secrets(settings)
     except UnsafeSettings:
@@ -17,10 +31,4 @@ def dev_jwt_secret(settings: Settings) -> str:
     else:
         return settings.jwt_secret
     path = Path(settings.data_dir) / SECRET_FILE
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.touch(mode=0o600)
-    path.write_text(secret + "\n")
-    return secret
+    return path.read_text().strip() if path.exists() else None

@@ -1,5 +1,4 @@
-"""Refunds that keep the books whole: a reversal takes the refunded purchase's own lot, and a
-purchase that cannot be settled automatically is flagged for finance.
+"""a refund's reversal takes the purchase's own lot; purchases finance must settle are flagged (issue 9)
 
 `ledger_reverse_lot` takes what is left of the lot a credit created (found by the credit's key)
 and posts it to system:reversal, from that lot alone, so a refund never draws other purchases'
