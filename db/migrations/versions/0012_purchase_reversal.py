@@ -1,4 +1,4 @@
-"""a refund's reversal takes the purchase's own lot; purchases finance must settle are flagged (issue 9)
+"""Refund reversals take the purchase's own lot; purchases needing finance are flagged (issue 9)
 
 `ledger_reverse_lot` takes what is left of the lot a credit created (found by the credit's key)
 and posts it to system:reversal, from that lot alone, so a refund never draws other purchases'
