@@ -10,6 +10,8 @@ WORKDIR /app
 
 COPY pyproject.toml README.md ./
 COPY tokenbill ./tokenbill
+COPY domain ./domain
+COPY services ./services
 COPY api ./api
 COPY activities ./activities
 COPY workflows ./workflows

@@ -24,7 +24,7 @@ from activities.token_switch import refuse_while_switched_off
 from db.audit import Actor, write_audit
 from db.models import AutoTopupPolicy, TokenPackage
 from db.notifications import Severity, record_event
-from db.pricing import price_tokens
+from domain.pricing import price_tokens
 from tokenbill.settings import Settings
 from workflows.auto_topup_types import (
     EVALUATE_TRIGGER,

@@ -7,13 +7,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.forecasting import (
-    WEEKDAYS,
-    ForecastParameters,
-    PackageOption,
-    UsageForecast,
-    forecast_usage,
-)
 from activities.wallet_batches import WalletOutcome, handle_wallets, load_page
 from db.forecasts import (
     ForecastRecord,
@@ -23,6 +16,13 @@ from db.forecasts import (
     save_forecast,
 )
 from db.wallet_pages import WalletRow
+from domain.forecasting import (
+    WEEKDAYS,
+    ForecastParameters,
+    PackageOption,
+    UsageForecast,
+    forecast_usage,
+)
 from tokenbill.settings import Settings
 from workflows.job_types import BatchOutcome, WalletBatch
 from workflows.operations_job_types import FORECAST_BATCH, UPDATE_USAGE_FORECASTS

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
-from tokenbill.durations import parse_interval, period_start
+from domain.durations import parse_interval, period_start
+from domain.subscription_policy import subscription_policy
 from tokenbill.settings import Settings
-from tokenbill.subscription_policy import subscription_policy
 from workflows.job_types import JobCounts, WalletBatch
 from workflows.subscription_activity_types import (
     LIST_SUBSCRIPTIONS_TO_REPAIR,

@@ -37,7 +37,7 @@ from db.invoices import (
     mark_invoice_paid,
 )
 from db.notifications import Severity, record_event
-from db.pricing import Price, price_tokens
+from domain.pricing import Price, price_tokens
 from tokenbill.settings import Settings
 from workflows.subscription_activity_types import (
     CHARGE_PERIOD,

@@ -15,33 +15,11 @@ from api.middleware import (
 )
 from api.observability import HttpMetrics, ObservabilityMiddleware
 from api.openapi_errors import document_common_errors
-from api.routes import (
-    admin_api_keys,
-    admin_operations,
-    admin_organizations,
-    admin_users,
-    audit,
-    auto_topup,
-    consumption,
-    finance,
-    finance_reports,
-    health,
-    invoice_views,
-    invoices,
-    metrics,
-    notifications,
-    packages,
-    purchases,
-    subscriptions,
-    thresholds,
-    wallet,
-    wallet_operations,
-    webhooks,
-)
+from api.routes import TOKENS, UNPREFIXED
 from api.spending_state import SpendingState
 from api.state import AppState
-from api.temporal_connection import TemporalConnector
 from db.session import create_engine, create_session_maker
+from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings, get_settings
 
 DESCRIPTION = """Organisational token wallets: packages, purchases, wallets and invoices.
@@ -60,13 +38,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        temporal = TemporalConnector(settings)
+        temporal = WorkflowClient(settings)
         spending = await SpendingState.open(settings, temporal)
         app.state.tokenbill = AppState(
             settings=settings,
             engine=engine,
             session_maker=create_session_maker(engine),
-            temporal=temporal,
+            workflows=temporal,
             spending=spending,
         )
         try:
@@ -78,24 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tokenbill", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     document_common_errors(app)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
     app.state.http_metrics = HttpMetrics()
+    for router in UNPREFIXED:
+        app.include_router(router)
     tokens = APIRouter(prefix=TOKENS_PREFIX)
-    # Before invoices: `/invoices/{number}.html` must match ahead of `/invoices/{number}`.
-    tokens.include_router(invoice_views.router)
-    for module in (
-        packages, wallet, thresholds, consumption, notifications, purchases, invoices,
-        admin_organizations, admin_users, admin_api_keys,
-    ):  # fmt: skip
-        tokens.include_router(module.router)
-    for module in (wallet_operations, admin_operations):
-        tokens.include_router(module.router)
-    for module in (finance, finance_reports, audit):
-        tokens.include_router(module.router)
-    for module in (auto_topup, webhooks):
-        tokens.include_router(module.router)
-    tokens.include_router(subscriptions.router)
+    for router in TOKENS:
+        tokens.include_router(router)
     app.include_router(tokens)
     # Added last runs first: request id, then latency and access log, then the body guard,
     # then the token-system switch.

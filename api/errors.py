@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.request_context import REQUEST_ID_HEADER, request_id_of
 from db.directory import DirectoryError
+from services.errors import ErrorKind, ServiceError
 
 logger = logging.getLogger("tokenbill.api")
 
@@ -89,6 +90,26 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
+STATUS_OF_KIND: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 422,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.UNAVAILABLE: 503,
+}
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    headers = (
+        {"Retry-After": str(exc.retry_after_seconds)}
+        if exc.retry_after_seconds is not None
+        else None
+    )
+    return error_response(STATUS_OF_KIND[exc.kind], exc.code, exc.message, exc.details, headers)
+
+
 async def _directory_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DirectoryError)
     return error_response(exc.status, exc.code, str(exc))
@@ -141,6 +162,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(DirectoryError, _directory_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _request_validation_error)

@@ -11,6 +11,7 @@ IDEMPOTENCY_KEY_RETENTION are removed by the cleanupOldAuditLogs job (db/idempot
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,3 +159,40 @@ async def forget(session: AsyncSession, request: IdempotentRequest) -> None:
         text("DELETE FROM idempotency_records WHERE scope = :scope AND key = :key"),
         {"scope": request.scope, "key": request.key},
     )
+
+
+class _NoBody(BaseModel):
+    """The body of a command that takes none: the key binds to the method and path alone."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an idempotent request answers, kept to replay: a status and a JSON body."""
+
+    status: int
+    body: Any
+
+
+async def respond_once(
+    session: AsyncSession,
+    request: Request,
+    principal: Principal,
+    body: BaseModel | None,
+    work: Callable[[], Awaitable[Answer]],
+    *,
+    on_replay: Callable[[StoredResponse], Awaitable[JSONResponse]] | None = None,
+) -> JSONResponse:
+    """The one idempotent-request sequence: claim the Idempotency-Key (or replay the first
+    answer), do the work in the request's transaction, store the answer with it and commit.
+
+    The claim stays uncommitted while the work runs: a failure rolls it back (the key stays
+    free), and a concurrent request with the same key waits for this one.
+    """
+    key = idempotent_request(request, principal, body if body is not None else _NoBody())
+    replay = await claim(session, key)
+    if replay is not None:
+        return await on_replay(replay) if on_replay is not None else replay.response()
+    answer = await work()
+    await store_response(session, key, answer.status, answer.body)
+    await session.commit()
+    return JSONResponse(answer.body, status_code=answer.status)

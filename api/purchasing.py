@@ -18,15 +18,15 @@ from api.auth.dependencies import Principal
 from api.errors import ApiError
 from api.organization_status import organization_inactive
 from api.schemas.purchases import PurchaseCreate
-from api.temporal_connection import TemporalConnector
-from api.workflow_start import BusinessKeyStart, StartOutcome, start_by_business_key
 from db.audit import Actor, RequestContext, write_audit
 from db.ledger import MAX_TOKENS, ensure_wallet
 from db.models import Organization, TokenPackage, TokenPurchase
 from db.pending_purchases import load_pending_purchase
-from db.pricing import price_tokens
+from domain.pricing import price_tokens
+from services.workflow_client import StartOutcome, WorkflowClient
 from tokenbill.settings import Settings
-from workflows.purchase_types import PURCHASE_WORKFLOW_NAME, PurchaseInput, purchase_workflow_id
+from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_types import PurchaseInput, purchase_workflow_id
 from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
 
 logger = logging.getLogger("tokenbill.api.purchasing")
@@ -125,24 +125,18 @@ async def record_pending_purchase(
 
 
 async def start_purchase_workflow(
-    temporal: TemporalConnector, settings: Settings, purchase: NewPurchase
+    temporal: WorkflowClient, settings: Settings, purchase: NewPurchase
 ) -> StartOutcome:
     """Start the purchase's workflow under its business key; NOT_STARTED only when none runs."""
-    return await start_by_business_key(
-        temporal,
-        BusinessKeyStart(
-            workflow=PURCHASE_WORKFLOW_NAME,
-            argument=purchase.workflow_input,
-            workflow_id=purchase.workflow_id,
-            task_queue=settings.temporal_task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(
-                        ORGANIZATION_ID, str(purchase.workflow_input.organization_id)
-                    ),
-                    SearchAttributePair(PURCHASE_REFERENCE, purchase.reference),
-                ]
-            ),
+    return await temporal.start(
+        PurchaseWorkflow.run,
+        purchase.workflow_input,
+        workflow_id=purchase.workflow_id,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(ORGANIZATION_ID, str(purchase.workflow_input.organization_id)),
+                SearchAttributePair(PURCHASE_REFERENCE, purchase.reference),
+            ]
         ),
     )
 
@@ -185,7 +179,7 @@ async def fail_unstarted_purchase(
 
 
 async def resume_if_pending(
-    session: AsyncSession, temporal: TemporalConnector, settings: Settings, reference: str
+    session: AsyncSession, temporal: WorkflowClient, settings: Settings, reference: str
 ) -> None:
     """Start the workflow of a purchase still pending (idempotent: the id is the business key).
     A failure here is left to the resumePendingPurchases job."""

@@ -8,7 +8,7 @@ flight are coalesced into one more, so a burst of crossings costs at most two si
 import asyncio
 import logging
 
-from api.temporal_connection import TemporalConnector
+from services.workflow_client import WorkflowClient
 from workflows.outbox_relay_start import wake_outbox_relay
 
 logger = logging.getLogger("tokenbill.api.relay")
@@ -16,7 +16,7 @@ NUDGE_TIMEOUT_SECONDS = 10.0
 
 
 class RelayNudger:
-    def __init__(self, temporal: TemporalConnector, task_queue: str) -> None:
+    def __init__(self, temporal: WorkflowClient, task_queue: str) -> None:
         self._temporal = temporal
         self._task_queue = task_queue
         self._task: asyncio.Task[None] | None = None

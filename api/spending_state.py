@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 from api.auth.api_key_cache import ApiKeyCache
 from api.relay_nudge import RelayNudger
-from api.temporal_connection import TemporalConnector
 from db.spend_pool import SpendPool, create_spend_pool
 from db.spending import AlertDefaults
+from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
 
 
@@ -19,7 +19,7 @@ class SpendingState:
     defaults: AlertDefaults
 
     @staticmethod
-    async def open(settings: Settings, temporal: TemporalConnector) -> "SpendingState":
+    async def open(settings: Settings, temporal: WorkflowClient) -> "SpendingState":
         pool = create_spend_pool(settings)
         await pool.open(wait=False)
         return SpendingState(

@@ -7,7 +7,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.spending_state import SpendingState
-from api.temporal_connection import TemporalConnector
+from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
 
 
@@ -16,7 +16,7 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     session_maker: async_sessionmaker[AsyncSession]
-    temporal: TemporalConnector
+    workflows: WorkflowClient
     spending: SpendingState
 
 
@@ -35,8 +35,8 @@ def get_session_maker(request: Request) -> async_sessionmaker[AsyncSession]:
     return app_state(request).session_maker
 
 
-def get_temporal(request: Request) -> TemporalConnector:
-    return app_state(request).temporal
+def get_workflows(request: Request) -> WorkflowClient:
+    return app_state(request).workflows
 
 
 def get_spending(request: Request) -> SpendingState:

@@ -13,17 +13,16 @@ from api.auth.dependencies import Principal
 from api.errors import ApiError, validation_error
 from api.purchasing import active_organization, active_package
 from api.schemas.subscriptions import SubscriptionCreate
-from api.temporal_connection import TemporalConnector
-from api.workflow_start import BusinessKeyStart, StartOutcome, start_by_business_key
 from db.audit import Actor, RequestContext, write_audit
 from db.ledger import ensure_wallet
 from db.models import TokenPackage, TokenSubscription
-from tokenbill.durations import InvalidInterval, parse_interval
+from domain.durations import InvalidInterval, parse_interval
+from domain.subscription_policy import subscription_policy
+from services.workflow_client import StartOutcome, WorkflowClient
 from tokenbill.settings import Settings
-from tokenbill.subscription_policy import subscription_policy
 from workflows.search_attributes import NEXT_BILLING_DATE, ORGANIZATION_ID, SUBSCRIPTION_STATUS
+from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_types import (
-    SUBSCRIPTION_WORKFLOW_NAME,
     PackageTerms,
     SubscriptionRun,
     subscription_workflow_id,
@@ -139,25 +138,21 @@ async def record_subscription(
 
 
 async def start_subscription_workflow(
-    temporal: TemporalConnector, settings: Settings, subscription: NewSubscription
+    temporal: WorkflowClient, settings: Settings, subscription: NewSubscription
 ) -> StartOutcome:
     """Start the subscription's workflow under its business key; NOT_STARTED only when none
     runs."""
     run = subscription.run
-    return await start_by_business_key(
-        temporal,
-        BusinessKeyStart(
-            workflow=SUBSCRIPTION_WORKFLOW_NAME,
-            argument=run,
-            workflow_id=subscription.workflow_id,
-            task_queue=settings.temporal_task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(ORGANIZATION_ID, str(run.organization_id)),
-                    SearchAttributePair(SUBSCRIPTION_STATUS, "active"),
-                    SearchAttributePair(NEXT_BILLING_DATE, run.anchor),
-                ]
-            ),
+    return await temporal.start(
+        SubscriptionWorkflow.run,
+        run,
+        workflow_id=subscription.workflow_id,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(ORGANIZATION_ID, str(run.organization_id)),
+                SearchAttributePair(SUBSCRIPTION_STATUS, "active"),
+                SearchAttributePair(NEXT_BILLING_DATE, run.anchor),
+            ]
         ),
     )
 

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.service import RPCError
 
 from api.schemas.subscriptions import SubscriptionInvoiceOut, SubscriptionOut
-from api.temporal_connection import TemporalConnector, TemporalUnavailable
 from db.models import Invoice, InvoiceLine, TokenSubscription
+from services.workflow_client import WorkflowClient, WorkflowUnavailable
 from workflows.subscription_types import STATE_QUERY, SubscriptionState, subscription_workflow_id
 
 logger = logging.getLogger("tokenbill.api.subscriptions")
@@ -49,7 +49,7 @@ def subscription_out(row: TokenSubscription, live: SubscriptionState | None) -> 
     )  # fmt: skip
 
 
-async def live_state(temporal: TemporalConnector, subscription_id: int) -> SubscriptionState | None:
+async def live_state(temporal: WorkflowClient, subscription_id: int) -> SubscriptionState | None:
     """The workflow's own answer, or None when it is closed or Temporal does not answer."""
     try:
         client = await temporal.client()
@@ -58,7 +58,7 @@ async def live_state(temporal: TemporalConnector, subscription_id: int) -> Subsc
             handle.query(STATE_QUERY, result_type=SubscriptionState, rpc_timeout=QUERY_TIMEOUT),
             QUERY_TIMEOUT.total_seconds(),
         )
-    except (TemporalUnavailable, RPCError, TimeoutError) as exc:
+    except (WorkflowUnavailable, RPCError, TimeoutError) as exc:
         logger.debug("subscription %s: no live state: %s", subscription_id, exc)
         return None
     return state

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbill.durations import InvalidInterval, interval_in_months, parse_interval
+from domain.durations import InvalidInterval, interval_in_months, parse_interval
 
 CENT = Decimal("0.01")
 PURCHASE_KINDS = ("one_time", "subscription", "auto_topup")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.pricing import to_cents
+from domain.pricing import to_cents
 
 InvoiceStatus = Literal["draft", "open", "paid", "void"]
 IssuableStatus = Literal["open", "paid"]

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from db import ledger
-from db.pricing import price_tokens
+from domain.pricing import price_tokens
 from workflows.purchase_types import (
     PURCHASE_WORKFLOW_NAME,
     PurchaseInput,

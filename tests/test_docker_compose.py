@@ -4,6 +4,7 @@ Docker does not run here: these tests read the files and check the services and 
 """
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,10 @@ def test_dockerfile_installs_the_project_and_runs_as_a_user() -> None:
         "FROM python:3.11-slim"
     )
     assert "pip install ." in dockerfile
-    for package in ("tokenbill", "api", "activities", "workflows", "worker", "db"):
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+    for package in (pattern.rstrip("*") for pattern in packages):
         assert f"COPY {package} ./{package}" in lines, package
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")

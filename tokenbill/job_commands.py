@@ -11,8 +11,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from db.job_runs import JobRunRecord, latest_job_runs
 from tokenbill.settings import Settings
+from tokenbill.temporal_connect import connect_temporal
 from worker.schedules import JOB_SCHEDULES, JobSchedule
-from workflows.converter import DATA_CONVERTER
 from workflows.job_types import JobResult
 
 START_WAIT_SECONDS = 30.0
@@ -54,9 +54,7 @@ def find_job(name: str) -> JobSchedule:
 async def connect(settings: Settings) -> Client:
     address = settings.temporal_address or f"localhost:{settings.dev_temporal_port}"
     try:
-        return await Client.connect(
-            address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
-        )
+        return await connect_temporal(settings, address=address)
     except RuntimeError as exc:
         raise JobCommandError(f"cannot reach Temporal at {address}: {exc}") from exc
 

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from db.session import create_engine, create_session_maker
 from tokenbill.settings import Settings, require_production_secrets
+from tokenbill.temporal_connect import connect_temporal
 from worker.activities import build_activities
 from worker.finance_jobs import FINANCE_WORKFLOWS, finance_activities
 from worker.notifications import (
@@ -22,7 +23,6 @@ from worker.notifications import (
 from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
 from worker.schedules import JobSchedule, ensure_schedules, register
 from worker.telemetry import worker_runtime
-from workflows.converter import DATA_CONVERTER
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_recovery import ResumePendingPurchasesWorkflow
 from workflows.purchase_recovery_types import (
@@ -111,12 +111,7 @@ async def run_worker(settings: Settings) -> None:
     warn_about_private_webhooks(settings)
     if not settings.temporal_address:
         raise RuntimeError("TEMPORAL_ADDRESS is not set (tokenbill dev starts a local server)")
-    client = await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=DATA_CONVERTER,
-        runtime=worker_runtime(settings),
-    )
+    client = await connect_temporal(settings, runtime=worker_runtime(settings))
     await ensure_schedules(client, settings)
     engine = create_engine(settings)
     stop = asyncio.Event()

@@ -21,7 +21,7 @@ from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedErro
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from tokenbill.durations import next_cycle, parse_interval, period_start
+    from domain.durations import next_cycle, parse_interval, period_start
     from workflows.auto_topup_types import (
         AUTO_TOPUP_WORKFLOW_NAME,
         EVALUATE_TRIGGER,

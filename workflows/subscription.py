@@ -22,7 +22,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from tokenbill.durations import next_cycle, parse_interval, period_start
+    from domain.durations import next_cycle, parse_interval, period_start
     from workflows.search_attributes import NEXT_BILLING_DATE, SUBSCRIPTION_STATUS
     from workflows.subscription_activity_types import (
         CHARGE_PERIOD,

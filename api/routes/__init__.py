@@ -1,1 +1,53 @@
-"""One router per resource."""
+"""The API's routers, listed once, in the order they are matched."""
+
+from fastapi import APIRouter
+
+from api.routes import (
+    admin_api_keys,
+    admin_operations,
+    admin_organizations,
+    admin_users,
+    audit,
+    auto_topup,
+    consumption,
+    finance,
+    finance_reports,
+    health,
+    invoice_views,
+    invoices,
+    metrics,
+    notifications,
+    packages,
+    purchases,
+    subscriptions,
+    thresholds,
+    wallet,
+    wallet_operations,
+    webhooks,
+)
+
+UNPREFIXED: tuple[APIRouter, ...] = (health.router, metrics.router)
+"""Served at the root: /api/health, /metrics."""
+
+TOKENS: tuple[APIRouter, ...] = (
+    invoice_views.router,  # before invoices: `/invoices/{number}.html` must match first
+    packages.router,
+    wallet.router,
+    thresholds.router,
+    consumption.router,
+    notifications.router,
+    purchases.router,
+    invoices.router,
+    admin_organizations.router,
+    admin_users.router,
+    admin_api_keys.router,
+    wallet_operations.router,
+    admin_operations.router,
+    finance.router,
+    finance_reports.router,
+    audit.router,
+    auto_topup.router,
+    webhooks.router,
+    subscriptions.router,
+)
+"""Served under /api/tokens."""

@@ -5,22 +5,20 @@ A revoked key stops working within API_KEY_CACHE_TTL (5 seconds by default) on e
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Admin
+from api.deps import Session
 from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, UNKNOWN_ORGANIZATION, Page
 from api.schemas.spend_settings import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, api_key_reach
-from api.state import get_session
 from db import api_keys
 from db.audit import Actor
 
 router = APIRouter(prefix="/admin/api-keys", tags=["admin"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 ApiKeyId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="API key id.")]
 
 

@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Query
 
 from api.auth.dependencies import Admin
+from api.deps import Session
 from api.schemas.common import AUTH_ERRORS
 from api.schemas.operations import (
     JobRunOut,
@@ -14,12 +14,10 @@ from api.schemas.operations import (
     ReconciliationRunOut,
     ReconciliationRunsOut,
 )
-from api.state import get_session
 from db.job_runs import job_runs_of, latest_job_runs
 from db.reconciliation import latest_reconciliation_runs
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 
 
 @router.get(

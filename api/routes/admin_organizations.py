@@ -2,23 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Admin
+from api.deps import OrganizationId, Session
 from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.admin import OrganizationCreate, OrganizationOut
-from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
-from api.state import get_session
+from api.schemas.common import AUTH_ERRORS, Page
 from db import directory
 from db.audit import Actor
 
 router = APIRouter(prefix="/admin/organizations", tags=["admin"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
-OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
 
 
 @router.post(

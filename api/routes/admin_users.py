@@ -3,22 +3,21 @@ db.directory; a change takes effect on the user's next request."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Admin
+from api.deps import Session
 from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.admin import Permission, UserCreate, UserOut
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, UNKNOWN_ORGANIZATION, Page
-from api.state import get_session
 from db import directory
 from db.audit import Actor
 
 router = APIRouter(prefix="/admin/users", tags=["admin"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 UserId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="User id.")]
 PermissionName = Annotated[Permission, Path(description="tokens.view, tokens.purchase or "
                                                         "tokens.configure")]  # fmt: skip

@@ -2,20 +2,18 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Admin
+from api.deps import Session
 from api.pagination import PageParams
 from api.schemas.audit import AuditRecordOut
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
-from api.state import get_session
 from db.models import TokenAuditLog
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 
 
 @router.get(

@@ -15,33 +15,30 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization, deny
+from api.deps import OrganizationId, Session, SettingsDep, Workflows
 from api.errors import ApiError, validation_error
 from api.organization_status import CONFIGURING_INACTIVE_ERRORS, refuse_configuring_inactive
 from api.request_context import audit_context
 from api.schemas.auto_topup import AutoTopupPolicyIn, AutoTopupPolicyOut, ScheduleOut
-from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID
-from api.state import get_session, get_settings, get_temporal
-from api.temporal_connection import TemporalConnector
+from api.schemas.common import AUTH_ERRORS
 from db.audit import Actor, write_audit
 from db.directory import PURCHASE
 from db.ledger import ensure_wallet
 from db.models import AutoTopupPolicy, Organization, TokenPackage
-from tokenbill.durations import parse_interval
+from domain.durations import parse_interval
+from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
 from workflows.auto_topup_start import signal_auto_topup
 from workflows.auto_topup_types import TopupTrigger
 
 logger = logging.getLogger("tokenbill.api.auto_topup")
 router = APIRouter(prefix="/wallet", tags=["auto top-up"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
 DURATION = TypeAdapter(timedelta)
 
 
@@ -213,7 +210,7 @@ async def put_auto_topup(
     principal: ConfiguringBuyer,
     session: Session,
     settings: SettingsDep,
-    temporal: Annotated[TemporalConnector, Depends(get_temporal)],
+    temporal: Workflows,
     organization_id: OrganizationId,
     body: AutoTopupPolicyIn,
 ) -> AutoTopupPolicyOut:
@@ -291,7 +288,7 @@ async def delete_auto_topup(
     return Response(status_code=204)
 
 
-async def _nudge(temporal: TemporalConnector, settings: Settings, policy: AutoTopupPolicy) -> None:
+async def _nudge(temporal: WorkflowClient, settings: Settings, policy: AutoTopupPolicy) -> None:
     """Let the wallet's workflow re-read the policy (arming a schedule); best effort."""
     try:
         client = await temporal.client()

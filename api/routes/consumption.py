@@ -8,19 +8,20 @@ The hot path: the caller is verified (API keys from a short in-process cache), t
 import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection, OperationalError
 from psycopg_pool import PoolTimeout
 
 from api.auth.spenders import SpenderDep, authorize_spend
+from api.deps import OrganizationId, Spending
 from api.errors import ApiError, error_body
 from api.idempotency import IDEMPOTENCY_HEADER, idempotency_key_openapi
 from api.organization_status import organization_inactive
 from api.request_context import audit_context
-from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, ErrorBody, plain_decimal
+from api.schemas.common import AUTH_ERRORS, ErrorBody, plain_decimal
 from api.schemas.consumption import (
     IDEMPOTENCY_KEY_PATTERN,
     BatchItemOut,
@@ -31,12 +32,9 @@ from api.schemas.consumption import (
     SpendEntry,
 )
 from api.spending_state import SpendingState
-from api.state import get_spending
 from db.spending import SpendContext, SpendOutcome, SpendRequest, spend, spend_batch
 
 router = APIRouter(tags=["spending"], responses=AUTH_ERRORS)
-Spending = Annotated[SpendingState, Depends(get_spending)]
-OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
 REPLAYED_HEADER = "Idempotent-Replayed"
 _ACCEPTABLE_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 SPEND_KEY_OPENAPI = idempotency_key_openapi(max_length=200)

@@ -3,10 +3,10 @@
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Query
 
 from api.auth.finance import FinanceStaff
+from api.deps import Session, SettingsDep
 from api.schemas.common import AUTH_ERRORS
 from api.schemas.finance import (
     CurrencyAmountOut,
@@ -18,12 +18,9 @@ from api.schemas.finance import (
     RevenueRowOut,
     UnspentTokensOut,
 )
-from api.state import get_session, get_settings
 from db.finance import RevenueRow, finance_summary, revenue
-from tokenbill.settings import Settings
 
 router = APIRouter(prefix="/finance", tags=["finance"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 MAX_DAYS = 366
 
 
@@ -82,7 +79,7 @@ async def get_revenue(
 async def get_summary(
     principal: FinanceStaff,
     session: Session,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
 ) -> FinanceSummaryOut:
     summary = await finance_summary(
         session, default_low_threshold=settings.token_low_balance_threshold

@@ -2,21 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.finance import FinanceStaff
+from api.deps import Session
 from api.errors import ApiError
 from api.pagination import PageParams
 from api.report_csv import report_csv
 from api.schemas.common import AUTH_ERRORS, Page
 from api.schemas.finance import MonthlyReportOut, MonthlyReportSummaryOut, ReportOrganizationOut
-from api.state import get_session
 from db.monthly_reports import StoredReport, list_reports, load_report, month_label, parse_month
 
 router = APIRouter(prefix="/finance/reports", tags=["finance"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 Month = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="The month, YYYY-MM.")]
 REPORTS_PATH = "/api/tokens/finance/reports"
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from api.schemas.health import CheckStatus, HealthChecks, HealthOut
 from api.state import AppState, app_state
-from api.temporal_connection import TemporalUnavailable
+from services.workflow_client import WorkflowUnavailable
 
 logger = logging.getLogger("tokenbill.api.health")
 router = APIRouter(tags=["health"])
@@ -29,8 +29,8 @@ async def _database(state: AppState) -> CheckStatus:
 
 async def _temporal(state: AppState) -> CheckStatus:
     try:
-        await state.temporal.check()
-    except TemporalUnavailable as exc:
+        await state.workflows.check()
+    except WorkflowUnavailable as exc:
         logger.warning("health: temporal down: %s", exc)
         return "down"
     return "up"

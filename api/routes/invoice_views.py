@@ -4,24 +4,22 @@ organization's invoices, admins and finance staff every organization's)."""
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Principal, Viewer, authorize_organization, deny
 from api.auth.finance import is_finance_staff
+from api.deps import Session
 from api.errors import ApiError
 from api.invoice_html import invoice_html
 from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.invoice_list import InvoiceSummaryOut
-from api.state import get_session
 from db.invoices import load_invoice
 from db.models import Invoice, Organization
 
 router = APIRouter(prefix="/invoices", tags=["invoices"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 InvoiceNumber = Annotated[
     str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="e.g. TOK-2026-000001")
 ]

@@ -2,19 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Viewer, authorize_organization
+from api.deps import Session
 from api.errors import ApiError
 from api.schemas.common import AUTH_ERRORS
 from api.schemas.invoices import InvoiceLineOut, InvoiceOut
-from api.state import get_session
 from db.models import Invoice, InvoiceLine
 
 router = APIRouter(prefix="/invoices", tags=["invoices"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 InvoiceNumber = Annotated[
     str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="e.g. TOK-2026-000001")
 ]

@@ -12,11 +12,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.deps import SettingsDep
 from api.observability import HttpMetrics
-from api.state import get_session, get_settings
+from api.state import get_session
 from db.metrics_snapshot import MetricsSnapshot, metrics_snapshot
 from db.operations_metrics import OperationsMetrics
-from tokenbill.settings import Settings
 
 router = APIRouter(tags=["observability"])
 
@@ -112,7 +112,7 @@ def http_metrics(request: Request) -> HttpMetrics:
 @router.get("/metrics", response_class=Response, include_in_schema=False)
 async def metrics(
     session: Annotated[AsyncSession, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
     http: Annotated[HttpMetrics, Depends(http_metrics)],
 ) -> Response:
     snapshot = await metrics_snapshot(

@@ -2,19 +2,17 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Viewer, authorize_organization
+from api.deps import Session
 from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.spend_settings import NotificationOut
-from api.state import get_session
 from db.notification_feed import list_notifications
 
 router = APIRouter(prefix="/notifications", tags=["notifications"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 NotificationStatus = Literal["pending", "dispatched", "delivered", "failed"]
 
 

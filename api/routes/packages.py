@@ -9,26 +9,24 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Admin, Principal, Viewer
+from api.deps import Session, SettingsDep
 from api.errors import ApiError, validation_error
 from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.packages import PackageCreate, PackageOut, PackageUpdate
-from api.state import get_session, get_settings
 from db.audit import Actor, write_audit
 from db.models import TokenPackage
-from tokenbill.settings import Settings
 
 router = APIRouter(prefix="/packages", tags=["packages"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
 PackageId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Package id.")]
 MAX_PACKAGE_PRICE = Decimal("1e15")
 
@@ -116,7 +114,7 @@ async def create_package(
     request: Request,
     principal: Admin,
     session: Session,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
     body: PackageCreate,
 ) -> JSONResponse:
     idempotency = idempotent_request(request, principal, body)

@@ -4,14 +4,14 @@ import asyncio
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
 from api.auth.dependencies import Buyer, Viewer, authorize_organization, deny
+from api.deps import Session, SessionMaker, SettingsDep, Workflows
 from api.errors import ApiError, validation_error
 from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
 from api.pagination import PageParams
@@ -32,16 +32,10 @@ from api.schemas.purchases import (
     PurchaseOut,
     PurchaseStatusFilter,
 )
-from api.state import get_session, get_session_maker, get_settings, get_temporal
-from api.temporal_connection import TemporalConnector, TemporalUnavailable
-from api.workflow_start import StartOutcome
-from tokenbill.settings import Settings
+from services.workflow_client import StartOutcome, WorkflowClient, WorkflowUnavailable
 
 logger = logging.getLogger("tokenbill.api.purchases")
 router = APIRouter(prefix="/purchases", tags=["purchases"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-Temporal = Annotated[TemporalConnector, Depends(get_temporal)]
 Reference = Annotated[
     str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="e.g. TKP-0123…")
 ]
@@ -74,8 +68,8 @@ async def create_purchase(
     principal: Buyer,
     session: Session,
     settings: SettingsDep,
-    temporal: Temporal,
-    session_maker: Annotated[async_sessionmaker[AsyncSession], Depends(get_session_maker)],
+    temporal: Workflows,
+    session_maker: SessionMaker,
     body: PurchaseCreate,
 ) -> JSONResponse:
     await authorize_organization(request, principal, body.organization_id)
@@ -178,7 +172,7 @@ async def get_purchase(
     request: Request,
     principal: Viewer,
     session: Session,
-    temporal: Temporal,
+    temporal: Workflows,
     purchase_reference_id: Reference,
     wait_seconds: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, allow_inf_nan=False)] = 0,
 ) -> PurchaseOut:
@@ -195,11 +189,11 @@ async def get_purchase(
     return purchase
 
 
-async def _wait_for_workflow(temporal: TemporalConnector, workflow_id: str, seconds: float) -> None:
+async def _wait_for_workflow(temporal: WorkflowClient, workflow_id: str, seconds: float) -> None:
     """Wait until the workflow closes or the time is up; the database row is the answer either
     way, so an unreachable Temporal only shortens the wait."""
     try:
         client = await temporal.client()
         await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), seconds)
-    except (TimeoutError, TemporalUnavailable, WorkflowFailureError, RPCError) as exc:
+    except (TimeoutError, WorkflowUnavailable, WorkflowFailureError, RPCError) as exc:
         logger.debug("stopped waiting for %s: %s", workflow_id, exc)

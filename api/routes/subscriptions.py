@@ -6,14 +6,23 @@ the user who sent it. The token_subscriptions row follows through the workflow's
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Buyer, Principal, Viewer, authorize_organization, deny
+from api.deps import Session, SettingsDep, Workflows
 from api.errors import ApiError
-from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
+from api.idempotency import (
+    IDEMPOTENT_ROUTE,
+    Answer,
+    claim,
+    forget,
+    idempotent_request,
+    respond_once,
+    store_response,
+)
 from api.pagination import PageParams
 from api.purchasing import active_package
 from api.request_context import audit_context
@@ -30,14 +39,12 @@ from api.schemas.subscriptions import (
     SubscriptionOut,
     SubscriptionStatusFilter,
 )
-from api.state import get_session, get_settings, get_temporal
 from api.subscribing import (
     cancel_unstarted_subscription,
     package_terms,
     record_subscription,
     start_subscription_workflow,
 )
-from api.subscription_commands import send_update
 from api.subscription_queries import (
     find_subscription,
     list_subscriptions,
@@ -45,17 +52,12 @@ from api.subscription_queries import (
     subscription_invoices,
     subscription_out,
 )
-from api.temporal_connection import TemporalConnector
-from api.workflow_start import StartOutcome
 from db.audit import Actor, write_audit
 from db.models import TokenSubscription
-from tokenbill.settings import Settings
+from services.subscriptions.workflow_commands import send_command
+from services.workflow_client import StartOutcome
+from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_types import (
-    CANCEL_UPDATE,
-    CHANGE_PACKAGE_UPDATE,
-    PAUSE_UPDATE,
-    RESUME_UPDATE,
-    UPDATE_PAYMENT_METHOD_UPDATE,
     CancelRequest,
     CancelResult,
     ChangePackageRequest,
@@ -66,9 +68,6 @@ from workflows.subscription_types import (
 )
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-Temporal = Annotated[TemporalConnector, Depends(get_temporal)]
 SubscriptionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 COMMAND_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "The subscription's state refuses the command (the reason says why)."},
@@ -98,7 +97,7 @@ async def create_subscription(
     principal: Buyer,
     session: Session,
     settings: SettingsDep,
-    temporal: Temporal,
+    temporal: Workflows,
     body: SubscriptionCreate,
 ) -> JSONResponse:
     await authorize_organization(request, principal, body.organization_id)
@@ -184,7 +183,7 @@ async def get_subscription(
     request: Request,
     principal: Viewer,
     session: Session,
-    temporal: Temporal,
+    temporal: Workflows,
     subscription_id: SubscriptionId,
 ) -> SubscriptionOut:
     row = await _visible(request, principal, session, subscription_id)
@@ -227,12 +226,12 @@ async def cancel(
     request: Request,
     principal: Buyer,
     session: Session,
-    temporal: Temporal,
+    temporal: Workflows,
     subscription_id: SubscriptionId,
     body: CancelBody,
 ) -> JSONResponse:
     async def run() -> CommandAnswer:
-        result = await send_update(temporal, subscription_id, CANCEL_UPDATE,
+        result = await send_command(temporal, subscription_id, SubscriptionWorkflow.cancel,
                                    CancelRequest(when=body.when), CancelResult)  # fmt: skip
         when = "at the end of the paid period" if result.cancel_at_period_end else "now"
         return CommandAnswer(
@@ -255,11 +254,13 @@ async def pause(
     request: Request,
     principal: Buyer,
     session: Session,
-    temporal: Temporal,
+    temporal: Workflows,
     subscription_id: SubscriptionId,
 ) -> JSONResponse:
     async def run() -> CommandAnswer:
-        result = await send_update(temporal, subscription_id, PAUSE_UPDATE, None, CommandResult)
+        result = await send_command(
+            temporal, subscription_id, SubscriptionWorkflow.pause, None, CommandResult
+        )
         return _answer(subscription_id, result)
 
     return await _command(request, principal, session, subscription_id, None, "pause", run)
@@ -278,12 +279,12 @@ async def resume(
     request: Request,
     principal: Buyer,
     session: Session,
-    temporal: Temporal,
+    temporal: Workflows,
     subscription_id: SubscriptionId,
     body: ResumeBody,
 ) -> JSONResponse:
     async def run() -> CommandAnswer:
-        result = await send_update(temporal, subscription_id, RESUME_UPDATE,
+        result = await send_command(temporal, subscription_id, SubscriptionWorkflow.resume,
                                    ResumeRequest(payment_method=body.payment_method),
                                    CommandResult)  # fmt: skip
         if result.status == "suspended":
@@ -305,14 +306,14 @@ async def change_package(
     request: Request,
     principal: Buyer,
     session: Session,
-    temporal: Temporal,
+    temporal: Workflows,
     subscription_id: SubscriptionId,
     body: ChangePackageBody,
 ) -> JSONResponse:
     terms = package_terms(await active_package(session, body.package_id))
 
     async def run() -> CommandAnswer:
-        result = await send_update(temporal, subscription_id, CHANGE_PACKAGE_UPDATE,
+        result = await send_command(temporal, subscription_id, SubscriptionWorkflow.change_package,
                                    ChangePackageRequest(terms=terms),
                                    ChangePackageResult)  # fmt: skip
         return CommandAnswer(
@@ -335,14 +336,18 @@ async def update_payment_method(
     request: Request,
     principal: Buyer,
     session: Session,
-    temporal: Temporal,
+    temporal: Workflows,
     subscription_id: SubscriptionId,
     body: PaymentMethodBody,
 ) -> JSONResponse:
     async def run() -> CommandAnswer:
-        result = await send_update(temporal, subscription_id, UPDATE_PAYMENT_METHOD_UPDATE,
-                                   PaymentMethodRequest(payment_method=body.payment_method),
-                                   CommandResult)  # fmt: skip
+        result = await send_command(
+            temporal,
+            subscription_id,
+            SubscriptionWorkflow.update_payment_method,
+            PaymentMethodRequest(payment_method=body.payment_method),
+            CommandResult,
+        )
         return _answer(subscription_id, result)
 
     return await _command(request, principal, session, subscription_id, body, "payment_method", run)
@@ -353,10 +358,6 @@ def _answer(subscription_id: int, result: CommandResult) -> CommandAnswer:
         subscription_id=subscription_id, status=result.status, message=result.message,
         next_billing_date=result.next_billing_date,
     )  # fmt: skip
-
-
-class _NoBody(BaseModel):
-    pass
 
 
 async def _command(
@@ -370,27 +371,23 @@ async def _command(
 ) -> JSONResponse:
     """Authorize, claim the Idempotency-Key, send the update, audit and store the answer."""
     row = await _visible(request, principal, session, subscription_id)
-    idempotency = idempotent_request(request, principal, body or _NoBody())
-    replay = await claim(session, idempotency)
-    if replay is not None:
-        return replay.response()
-    # The claim stays uncommitted while the workflow answers: a refusal rolls it back (the key
-    # stays free), and a concurrent request with the same key waits for this one.
-    answer: CommandAnswer = await run()
-    payload = answer.model_dump(mode="json")
-    await write_audit(
-        session,
-        actor=Actor.user(principal.id),
-        action=f"subscription.{action}",
-        organization_id=row.organization_id,
-        target_type="token_subscription",
-        target_id=subscription_id,
-        after={"request": None if body is None else body.model_dump(mode="json"), **payload},
-        context=audit_context(request),
-    )
-    await store_response(session, idempotency, 200, payload)
-    await session.commit()
-    return JSONResponse(payload)
+
+    async def apply() -> Answer:
+        answer: CommandAnswer = await run()
+        payload = answer.model_dump(mode="json")
+        await write_audit(
+            session,
+            actor=Actor.user(principal.id),
+            action=f"subscription.{action}",
+            organization_id=row.organization_id,
+            target_type="token_subscription",
+            target_id=subscription_id,
+            after={"request": None if body is None else body.model_dump(mode="json"), **payload},
+            context=audit_context(request),
+        )
+        return Answer(200, payload)
+
+    return await respond_once(session, request, principal, body, apply)
 
 
 async def _visible(

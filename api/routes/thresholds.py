@@ -1,25 +1,19 @@
 """An organization's balance alert thresholds (tokens.configure, own organization, audited)."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Path, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Request
 
 from api.auth.dependencies import Configurer, authorize_organization
+from api.deps import OrganizationId, Session, SettingsDep
 from api.errors import ApiError, validation_error
 from api.organization_status import CONFIGURING_INACTIVE_ERRORS, refuse_configuring_inactive
 from api.request_context import audit_context
-from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID
+from api.schemas.common import AUTH_ERRORS
 from api.schemas.spend_settings import ThresholdsOut, ThresholdsUpdate
-from api.state import get_session, get_settings
 from db.audit import Actor
 from db.models import Organization
 from db.thresholds import set_thresholds
-from tokenbill.settings import Settings
 
 router = APIRouter(prefix="/wallet", tags=["wallet"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
-OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
 
 
 @router.put(
@@ -36,7 +30,7 @@ async def put_thresholds(
     request: Request,
     principal: Configurer,
     session: Session,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
     organization_id: OrganizationId,
     body: ThresholdsUpdate,
 ) -> ThresholdsOut:

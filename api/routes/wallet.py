@@ -3,24 +3,21 @@
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Viewer, authorize_organization
+from api.deps import OrganizationId, Session, SettingsDep
 from api.errors import ApiError
 from api.pagination import PageParams
-from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
+from api.schemas.common import AUTH_ERRORS, Page
 from api.schemas.wallet import BalanceChangeOut, ChangeType, Thresholds, WalletOut
-from api.state import get_session, get_settings
 from db.expiry import expired_pending
 from db.models import Organization, OrganizationTokenWallet, TokenBalanceHistory
-from tokenbill.settings import Settings
 
 router = APIRouter(prefix="/wallet", tags=["wallet"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
-OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
 ZERO = Decimal(0)
 
 
@@ -41,7 +38,7 @@ async def get_wallet(
     request: Request,
     principal: Viewer,
     session: Session,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
     organization_id: OrganizationId,
 ) -> WalletOut:
     await authorize_organization(request, principal, organization_id)

@@ -4,23 +4,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Viewer, authorize_organization
+from api.deps import OrganizationId, Session, SettingsDep
 from api.errors import ApiError
-from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID
+from api.schemas.common import AUTH_ERRORS
 from api.schemas.operations import ExpirationsOut, ExpiringLotOut, ForecastOut
-from api.state import get_session, get_settings
 from db.expiry import upcoming_expirations
 from db.forecasts import latest_forecast
 from db.models import Organization, OrganizationTokenWallet
-from tokenbill.settings import Settings
 
 router = APIRouter(prefix="/wallet", tags=["wallet"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
-OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]
 MAX_WITHIN = timedelta(days=3660)
 
 
@@ -47,7 +44,7 @@ async def get_expirations(
     request: Request,
     principal: Viewer,
     session: Session,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
     organization_id: OrganizationId,
     within: Annotated[timedelta | None, Query(description="e.g. P30D")] = None,
 ) -> ExpirationsOut:

@@ -17,10 +17,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import false, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.service import RPCError
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization
+from api.deps import Session, SessionMaker, SettingsDep, Workflows
 from api.errors import ApiError
 from api.idempotency import (
     IDEMPOTENT_ROUTE,
@@ -49,8 +50,6 @@ from api.schemas.webhooks import (
     WebhookOut,
     WebhookUpdate,
 )
-from api.state import get_session, get_session_maker, get_settings, get_temporal
-from api.temporal_connection import TemporalConnector, TemporalUnavailable
 from api.webhook_delivery_start import start_delivery
 from db.audit import Actor, write_audit
 from db.models import (
@@ -62,6 +61,7 @@ from db.models import (
 )
 from db.outbox_events import TEST_EVENT_TYPE
 from db.webhook_secrets import SecretBox, SecretUnreadable, new_signing_secret, secret_hint
+from services.workflow_client import WorkflowUnavailable
 from tokenbill.outbound_addresses import (
     AddressRefused,
     HostUnresolvable,
@@ -74,8 +74,6 @@ from workflows.webhook_delivery_types import webhook_delivery_workflow_id
 
 logger = logging.getLogger("tokenbill.api.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=AUTH_ERRORS)
-Session = Annotated[AsyncSession, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 EndpointId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Webhook endpoint id.")]
 # The stored replay of an answer that shows a secret holds it under this key, encrypted.
 REPLAY_SECRET_FIELD = "secret_ciphertext"
@@ -458,8 +456,8 @@ async def send_test_event(
     principal: Configurer,
     session: Session,
     settings: SettingsDep,
-    temporal: Annotated[TemporalConnector, Depends(get_temporal)],
-    session_maker: Annotated[async_sessionmaker[AsyncSession], Depends(get_session_maker)],
+    temporal: Workflows,
+    session_maker: SessionMaker,
     endpoint_id: EndpointId,
     body: TestEventRequest,
 ) -> JSONResponse:
@@ -511,7 +509,7 @@ async def send_test_event(
             client, settings, delivery_id=int(delivery_id), endpoint_id=endpoint.id,
             event_id=int(event_id), organization_id=endpoint.organization_id,
         )  # fmt: skip
-    except (TemporalUnavailable, RPCError) as exc:
+    except (WorkflowUnavailable, RPCError) as exc:
         logger.warning("test event for webhook %s not started: %s", endpoint.id, exc)
         await session.execute(
             text(

@@ -21,7 +21,7 @@ from api.schemas.common import (
     UnitPrice,
 )
 from api.schemas.purchases import PaymentMethod
-from tokenbill.durations import parse_interval
+from domain.durations import parse_interval
 
 # The floor of any schedule, even in `tokenbill dev`; AUTO_TOPUP_MINIMUM_SCHEDULE_INTERVAL (an
 # hour by default) is checked by the route.

@@ -13,7 +13,7 @@ from pydantic import (
 )
 
 from db.ledger import MAX_TOKENS
-from db.pricing import CENT
+from domain.pricing import CENT
 
 MAX_ROW_ID = 2**31 - 1
 MAX_OFFSET = 1_000_000_000

@@ -17,7 +17,7 @@ from api.schemas.common import (
     UnitPriceInput,
 )
 from db.models import TokenPackage
-from db.pricing import to_cents
+from domain.pricing import to_cents
 
 
 class PackageCreate(RequestBody):

@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.state import AppState
-from api.temporal_connection import TemporalConnector
+from services.workflow_client import WorkflowClient
 from tests.api.helpers import ApiUser, MakePackage, Maker, MakeUser, count_rows, new_key
 from tests.purchase_helpers import run_purchase
 from tokenbill.settings import Settings
@@ -106,7 +106,7 @@ async def api_over(
         state = app.state.tokenbill
         assert isinstance(state, AppState)
         app.state.tokenbill = dataclasses.replace(
-            state, temporal=TemporalConnector(settings, interceptors)
+            state, workflows=WorkflowClient(settings, interceptors)
         )
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://tokenbill.test") as c:

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from activities.subscription_repair import SubscriptionRepairActivities
 from db.session import APP_ROLE, create_engine, create_owner_engine, create_session_maker
 from db.spend_pool import create_spend_pool
+from domain.durations import parse_interval, period_start
 from tests.subscription_helpers import create_package, insert_subscription
-from tokenbill.durations import parse_interval, period_start
 from tokenbill.settings import Settings
 from workflows.job_types import WalletBatch
 from workflows.subscription_activity_types import (

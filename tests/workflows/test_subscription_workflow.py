@@ -31,6 +31,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.subscription_repair import SubscriptionRepairActivities
+from domain.durations import add_months
 from tests.history_recording import record_histories
 from tests.subscription_helpers import (
     Maker,
@@ -46,7 +47,6 @@ from tests.subscription_helpers import (
     wallet_balance,
 )
 from tokenbill.devstack.temporal import temporal_test_server_path
-from tokenbill.durations import add_months
 from tokenbill.settings import Settings
 from worker.activities import build_activities
 from worker.finance_jobs import finance_activities

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from db.pricing import price_tokens
+from domain.pricing import price_tokens
 
 
 def test_business_pack_costs_250_plus_16_percent_tax():

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from tokenbill.durations import (
+from domain.durations import (
     Interval,
     InvalidInterval,
     interval_in_months,

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
-from activities.forecasting import ForecastParameters, PackageOption, UsageForecast, forecast_usage
+from domain.forecasting import ForecastParameters, PackageOption, UsageForecast, forecast_usage
 
 MONDAY = date(2026, 3, 2)
 PACKAGES = [

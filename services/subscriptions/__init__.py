@@ -1,0 +1,1 @@
+"""Subscriptions: create, read, and the commands a subscription's workflow carries out."""
