@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck bench fuzz chaos clean
+.PHONY: dev test tools lint typecheck bench fuzz chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,18 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/tokenbill dev
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# System tools the tests drive: HAProxy, the TLS proxy in front of Temporal in the mutual-TLS test.
+# Installed from Debian's packages when missing and this is root; otherwise we say what to install.
+tools:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q haproxy >/dev/null || { apt-get update -q >/dev/null && \
+	      apt-get install -y -q haproxy >/dev/null; }; \
+	  else echo "make test needs HAProxy (Debian: sudo apt-get install haproxy)" >&2; exit 1; fi; }
 
 # Spending, purchases, reads and a subscription wave, each against a baseline of the same run
 # (own PostgreSQL, Temporal, API and workers). E.g. BENCH_ARGS="--only purchases".

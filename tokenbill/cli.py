@@ -22,6 +22,7 @@ from db.audit import Actor
 from db.directory import KNOWN_PERMISSIONS, ROLES, DirectoryError, OrganizationRecord, UserRecord
 from tokenbill.logging_setup import setup_logging
 from tokenbill.settings import Settings, UnsafeSettings, get_settings
+from tokenbill.temporal_connect import TemporalConnectionSettingsError
 
 CLI_ACTOR = Actor.system("cli")
 PAGE = 200
@@ -184,7 +185,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(settings, "api")
     try:
         run_api(settings)
-    except UnsafeSettings as exc:
+    except (UnsafeSettings, TemporalConnectionSettingsError) as exc:
         raise CommandError(f"the API did not start: {exc}") from exc
     _leave_now(0)
 

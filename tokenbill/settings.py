@@ -52,6 +52,25 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     temporal_namespace: str = "default"
     temporal_task_queue: str = "tokenbill"
+    temporal_tls: bool = Field(
+        default=False,
+        description="Connect to Temporal over TLS (implied by a TEMPORAL_TLS_* file or an API key)",
+    )
+    temporal_tls_ca_file: str | None = Field(
+        default=None, description="PEM file of the CA that signed the Temporal server's certificate"
+    )
+    temporal_tls_cert_file: str | None = Field(
+        default=None, description="PEM client certificate for mutual TLS (with the key file)"
+    )
+    temporal_tls_key_file: str | None = Field(
+        default=None, description="PEM private key of the client certificate"
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="Name to verify the server's certificate against"
+    )
+    temporal_api_key: str | None = Field(
+        default=None, description="Temporal Cloud API key, sent as a bearer token over TLS"
+    )
     data_dir: str = ".data"
 
     # --- `tokenbill dev`: fixed local ports (PostgreSQL off 5432, beside a system server) ---
