@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/tokenbill dev
 
+# The whole suite on the embedded PostgreSQL 18; then the database-level tests and a short chaos
+# run on the system PostgreSQL (15 here) when it answers (.ci/run requires it).
 test: $(STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.on_external_postgres $(EXTERNAL_POSTGRES_ARGS)
 
 # System tools the tests drive: HAProxy, the TLS proxy in front of Temporal in the mutual-TLS test.
 # Installed from Debian's packages when missing and this is root; otherwise we say what to install.

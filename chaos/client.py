@@ -3,6 +3,7 @@ reason (or a 5xx, a 429, a key still in progress) is sent again with the SAME Id
 until it gets a definitive answer or the client gives up."""
 
 import asyncio
+import itertools
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,13 +42,20 @@ class Answer:
 
 
 class ResilientClient:
-    def __init__(self, base_url: str, stats: ClientStats, *, patience: float = 120.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=10.0)
+    """Spreads its requests over every API process in turn, as a load balancer would; a retry
+    goes to the next one."""
+
+    def __init__(
+        self, base_urls: list[str], stats: ClientStats, *, patience: float = 120.0
+    ) -> None:
+        self._https = [httpx.AsyncClient(base_url=url, timeout=10.0) for url in base_urls]
+        self._turn = itertools.count()
         self._stats = stats
         self._patience = patience
 
     async def close(self) -> None:
-        await self._http.aclose()
+        for http in self._https:
+            await http.aclose()
 
     async def send(
         self,
@@ -80,7 +88,8 @@ class ResilientClient:
     ) -> Answer | str:
         """The definitive answer, or why the request must be sent again."""
         try:
-            response = await self._http.request(method, path, headers=headers, json=body)
+            http = self._https[next(self._turn) % len(self._https)]
+            response = await http.request(method, path, headers=headers, json=body)
         except httpx.TransportError as error:
             return f"transport:{type(error).__name__}"
         try:

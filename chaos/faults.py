@@ -91,18 +91,21 @@ async def inject_faults(
 
 
 async def _kill_worker(stack: ChaosStack, log: FaultLog, rng: random.Random) -> None:
-    stack.worker.kill()
-    log.record(WORKER_KILL, f"incarnation {stack.worker.starts}")
+    index = rng.randrange(len(stack.workers))
+    worker = stack.workers[index]
+    worker.kill()
+    log.record(WORKER_KILL, f"{worker.name}, incarnation {worker.starts}")
     await asyncio.sleep(rng.uniform(0.5, 3.0))
-    await asyncio.to_thread(stack.start_worker)
+    await asyncio.to_thread(stack.start_worker, index)
 
 
 async def _one_off(stack: ChaosStack, kind: str, log: FaultLog, rng: random.Random) -> None:
     if kind == POSTGRES_RESTART:
-        log.record(POSTGRES_RESTART, "fast shutdown, then start on the same data")
+        log.record(POSTGRES_RESTART, stack.database.outage_description)
         await asyncio.to_thread(stack.restart_postgres, rng.uniform(1.0, 3.0))
     else:
-        stack.api.kill()
-        log.record(API_KILL, "SIGKILL, then start")
+        index = rng.randrange(len(stack.apis))
+        stack.apis[index].kill()
+        log.record(API_KILL, f"{stack.apis[index].name}: SIGKILL, then start")
         await asyncio.sleep(rng.uniform(0.5, 2.0))
-        await asyncio.to_thread(stack.restart_api)
+        await asyncio.to_thread(stack.restart_api, index)

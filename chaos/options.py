@@ -15,6 +15,9 @@ class Options:
     lost_response_rate: float
     worker_kill_every: tuple[float, float]
     work_dir: Path | None
+    database_url: str | None
+    apis: int
+    workers: int
     summary: Path | None
     keep: bool
 
@@ -51,12 +54,21 @@ def parse(argv: list[str] | None = None) -> Options:
         metavar=("MIN", "MAX"),
         help="seconds between worker kills",
     )
+    parser.add_argument(
+        "--database-url",
+        help="an external PostgreSQL server (a superuser's URL): the run makes a database of its "
+        "own there and drops it after; default, a PostgreSQL server of the run's own",
+    )
+    parser.add_argument("--apis", type=int, default=1, help="API processes (each killed alike)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--work-dir", type=Path, help="servers' data and logs (default: temp)")
     parser.add_argument("--summary", type=Path, help="also write the outcome here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work dir after a pass")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.organizations < 3:
         parser.error("the run needs a positive duration and at least 3 organizations")
+    if args.apis < 1 or args.workers < 1:
+        parser.error("the run needs at least one API and one worker process")
     low, high = args.worker_kill_every
     if not 0 < low <= high:
         parser.error("--worker-kill-every needs 0 < MIN <= MAX")
@@ -69,6 +81,9 @@ def parse(argv: list[str] | None = None) -> Options:
         lost_response_rate=args.lost_response_rate,
         worker_kill_every=(low, high),
         work_dir=args.work_dir,
+        database_url=args.database_url,
+        apis=args.apis,
+        workers=args.workers,
         summary=args.summary,
         keep=args.keep,
     )

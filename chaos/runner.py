@@ -44,9 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     work_dir = options.work_dir or Path(tempfile.mkdtemp(prefix="tokenbill-chaos-"))
     stack = ChaosStack(
-        work_dir, GatewayFaultRates(options.fault_rate, options.lost_response_rate, options.seed)
+        work_dir,
+        GatewayFaultRates(options.fault_rate, options.lost_response_rate, options.seed),
+        external_database_url=options.database_url,
+        api_count=options.apis,
+        worker_count=options.workers,
     )
-    print(f"chaos: seed {options.seed}, {options.duration:.0f}s of traffic, work dir {work_dir}")
+    where = f"database on {options.database_url}" if options.database_url else "own PostgreSQL"
+    print(
+        f"chaos: seed {options.seed}, {options.duration:.0f}s of traffic, {options.apis} API "
+        f"and {options.workers} worker processes, {where}, work dir {work_dir}"
+    )
     try:
         stack.start()
         verdicts = asyncio.run(scenario(stack, options))
@@ -64,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings(stack: ChaosStack) -> Settings:
-    return Settings(_env_file=None, database_url=stack.postgres.url, jwt_secret=JWT_SECRET)
+    return Settings(_env_file=None, database_url=stack.database.url, jwt_secret=JWT_SECRET)
 
 
 async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
@@ -80,7 +88,7 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
     sink = WebhookSink(WEBHOOK_FAILURE_RATE, random.Random(options.seed + 1))
     await sink.start()
     stats, book, log = ClientStats(), Book(), FaultLog()
-    client = ResilientClient(stack.api_url, stats)
+    client = ResilientClient(stack.api_urls, stats)
     try:
         await arrange(client, plans, packages, book, sink.url)
         stop = asyncio.Event()
@@ -98,7 +106,7 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
     finally:
         await client.close()
         await sink.stop()
-    log.add_gateway_faults(stack.worker.logs())
+    log.add_gateway_faults(stack.worker_logs())
     injected = Verdict("faults of every kind were injected", str(dict(log.counts())))
     injected.violations = [
         f"no {kind} was injected" for kind in EVERY_KIND if not log.counts()[kind]

@@ -4,15 +4,14 @@
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 
+from chaos.databases import ChaosDatabase, ExternalDatabase, LocalDatabase
 from db.migrate import upgrade_to_head
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.ports import free_port
-from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
 from tokenbill.devstack.temporal import LocalTemporal
 from workflows.balance_check_types import AUTO_TOPUP_JOB, LOW_BALANCE_JOB
@@ -41,9 +40,11 @@ class GatewayFaultRates:
 
 @dataclass
 class ChaosProcess:
-    """One tokenbill child process; every start appends to a numbered log of its own."""
+    """One tokenbill child process (`tokenbill <command>`); every start writes a numbered log of
+    its own, `<name>-<start>.log`."""
 
     name: str
+    command: str
     env: dict[str, str]
     log_dir: Path
     starts: int = 0
@@ -53,7 +54,7 @@ class ChaosProcess:
         self.starts += 1
         log = self.log_dir / f"{self.name}-{self.starts}.log"
         env = {**self.env, **(extra_env or {})}
-        self.process = start_process([TOKENBILL, self.name], env=env, log_path=log)
+        self.process = start_process([TOKENBILL, self.command], env=env, log_path=log)
 
     def kill(self) -> None:
         if self.process is not None:
@@ -64,68 +65,84 @@ class ChaosProcess:
             stop_process(self.process)
 
     def logs(self) -> list[Path]:
-        return sorted(self.log_dir.glob(f"{self.name}-*.log"))
+        return sorted(self.log_dir.glob(f"{self.name}-[0-9]*.log"))
 
 
 @dataclass
 class ChaosStack:
     work_dir: Path
     faults: GatewayFaultRates
-    postgres: LocalPostgres = field(init=False)
+    external_database_url: str | None = None
+    api_count: int = 1
+    worker_count: int = 1
+    database: ChaosDatabase = field(init=False)
     temporal: LocalTemporal = field(init=False)
-    api: ChaosProcess = field(init=False)
-    worker: ChaosProcess = field(init=False)
-    api_port: int = field(default_factory=free_port)
+    apis: list[ChaosProcess] = field(init=False)
+    workers: list[ChaosProcess] = field(init=False)
+    api_ports: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.postgres = LocalPostgres(self.work_dir / "postgres")
+        self.database = (
+            ExternalDatabase(self.external_database_url)
+            if self.external_database_url
+            else LocalDatabase(self.work_dir / "postgres")
+        )
         self.temporal = LocalTemporal(log_path=self.work_dir / "logs" / "temporal.log")
+        self.api_ports = [free_port() for _ in range(self.api_count)]
 
     @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+    def api_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.api_ports]
 
     def start(self) -> None:
-        self.postgres.start()
-        upgrade_to_head(self.postgres.url)
+        self.database.start()
+        upgrade_to_head(self.database.url)
         self.temporal.start()
         env = self.environment()
         logs = self.work_dir / "logs"
-        self.api = ChaosProcess("api", env, logs)
-        self.worker = ChaosProcess("worker", env, logs)
-        self.start_worker()
-        self.api.start()
-        wait_until_healthy(self.api_url, 90.0)
+        self.apis = [
+            ChaosProcess(f"api-{number}", "api", {**env, "API_PORT": str(port)}, logs)
+            for number, port in enumerate(self.api_ports, start=1)
+        ]
+        self.workers = [
+            ChaosProcess(f"worker-{number}", "worker", env, logs)
+            for number in range(1, self.worker_count + 1)
+        ]
+        for index in range(len(self.workers)):
+            self.start_worker(index)
+        for index in range(len(self.apis)):
+            self.restart_api(index)
 
-    def start_worker(self) -> None:
-        """Each incarnation draws its own, still repeatable, sequence of gateway faults."""
-        seed = self.faults.seed * 1000 + self.worker.starts
-        self.worker.start({"SANDBOX_GATEWAY_FAULT_SEED": str(seed)})
+    def start_worker(self, index: int) -> None:
+        """Each incarnation of each worker draws its own, still repeatable, gateway faults."""
+        worker = self.workers[index]
+        seed = self.faults.seed * 1000 + index * 100 + worker.starts
+        worker.start({"SANDBOX_GATEWAY_FAULT_SEED": str(seed)})
 
-    def restart_api(self) -> None:
-        self.api.start()
-        wait_until_healthy(self.api_url, 90.0)
+    def restart_api(self, index: int) -> None:
+        self.apis[index].start()
+        wait_until_healthy(self.api_urls[index], 90.0)
 
     def restart_postgres(self, down_seconds: float) -> None:
-        self.postgres.stop()
-        time.sleep(down_seconds)
-        self.postgres.start()
+        self.database.outage(down_seconds)
+
+    def worker_logs(self) -> list[Path]:
+        return [log for worker in self.workers for log in worker.logs()]
 
     def stop(self) -> None:
-        for process in (self.api, self.worker):
+        for process in (*self.apis, *self.workers):
             process.stop()
         self.temporal.stop()
-        self.postgres.stop()
+        self.database.stop()
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "TEMPORAL"))}
         env.update(
-            DATABASE_URL=self.postgres.url,
+            DATABASE_URL=self.database.url,
             TEMPORAL_ADDRESS=self.temporal.address,
             TEMPORAL_TASK_QUEUE=TASK_QUEUE,
             JWT_SECRET=JWT_SECRET,
             API_HOST="127.0.0.1",
-            API_PORT=str(self.api_port),
             LOG_LEVEL="WARNING",
             LOG_TO_FILES="false",
             LOG_DIR=str(self.work_dir / "logs"),

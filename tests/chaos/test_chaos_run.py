@@ -1,6 +1,7 @@
 """The short chaos run: traffic under every kind of fault, then every money rule proven.
 
-It runs the same command as `make chaos`, shorter, as a child process with servers of its own."""
+It runs the same command as `make chaos`, shorter, with two API and two worker processes (killed
+independently), as a child process with servers of its own."""
 
 import json
 import subprocess
@@ -12,7 +13,10 @@ import pytest
 from chaos.faults import EVERY_KIND
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-SHORT_RUN = ["--duration", "45", "--settle-timeout", "100", "--worker-kill-every", "7", "14"]
+SHORT_RUN = [
+    "--duration", "45", "--settle-timeout", "100", "--worker-kill-every", "7", "14",
+    "--apis", "2", "--workers", "2",
+]  # fmt: skip
 
 
 def test_short_chaos_run_injects_every_fault_and_breaks_no_money_rule(tmp_path: Path) -> None:
