@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.organization_status import refuse_while_inactive
 from activities.token_switch import refuse_while_switched_off
+from db import auto_topup as topups
 from db.audit import Actor, write_audit
 from db.models import AutoTopupPolicy, TokenPackage
 from db.notifications import Severity, record_event
@@ -42,8 +42,6 @@ from workflows.purchase_types import PurchaseInput, PurchaseResult, purchase_wor
 
 logger = logging.getLogger("tokenbill.auto_topup")
 ACTOR = Actor.system("auto-topup")
-OPEN_OR_DONE = "('pending', 'processing', 'completed')"
-STILL_OPEN = ("pending", "processing")
 
 # Events the top-up path records (delivered by the relay like every other event).
 TOPUP_SUCCEEDED = "auto_topup.succeeded"
@@ -81,11 +79,7 @@ class AutoTopupActivities:
             f"the top-up of wallet {request.wallet_id}",
         )
         async with self._session_maker() as session, session.begin():
-            policy = await session.scalar(
-                select(AutoTopupPolicy)
-                .where(AutoTopupPolicy.wallet_id == request.wallet_id)
-                .with_for_update()
-            )
+            policy = await topups.locked_policy_of_wallet(session, request.wallet_id)
             if policy is None:
                 return TopupDecision(action="stop", reason="no_policy")
             if not policy.enabled:
@@ -99,16 +93,8 @@ class AutoTopupActivities:
         """How a top-up purchase an earlier run started ended, from its row; while it is still
         open this raises a retryable error, so the workflow waits for it."""
         async with self._session_maker() as session:
-            row = (
-                await session.execute(
-                    text(
-                        "SELECT status, failure_reason FROM token_purchases "
-                        "WHERE purchase_reference_id = :r"
-                    ),
-                    {"r": reference},
-                )
-            ).one()
-        if row.status in STILL_OPEN:
+            row = await topups.purchase(session, reference)
+        if row.status in topups.STILL_OPEN:
             raise ApplicationError(
                 f"top-up purchase {reference} is still {row.status}", type=PURCHASE_STILL_RUNNING
             )
@@ -122,22 +108,13 @@ class AutoTopupActivities:
         succeeded = result.status == "completed"
         reason = None if succeeded else (result.failure_reason or f"purchase {result.status}")
         async with self._session_maker() as session, session.begin():
-            first = await session.scalar(
-                text(
-                    "UPDATE auto_topups SET outcome = :outcome, reason = :reason, "
-                    "finished_at = now() WHERE id = :id AND outcome = 'purchasing' RETURNING id"
-                ),
-                {"outcome": "succeeded" if succeeded else "failed", "reason": reason,
-                 "id": request.topup_id},
-            )  # fmt: skip
-            policy = await session.scalar(
-                select(AutoTopupPolicy)
-                .where(AutoTopupPolicy.wallet_id == request.wallet_id)
-                .with_for_update()
+            first = await topups.finish_topup(
+                session, request.topup_id, succeeded=succeeded, reason=reason
             )
+            policy = await topups.locked_policy_of_wallet(session, request.wallet_id)
             if policy is None:
                 return RecordedOutcome(consecutive_failures=0, suspended=False)
-            if first is not None:
+            if first:
                 await self._apply(session, policy, request, reason)
             suspended = policy.status == "suspended"
             failures = policy.consecutive_failures
@@ -245,20 +222,14 @@ class _Evaluation:
         earlier = await self._earlier_decision()
         if earlier is not None:
             return earlier
-        balance = Decimal(
-            await self._session.scalar(
-                text("SELECT current_balance FROM organization_token_wallets WHERE id = :w"),
-                {"w": self._request.wallet_id},
-            )
-            or 0
-        )
+        balance = await topups.wallet_balance(self._session, self._request.wallet_id)
         threshold = self._policy.threshold
         if trigger.kind in ("threshold", "check"):
             if threshold is None:
                 return self._skip("no_threshold")
             if balance >= threshold:
                 return self._skip("balance_above_threshold")
-        if await self._in_flight():
+        if await topups.topup_in_flight(self._session, self._request.wallet_id):
             return self._skip("topup_in_flight")
         now = datetime.now(UTC)
         last = self._policy.last_topup_at
@@ -270,18 +241,10 @@ class _Evaluation:
 
     async def _earlier_decision(self) -> TopupDecision | None:
         """What an earlier evaluation of this same trigger decided, if there was one."""
-        row = (
-            await self._session.execute(
-                text(
-                    "SELECT id, outcome, purchase_reference_id FROM auto_topups "
-                    "WHERE idempotency_key = :k"
-                ),
-                {"k": self._key},
-            )
-        ).one_or_none()
+        row = await topups.topup_of_key(self._session, self._key)
         if row is None:
             return None
-        if row.outcome == "purchasing":
+        if row.outcome == "purchasing" and row.purchase_reference_id is not None:
             # Bought but not recorded (the run that bought may have ended first): the workflow
             # waits for the purchase, running or finished, and records how it ended.
             purchase = await self._purchase_input(row.purchase_reference_id)
@@ -289,16 +252,6 @@ class _Evaluation:
                 action="purchase", topup_id=row.id, purchase=purchase, schedule=self._schedule
             )
         return self._skip("already_handled")
-
-    async def _in_flight(self) -> bool:
-        found = await self._session.scalar(
-            text(
-                "SELECT 1 FROM token_purchases WHERE wallet_id = :w "
-                "AND purchase_type = 'auto_topup' AND status IN ('pending', 'processing') LIMIT 1"
-            ),
-            {"w": self._request.wallet_id},
-        )
-        return found is not None
 
     async def _purchase(self, balance: Decimal, now: datetime) -> TopupDecision:
         policy = self._policy
@@ -339,21 +292,13 @@ class _Evaluation:
             total_amount=price.total, currency=currency,
             payment_method=policy.payment_method or "", description=description,
         )  # fmt: skip
-        await self._session.execute(
-            text(
-                "INSERT INTO token_purchases (purchase_reference_id, organization_id, wallet_id, "
-                "package_id, purchase_type, token_quantity, price_per_token, subtotal_amount, "
-                "tax_rate, tax_amount, total_amount, currency, payment_method, status, "
-                "workflow_id) VALUES (:ref, :org, :wallet, :package, 'auto_topup', :q, :unit, "
-                ":subtotal, :rate, :tax, :total, :currency, :pm, 'pending', :wf)"
-            ),
-            {
-                "ref": reference, "org": purchase.organization_id, "wallet": purchase.wallet_id,
-                "package": purchase.package_id, "q": quantity, "unit": unit_price,
-                "subtotal": price.subtotal, "rate": price.tax_rate, "tax": price.tax,
-                "total": price.total, "currency": currency, "pm": purchase.payment_method,
-                "wf": purchase_workflow_id(reference),
-            },
+        await topups.add_topup_purchase(
+            self._session, reference=reference, organization_id=purchase.organization_id,
+            wallet_id=purchase.wallet_id, package_id=purchase.package_id,
+            token_quantity=quantity, price_per_token=unit_price,
+            subtotal_amount=price.subtotal, tax_rate=price.tax_rate, tax_amount=price.tax,
+            total_amount=price.total, currency=currency,
+            payment_method=purchase.payment_method, workflow_id=purchase_workflow_id(reference),
         )  # fmt: skip
         topup_id = await self._insert_topup("purchasing", None, reference)
         if topup_id is None:  # the policy row lock makes this unreachable; never buy unrecorded
@@ -373,17 +318,9 @@ class _Evaluation:
         policy = self._policy
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         month_start = day_start.replace(day=1)
-        row = (
-            await self._session.execute(
-                text(
-                    "SELECT count(*) FILTER (WHERE created_at >= :day) AS today, "
-                    "coalesce(sum(total_amount), 0) AS month_total FROM token_purchases "
-                    "WHERE wallet_id = :w AND purchase_type = 'auto_topup' "
-                    f"AND status IN {OPEN_OR_DONE} AND created_at >= :month"
-                ),
-                {"w": self._request.wallet_id, "day": day_start, "month": month_start},
-            )
-        ).one()
+        row = await topups.cap_usage(
+            self._session, self._request.wallet_id, day_start=day_start, month_start=month_start
+        )
         # A policy stored without caps is capped by the defaults: never unlimited.
         per_day = policy.max_topups_per_day or self._settings.auto_topup_default_max_per_day
         if row.today >= per_day:
@@ -392,11 +329,11 @@ class _Evaluation:
                 f"{row.today} automatic top-ups today reach the cap of {per_day} per day",
             )
         limit = policy.max_monthly_spend or self._settings.auto_topup_default_max_monthly_spend
-        if Decimal(row.month_total) + total > limit:
+        if row.month_total + total > limit:
             return (
                 "monthly_cap_reached",
                 f"buying {total} would bring this month's automatic top-ups to "
-                f"{Decimal(row.month_total) + total}, over the cap of {limit}",
+                f"{row.month_total + total}, over the cap of {limit}",
             )
         return None
 
@@ -417,30 +354,15 @@ class _Evaluation:
     async def _insert_topup(
         self, outcome: str, reason: str | None, reference: str | None
     ) -> int | None:
-        found = await self._session.scalar(
-            text(
-                "INSERT INTO auto_topups (idempotency_key, wallet_id, organization_id, "
-                "trigger_kind, outcome, reason, purchase_reference_id, finished_at) VALUES "
-                "(:k, :w, :o, :kind, :outcome, :reason, :ref, "
-                "CASE WHEN :finished THEN now() END) "
-                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-            ),
-            {
-                "k": self._key, "w": self._request.wallet_id,
-                "o": self._request.organization_id, "kind": self._request.trigger.kind,
-                "outcome": outcome, "reason": reason, "ref": reference,
-                "finished": outcome != "purchasing",
-            },
+        return await topups.record_topup(
+            self._session, idempotency_key=self._key, wallet_id=self._request.wallet_id,
+            organization_id=self._request.organization_id,
+            trigger_kind=self._request.trigger.kind, outcome=outcome, reason=reason,
+            purchase_reference_id=reference,
         )  # fmt: skip
-        return None if found is None else int(found)
 
     async def _purchase_input(self, reference: str) -> PurchaseInput:
-        row = (
-            await self._session.execute(
-                text("SELECT * FROM token_purchases WHERE purchase_reference_id = :r"),
-                {"r": reference},
-            )
-        ).one()
+        row = await topups.purchase(self._session, reference)
         return PurchaseInput(
             purchase_reference_id=reference, organization_id=row.organization_id,
             wallet_id=row.wallet_id, package_id=row.package_id, purchase_type="auto_topup",
