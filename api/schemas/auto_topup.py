@@ -8,6 +8,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    ConfigDict,
     Field,
     model_validator,
 )
@@ -24,7 +25,7 @@ from api.schemas.purchases import PaymentMethod
 from domain.durations import parse_interval
 
 # The floor of any schedule, even in `tokenbill dev`; AUTO_TOPUP_MINIMUM_SCHEDULE_INTERVAL (an
-# hour by default) is checked by the route.
+# hour by default) is checked by services/auto_topup/choice.py.
 MINIMUM_INTERVAL = timedelta(minutes=1)
 MAX_COOLDOWN = timedelta(days=366)
 
@@ -96,11 +97,15 @@ class AutoTopupPolicyIn(RequestBody):
 
 
 class ScheduleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     interval: str
     anchor: datetime
 
 
 class AutoTopupPolicyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     organization_id: int
     wallet_id: int
     enabled: bool
