@@ -81,10 +81,10 @@ def refusal(outcome: SpendOutcome) -> ServiceError:
     if outcome.status == "insufficient_balance":
         return conflict(
             "insufficient_balance",
-            f"Organization {org} can spend {_text(outcome.balance)} tokens (expired tokens "
-            f"excluded), fewer than the {_text(outcome.amount)} asked for; nothing was spent.",
-            {"organization_id": org, "balance": _text(outcome.balance),
-             "requested": _text(outcome.amount)},
+            f"Organization {org} can spend {_amount(outcome.balance)} tokens (expired tokens "
+            f"excluded), fewer than the {_amount(outcome.amount)} asked for; nothing was spent.",
+            {"organization_id": org, "balance": _amount(outcome.balance),
+             "requested": _amount(outcome.amount)},
         )  # fmt: skip
     if outcome.status == "organization_not_found":
         return organization_not_found(org, ErrorKind.NOT_FOUND)
@@ -97,7 +97,7 @@ def refusal(outcome: SpendOutcome) -> ServiceError:
     )
 
 
-def _text(value: Decimal | None) -> str:
+def _amount(value: Decimal | None) -> str:
     """An amount without exponent or trailing zeros, as the API writes amounts: '12.5'."""
     if value is None:
         return "0"
