@@ -16,9 +16,8 @@ NUDGE_TIMEOUT_SECONDS = 10.0
 
 
 class RelayNudger:
-    def __init__(self, temporal: WorkflowClient, task_queue: str) -> None:
-        self._temporal = temporal
-        self._task_queue = task_queue
+    def __init__(self, workflows: WorkflowClient) -> None:
+        self._workflows = workflows
         self._task: asyncio.Task[None] | None = None
         self._again = False
 
@@ -49,4 +48,7 @@ class RelayNudger:
                 return
 
     async def _signal(self) -> None:
-        await wake_outbox_relay(await self._temporal.client(), task_queue=self._task_queue)
+        # Signal-with-start (the relay may not run yet), which WorkflowClient's signal does not do;
+        # the connection and the task queue are still the one client's.
+        client = await self._workflows.client()
+        await wake_outbox_relay(client, task_queue=self._workflows.task_queue)

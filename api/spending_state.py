@@ -25,7 +25,7 @@ class SpendingState:
         return SpendingState(
             pool=pool,
             api_keys=ApiKeyCache(pool, settings.api_key_cache_ttl.total_seconds()),
-            relay=RelayNudger(temporal, settings.temporal_task_queue),
+            relay=RelayNudger(temporal),
             defaults=AlertDefaults(
                 low=settings.token_low_balance_threshold,
                 critical=settings.token_critical_balance_threshold,

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.errors import LotNotExpired
 from db.ledger import Posting
+from db.models import OrganizationTokenWallet, TokenLot
 
 LOT_NOT_EXPIRED_SQLSTATE = "TB004"
 
@@ -37,27 +38,28 @@ def expiry_notice_key(lot_id: int) -> str:
     return f"expiry:lot:{lot_id}:notice"
 
 
-LOT_COLUMNS = (
-    "l.id, l.wallet_id, w.organization_id, l.original_amount, l.remaining_amount, l.expires_at, "
-    "l.created_at"
-)
-
-
 async def open_lots_expiring_before(
     session: AsyncSession, wallet_ids: Sequence[int], until: datetime
 ) -> list[OpenLot]:
     """The wallets' lots with tokens left that expire at or before `until`, soonest first."""
+    lot = TokenLot
     rows = await session.execute(
-        text(
-            f"SELECT {LOT_COLUMNS} FROM token_lots l "
-            "JOIN organization_token_wallets w ON w.id = l.wallet_id "
-            "WHERE l.wallet_id = ANY(:wallets) AND l.remaining_amount > 0 "
-            "AND l.expires_at IS NOT NULL AND l.expires_at <= :until "
-            "ORDER BY l.expires_at, l.created_at, l.id"
-        ),
-        {"wallets": list(wallet_ids), "until": until},
-    )
-    return [OpenLot(*row) for row in rows]
+        select(
+            lot.id, lot.wallet_id, OrganizationTokenWallet.organization_id, lot.original_amount,
+            lot.remaining_amount, lot.expires_at, lot.created_at,
+        )
+        .join(OrganizationTokenWallet, OrganizationTokenWallet.id == lot.wallet_id)
+        .where(
+            lot.wallet_id.in_(wallet_ids), lot.remaining_amount > 0,
+            lot.expires_at.is_not(None), lot.expires_at <= until,
+        )
+        .order_by(lot.expires_at, lot.created_at, lot.id)
+    )  # fmt: skip
+    return [
+        OpenLot(r.id, r.wallet_id, r.organization_id, r.original_amount, r.remaining_amount,
+                r.expires_at, r.created_at)
+        for r in rows
+    ]  # fmt: skip
 
 
 async def expire_lot(session: AsyncSession, lot_id: int) -> Posting | None:
@@ -69,6 +71,7 @@ async def expire_lot(session: AsyncSession, lot_id: int) -> Posting | None:
     try:
         row = (
             await session.execute(
+                # A call of the ledger's function, whose result is a row of named columns.
                 text(
                     "SELECT transaction_id, kind, wallet_id, amount, balance_after, created_at, "
                     "replayed FROM ledger_expire_lot(:key, :lot, :description)"
@@ -105,9 +108,7 @@ class UpcomingExpiration:
 async def expired_pending(session: AsyncSession, wallet_id: int) -> Decimal:
     """Tokens in the wallet's lots past their expiry that the sweep has not booked yet: part of
     the cached balance, but no spend can take them."""
-    found = await session.scalar(
-        text("SELECT ledger_expired_remainder(:wallet)"), {"wallet": wallet_id}
-    )
+    found = await session.scalar(select(func.ledger_expired_remainder(wallet_id)))
     return Decimal(found or 0)
 
 

@@ -1,33 +1,46 @@
 """Reading consumption history for usage forecasts, and storing one forecast per wallet per day."""
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, Date, SQLColumnExpression, cast, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import TokenUsageForecast
+from db.models import LedgerTransaction, OrganizationTokenWallet, TokenPackage, TokenUsageForecast
 
 
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def _utc_day(moment: SQLColumnExpression[datetime]) -> ColumnElement[date]:
+    """The UTC calendar day of a timestamptz: (moment AT TIME ZONE 'UTC')::date."""
+    return cast(func.timezone("UTC", moment), Date)
+
+
 async def daily_consumption(
     session: AsyncSession, wallet_ids: Sequence[int], since: date, until: date
 ) -> dict[int, dict[date, Decimal]]:
     """Tokens consumed per wallet per UTC day, for the days from `since` up to (not) `until`."""
+    spend = LedgerTransaction
+    spends = (
+        select(spend.wallet_id, _utc_day(spend.created_at).label("day"), spend.amount)
+        .where(
+            spend.kind == "consumption",
+            spend.wallet_id.in_(wallet_ids),
+            spend.created_at >= _start_of(since),
+            spend.created_at < _start_of(until),
+        )
+        .subquery("spends")
+    )
     rows = await session.execute(
-        text(
-            "SELECT wallet_id, (created_at AT TIME ZONE 'UTC')::date AS day, sum(amount) AS used "
-            "FROM ledger_transactions WHERE kind = 'consumption' AND wallet_id = ANY(:wallets) "
-            "AND created_at >= :since AND created_at < :until GROUP BY 1, 2"
-        ),
-        {"wallets": list(wallet_ids), "since": _start_of(since), "until": _start_of(until)},
+        select(spends.c.wallet_id, spends.c.day, func.sum(spends.c.amount).label("used")).group_by(
+            spends.c.wallet_id, spends.c.day
+        )
     )
     found: dict[int, dict[date, Decimal]] = defaultdict(dict)
     for row in rows:
@@ -37,20 +50,25 @@ async def daily_consumption(
 
 async def history_starts(session: AsyncSession, wallet_ids: Sequence[int]) -> dict[int, date]:
     """The UTC day each wallet's history begins: its creation or its first movement."""
+    wallet = OrganizationTokenWallet
+    first_movement = (
+        select(func.min(LedgerTransaction.created_at))
+        .where(LedgerTransaction.wallet_id == wallet.id)
+        .scalar_subquery()
+    )
     rows = await session.execute(
-        text(
-            "SELECT w.id, (least(w.created_at, (SELECT min(t.created_at) FROM ledger_transactions t"
-            " WHERE t.wallet_id = w.id)) AT TIME ZONE 'UTC')::date AS day "
-            "FROM organization_token_wallets w WHERE w.id = ANY(:wallets)"
-        ),
-        {"wallets": list(wallet_ids)},
+        select(
+            wallet.id, _utc_day(func.least(wallet.created_at, first_movement)).label("day")
+        ).where(wallet.id.in_(wallet_ids))
     )
     return {row.id: row.day for row in rows}
 
 
 async def active_package_sizes(session: AsyncSession) -> list[tuple[int, Decimal]]:
     rows = await session.execute(
-        text("SELECT id, token_quantity FROM token_packages WHERE is_active ORDER BY id")
+        select(TokenPackage.id, TokenPackage.token_quantity)
+        .where(TokenPackage.is_active)
+        .order_by(TokenPackage.id)
     )
     return [(row.id, row.token_quantity) for row in rows]
 
@@ -77,24 +95,19 @@ class ForecastRecord:
 
 async def save_forecast(session: AsyncSession, record: ForecastRecord) -> None:
     """Insert the wallet's forecast for the day, or replace the one an earlier run made today."""
-    params = {**record.__dict__, "weekday_factors": json.dumps(record.weekday_factors)}
-    columns = list(params)
+    values = asdict(record)
+    upsert = insert(TokenUsageForecast).values(**values)
     await session.execute(
-        text(
-            f"INSERT INTO token_usage_forecasts ({', '.join(columns)}) VALUES "
-            f"({', '.join(_placeholder(c) for c in columns)}) "
-            "ON CONFLICT (wallet_id, forecast_date) DO UPDATE SET "
-            + ", ".join(
-                f"{c} = EXCLUDED.{c}" for c in columns if c not in ("wallet_id", "forecast_date")
-            )
-            + ", created_at = now()"
-        ),
-        params,
+        upsert.on_conflict_do_update(
+            index_elements=[TokenUsageForecast.wallet_id, TokenUsageForecast.forecast_date],
+            set_={
+                **{
+                    c: upsert.excluded[c] for c in values if c not in ("wallet_id", "forecast_date")
+                },
+                "created_at": func.now(),
+            },
+        )
     )
-
-
-def _placeholder(column: str) -> str:
-    return "CAST(:weekday_factors AS jsonb)" if column == "weekday_factors" else f":{column}"
 
 
 async def latest_forecast(session: AsyncSession, wallet_id: int) -> TokenUsageForecast | None:

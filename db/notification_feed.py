@@ -5,34 +5,42 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy import Select, Text, case, cast, func, literal, select, union_all
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import LowBalanceNotification, NotificationEvent
 
 NotificationSource = Literal["low_balance", "outbox"]
 
-FEED_SQL = """
-SELECT * FROM (
-  SELECT 'low_balance' AS source, n.id, n.wallet_id,
-         CASE n.level WHEN 'critical' THEN 'wallet.balance_critical'
-                      ELSE 'wallet.balance_low' END AS event_type,
-         CASE n.level WHEN 'critical' THEN 'critical' ELSE 'warning' END AS severity,
-         n.status,
-         jsonb_build_object('level', n.level, 'threshold', trim_scale(n.threshold)::text,
-                            'balance', trim_scale(n.balance)::text) AS payload,
-         n.created_at, n.delivered_at AS handled_at
-    FROM low_balance_notifications n
-   WHERE n.organization_id = :org
-  UNION ALL
-  SELECT 'outbox', e.id, e.wallet_id, e.event_type, e.severity, e.status, e.payload,
-         e.created_at, e.dispatched_at
-    FROM notification_events e
-   WHERE e.organization_id = :org
-) feed
-WHERE (CAST(:source AS text) IS NULL OR feed.source = :source)
-  AND (CAST(:status AS text) IS NULL OR feed.status = :status)
-  AND (CAST(:created_from AS timestamptz) IS NULL OR feed.created_at >= :created_from)
-  AND (CAST(:created_to AS timestamptz) IS NULL OR feed.created_at < :created_to)
-"""
+
+def _feed(organization_id: int) -> Select[Any]:
+    """Both kinds as one list of rows with the NotificationRecord's columns, unordered."""
+    low = LowBalanceNotification
+    event = NotificationEvent
+    critical = low.level == "critical"
+    low_balance = select(
+        cast(literal("low_balance"), Text).label("source"),
+        low.id,
+        low.wallet_id,
+        case((critical, "wallet.balance_critical"), else_="wallet.balance_low").label("event_type"),
+        case((critical, "critical"), else_="warning").label("severity"),
+        low.status,
+        func.jsonb_build_object(
+            cast(literal("level"), Text), low.level,
+            cast(literal("threshold"), Text), cast(func.trim_scale(low.threshold), Text),
+            cast(literal("balance"), Text), cast(func.trim_scale(low.balance), Text),
+            type_=JSONB,
+        ).label("payload"),
+        low.created_at,
+        low.delivered_at.label("handled_at"),
+    ).where(low.organization_id == organization_id)  # fmt: skip
+    outbox = select(
+        cast(literal("outbox"), Text), event.id, event.wallet_id, event.event_type,
+        event.severity, event.status, event.payload, event.created_at, event.dispatched_at,
+    ).where(event.organization_id == organization_id)  # fmt: skip
+    feed = union_all(low_balance, outbox).subquery("feed")
+    return select(*feed.c)
 
 
 @dataclass(frozen=True)
@@ -59,13 +67,20 @@ async def list_notifications(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[NotificationRecord], int]:
-    params = {
-        "org": organization_id, "source": source, "status": status,
-        "created_from": created_from, "created_to": created_to,
-    }  # fmt: skip
-    total = await session.scalar(text(f"SELECT count(*) FROM ({FEED_SQL}) counted"), params)
+    query = _feed(organization_id)
+    feed = query.selected_columns
+    if source is not None:
+        query = query.where(feed.source == source)
+    if status is not None:
+        query = query.where(feed.status == status)
+    if created_from is not None:
+        query = query.where(feed.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(feed.created_at < created_to)
+    total = await session.scalar(select(func.count()).select_from(query.subquery("counted")))
     rows = await session.execute(
-        text(FEED_SQL + " ORDER BY created_at DESC, source, id DESC LIMIT :limit OFFSET :offset"),
-        {**params, "limit": limit, "offset": offset},
+        query.order_by(feed.created_at.desc(), feed.source, feed.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return [NotificationRecord(*row) for row in rows], int(total or 0)

@@ -4,8 +4,10 @@ import json
 import logging
 from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import NotificationEvent
 
 Severity = Literal["info", "warning", "critical"]
 logger = logging.getLogger("tokenbill.notifications")
@@ -22,16 +24,16 @@ async def record_event(
     severity: Severity = "info",
 ) -> int | None:
     """Insert the event once per key; returns its id, or None when the key was already recorded."""
+    # Amounts, dates and the like are stored as their text, as json.dumps(default=str) writes them.
+    stored = json.loads(json.dumps(payload, default=str))
     event_id = await session.scalar(
-        text(
-            "INSERT INTO notification_events (idempotency_key, organization_id, wallet_id, "
-            "event_type, severity, payload) VALUES (:k, :org, :w, :type, :sev, "
-            "CAST(:payload AS jsonb)) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-        ),
-        {
-            "k": idempotency_key, "org": organization_id, "w": wallet_id, "type": event_type,
-            "sev": severity, "payload": json.dumps(payload, default=str, sort_keys=True),
-        },
+        insert(NotificationEvent)
+        .values(
+            idempotency_key=idempotency_key, organization_id=organization_id,
+            wallet_id=wallet_id, event_type=event_type, severity=severity, payload=stored,
+        )
+        .on_conflict_do_nothing(index_elements=[NotificationEvent.idempotency_key])
+        .returning(NotificationEvent.id)
     )  # fmt: skip
     if event_id is not None:
         logger.info(

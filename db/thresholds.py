@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit import Actor, RequestContext, write_audit
 from db.ledger import ensure_wallet
+from db.models import OrganizationTokenWallet
 
 
 @dataclass(frozen=True)
@@ -30,21 +31,21 @@ async def set_thresholds(
 ) -> WalletThresholds:
     """Replace the wallet's thresholds (creating the wallet on first need), audited."""
     wallet_id = await ensure_wallet(session, organization_id)
+    wallet = OrganizationTokenWallet
     before = (
         await session.execute(
-            text(
-                "SELECT low_balance_threshold, critical_balance_threshold "
-                "FROM organization_token_wallets WHERE id = :w FOR UPDATE"
-            ),
-            {"w": wallet_id},
+            select(wallet.low_balance_threshold, wallet.critical_balance_threshold)
+            .where(wallet.id == wallet_id)
+            .with_for_update()
         )
     ).one()
     await session.execute(
-        text(
-            "UPDATE organization_token_wallets SET low_balance_threshold = :low, "
-            "critical_balance_threshold = :critical, updated_at = now() WHERE id = :w"
-        ),
-        {"low": low, "critical": critical, "w": wallet_id},
+        update(wallet)
+        .where(wallet.id == wallet_id)
+        .values(
+            low_balance_threshold=low, critical_balance_threshold=critical, updated_at=func.now()
+        )
+        .execution_options(synchronize_session=False)
     )
     await write_audit(
         session, actor=actor, action="wallet.thresholds_update", organization_id=organization_id,

@@ -4,8 +4,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import OrganizationTokenWallet
 
 
 @dataclass(frozen=True)
@@ -18,11 +20,11 @@ class WalletRow:
 
 async def wallet_page(session: AsyncSession, *, after_id: int, limit: int) -> list[WalletRow]:
     """Up to `limit` wallets with an id above `after_id`, in id order."""
+    wallet = OrganizationTokenWallet
     rows = await session.execute(
-        text(
-            "SELECT id, organization_id, current_balance, created_at "
-            "FROM organization_token_wallets WHERE id > :after ORDER BY id LIMIT :limit"
-        ),
-        {"after": after_id, "limit": limit},
+        select(wallet.id, wallet.organization_id, wallet.current_balance, wallet.created_at)
+        .where(wallet.id > after_id)
+        .order_by(wallet.id)
+        .limit(limit)
     )
     return [WalletRow(r.id, r.organization_id, r.current_balance, r.created_at) for r in rows]

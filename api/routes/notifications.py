@@ -10,7 +10,7 @@ from api.deps import Session
 from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.spend_settings import NotificationOut
-from db.notification_feed import list_notifications
+from services.wallet.notifications import notifications_feed
 
 router = APIRouter(prefix="/notifications", tags=["notifications"], responses=AUTH_ERRORS)
 NotificationStatus = Literal["pending", "dispatched", "delivered", "failed"]
@@ -37,7 +37,7 @@ async def get_notifications(
     created_to: Annotated[AwareDatetime | None, Query()] = None,
 ) -> Page[NotificationOut]:
     await authorize_organization(request, principal, organization_id)
-    records, total = await list_notifications(
+    records, total = await notifications_feed(
         session, organization_id, source=source, status=status, created_from=created_from,
         created_to=created_to, limit=page.limit, offset=page.offset,
     )  # fmt: skip

@@ -1,31 +1,23 @@
-"""An organization's wallet and its balance history (tokens.view, own organization)."""
+"""An organization's wallet: its balances, its balance history, its tokens that expire soon and
+its usage forecast (tokens.view, own organization)."""
 
-from decimal import Decimal
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Viewer, authorize_organization
 from api.deps import OrganizationId, Session, SettingsDep
-from api.errors import ApiError
 from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, Page
-from api.schemas.wallet import BalanceChangeOut, ChangeType, Thresholds, WalletOut
-from db.expiry import expired_pending
-from db.models import Organization, OrganizationTokenWallet, TokenBalanceHistory
+from api.schemas.operations import ExpirationsOut, ForecastOut
+from api.schemas.wallet import BalanceChangeOut, ChangeType, WalletOut
+from db.wallets import HistoryFilter
+from services.wallet.balances import list_balance_changes, read_wallet
+from services.wallet.outlook import forecast, upcoming
 
 router = APIRouter(prefix="/wallet", tags=["wallet"], responses=AUTH_ERRORS)
-ZERO = Decimal(0)
-
-
-async def _require_organization(session: AsyncSession, organization_id: int) -> None:
-    if await session.get(Organization, organization_id) is None:
-        raise ApiError(
-            404, "organization_not_found", f"Organization {organization_id} does not exist."
-        )
 
 
 @router.get(
@@ -42,39 +34,8 @@ async def get_wallet(
     organization_id: OrganizationId,
 ) -> WalletOut:
     await authorize_organization(request, principal, organization_id)
-    await _require_organization(session, organization_id)
-    wallet = await session.scalar(
-        select(OrganizationTokenWallet).where(
-            OrganizationTokenWallet.organization_id == organization_id
-        )
-    )
-    defaults = Thresholds(
-        low=settings.token_low_balance_threshold,
-        critical=settings.token_critical_balance_threshold,
-    )
-    if wallet is None:
-        return WalletOut(
-            organization_id=organization_id, wallet_id=None, current_balance=ZERO,
-            spendable_balance=ZERO, expired_pending=ZERO, total_purchased=ZERO,
-            total_consumed=ZERO, currency=settings.token_currency,
-            thresholds=defaults, updated_at=None,
-        )  # fmt: skip
-    expired = await expired_pending(session, wallet.id)
-    return WalletOut(
-        organization_id=organization_id,
-        wallet_id=wallet.id,
-        current_balance=wallet.current_balance,
-        spendable_balance=wallet.current_balance - expired,
-        expired_pending=expired,
-        total_purchased=wallet.total_purchased,
-        total_consumed=wallet.total_consumed,
-        currency=settings.token_currency,
-        thresholds=Thresholds(
-            low=wallet.low_balance_threshold or defaults.low,
-            critical=wallet.critical_balance_threshold or defaults.critical,
-        ),
-        updated_at=wallet.updated_at,
-    )
+    wallet = await read_wallet(session, settings, organization_id)
+    return WalletOut.model_validate(wallet, from_attributes=True)
 
 
 @router.get(
@@ -94,33 +55,51 @@ async def get_history(
     created_to: Annotated[AwareDatetime | None, Query()] = None,
 ) -> Page[BalanceChangeOut]:
     await authorize_organization(request, principal, organization_id)
-    await _require_organization(session, organization_id)
-    query = select(TokenBalanceHistory).where(
-        TokenBalanceHistory.organization_id == organization_id
-    )
-    if change_type is not None:
-        query = query.where(TokenBalanceHistory.change_type == change_type)
-    if created_from is not None:
-        query = query.where(TokenBalanceHistory.created_at >= created_from)
-    if created_to is not None:
-        query = query.where(TokenBalanceHistory.created_at < created_to)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(TokenBalanceHistory.created_at.desc(), TokenBalanceHistory.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    )
+    rows, total = await list_balance_changes(
+        session, organization_id, HistoryFilter(change_type, created_from, created_to),
+        limit=page.limit, offset=page.offset,
+    )  # fmt: skip
     return Page[BalanceChangeOut](
-        items=[_change_out(row) for row in rows],
-        total=int(total or 0),
+        items=[BalanceChangeOut.model_validate(row, from_attributes=True) for row in rows],
+        total=total,
         limit=page.limit,
         offset=page.offset,
     )
 
 
-def _change_out(row: TokenBalanceHistory) -> BalanceChangeOut:
-    return BalanceChangeOut(
-        id=row.id, change_type=row.change_type, change_amount=row.change_amount,
-        balance_before=row.balance_before, balance_after=row.balance_after,
-        description=row.description, reference=row.reference, created_at=row.created_at,
-    )  # fmt: skip
+@router.get(
+    "/{organization_id}/expirations",
+    summary="List the organization's tokens that expire soon",
+    description="Requires `tokens.view` on the organization. Lots with tokens left that expire "
+    "within `within` (ISO 8601 duration, default the notice lead, TOKEN_EXPIRATION_NOTICE_LEAD), "
+    "soonest first; lots already past their date are listed until cleanupExpiredTokens takes them.",
+)
+async def get_expirations(
+    request: Request,
+    principal: Viewer,
+    session: Session,
+    settings: SettingsDep,
+    organization_id: OrganizationId,
+    within: Annotated[timedelta | None, Query(description="e.g. P30D")] = None,
+) -> ExpirationsOut:
+    await authorize_organization(request, principal, organization_id)
+    expirations = await upcoming(session, settings, organization_id, within)
+    return ExpirationsOut.model_validate(expirations, from_attributes=True)
+
+
+@router.get(
+    "/{organization_id}/forecast",
+    summary="Read the organization's usage forecast",
+    description="Requires `tokens.view` on the organization. The latest forecast "
+    "updateUsageForecasts made (daily): average daily consumption weighted toward recent days "
+    "(with weekday pattern and trend when the history shows them), the projected depletion date "
+    "and days remaining, a suggested package or top-up covering the next days, and a confidence "
+    "in [0, 1]. 404 `forecast_not_found` until the job has run for this wallet.",
+)
+async def get_forecast(
+    request: Request, principal: Viewer, session: Session, organization_id: OrganizationId
+) -> ForecastOut:
+    await authorize_organization(request, principal, organization_id)
+    return ForecastOut.model_validate(
+        await forecast(session, organization_id), from_attributes=True
+    )

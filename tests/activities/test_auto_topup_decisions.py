@@ -12,6 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.auto_topup import AutoTopupActivities
 from db import ledger
+from db.safety_net import wallets_due_topup
 from tests.notification_helpers import (
     auto_topup_purchases,
     events_of,
@@ -257,8 +258,6 @@ async def test_ledger_debit_below_threshold_is_what_the_check_job_sees(
     db_settings: Settings, session_maker: Maker, make_organization, package_id: int
 ):
     """The check job's query: under threshold with no top-up in flight; not once one is."""
-    from activities.balance_checks import DUE_TOPUPS_SQL
-
     organization_id = await make_organization()
     wallet_id = await funded_wallet(session_maker, organization_id, "300")
     await set_policy(
@@ -273,10 +272,13 @@ async def test_ledger_debit_below_threshold_is_what_the_check_job_sees(
             kind="consumption",
         )
 
-    page = {"after": wallet_id - 1, "last": wallet_id}  # the check job's page of this wallet
-    due_before = [r.wallet_id for r in await rows(session_maker, DUE_TOPUPS_SQL, **page)]
+    async def due() -> set[int]:  # the check job's page of this wallet
+        async with session_maker() as session:
+            return await wallets_due_topup(session, after=wallet_id - 1, last=wallet_id)
+
+    due_before = await due()
     await evaluate(db_settings, session_maker, organization_id, wallet_id, kind="check")
-    due_after = [r.wallet_id for r in await rows(session_maker, DUE_TOPUPS_SQL, **page)]
+    due_after = await due()
 
     assert wallet_id in due_before
     assert wallet_id not in due_after

@@ -6,22 +6,18 @@ The hot path: the caller is verified (API keys from a short in-process cache), t
 """
 
 import re
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from psycopg import AsyncConnection, OperationalError
-from psycopg_pool import PoolTimeout
 
 from api.auth.spenders import SpenderDep, authorize_spend
 from api.deps import OrganizationId, Spending
 from api.errors import ApiError, error_body
 from api.idempotency import IDEMPOTENCY_HEADER, idempotency_key_openapi
-from api.organization_status import organization_inactive
 from api.request_context import audit_context
-from api.schemas.common import AUTH_ERRORS, ErrorBody, plain_decimal
+from api.schemas.common import AUTH_ERRORS, ErrorBody
 from api.schemas.consumption import (
     IDEMPOTENCY_KEY_PATTERN,
     BatchItemOut,
@@ -31,14 +27,13 @@ from api.schemas.consumption import (
     ConsumptionBatch,
     SpendEntry,
 )
-from api.spending_state import SpendingState
-from db.spending import SpendContext, SpendOutcome, SpendRequest, spend, spend_batch
+from db.spending import SpendContext, SpendOutcome, SpendRequest
+from services.wallet.spending import refusal, spend_many, spend_once
 
 router = APIRouter(tags=["spending"], responses=AUTH_ERRORS)
 REPLAYED_HEADER = "Idempotent-Replayed"
 _ACCEPTABLE_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 SPEND_KEY_OPENAPI = idempotency_key_openapi(max_length=200)
-T = TypeVar("T")
 
 SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "organization_not_found"},
@@ -79,11 +74,7 @@ async def consume(
         organization_id, body.amount, _idempotency_key(request), body.reason, body.reference
     )
     context = _context(request, spender.actor.type, spender.actor.id)
-    outcome = await _on_pool(spending, lambda conn: spend(conn, wanted, spending.defaults, context))
-    if outcome.events:
-        spending.relay.nudge()
-    if not outcome.succeeded:
-        raise _refusal(outcome)
+    outcome = await spend_once(spending, wanted, context)
     answer = ConsumeOut(balance=_balance(outcome), entry=_entry(outcome, wanted))
     headers = {REPLAYED_HEADER: "true"} if outcome.status == "replayed" else None
     return JSONResponse(answer.model_dump(mode="json"), status_code=201, headers=headers)
@@ -112,11 +103,7 @@ async def consume_batch(
         for i in body.items
     ]
     context = _context(request, spender.actor.type, spender.actor.id)
-    outcomes = await _on_pool(
-        spending, lambda conn: spend_batch(conn, wanted, spending.defaults, context)
-    )
-    if any(o.events for o in outcomes):
-        spending.relay.nudge()
+    outcomes = await spend_many(spending, wanted, context)
     items = [_batch_item(n, w, o) for n, (w, o) in enumerate(zip(wanted, outcomes, strict=True))]
     counts = {s: sum(1 for i in items if i.status == s) for s in ("applied", "replayed", "failed")}
     return BatchOut(**counts, items=items)
@@ -143,19 +130,6 @@ def _context(request: Request, actor_type: str, actor_id: str | None) -> SpendCo
     return SpendContext(actor_type, actor_id, where.ip_address, where.request_id)
 
 
-async def _on_pool(
-    spending: SpendingState,
-    work: Callable[[AsyncConnection[tuple[object, ...]]], Awaitable[T]],
-) -> T:
-    try:
-        async with spending.pool.connection() as conn:
-            return await work(conn)
-    except (OperationalError, PoolTimeout) as exc:
-        raise ApiError(
-            503, "database_unavailable", "The database is unavailable; retry in a moment."
-        ) from exc
-
-
 def _balance(outcome: SpendOutcome) -> Decimal:
     assert outcome.balance is not None
     return outcome.balance
@@ -171,31 +145,6 @@ def _entry(outcome: SpendOutcome, wanted: SpendRequest) -> SpendEntry:
     )  # fmt: skip
 
 
-def _refusal(outcome: SpendOutcome) -> ApiError:
-    org = outcome.organization_id
-    if outcome.status == "insufficient_balance":
-        return ApiError(
-            409, "insufficient_balance",
-            f"Organization {org} can spend {_text(outcome.balance)} tokens (expired tokens "
-            f"excluded), fewer than the {_text(outcome.amount)} asked for; nothing was spent.",
-            {"organization_id": org, "balance": _text(outcome.balance),
-             "requested": _text(outcome.amount)},
-        )  # fmt: skip
-    if outcome.status == "organization_not_found":
-        return ApiError(404, "organization_not_found", f"Organization {org} does not exist.")
-    if outcome.status == "organization_inactive":
-        return organization_inactive(org)
-    return ApiError(
-        422, "idempotency_key_reused",
-        f"This {IDEMPOTENCY_HEADER} was already used for a different spend in organization {org}.",
-        {"organization_id": org},
-    )  # fmt: skip
-
-
-def _text(value: Decimal | None) -> str:
-    return "0" if value is None else plain_decimal(value)
-
-
 def _batch_item(index: int, wanted: SpendRequest, outcome: SpendOutcome) -> BatchItemOut:
     base = {"index": index, "idempotency_key": wanted.idempotency_key,
             "organization_id": wanted.organization_id}  # fmt: skip
@@ -204,6 +153,6 @@ def _batch_item(index: int, wanted: SpendRequest, outcome: SpendOutcome) -> Batc
         return BatchItemOut(
             **base, status=status, balance=outcome.balance, entry=_entry(outcome, wanted)
         )
-    refusal = _refusal(outcome)
-    error = error_body(refusal.code, refusal.message, refusal.details)["error"]
+    refused = refusal(outcome)
+    error = error_body(refused.code, refused.message, refused.details)["error"]
     return BatchItemOut(**base, status="failed", error=error)

@@ -1,0 +1,87 @@
+"""What lies ahead for a wallet: its tokens that expire soon and its usage forecast."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.expiry import upcoming_expirations
+from db.forecasts import latest_forecast
+from db.models import TokenUsageForecast
+from db.wallets import wallet_of
+from services.errors import invalid, not_found
+from services.wallet.organizations import existing_organization
+from tokenbill.settings import Settings
+
+MAX_WITHIN = timedelta(days=3660)
+
+
+@dataclass(frozen=True)
+class ExpiringLot:
+    lot_id: int
+    remaining_amount: Decimal
+    original_amount: Decimal
+    credited_at: datetime
+    expires_at: datetime
+    expired: bool
+
+
+@dataclass(frozen=True)
+class Expirations:
+    organization_id: int
+    wallet_id: int | None
+    expiration_enabled: bool
+    until: datetime
+    total_expiring: Decimal
+    lots: list[ExpiringLot]
+
+
+async def upcoming(
+    session: AsyncSession, settings: Settings, organization_id: int, within: timedelta | None
+) -> Expirations:
+    """The lots with tokens left that expire within `within` (default the notice lead), soonest
+    first, past-due ones included until the expiry job takes them."""
+    span = within if within is not None else settings.token_expiration_notice_lead
+    if span <= timedelta(0) or span > MAX_WITHIN:
+        raise invalid(
+            "invalid_duration",
+            "within must be a positive duration of at most ten years, e.g. P30D.",
+            {"within": str(within)},
+        )
+    await existing_organization(session, organization_id)
+    wallet = await wallet_of(session, organization_id)
+    now = datetime.now(UTC)
+    lots = [] if wallet is None else await upcoming_expirations(session, wallet.id, now + span)
+    return Expirations(
+        organization_id=organization_id,
+        wallet_id=None if wallet is None else wallet.id,
+        expiration_enabled=settings.token_expiration_enabled,
+        until=now + span,
+        total_expiring=sum((lot.remaining_amount for lot in lots), Decimal(0)),
+        lots=[
+            ExpiringLot(
+                lot_id=lot.lot_id,
+                remaining_amount=lot.remaining_amount,
+                original_amount=lot.original_amount,
+                credited_at=lot.credited_at,
+                expires_at=lot.expires_at,
+                expired=lot.expires_at <= now,
+            )
+            for lot in lots
+        ],
+    )
+
+
+async def forecast(session: AsyncSession, organization_id: int) -> TokenUsageForecast:
+    """The latest forecast updateUsageForecasts made for the organization's wallet."""
+    await existing_organization(session, organization_id)
+    wallet = await wallet_of(session, organization_id)
+    found = None if wallet is None else await latest_forecast(session, wallet.id)
+    if found is None:
+        raise not_found(
+            "forecast_not_found",
+            f"Organization {organization_id} has no usage "
+            "forecast yet; updateUsageForecasts makes one daily.",
+        )
+    return found

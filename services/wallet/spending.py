@@ -1,0 +1,105 @@
+"""Spending tokens, one spend or a batch: one `ledger_spend` statement on the spend pool is the
+whole transaction, and a spend that recorded events nudges the outbox relay.
+
+The hot path: nothing here adds a query or a round trip; a refused spend becomes a ServiceError
+(or, in a batch, an item's error) without touching the database again.
+"""
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+from psycopg import AsyncConnection, OperationalError
+from psycopg_pool import PoolTimeout
+
+from db.spend_pool import SpendPool
+from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest, spend, spend_batch
+from services.errors import (
+    ErrorKind,
+    ServiceError,
+    conflict,
+    invalid,
+    organization_inactive,
+    organization_not_found,
+    unavailable,
+)
+
+T = TypeVar("T")
+
+
+class RelayWaker(Protocol):
+    def nudge(self) -> None:
+        """Ask for the outbox relay to be woken; returns at once."""
+
+
+class SpendLine(Protocol):
+    """What the spend path holds for the process's lifetime."""
+
+    @property
+    def pool(self) -> SpendPool: ...
+    @property
+    def defaults(self) -> AlertDefaults: ...
+    @property
+    def relay(self) -> RelayWaker: ...
+
+
+async def spend_once(line: SpendLine, wanted: SpendRequest, context: SpendContext) -> SpendOutcome:
+    """Apply one spend (or replay it); a refusal raises its ServiceError, nothing written."""
+    outcome = await _on_pool(line, lambda conn: spend(conn, wanted, line.defaults, context))
+    if outcome.events:
+        line.relay.nudge()
+    if not outcome.succeeded:
+        raise refusal(outcome)
+    return outcome
+
+
+async def spend_many(
+    line: SpendLine, wanted: list[SpendRequest], context: SpendContext
+) -> list[SpendOutcome]:
+    """Apply a batch in one transaction; the outcomes in the order asked (see `refusal`)."""
+    outcomes = await _on_pool(line, lambda conn: spend_batch(conn, wanted, line.defaults, context))
+    if any(o.events for o in outcomes):
+        line.relay.nudge()
+    return outcomes
+
+
+async def _on_pool(
+    line: SpendLine, work: Callable[[AsyncConnection[tuple[object, ...]]], Awaitable[T]]
+) -> T:
+    try:
+        async with line.pool.connection() as conn:
+            return await work(conn)
+    except (OperationalError, PoolTimeout) as exc:
+        raise unavailable(
+            "database_unavailable", "The database is unavailable; retry in a moment."
+        ) from exc
+
+
+def refusal(outcome: SpendOutcome) -> ServiceError:
+    """Why a spend was refused."""
+    org = outcome.organization_id
+    if outcome.status == "insufficient_balance":
+        return conflict(
+            "insufficient_balance",
+            f"Organization {org} can spend {_amount(outcome.balance)} tokens (expired tokens "
+            f"excluded), fewer than the {_amount(outcome.amount)} asked for; nothing was spent.",
+            {"organization_id": org, "balance": _amount(outcome.balance),
+             "requested": _amount(outcome.amount)},
+        )  # fmt: skip
+    if outcome.status == "organization_not_found":
+        return organization_not_found(org, ErrorKind.NOT_FOUND)
+    if outcome.status == "organization_inactive":
+        return organization_inactive(org)
+    return invalid(
+        "idempotency_key_reused",
+        f"This Idempotency-Key was already used for a different spend in organization {org}.",
+        {"organization_id": org},
+    )
+
+
+def _amount(value: Decimal | None) -> str:
+    """An amount without exponent or trailing zeros, as the API writes amounts: '12.5'."""
+    if value is None:
+        return "0"
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
