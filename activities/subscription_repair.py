@@ -12,11 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
+from db import subscriptions
 from domain.durations import parse_interval, period_start
 from domain.subscription_policy import subscription_policy
 from tokenbill.settings import Settings
@@ -29,23 +29,6 @@ from workflows.subscription_activity_types import (
 from workflows.subscription_types import PackageTerms, SubscriptionRun
 
 DURATION = TypeAdapter(timedelta)
-CANDIDATES_SQL = (
-    "SELECT s.id, s.organization_id, s.wallet_id, s.status, s.payment_method, "
-    "s.billing_interval, s.grace_period, coalesce(s.billing_anchor, s.next_billing_date, "
-    "s.created_at) AS anchor, s.billing_cycle, s.cancel_at_period_end, s.current_period_start, "
-    "s.current_period_end, s.next_billing_date, s.suspended_at, s.created_by_user_id, "
-    "s.dunning_attempt, s.grace_period_ends_at, s.last_payment_error, "
-    "p.id AS package_id, p.name, "
-    "coalesce(s.token_quantity, p.token_quantity) AS token_quantity, "
-    "coalesce(s.price_per_token, p.price_per_token) AS price_per_token, "
-    "coalesce(s.currency, p.currency) AS currency, n.id AS next_id, n.name AS next_name, "
-    "coalesce(s.next_token_quantity, n.token_quantity) AS next_quantity, "
-    "coalesce(s.next_price_per_token, n.price_per_token) AS next_price, "
-    "coalesce(s.next_currency, n.currency) AS next_currency "
-    "FROM token_subscriptions s JOIN token_packages p ON p.id = s.package_id "
-    "LEFT JOIN token_packages n ON n.id = s.next_package_id "
-    "WHERE s.status <> 'cancelled' AND s.id > :after ORDER BY s.id LIMIT :limit"
-)
 
 
 class SubscriptionRepairActivities:
@@ -60,12 +43,9 @@ class SubscriptionRepairActivities:
     async def list_to_repair(self, batch: WalletBatch) -> RepairBatch:
         """The page of subscriptions after the cursor; the workflow starts or nudges them."""
         async with heartbeating(), self._session_maker() as session:
-            rows = (
-                await session.execute(
-                    text(CANDIDATES_SQL),
-                    {"after": batch.after_wallet_id, "limit": self._settings.job_batch_size},
-                )
-            ).all()
+            rows = await subscriptions.repair_candidates(
+                session, after_id=batch.after_wallet_id, limit=self._settings.job_batch_size
+            )
         tax_rate = self._settings.token_invoice_tax_rate
         candidates = [
             RepairCandidate(
