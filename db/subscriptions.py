@@ -1,12 +1,12 @@
 """The token_subscriptions table: finding and listing rows, closing one that never started, the
 workflow's state mirrored into its row, and the rows the safety net rebuilds runs from."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -118,45 +118,16 @@ async def mirror(
 
 async def repair_candidates(
     session: AsyncSession, *, after_id: int, limit: int
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """The page of uncancelled subscriptions after `after_id`, with the terms a rebuilt run bills
-    (the row's own, the package's for a row written before terms were stored)."""
-    s, p, n = TokenSubscription, TokenPackage, aliased(TokenPackage)
-    query = (
-        select(
-            s.id,
-            s.organization_id,
-            s.wallet_id,
-            s.status,
-            s.payment_method,
-            s.billing_interval,
-            s.grace_period,
-            func.coalesce(s.billing_anchor, s.next_billing_date, s.created_at).label("anchor"),
-            s.billing_cycle,
-            s.cancel_at_period_end,
-            s.current_period_start,
-            s.current_period_end,
-            s.next_billing_date,
-            s.suspended_at,
-            s.created_by_user_id,
-            s.dunning_attempt,
-            s.grace_period_ends_at,
-            s.last_payment_error,
-            p.id.label("package_id"),
-            p.name,
-            func.coalesce(s.token_quantity, p.token_quantity).label("token_quantity"),
-            func.coalesce(s.price_per_token, p.price_per_token).label("price_per_token"),
-            func.coalesce(s.currency, p.currency).label("currency"),
-            n.id.label("next_id"),
-            n.name.label("next_name"),
-            func.coalesce(s.next_token_quantity, n.token_quantity).label("next_quantity"),
-            func.coalesce(s.next_price_per_token, n.price_per_token).label("next_price"),
-            func.coalesce(s.next_currency, n.currency).label("next_currency"),
-        )
-        .join(p, p.id == s.package_id)
-        .outerjoin(n, n.id == s.next_package_id)
-        .where(s.status != "cancelled", s.id > after_id)
-        .order_by(s.id)
+) -> list[tuple[TokenSubscription, TokenPackage, TokenPackage | None]]:
+    """The page of uncancelled subscriptions after `after_id`, each with its package and the
+    package it changes to at its next period (None when no change waits)."""
+    next_package = aliased(TokenPackage)
+    found = await session.execute(
+        select(TokenSubscription, TokenPackage, next_package)
+        .join(TokenPackage, TokenPackage.id == TokenSubscription.package_id)
+        .outerjoin(next_package, next_package.id == TokenSubscription.next_package_id)
+        .where(TokenSubscription.status != "cancelled", TokenSubscription.id > after_id)
+        .order_by(TokenSubscription.id)
         .limit(limit)
     )
-    return (await session.execute(query)).all()
+    return [(subscription, package, upcoming) for subscription, package, upcoming in found]

@@ -31,11 +31,15 @@ from api.schemas.subscriptions import (
     SubscriptionStatusFilter,
 )
 from db.models import TokenSubscription
-from services.subscriptions.commands import CommandAnswer, ResumeDeclined, SubscriptionCommands
+from services.subscriptions.commands import (
+    CommandAnswer,
+    ResumeDeclined,
+    SubscriptionCommands,
+    offered_terms,
+)
 from services.subscriptions.creation import (
     NewSubscription,
     SubscriptionOrder,
-    package_terms,
     record_subscription,
     start_subscription,
 )
@@ -45,7 +49,7 @@ from services.subscriptions.queries import (
     read_subscription,
     subscription_invoices,
 )
-from services.subscriptions.validation import active_package
+from services.workflow_client import WorkflowClient
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"], responses=AUTH_ERRORS)
 SubscriptionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
@@ -273,7 +277,7 @@ async def change_package(
     subscription_id: SubscriptionId,
     body: ChangePackageBody,
 ) -> JSONResponse:
-    terms = package_terms(await active_package(session, body.package_id))
+    terms = await offered_terms(session, body.package_id)
     return await _command(request, principal, session, temporal, subscription_id, body,
                           lambda commands: commands.change_package(terms))  # fmt: skip
 
@@ -303,7 +307,7 @@ async def _command(
     request: Request,
     principal: Principal,
     session: AsyncSession,
-    temporal: Workflows,
+    temporal: WorkflowClient,
     subscription_id: int,
     body: BaseModel | None,
     send: Callable[[SubscriptionCommands], Awaitable[CommandAnswer]],

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit import Actor, RequestContext, write_audit
 from db.models import TokenSubscription
+from services.subscriptions.creation import package_terms
+from services.subscriptions.validation import active_package
 from services.subscriptions.workflow_commands import send_command
 from services.workflow_client import WorkflowClient
 from workflows.subscription import SubscriptionWorkflow
@@ -47,6 +49,11 @@ class ResumeDeclined(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+async def offered_terms(session: AsyncSession, package_id: int) -> PackageTerms:
+    """The terms of a package still offered for sale, for change_package (INVALID otherwise)."""
+    return package_terms(await active_package(session, package_id))
 
 
 class SubscriptionCommands:
@@ -94,8 +101,7 @@ class SubscriptionCommands:
         )
 
     async def change_package(self, terms: PackageTerms) -> CommandAnswer:
-        """Move to `terms` (an active package's, see validation.active_package) from the next
-        period."""
+        """Move to `terms` (see offered_terms) from the next period."""
         result = await self._send(SubscriptionWorkflow.change_package,
                                   ChangePackageRequest(terms=terms),
                                   ChangePackageResult)  # fmt: skip
