@@ -12,11 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
+from db import subscriptions
+from db.models import TokenPackage, TokenSubscription
 from domain.durations import parse_interval, period_start
 from domain.subscription_policy import subscription_policy
 from tokenbill.settings import Settings
@@ -29,23 +30,6 @@ from workflows.subscription_activity_types import (
 from workflows.subscription_types import PackageTerms, SubscriptionRun
 
 DURATION = TypeAdapter(timedelta)
-CANDIDATES_SQL = (
-    "SELECT s.id, s.organization_id, s.wallet_id, s.status, s.payment_method, "
-    "s.billing_interval, s.grace_period, coalesce(s.billing_anchor, s.next_billing_date, "
-    "s.created_at) AS anchor, s.billing_cycle, s.cancel_at_period_end, s.current_period_start, "
-    "s.current_period_end, s.next_billing_date, s.suspended_at, s.created_by_user_id, "
-    "s.dunning_attempt, s.grace_period_ends_at, s.last_payment_error, "
-    "p.id AS package_id, p.name, "
-    "coalesce(s.token_quantity, p.token_quantity) AS token_quantity, "
-    "coalesce(s.price_per_token, p.price_per_token) AS price_per_token, "
-    "coalesce(s.currency, p.currency) AS currency, n.id AS next_id, n.name AS next_name, "
-    "coalesce(s.next_token_quantity, n.token_quantity) AS next_quantity, "
-    "coalesce(s.next_price_per_token, n.price_per_token) AS next_price, "
-    "coalesce(s.next_currency, n.currency) AS next_currency "
-    "FROM token_subscriptions s JOIN token_packages p ON p.id = s.package_id "
-    "LEFT JOIN token_packages n ON n.id = s.next_package_id "
-    "WHERE s.status <> 'cancelled' AND s.id > :after ORDER BY s.id LIMIT :limit"
-)
 
 
 class SubscriptionRepairActivities:
@@ -60,37 +44,37 @@ class SubscriptionRepairActivities:
     async def list_to_repair(self, batch: WalletBatch) -> RepairBatch:
         """The page of subscriptions after the cursor; the workflow starts or nudges them."""
         async with heartbeating(), self._session_maker() as session:
-            rows = (
-                await session.execute(
-                    text(CANDIDATES_SQL),
-                    {"after": batch.after_wallet_id, "limit": self._settings.job_batch_size},
-                )
-            ).all()
+            rows = await subscriptions.repair_candidates(
+                session, after_id=batch.after_wallet_id, limit=self._settings.job_batch_size
+            )
         tax_rate = self._settings.token_invoice_tax_rate
         candidates = [
             RepairCandidate(
-                run=self._run(row, tax_rate),
+                run=self._run(row, package, next_package, tax_rate),
                 status=row.status,
                 next_billing_date=row.next_billing_date,
             )
-            for row in rows
+            for row, package, next_package in rows
         ]
         return RepairBatch(
             counts=JobCounts(seen=len(candidates)),
-            last_wallet_id=rows[-1].id if rows else None,
+            last_wallet_id=rows[-1][0].id if rows else None,
             candidates=candidates,
         )
 
-    def _run(self, row: Any, tax_rate: Decimal) -> SubscriptionRun:
+    def _run(
+        self,
+        row: TokenSubscription,
+        package: TokenPackage,
+        next_package: TokenPackage | None,
+        tax_rate: Decimal,
+    ) -> SubscriptionRun:
         next_terms = None
-        if row.next_id is not None:
-            next_terms = PackageTerms(
-                package_id=row.next_id,
-                name=row.next_name,
-                token_quantity=row.next_quantity,
-                price_per_token=row.next_price,
-                currency=row.next_currency,
+        if next_package is not None:
+            next_terms = _agreed_terms(
+                next_package, row.next_token_quantity, row.next_price_per_token, row.next_currency
             )
+        anchor = row.billing_anchor or row.next_billing_date or row.created_at
         status = row.status if row.status in ("past_due", "paused", "suspended") else "active"
         # The period being billed is the row's cycle (it moves on only once paid). Past due,
         # suspended, or paused after a declined charge, that period is still owed: the run goes
@@ -100,24 +84,16 @@ class SubscriptionRepairActivities:
         )
         unpaid = None
         if owing:
-            unpaid = period_start(
-                row.anchor, parse_interval(row.billing_interval), row.billing_cycle
-            )
+            unpaid = period_start(anchor, parse_interval(row.billing_interval), row.billing_cycle)
         return SubscriptionRun(
             subscription_id=row.id,
             organization_id=row.organization_id,
             wallet_id=row.wallet_id,
-            terms=PackageTerms(
-                package_id=row.package_id,
-                name=row.name,
-                token_quantity=row.token_quantity,
-                price_per_token=row.price_per_token,
-                currency=row.currency,
-            ),
+            terms=_agreed_terms(package, row.token_quantity, row.price_per_token, row.currency),
             next_terms=next_terms,
             payment_method=row.payment_method,
             billing_interval=row.billing_interval,
-            anchor=row.anchor,
+            anchor=anchor,
             cycle=row.billing_cycle,
             tax_rate=tax_rate,
             policy=subscription_policy(self._settings, DURATION.validate_python(row.grace_period)),
@@ -132,3 +108,16 @@ class SubscriptionRepairActivities:
             last_payment_error=row.last_payment_error if owing else None,
             actor_user_id=row.created_by_user_id,
         )
+
+
+def _agreed_terms(
+    package: TokenPackage, quantity: Decimal | None, price: Decimal | None, currency: str | None
+) -> PackageTerms:
+    """The terms stored on the row; the package's for a row written before terms were stored."""
+    return PackageTerms(
+        package_id=package.id,
+        name=package.name,
+        token_quantity=package.token_quantity if quantity is None else quantity,
+        price_per_token=package.price_per_token if price is None else price,
+        currency=package.currency if currency is None else currency,
+    )

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -25,7 +24,7 @@ from activities.payments.gateway import (
     PaymentGateway,
 )
 from activities.token_switch import refuse_while_switched_off
-from db import ledger
+from db import ledger, subscription_periods, subscriptions
 from db.audit import Actor, Outcome, write_audit
 from db.errors import LedgerError
 from db.invoices import (
@@ -115,10 +114,7 @@ class SubscriptionActivities:
         cancelled row stays cancelled: the run is told so, and ends."""
         state = request.state
         async with self._session_maker() as session, session.begin():
-            before = await session.scalar(
-                text("SELECT status FROM token_subscriptions WHERE id = :id FOR UPDATE"),
-                {"id": state.subscription_id},
-            )
+            before = await subscriptions.lock_status(session, state.subscription_id)
             if before is None:
                 raise _not_found(state.subscription_id)
             if before == "cancelled" and state.status != "cancelled":
@@ -127,33 +123,12 @@ class SubscriptionActivities:
                     extra={"subscription_id": state.subscription_id, "status": state.status},
                 )
                 return SyncResult(row_cancelled=True)
-            await session.execute(
-                text(
-                    "UPDATE token_subscriptions SET status = :status, package_id = :package, "
-                    "next_package_id = :next_package, payment_method = :pm, "
-                    "current_period_start = :start, current_period_end = :end, "
-                    "next_billing_date = :next, cancel_at_period_end = :cancel_at_end, "
-                    "dunning_attempt = :attempt, last_payment_error = :error, "
-                    "grace_period_ends_at = :grace, suspended_at = :suspended, "
-                    "billing_anchor = :anchor, billing_cycle = :cycle, "
-                    "cancelled_at = coalesce(cancelled_at, :cancelled), "
-                    "token_quantity = :quantity, price_per_token = :price, currency = :currency, "
-                    "next_token_quantity = :next_quantity, next_price_per_token = :next_price, "
-                    "next_currency = :next_currency, updated_at = now() WHERE id = :id"
-                ),
-                {
-                    **_terms_columns("", request.terms),
-                    **_terms_columns("next_", request.next_terms),
-                    "id": state.subscription_id, "status": state.status,
-                    "package": state.package_id, "next_package": state.next_package_id,
-                    "pm": state.payment_method, "start": state.current_period_start,
-                    "end": state.current_period_end, "next": state.next_billing_date,
-                    "cancel_at_end": state.cancel_at_period_end, "attempt": state.dunning_attempt,
-                    "error": state.last_payment_error, "grace": state.grace_period_ends_at,
-                    "suspended": state.suspended_at, "anchor": request.anchor,
-                    "cycle": request.cycle, "cancelled": request.cancelled_at,
-                },
-            )  # fmt: skip
+            await subscriptions.mirror(
+                session,
+                state.subscription_id,
+                _mirrored(request),
+                cancelled_at=request.cancelled_at,
+            )
             if before != state.status:
                 await _audit(
                     session, state.subscription_id, request.organization_id,
@@ -173,12 +148,7 @@ class SubscriptionActivities:
         reference = purchase_reference(bill.subscription_id, bill.period_start)
         price = period_price(bill)
         async with self._session_maker() as session:
-            captured = await session.scalar(
-                text(
-                    "SELECT gateway_charge_id FROM token_purchases WHERE purchase_reference_id = :r"
-                ),
-                {"r": reference},
-            )
+            captured = await subscription_periods.captured_charge(session, reference)
         if captured is not None:
             # The period was already paid (by an earlier attempt or run): never charge it twice.
             return ChargeAttempt(paid=True, charge_reference=captured)
@@ -206,15 +176,10 @@ class SubscriptionActivities:
         # GatewayTimeout propagates: the retry uses the same key and charges once.
         async with self._session_maker() as session, session.begin():
             await self._ensure_period_purchase(session, bill, price)
-            first = await session.scalar(
-                text(
-                    "UPDATE token_purchases SET gateway_charge_id = :c, payment_method = :pm, "
-                    "updated_at = now() WHERE purchase_reference_id = :r "
-                    "AND gateway_charge_id IS NULL RETURNING id"
-                ),
-                {"c": charge.charge_reference, "pm": bill.payment_method, "r": reference},
-            )
-            if first is not None:
+            if await subscription_periods.record_charge(
+                session, reference, charge_id=charge.charge_reference,
+                payment_method=bill.payment_method,
+            ):  # fmt: skip
                 await _audit(
                     session, bill.subscription_id, bill.organization_id,
                     "subscription.charge",
@@ -236,14 +201,9 @@ class SubscriptionActivities:
             await self._ensure_period_purchase(session, bill, price)
             due_days = (failed.grace_period_ends_at.date() - issue_date).days
             invoice = await self._issue(session, bill, price, "open", due_days)
-            await session.execute(
-                text(
-                    "UPDATE token_purchases SET failure_reason = :reason, payment_method = :pm, "
-                    "invoice_id = :invoice, updated_at = now() "
-                    "WHERE purchase_reference_id = :r AND status = 'processing'"
-                ),
-                {"reason": charge.message, "pm": bill.payment_method, "invoice": invoice.id,
-                 "r": reference},
+            await subscription_periods.record_failed_charge(
+                session, reference, reason=charge.message, payment_method=bill.payment_method,
+                invoice_id=invoice.id,
             )  # fmt: skip
             details = {
                 "attempt": bill.attempt, "decline_code": charge.decline_code,
@@ -316,16 +276,9 @@ class SubscriptionActivities:
         price = period_price(bill)
         async with self._session_maker() as session, session.begin():
             await self._ensure_period_purchase(session, bill, price)
-            changed = await session.scalar(
-                text(
-                    "UPDATE token_purchases SET status = 'completed', completed_at = now(), "
-                    "invoice_id = :invoice, failure_reason = NULL, updated_at = now(), "
-                    "gateway_charge_id = coalesce(gateway_charge_id, :charge) "
-                    "WHERE purchase_reference_id = :r AND status = 'processing' RETURNING id"
-                ),
-                {"invoice": paid.invoice_id, "charge": paid.charge_reference, "r": reference},
-            )
-            if changed is None:
+            if not await subscription_periods.complete(
+                session, reference, invoice_id=paid.invoice_id, charge_id=paid.charge_reference
+            ):
                 return
             details = {
                 "purchase_reference_id": reference, "invoice_number": paid.invoice_number,
@@ -349,21 +302,10 @@ class SubscriptionActivities:
         """An unpaid period that will never be paid: its open invoice is voided, its row failed."""
         reference = purchase_reference(request.subscription_id, request.period_start)
         async with self._session_maker() as session, session.begin():
-            voided = await session.scalar(
-                text(
-                    "UPDATE invoices SET status = 'void' WHERE idempotency_key = :k "
-                    "AND status = 'open' RETURNING invoice_number"
-                ),
-                {"k": invoice_key(request.subscription_id, request.period_start)},
+            voided = await subscription_periods.void_open_invoice(
+                session, invoice_key(request.subscription_id, request.period_start)
             )
-            await session.execute(
-                text(
-                    "UPDATE token_purchases SET status = 'failed', failed_at = now(), "
-                    "updated_at = now(), failure_reason = coalesce(failure_reason || '; ', '') "
-                    "|| :reason WHERE purchase_reference_id = :r AND status = 'processing'"
-                ),
-                {"reason": request.reason, "r": reference},
-            )
+            await subscription_periods.fail_period(session, reference, request.reason)
             if voided is not None:
                 await _audit(
                     session, request.subscription_id, request.organization_id,
@@ -377,23 +319,9 @@ class SubscriptionActivities:
         """A cancelled subscription's open invoices are voided (never closed as if paid), and
         their uncharged period rows fail."""
         async with self._session_maker() as session, session.begin():
-            voided = (
-                await session.scalars(
-                    text(
-                        "UPDATE invoices SET status = 'void' WHERE subscription_id = :s "
-                        "AND status = 'open' RETURNING invoice_number"
-                    ),
-                    {"s": request.subscription_id},
-                )
-            ).all()
-            await session.execute(
-                text(
-                    "UPDATE token_purchases SET status = 'failed', failed_at = now(), "
-                    "updated_at = now(), failure_reason = coalesce(failure_reason || '; ', '') "
-                    "|| :reason WHERE subscription_id = :s AND purchase_type = 'subscription' "
-                    "AND status = 'processing' AND gateway_charge_id IS NULL"
-                ),
-                {"reason": request.reason, "s": request.subscription_id},
+            voided = await subscription_periods.void_open_invoices(session, request.subscription_id)
+            await subscription_periods.fail_uncharged_periods(
+                session, request.subscription_id, request.reason
             )
             for invoice_number in voided:
                 await _audit(
@@ -415,26 +343,16 @@ class SubscriptionActivities:
         self, session: AsyncSession, bill: PeriodBill, price: Price
     ) -> None:
         """The period's token_purchases row (processing), written once."""
-        await session.execute(
-            text(
-                "INSERT INTO token_purchases (purchase_reference_id, organization_id, wallet_id, "
-                "package_id, purchase_type, token_quantity, price_per_token, subtotal_amount, "
-                "tax_rate, tax_amount, total_amount, currency, payment_method, status, "
-                "workflow_id, subscription_id, purchased_by_user_id, processing_at) VALUES (:r, "
-                ":org, :wallet, :package, 'subscription', :q, :unit, :subtotal, :rate, :tax, "
-                ":total, :cur, :pm, 'processing', :wf, :sub, :user, now()) "
-                "ON CONFLICT (purchase_reference_id) DO NOTHING"
-            ),
-            {
-                "r": purchase_reference(bill.subscription_id, bill.period_start),
-                "org": bill.organization_id, "wallet": bill.wallet_id,
-                "package": bill.terms.package_id, "q": bill.terms.token_quantity,
-                "unit": bill.terms.price_per_token, "subtotal": price.subtotal,
-                "rate": bill.tax_rate, "tax": price.tax, "total": price.total,
-                "cur": bill.terms.currency, "pm": bill.payment_method,
-                "wf": subscription_workflow_id(bill.subscription_id),
-                "sub": bill.subscription_id, "user": bill.actor_user_id,
-            },
+        await subscription_periods.add_period_purchase(
+            session,
+            reference=purchase_reference(bill.subscription_id, bill.period_start),
+            organization_id=bill.organization_id, wallet_id=bill.wallet_id,
+            package_id=bill.terms.package_id, token_quantity=bill.terms.token_quantity,
+            price_per_token=bill.terms.price_per_token, subtotal_amount=price.subtotal,
+            tax_rate=bill.tax_rate, tax_amount=price.tax, total_amount=price.total,
+            currency=bill.terms.currency, payment_method=bill.payment_method,
+            workflow_id=subscription_workflow_id(bill.subscription_id),
+            subscription_id=bill.subscription_id, purchased_by_user_id=bill.actor_user_id,
         )  # fmt: skip
 
     async def _issue(
@@ -478,12 +396,25 @@ class SubscriptionActivities:
         return invoice
 
 
-def _terms_columns(prefix: str, terms: PackageTerms | None) -> dict[str, object]:
-    """The bind values of one set of stored terms; all None when there are none (no package
-    change waiting)."""
+def _mirrored(request: SyncRequest) -> dict[str, Any]:
+    """The row's columns the workflow owns, by name: its state (but the id, which is the key, the
+    interval, fixed at creation, and the cancellation time, which the row keeps once set), where
+    its billing stands, and the terms agreed for this period and the next."""
     return {
-        f"{prefix}quantity": None if terms is None else terms.token_quantity,
-        f"{prefix}price": None if terms is None else terms.price_per_token,
+        **request.state.model_dump(exclude={"subscription_id", "billing_interval", "cancelled_at"}),
+        "billing_anchor": request.anchor,
+        "billing_cycle": request.cycle,
+        **_terms_columns("", request.terms),
+        **_terms_columns("next_", request.next_terms),
+    }
+
+
+def _terms_columns(prefix: str, terms: PackageTerms | None) -> dict[str, object]:
+    """One set of stored terms by column name; all None when there are none (no package change
+    waiting)."""
+    return {
+        f"{prefix}token_quantity": None if terms is None else terms.token_quantity,
+        f"{prefix}price_per_token": None if terms is None else terms.price_per_token,
         f"{prefix}currency": None if terms is None else terms.currency,
     }
 

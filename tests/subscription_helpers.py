@@ -5,12 +5,20 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from db import ledger
+from db import ledger, subscriptions
+from db.models import (
+    Invoice,
+    LedgerTransaction,
+    OrganizationTokenWallet,
+    PaymentGatewayOperation,
+    TokenPackage,
+    TokenSubscription,
+)
 from workflows.search_attributes import (
     ALL_SEARCH_ATTRIBUTES,
     NEXT_BILLING_DATE,
@@ -41,16 +49,15 @@ async def create_package(
 ) -> PackageTerms:
     package_name = f"{name} {uuid.uuid4().hex[:8]}"
     async with session_maker() as session, session.begin():
-        package_id = await session.scalar(
-            text(
-                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
-                "VALUES (:n, :q, :p, 'USD') RETURNING id"
-            ),
-            {"n": package_name, "q": Decimal(tokens), "p": Decimal(price)},
-        )
-    assert package_id is not None
+        package = TokenPackage(
+            name=package_name, token_quantity=Decimal(tokens), price_per_token=Decimal(price),
+            currency="USD",
+        )  # fmt: skip
+        session.add(package)
+        await session.flush()
+        package_id = package.id
     return PackageTerms(
-        package_id=int(package_id), name=package_name, token_quantity=Decimal(tokens),
+        package_id=package_id, name=package_name, token_quantity=Decimal(tokens),
         price_per_token=Decimal(price), currency="USD",
     )  # fmt: skip
 
@@ -68,28 +75,17 @@ async def insert_subscription(
     """Write the token_subscriptions row and build the first run, as the API does."""
     async with session_maker() as session, session.begin():
         wallet_id = await ledger.ensure_wallet(session, organization_id)
-        subscription_id = await session.scalar(
-            text(
-                "INSERT INTO token_subscriptions (organization_id, wallet_id, package_id, status, "
-                "payment_method, billing_interval, grace_period, next_billing_date, "
-                "billing_anchor, token_quantity, price_per_token, currency) VALUES (:org, "
-                ":wallet, :package, 'active', :pm, :interval, 'P7D', :anchor, :anchor, "
-                ":quantity, :price, :currency) RETURNING id"
-            ),
-            {
-                "org": organization_id, "wallet": wallet_id, "package": terms.package_id,
-                "pm": payment_method, "interval": interval, "anchor": anchor,
-                "quantity": terms.token_quantity, "price": terms.price_per_token,
-                "currency": terms.currency,
-            },
+        row = TokenSubscription(
+            organization_id=organization_id, wallet_id=wallet_id, package_id=terms.package_id,
+            status="active", payment_method=payment_method, billing_interval=interval,
+            grace_period="P7D", next_billing_date=anchor, billing_anchor=anchor,
+            token_quantity=terms.token_quantity, price_per_token=terms.price_per_token,
+            currency=terms.currency,
         )  # fmt: skip
-        assert subscription_id is not None
-        await session.execute(
-            text("UPDATE token_subscriptions SET workflow_id = :wf WHERE id = :id"),
-            {"wf": subscription_workflow_id(int(subscription_id)), "id": subscription_id},
-        )
+        subscription_id = await subscriptions.add(session, row)
+        row.workflow_id = subscription_workflow_id(subscription_id)
     return SubscriptionRun(
-        subscription_id=int(subscription_id), organization_id=organization_id,
+        subscription_id=subscription_id, organization_id=organization_id,
         wallet_id=wallet_id, terms=terms, payment_method=payment_method,
         billing_interval=interval, anchor=anchor, tax_rate=TAX_RATE, policy=policy,
     )  # fmt: skip
@@ -115,52 +111,73 @@ async def start_subscription(
 
 
 async def rows(session_maker: Maker, sql: str, **params: Any) -> list[Any]:
+    """The rows of a test's own query."""
     async with session_maker() as session:
         return list((await session.execute(text(sql), params)).all())
 
 
+async def selected(session_maker: Maker, query: Select[*tuple[Any, ...]]) -> list[Any]:
+    async with session_maker() as session:
+        return list((await session.execute(query)).all())
+
+
 async def gateway_charges(session_maker: Maker, subscription_id: int) -> list[Any]:
     """The gateway's book for this subscription: one row per idempotency key, by construction."""
-    return await rows(
+    op = PaymentGatewayOperation
+    return await selected(
         session_maker,
-        "SELECT idempotency_key, status, amount, payment_method, attempts "
-        "FROM payment_gateway_operations WHERE idempotency_key LIKE :k ORDER BY id",
-        k=f"subscription:{subscription_id}:%",
+        select(op.idempotency_key, op.status, op.amount, op.payment_method, op.attempts)
+        .where(op.idempotency_key.like(f"subscription:{subscription_id}:%"))
+        .order_by(op.id),
     )
 
 
 async def invoices(session_maker: Maker, subscription_id: int) -> list[Any]:
-    return await rows(
+    return await selected(
         session_maker,
-        "SELECT invoice_number, status, subtotal, tax_amount, total, issue_date, due_date "
-        "FROM invoices WHERE subscription_id = :s ORDER BY issue_date, id",
-        s=subscription_id,
+        select(
+            Invoice.invoice_number,
+            Invoice.status,
+            Invoice.subtotal,
+            Invoice.tax_amount,
+            Invoice.total,
+            Invoice.issue_date,
+            Invoice.due_date,
+        )
+        .where(Invoice.subscription_id == subscription_id)
+        .order_by(Invoice.issue_date, Invoice.id),
     )
 
 
 async def credits(session_maker: Maker, subscription_id: int) -> list[Any]:
-    return await rows(
+    entry = LedgerTransaction
+    return await selected(
         session_maker,
-        "SELECT idempotency_key, amount FROM ledger_transactions WHERE idempotency_key LIKE :k "
-        "AND kind = 'purchase' ORDER BY id",
-        k=f"subscription:{subscription_id}:%",
+        select(entry.idempotency_key, entry.amount)
+        .where(
+            entry.idempotency_key.like(f"subscription:{subscription_id}:%"),
+            entry.kind == "purchase",
+        )
+        .order_by(entry.id),
     )
 
 
-async def subscription_row(session_maker: Maker, subscription_id: int) -> Any:
-    found = await rows(
-        session_maker, "SELECT * FROM token_subscriptions WHERE id = :id", id=subscription_id
-    )
-    return found[0]
+async def subscription_row(session_maker: Maker, subscription_id: int) -> TokenSubscription:
+    async with session_maker() as session:
+        row = await session.get(TokenSubscription, subscription_id)
+    assert row is not None
+    return row
 
 
 async def wallet_balance(session_maker: Maker, wallet_id: int) -> Decimal:
-    found = await rows(
-        session_maker,
-        "SELECT current_balance FROM organization_token_wallets WHERE id = :w",
-        w=wallet_id,
-    )
-    return Decimal(found[0][0])
+    async with session_maker() as session:
+        balance = await session.scalar(
+            select(OrganizationTokenWallet.current_balance).where(
+                OrganizationTokenWallet.id == wallet_id
+            )
+        )
+    assert balance is not None
+    return Decimal(balance)
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -4,6 +4,7 @@ Commands are Temporal updates answered by the workflow itself; each accepted one
 the user who sent it. The token_subscriptions row follows through the workflow's activities.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,23 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.dependencies import Buyer, Principal, Viewer, authorize_organization, deny
 from api.deps import Session, SettingsDep, Workflows
 from api.errors import ApiError
-from api.idempotency import (
-    IDEMPOTENT_ROUTE,
-    Answer,
-    claim,
-    forget,
-    idempotent_request,
-    respond_once,
-    store_response,
-)
+from api.idempotency import IDEMPOTENT_ROUTE, Answer, forget, idempotent_request, respond_once
 from api.pagination import PageParams
-from api.purchasing import active_package
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.subscriptions import (
     CancelBody,
     ChangePackageBody,
-    CommandAnswer,
     PaymentMethodBody,
     ResumeBody,
     SubscriptionCreate,
@@ -39,33 +30,26 @@ from api.schemas.subscriptions import (
     SubscriptionOut,
     SubscriptionStatusFilter,
 )
-from api.subscribing import (
-    cancel_unstarted_subscription,
-    package_terms,
-    record_subscription,
-    start_subscription_workflow,
+from db.models import TokenSubscription
+from services.subscriptions.commands import (
+    CommandAnswer,
+    ResumeDeclined,
+    SubscriptionCommands,
+    offered_terms,
 )
-from api.subscription_queries import (
+from services.subscriptions.creation import (
+    NewSubscription,
+    SubscriptionOrder,
+    record_subscription,
+    start_subscription,
+)
+from services.subscriptions.queries import (
     find_subscription,
     list_subscriptions,
-    live_state,
+    read_subscription,
     subscription_invoices,
-    subscription_out,
 )
-from db.audit import Actor, write_audit
-from db.models import TokenSubscription
-from services.subscriptions.workflow_commands import send_command
-from services.workflow_client import StartOutcome
-from workflows.subscription import SubscriptionWorkflow
-from workflows.subscription_types import (
-    CancelRequest,
-    CancelResult,
-    ChangePackageRequest,
-    ChangePackageResult,
-    CommandResult,
-    PaymentMethodRequest,
-    ResumeRequest,
-)
+from services.workflow_client import WorkflowClient
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"], responses=AUTH_ERRORS)
 SubscriptionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
@@ -101,47 +85,41 @@ async def create_subscription(
     body: SubscriptionCreate,
 ) -> JSONResponse:
     await authorize_organization(request, principal, body.organization_id)
-    idempotency = idempotent_request(request, principal, body)
-    replay = await claim(session, idempotency)
-    if replay is not None:
-        return replay.response()
     context = audit_context(request)
-    subscription = await record_subscription(
-        session, settings=settings, principal=principal, body=body, context=context
-    )
-    created = SubscriptionCreated(
-        subscription_id=subscription.subscription_id, workflow_id=subscription.workflow_id,
-        status="active", billing_interval=subscription.run.billing_interval,
-        grace_period=subscription.grace_period, next_billing_date=subscription.run.anchor,
-    ).model_dump(mode="json")  # fmt: skip
-    # The answer is stored with the row: a retry with the key reaches this subscription whatever
-    # happens to the start (a missing workflow is started by processSubscriptionBilling).
-    await store_response(session, idempotency, 201, created)
-    await session.commit()
-    outcome = await start_subscription_workflow(temporal, settings, subscription)
-    if outcome is StartOutcome.NOT_STARTED and await cancel_unstarted_subscription(
-        session, subscription, principal=principal, context=context
-    ):
-        await forget(session, idempotency)
-        await session.commit()
-        raise ApiError(
-            503,
-            "workflow_unavailable",
-            "The workflow service is unavailable, so the subscription was not started and "
-            "nothing was charged. Retry later.",
-            {"subscription_id": subscription.subscription_id},
-        )
-    if outcome is StartOutcome.UNKNOWN:
-        raise ApiError(
-            503,
-            "workflow_start_unknown",
-            f"The subscription {subscription.subscription_id} was recorded, but the workflow "
-            "service did not confirm that its workflow started. It will run (and bill) once the "
-            "service answers: retry with the same Idempotency-Key to follow it, never with a "
-            "new one.",
-            {"subscription_id": subscription.subscription_id},
-        )
-    return JSONResponse(created, status_code=201)
+    recorded: list[NewSubscription] = []
+
+    async def record() -> Answer:
+        subscription = await record_subscription(
+            session,
+            settings,
+            SubscriptionOrder(
+                organization_id=body.organization_id, package_id=body.package_id,
+                payment_method=body.payment_method, billing_interval=body.billing_interval,
+                start_at=body.start_at, grace_period=body.grace_period,
+            ),
+            user_id=principal.id,
+            context=context,
+        )  # fmt: skip
+        recorded.append(subscription)
+        created = SubscriptionCreated(
+            subscription_id=subscription.subscription_id, workflow_id=subscription.workflow_id,
+            status="active", billing_interval=subscription.run.billing_interval,
+            grace_period=subscription.grace_period, next_billing_date=subscription.run.anchor,
+        )  # fmt: skip
+        return Answer(201, created.model_dump(mode="json"))
+
+    # The answer is stored and committed with the row, before the start: a retry with the key
+    # reaches this subscription whatever happens to the start (a missing workflow is started by
+    # processSubscriptionBilling). A replay records nothing and starts nothing.
+    response = await respond_once(session, request, principal, body, record)
+    if recorded:
+
+        async def forget_answer() -> None:
+            await forget(session, idempotent_request(request, principal, body))
+
+        await start_subscription(session, temporal, recorded[0], user_id=principal.id,
+                                 context=context, forget_answer=forget_answer)  # fmt: skip
+    return response
 
 
 @router.get(
@@ -169,7 +147,10 @@ async def list_all(
         session, organization_id=organization_id, status=status, limit=page.limit,
         offset=page.offset,
     )  # fmt: skip
-    return Page[SubscriptionOut](items=items, total=total, limit=page.limit, offset=page.offset)
+    return Page[SubscriptionOut](
+        items=[SubscriptionOut.model_validate(item) for item in items], total=total,
+        limit=page.limit, offset=page.offset,
+    )  # fmt: skip
 
 
 @router.get(
@@ -187,8 +168,7 @@ async def get_subscription(
     subscription_id: SubscriptionId,
 ) -> SubscriptionOut:
     row = await _visible(request, principal, session, subscription_id)
-    live = None if row.status == "cancelled" else await live_state(temporal, subscription_id)
-    return subscription_out(row, live)
+    return SubscriptionOut.model_validate(await read_subscription(temporal, row))
 
 
 @router.get(
@@ -209,8 +189,9 @@ async def get_invoices(
         session, subscription_id, limit=page.limit, offset=page.offset
     )
     return Page[SubscriptionInvoiceOut](
-        items=items, total=total, limit=page.limit, offset=page.offset
-    )
+        items=[SubscriptionInvoiceOut.model_validate(item) for item in items], total=total,
+        limit=page.limit, offset=page.offset,
+    )  # fmt: skip
 
 
 @router.post(
@@ -230,16 +211,8 @@ async def cancel(
     subscription_id: SubscriptionId,
     body: CancelBody,
 ) -> JSONResponse:
-    async def run() -> CommandAnswer:
-        result = await send_command(temporal, subscription_id, SubscriptionWorkflow.cancel,
-                                   CancelRequest(when=body.when), CancelResult)  # fmt: skip
-        when = "at the end of the paid period" if result.cancel_at_period_end else "now"
-        return CommandAnswer(
-            subscription_id=subscription_id, status=result.status,
-            message=f"The subscription is cancelled {when}.", effective_at=result.effective_at,
-        )  # fmt: skip
-
-    return await _command(request, principal, session, subscription_id, body, "cancel", run)
+    return await _command(request, principal, session, temporal, subscription_id, body,
+                          lambda commands: commands.cancel(body.when))  # fmt: skip
 
 
 @router.post(
@@ -257,13 +230,8 @@ async def pause(
     temporal: Workflows,
     subscription_id: SubscriptionId,
 ) -> JSONResponse:
-    async def run() -> CommandAnswer:
-        result = await send_command(
-            temporal, subscription_id, SubscriptionWorkflow.pause, None, CommandResult
-        )
-        return _answer(subscription_id, result)
-
-    return await _command(request, principal, session, subscription_id, None, "pause", run)
+    return await _command(request, principal, session, temporal, subscription_id, None,
+                          lambda commands: commands.pause())  # fmt: skip
 
 
 @router.post(
@@ -283,15 +251,14 @@ async def resume(
     subscription_id: SubscriptionId,
     body: ResumeBody,
 ) -> JSONResponse:
-    async def run() -> CommandAnswer:
-        result = await send_command(temporal, subscription_id, SubscriptionWorkflow.resume,
-                                   ResumeRequest(payment_method=body.payment_method),
-                                   CommandResult)  # fmt: skip
-        if result.status == "suspended":
-            raise ApiError(402, "payment_declined", result.message)
-        return _answer(subscription_id, result)
+    async def resume_or_refuse(commands: SubscriptionCommands) -> CommandAnswer:
+        try:
+            return await commands.resume(body.payment_method)
+        except ResumeDeclined as declined:
+            raise ApiError(402, "payment_declined", declined.message) from declined
 
-    return await _command(request, principal, session, subscription_id, body, "resume", run)
+    return await _command(request, principal, session, temporal, subscription_id, body,
+                          resume_or_refuse)  # fmt: skip
 
 
 @router.post(
@@ -310,18 +277,9 @@ async def change_package(
     subscription_id: SubscriptionId,
     body: ChangePackageBody,
 ) -> JSONResponse:
-    terms = package_terms(await active_package(session, body.package_id))
-
-    async def run() -> CommandAnswer:
-        result = await send_command(temporal, subscription_id, SubscriptionWorkflow.change_package,
-                                   ChangePackageRequest(terms=terms),
-                                   ChangePackageResult)  # fmt: skip
-        return CommandAnswer(
-            subscription_id=subscription_id, status="accepted", message=result.message,
-            effective_at=result.effective_from, package_id=result.package_id,
-        )  # fmt: skip
-
-    return await _command(request, principal, session, subscription_id, body, "package", run)
+    terms = await offered_terms(session, body.package_id)
+    return await _command(request, principal, session, temporal, subscription_id, body,
+                          lambda commands: commands.change_package(terms))  # fmt: skip
 
 
 @router.post(
@@ -340,52 +298,29 @@ async def update_payment_method(
     subscription_id: SubscriptionId,
     body: PaymentMethodBody,
 ) -> JSONResponse:
-    async def run() -> CommandAnswer:
-        result = await send_command(
-            temporal,
-            subscription_id,
-            SubscriptionWorkflow.update_payment_method,
-            PaymentMethodRequest(payment_method=body.payment_method),
-            CommandResult,
-        )
-        return _answer(subscription_id, result)
-
-    return await _command(request, principal, session, subscription_id, body, "payment_method", run)
-
-
-def _answer(subscription_id: int, result: CommandResult) -> CommandAnswer:
-    return CommandAnswer(
-        subscription_id=subscription_id, status=result.status, message=result.message,
-        next_billing_date=result.next_billing_date,
-    )  # fmt: skip
+    method = body.payment_method
+    return await _command(request, principal, session, temporal, subscription_id, body,
+                          lambda commands: commands.update_payment_method(method))  # fmt: skip
 
 
 async def _command(
     request: Request,
     principal: Principal,
     session: AsyncSession,
+    temporal: WorkflowClient,
     subscription_id: int,
     body: BaseModel | None,
-    action: str,
-    run: Any,
+    send: Callable[[SubscriptionCommands], Awaitable[CommandAnswer]],
 ) -> JSONResponse:
-    """Authorize, claim the Idempotency-Key, send the update, audit and store the answer."""
+    """Authorize, then send the command once per Idempotency-Key (the service audits it)."""
     row = await _visible(request, principal, session, subscription_id)
+    commands = SubscriptionCommands(
+        session, temporal, row, user_id=principal.id, context=audit_context(request)
+    )
 
     async def apply() -> Answer:
-        answer: CommandAnswer = await run()
-        payload = answer.model_dump(mode="json")
-        await write_audit(
-            session,
-            actor=Actor.user(principal.id),
-            action=f"subscription.{action}",
-            organization_id=row.organization_id,
-            target_type="token_subscription",
-            target_id=subscription_id,
-            after={"request": None if body is None else body.model_dump(mode="json"), **payload},
-            context=audit_context(request),
-        )
-        return Answer(200, payload)
+        answer = await send(commands)
+        return Answer(200, answer.model_dump(mode="json"))
 
     return await respond_once(session, request, principal, body, apply)
 
@@ -394,9 +329,5 @@ async def _visible(
     request: Request, principal: Principal, session: AsyncSession, subscription_id: int
 ) -> TokenSubscription:
     row = await find_subscription(session, subscription_id)
-    if row is None:
-        raise ApiError(
-            404, "subscription_not_found", f"Subscription {subscription_id} does not exist."
-        )
     await authorize_organization(request, principal, row.organization_id)
     return row

@@ -1,9 +1,9 @@
-"""Subscriptions: create, read, list, commands and their answers."""
+"""Subscriptions: the bodies of create and the commands, and what reads answer."""
 
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas.common import Money, Rate, RequestBody, RowId, TokenAmount
 from api.schemas.purchases import PaymentMethod
@@ -48,6 +48,8 @@ class SubscriptionCreated(BaseModel):
 class SubscriptionOut(BaseModel):
     """The token_subscriptions row, with the live state of its workflow when it answers."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     subscription_id: int
     organization_id: int
     package_id: int
@@ -72,6 +74,8 @@ class SubscriptionOut(BaseModel):
 
 
 class SubscriptionInvoiceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     invoice_number: str
     status: str
     currency: str
@@ -104,12 +108,3 @@ class ChangePackageBody(RequestBody):
 
 class PaymentMethodBody(RequestBody):
     payment_method: PaymentMethod
-
-
-class CommandAnswer(BaseModel):
-    subscription_id: int
-    status: str
-    message: str
-    next_billing_date: datetime | None = None
-    effective_at: datetime | None = None
-    package_id: int | None = None
