@@ -224,29 +224,27 @@ async def billed_organization_name(session: AsyncSession, organization_id: int) 
     return name or ""
 
 
-@dataclass(frozen=True)
-class InvoiceFilter:
-    """Which invoices a list shows; None leaves that side open (organization None: every one)."""
-
-    organization_id: int | None = None
-    status: InvoiceStatus | None = None
-    issued_from: date | None = None
-    issued_to: date | None = None
-
-
 async def invoice_page(
-    session: AsyncSession, wanted: InvoiceFilter, *, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    organization_id: int | None,
+    status: InvoiceStatus | None,
+    issued_from: date | None,
+    issued_to: date | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Invoice], int]:
-    """The filtered invoices newest first (issue date, then id), one page, and how many match."""
+    """The invoices matching every filter given (None: not filtered), newest first (issue date,
+    then id), one page, and how many match."""
     query = select(Invoice)
-    if wanted.organization_id is not None:
-        query = query.where(Invoice.organization_id == wanted.organization_id)
-    if wanted.status is not None:
-        query = query.where(Invoice.status == wanted.status)
-    if wanted.issued_from is not None:
-        query = query.where(Invoice.issue_date >= wanted.issued_from)
-    if wanted.issued_to is not None:
-        query = query.where(Invoice.issue_date <= wanted.issued_to)
+    if organization_id is not None:
+        query = query.where(Invoice.organization_id == organization_id)
+    if status is not None:
+        query = query.where(Invoice.status == status)
+    if issued_from is not None:
+        query = query.where(Invoice.issue_date >= issued_from)
+    if issued_to is not None:
+        query = query.where(Invoice.issue_date <= issued_to)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
         query.order_by(Invoice.issue_date.desc(), Invoice.id.desc()).limit(limit).offset(offset)

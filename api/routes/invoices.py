@@ -16,8 +16,12 @@ from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.invoice_list import InvoiceFieldsOut, InvoiceSummaryOut
 from api.schemas.invoices import InvoiceOut
-from db.invoices import InvoiceFilter
-from services.finance.invoices import invoice_by_number, invoice_list, printable_invoice
+from services.finance.invoices import (
+    InvoiceFilter,
+    invoice_by_number,
+    invoice_list,
+    printable_invoice,
+)
 
 router = APIRouter(prefix="/invoices", tags=["invoices"], responses=AUTH_ERRORS)
 InvoiceNumber = Annotated[
