@@ -3,7 +3,7 @@
 from html import escape
 
 from api.schemas.common import money_text, plain_decimal, unit_price_text
-from db.invoices import IssuedInvoice
+from services.finance.invoices import PrintableInvoice
 
 STYLE = """
 body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 2.5em; }
@@ -21,7 +21,8 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def invoice_html(invoice: IssuedInvoice, organization_name: str) -> str:
+def invoice_html(printable: PrintableInvoice) -> str:
+    invoice, organization_name = printable.invoice, printable.organization_name
     currency = _e(invoice.currency)
     lines = "\n".join(
         "<tr>"

@@ -58,8 +58,15 @@ def report_csv(report: StoredReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
-    for organization_id, name, figures in report.organizations:
-        writer.writerows(_rows(month, str(organization_id), name, figures))
+    for organization in report.organizations:
+        writer.writerows(
+            _rows(
+                month,
+                str(organization.organization_id),
+                organization.organization_name,
+                organization.figures,
+            )
+        )
     if report.totals is not None:
         writer.writerows(_rows(month, "", TOTAL_NAME, report.totals))
     return out.getvalue()

@@ -4,17 +4,36 @@ Money is grouped by currency and summed exactly in NUMERIC; days are UTC calenda
 """
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import (
+    ColumnExpressionArgument,
+    Date,
+    Select,
+    SQLColumnExpression,
+    Text,
+    cast,
+    func,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.models import (
+    Invoice,
+    LedgerTransaction,
+    OrganizationTokenWallet,
+    TokenLot,
+    TokenPackage,
+    TokenPurchase,
+    TokenSubscription,
+)
 from domain.durations import InvalidInterval, interval_in_months, parse_interval
 
 CENT = Decimal("0.01")
-PURCHASE_KINDS = ("one_time", "subscription", "auto_topup")
 
 
 def utc_midnight(day: date) -> datetime:
@@ -29,8 +48,6 @@ def cents(value: Decimal) -> Decimal:
 class RevenueRow:
     """Completed purchases of one group: how many, gross revenue (total) and net (subtotal)."""
 
-    key: str
-    label: str | None
     currency: str
     purchases: int
     tokens: Decimal
@@ -39,53 +56,77 @@ class RevenueRow:
 
 
 @dataclass(frozen=True)
+class RevenueDay(RevenueRow):
+    date: date
+
+
+@dataclass(frozen=True)
+class RevenuePackage(RevenueRow):
+    package_id: int | None
+    package_name: str | None
+
+
+@dataclass(frozen=True)
+class RevenueKind(RevenueRow):
+    kind: str
+
+
+@dataclass(frozen=True)
 class Revenue:
+    days: int
     since: date
     until: date
-    by_day: list[RevenueRow]
-    by_package: list[RevenueRow]
-    by_kind: list[RevenueRow]
+    by_day: list[RevenueDay]
+    by_package: list[RevenuePackage]
+    by_kind: list[RevenueKind]
     totals: list[RevenueRow]
 
 
-_COMPLETED_IN_WINDOW = (
-    "FROM token_purchases p LEFT JOIN token_packages k ON k.id = p.package_id "
-    "WHERE p.status = 'completed' AND p.created_at >= :start AND p.created_at < :end"
-)
 _FIGURES = (
-    "count(*) AS purchases, sum(p.token_quantity) AS tokens, sum(p.total_amount) AS revenue, "
-    "sum(p.subtotal_amount) AS net_revenue"
+    TokenPurchase.currency,
+    func.count().label("purchases"),
+    func.sum(TokenPurchase.token_quantity).label("tokens"),
+    func.sum(TokenPurchase.total_amount).label("revenue"),
+    func.sum(TokenPurchase.subtotal_amount).label("net_revenue"),
 )
 
 
 async def revenue(session: AsyncSession, *, days: int, today: date) -> Revenue:
     """Completed purchases created in the last `days` days (today and the days before it)."""
     since = today - timedelta(days=days - 1)
-    params = {"start": utc_midnight(since), "end": utc_midnight(today + timedelta(days=1))}
+    start, end = utc_midnight(since), utc_midnight(today + timedelta(days=1))
 
-    async def grouped(key_sql: str, label_sql: str, order: str) -> list[RevenueRow]:
-        rows = await session.execute(
-            text(
-                f"SELECT {key_sql} AS key, {label_sql} AS label, p.currency, {_FIGURES} "
-                f"{_COMPLETED_IN_WINDOW} GROUP BY 1, 2, p.currency ORDER BY {order}, p.currency"
-            ),
-            params,
+    async def grouped(
+        keys: Sequence[SQLColumnExpression[Any]], order: ColumnExpressionArgument[Any]
+    ) -> list[dict[str, Any]]:
+        query: Select[Any] = (
+            select(*keys, *_FIGURES)
+            .outerjoin(TokenPackage, TokenPackage.id == TokenPurchase.package_id)
+            .where(
+                TokenPurchase.status == "completed",
+                TokenPurchase.created_at >= start,
+                TokenPurchase.created_at < end,
+            )
+            .group_by(*keys, TokenPurchase.currency)
+            .order_by(order, TokenPurchase.currency)
         )
-        return [
-            RevenueRow(str(r.key), r.label, r.currency, int(r.purchases), r.tokens, r.revenue,
-                       r.net_revenue)
-            for r in rows
-        ]  # fmt: skip
+        return [row._asdict() for row in await session.execute(query)]
 
+    day = cast(func.timezone("UTC", TokenPurchase.created_at), Date)
+    # Packages in the order of their ids as text, purchases without a package ('none') last.
+    package_order = func.coalesce(cast(TokenPurchase.package_id, Text), "none")
+    by_package = await grouped(
+        [TokenPurchase.package_id, TokenPackage.name.label("package_name")], package_order
+    )
+    kind = TokenPurchase.purchase_type.label("kind")
     return Revenue(
+        days=days,
         since=since,
         until=today,
-        by_day=await grouped(
-            "to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "NULL", "1 DESC"
-        ),
-        by_package=await grouped("coalesce(p.package_id::text, 'none')", "k.name", "1"),
-        by_kind=await grouped("p.purchase_type", "NULL", "1"),
-        totals=await grouped("'all'", "NULL", "1"),
+        by_day=[RevenueDay(**r) for r in await grouped([day.label("date")], day.desc())],
+        by_package=[RevenuePackage(**r) for r in by_package],
+        by_kind=[RevenueKind(**r) for r in await grouped([kind], TokenPurchase.purchase_type)],
+        totals=[RevenueRow(**r) for r in await grouped([], TokenPurchase.currency)],
     )
 
 
@@ -118,11 +159,13 @@ class FinanceSummary:
 async def monthly_recurring_revenue(session: AsyncSession) -> tuple[int, list[CurrencyAmount]]:
     """Active subscriptions, and each one's package price per cycle normalised to a month."""
     rows = await session.execute(
-        text(
-            "SELECT s.billing_interval, k.currency, k.token_quantity * k.price_per_token AS price "
-            "FROM token_subscriptions s JOIN token_packages k ON k.id = s.package_id "
-            "WHERE s.status = 'active'"
+        select(
+            TokenSubscription.billing_interval,
+            TokenPackage.currency,
+            TokenPackage.token_quantity * TokenPackage.price_per_token,
         )
+        .join(TokenPackage, TokenPackage.id == TokenSubscription.package_id)
+        .where(TokenSubscription.status == "active")
     )
     totals: dict[str, Decimal] = defaultdict(Decimal)
     counts: dict[str, int] = defaultdict(int)
@@ -142,41 +185,45 @@ async def monthly_recurring_revenue(session: AsyncSession) -> tuple[int, list[Cu
 async def past_due(session: AsyncSession) -> list[CurrencyAmount]:
     """Open invoices of subscriptions that are past due."""
     rows = await session.execute(
-        text(
-            "SELECT i.currency, sum(i.total) AS amount, count(*) AS n FROM invoices i "
-            "JOIN token_subscriptions s ON s.id = i.subscription_id "
-            "WHERE i.status = 'open' AND s.status = 'past_due' GROUP BY i.currency ORDER BY 1"
-        )
+        select(Invoice.currency, func.sum(Invoice.total), func.count())
+        .join(TokenSubscription, TokenSubscription.id == Invoice.subscription_id)
+        .where(Invoice.status == "open", TokenSubscription.status == "past_due")
+        .group_by(Invoice.currency)
+        .order_by(Invoice.currency)
     )
-    return [CurrencyAmount(r.currency, r.amount, int(r.n)) for r in rows]
+    return [CurrencyAmount(currency, amount, count) for currency, amount, count in rows]
 
 
 async def unspent_paid_tokens(session: AsyncSession) -> list[UnspentTokens]:
     """Remaining tokens of purchased lots; a lot whose purchase row is missing has no value."""
     rows = await session.execute(
-        text(
-            "SELECT p.currency, sum(l.remaining_amount) AS tokens, "
-            "sum(l.remaining_amount * p.price_per_token) AS value "
-            "FROM token_lots l JOIN ledger_transactions t ON t.id = l.transaction_id "
-            "LEFT JOIN token_purchases p ON p.purchase_reference_id = t.reference "
-            "WHERE t.kind = 'purchase' AND l.remaining_amount > 0 "
-            "GROUP BY p.currency ORDER BY p.currency NULLS LAST"
+        select(
+            TokenPurchase.currency,
+            func.sum(TokenLot.remaining_amount),
+            func.sum(TokenLot.remaining_amount * TokenPurchase.price_per_token),
         )
+        .select_from(TokenLot)
+        .join(LedgerTransaction, LedgerTransaction.id == TokenLot.transaction_id)
+        .outerjoin(
+            TokenPurchase, TokenPurchase.purchase_reference_id == LedgerTransaction.reference
+        )
+        .where(LedgerTransaction.kind == "purchase", TokenLot.remaining_amount > 0)
+        .group_by(TokenPurchase.currency)
+        .order_by(TokenPurchase.currency.asc().nulls_last())
     )
     return [
-        UnspentTokens(r.currency, r.tokens, None if r.value is None else cents(r.value))
-        for r in rows
+        UnspentTokens(currency, tokens, None if value is None else cents(value))
+        for currency, tokens, value in rows
     ]
 
 
 async def wallets_under_low_threshold(session: AsyncSession, default: Decimal) -> int:
     """The seed's low-balance count, with each wallet's own threshold where it has one."""
+    wallet = OrganizationTokenWallet
     found = await session.scalar(
-        text(
-            "SELECT count(*) FROM organization_token_wallets "
-            "WHERE current_balance < coalesce(low_balance_threshold, :default)"
-        ),
-        {"default": default},
+        select(func.count()).where(
+            wallet.current_balance < func.coalesce(wallet.low_balance_threshold, default)
+        )
     )
     return int(found or 0)
 

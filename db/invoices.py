@@ -10,9 +10,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.models import Invoice, InvoiceLine, InvoiceNumberSequence, Organization
 from domain.pricing import to_cents
 
 InvoiceStatus = Literal["draft", "open", "paid", "void"]
@@ -81,8 +83,21 @@ class IssuedInvoice:
     paid_at: datetime | None
     purchase_reference_id: str | None
     subscription_id: int | None
+    created_at: datetime
     lines: tuple[InvoiceLineView, ...]
     replayed: bool
+
+
+_INVOICE_COLUMNS = (
+    Invoice.id, Invoice.invoice_number, Invoice.organization_id, Invoice.status,
+    Invoice.currency, Invoice.subtotal, Invoice.tax_rate, Invoice.tax_amount, Invoice.total,
+    Invoice.issue_date, Invoice.due_date, Invoice.paid_at, Invoice.purchase_reference_id,
+    Invoice.subscription_id, Invoice.created_at,
+)  # fmt: skip
+_LINE_COLUMNS = (
+    InvoiceLine.description, InvoiceLine.package_id, InvoiceLine.token_quantity,
+    InvoiceLine.unit_price, InvoiceLine.amount,
+)  # fmt: skip
 
 
 def format_invoice_number(year: int, number: int) -> str:
@@ -118,31 +133,20 @@ async def issue_invoice(
     # A concurrent call with this key may commit while this one waits for the year's number:
     # the savepoint then gives the number back and the stored invoice is returned instead.
     savepoint = await session.begin_nested()
-    number = await session.scalar(
-        text(
-            "INSERT INTO invoice_number_sequences (year, last_number) VALUES (:y, 1) "
-            "ON CONFLICT (year) DO UPDATE "
-            "SET last_number = invoice_number_sequences.last_number + 1 RETURNING last_number"
-        ),
-        {"y": issue_date.year},
-    )
-    assert number is not None
+    number = await _next_number(session, issue_date.year)
     invoice_id = await session.scalar(
-        text(
-            "INSERT INTO invoices (invoice_number, idempotency_key, organization_id, status, "
-            "currency, subtotal, tax_rate, tax_amount, total, issue_date, due_date, paid_at, "
-            "purchase_reference_id, subscription_id) VALUES (:number, :k, :org, :status, :cur, "
-            ":subtotal, :rate, :tax, :total, :issued, :due, "
-            "CASE WHEN CAST(:paid AS boolean) THEN now() END, :ref, :sub) "
-            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-        ),
-        {
-            "number": format_invoice_number(issue_date.year, int(number)),
-            "k": idempotency_key, "org": organization_id, "status": status,
-            "cur": currency.upper(), "subtotal": subtotal, "rate": tax_rate, "tax": tax_amount,
-            "total": total, "issued": issue_date, "due": issue_date + timedelta(days=due_days),
-            "ref": purchase_reference_id, "sub": subscription_id, "paid": status == "paid",
-        },
+        insert(Invoice)
+        .values(
+            invoice_number=format_invoice_number(issue_date.year, number),
+            idempotency_key=idempotency_key, organization_id=organization_id, status=status,
+            currency=currency.upper(), subtotal=subtotal, tax_rate=tax_rate,
+            tax_amount=tax_amount, total=total, issue_date=issue_date,
+            due_date=issue_date + timedelta(days=due_days),
+            paid_at=func.now() if status == "paid" else None,
+            purchase_reference_id=purchase_reference_id, subscription_id=subscription_id,
+        )
+        .on_conflict_do_nothing(index_elements=[Invoice.idempotency_key])
+        .returning(Invoice.id)
     )  # fmt: skip
     if invoice_id is None:
         await savepoint.rollback()
@@ -150,18 +154,31 @@ async def issue_invoice(
         assert raced is not None
         return await _replay(session, idempotency_key, raced, organization_id, total, currency)
     await savepoint.commit()
-    for line in lines:
-        await session.execute(
-            text(
-                "INSERT INTO invoice_lines (invoice_id, description, package_id, "
-                "token_quantity, unit_price, amount) VALUES (:i, :d, :p, :q, :u, :a)"
-            ),
+    await session.execute(
+        insert(InvoiceLine),
+        [
             {
-                "i": invoice_id, "d": line.description, "p": line.package_id,
-                "q": line.token_quantity, "u": line.unit_price, "a": line_amount(line),
-            },
-        )  # fmt: skip
-    return await load_invoice(session, int(invoice_id), replayed=False)
+                "invoice_id": invoice_id, "description": line.description,
+                "package_id": line.package_id, "token_quantity": line.token_quantity,
+                "unit_price": line.unit_price, "amount": line_amount(line),
+            }
+            for line in lines
+        ],
+    )  # fmt: skip
+    return await load_invoice(session, invoice_id, replayed=False)
+
+
+async def _next_number(session: AsyncSession, year: int) -> int:
+    """The year's next number: the row lock of this upsert serialises issuing for the year."""
+    upsert = insert(InvoiceNumberSequence).values(year=year, last_number=1)
+    number = await session.scalar(
+        upsert.on_conflict_do_update(
+            index_elements=[InvoiceNumberSequence.year],
+            set_={"last_number": InvoiceNumberSequence.last_number + 1},
+        ).returning(InvoiceNumberSequence.last_number)
+    )
+    assert number is not None
+    return int(number)
 
 
 async def mark_invoice_paid(
@@ -169,11 +186,10 @@ async def mark_invoice_paid(
 ) -> IssuedInvoice:
     """Move an open invoice to paid; an invoice already paid is returned as it is."""
     changed = await session.scalar(
-        text(
-            "UPDATE invoices SET status = 'paid', paid_at = coalesce(:at, now()) "
-            "WHERE id = :i AND status = 'open' RETURNING id"
-        ),
-        {"i": invoice_id, "at": paid_at},
+        update(Invoice)
+        .where(Invoice.id == invoice_id, Invoice.status == "open")
+        .values(status="paid", paid_at=func.now() if paid_at is None else paid_at)
+        .returning(Invoice.id)
     )
     invoice = await load_invoice(session, invoice_id, replayed=changed is None)
     if invoice.status != "paid":
@@ -185,26 +201,13 @@ async def load_invoice(
     session: AsyncSession, invoice_id: int, *, replayed: bool = True
 ) -> IssuedInvoice:
     row = (
-        await session.execute(
-            text(
-                "SELECT id, invoice_number, organization_id, status, currency, subtotal, "
-                "tax_rate, tax_amount, total, issue_date, due_date, paid_at, "
-                "purchase_reference_id, subscription_id FROM invoices WHERE id = :i"
-            ),
-            {"i": invoice_id},
-        )
+        await session.execute(select(*_INVOICE_COLUMNS).where(Invoice.id == invoice_id))
     ).one_or_none()
     if row is None:
         raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
-    lines = (
-        await session.execute(
-            text(
-                "SELECT description, package_id, token_quantity, unit_price, amount "
-                "FROM invoice_lines WHERE invoice_id = :i ORDER BY id"
-            ),
-            {"i": invoice_id},
-        )
-    ).all()
+    lines = await session.execute(
+        select(*_LINE_COLUMNS).where(InvoiceLine.invoice_id == invoice_id).order_by(InvoiceLine.id)
+    )
     return IssuedInvoice(
         **row._asdict(),
         lines=tuple(InvoiceLineView(**line._asdict()) for line in lines),
@@ -212,11 +215,45 @@ async def load_invoice(
     )
 
 
-async def _find_by_key(session: AsyncSession, key: str) -> int | None:
-    found = await session.scalar(
-        text("SELECT id FROM invoices WHERE idempotency_key = :k"), {"k": key}
+async def invoice_id_by_number(session: AsyncSession, invoice_number: str) -> int | None:
+    return await session.scalar(select(Invoice.id).where(Invoice.invoice_number == invoice_number))
+
+
+async def billed_organization_name(session: AsyncSession, organization_id: int) -> str:
+    name = await session.scalar(select(Organization.name).where(Organization.id == organization_id))
+    return name or ""
+
+
+async def invoice_page(
+    session: AsyncSession,
+    *,
+    organization_id: int | None,
+    status: InvoiceStatus | None,
+    issued_from: date | None,
+    issued_to: date | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Invoice], int]:
+    """The invoices matching every filter given (None: not filtered), newest first (issue date,
+    then id), one page, and how many match."""
+    query = select(Invoice)
+    if organization_id is not None:
+        query = query.where(Invoice.organization_id == organization_id)
+    if status is not None:
+        query = query.where(Invoice.status == status)
+    if issued_from is not None:
+        query = query.where(Invoice.issue_date >= issued_from)
+    if issued_to is not None:
+        query = query.where(Invoice.issue_date <= issued_to)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Invoice.issue_date.desc(), Invoice.id.desc()).limit(limit).offset(offset)
     )
-    return None if found is None else int(found)
+    return list(rows), int(total or 0)
+
+
+async def _find_by_key(session: AsyncSession, key: str) -> int | None:
+    return await session.scalar(select(Invoice.id).where(Invoice.idempotency_key == key))
 
 
 async def _replay(

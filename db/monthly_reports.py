@@ -5,17 +5,25 @@ rewritten, so running the job again for a month changes nothing. Figures are exa
 as strings; money is per currency.
 """
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit_retention import add_months
+from db.finance_models import MonthlyReport, MonthlyReportOrganization
+from db.models import (
+    LedgerTransaction,
+    Organization,
+    OrganizationTokenWallet,
+    TokenPurchase,
+    TokenSubscription,
+)
 
 PAGE_SIZE = 200
 CENT = Decimal("0.01")
@@ -23,6 +31,7 @@ MONEY_FIELDS = ("revenue", "net_revenue", "tax", "one_time", "subscription", "au
 TOKEN_FIELDS = ("purchased", "consumed", "expired")
 COUNT_FIELDS = ("completed", "failed", "refunded")
 SUBSCRIPTION_FIELDS = ("started", "cancelled", "active")
+_TOKEN_FIELD_OF_KIND = {"purchase": "purchased", "consumption": "consumed", "expiry": "expired"}
 
 
 def parse_month(value: str) -> date:
@@ -49,30 +58,23 @@ class ReportHandle:
     complete: bool
 
 
+_HANDLE = (MonthlyReport.id, MonthlyReport.month, MonthlyReport.status == "complete")
+
+
 async def begin_report(session: AsyncSession, *, month: date, workflow_id: str) -> ReportHandle:
     """The month's report row, created on first need."""
     await session.execute(
-        text(
-            "INSERT INTO monthly_reports (month, workflow_id) VALUES (:m, :wf) "
-            "ON CONFLICT (month) DO NOTHING"
-        ),
-        {"m": month, "wf": workflow_id},
+        insert(MonthlyReport)
+        .values(month=month, workflow_id=workflow_id)
+        .on_conflict_do_nothing(index_elements=[MonthlyReport.month])
     )
-    row = (
-        await session.execute(
-            text("SELECT id, month, status FROM monthly_reports WHERE month = :m"), {"m": month}
-        )
-    ).one()
-    return ReportHandle(int(row.id), row.month, row.status == "complete")
+    row = (await session.execute(select(*_HANDLE).where(MonthlyReport.month == month))).one()
+    return ReportHandle(*row)
 
 
 async def load_handle(session: AsyncSession, report_id: int) -> ReportHandle:
-    row = (
-        await session.execute(
-            text("SELECT id, month, status FROM monthly_reports WHERE id = :i"), {"i": report_id}
-        )
-    ).one()
-    return ReportHandle(int(row.id), row.month, row.status == "complete")
+    row = (await session.execute(select(*_HANDLE).where(MonthlyReport.id == report_id))).one()
+    return ReportHandle(*row)
 
 
 @dataclass(frozen=True)
@@ -85,49 +87,53 @@ async def fill_page(
     session: AsyncSession, report: ReportHandle, after_wallet_id: int
 ) -> PageOutcome:
     """Write the figures of the organizations of the next page of wallets."""
+    wallet = OrganizationTokenWallet
     wallets = (
         await session.execute(
-            text(
-                "SELECT w.id, w.organization_id, o.name FROM organization_token_wallets w "
-                "JOIN organizations o ON o.id = w.organization_id "
-                "WHERE w.id > :after ORDER BY w.id LIMIT :n"
-            ),
-            {"after": after_wallet_id, "n": PAGE_SIZE},
+            select(wallet.id, wallet.organization_id, Organization.name)
+            .join(Organization, Organization.id == wallet.organization_id)
+            .where(wallet.id > after_wallet_id)
+            .order_by(wallet.id)
+            .limit(PAGE_SIZE)
         )
     ).all()
     if not wallets:
         return PageOutcome(0, None)
-    figures = await _figures(session, report.month, [int(w.organization_id) for w in wallets])
-    for wallet in wallets:
-        await session.execute(
-            text(
-                "INSERT INTO monthly_report_organizations (report_id, organization_id, "
-                "organization_name, figures) VALUES (:r, :o, :n, CAST(:f AS jsonb)) "
-                "ON CONFLICT (report_id, organization_id) DO NOTHING"
-            ),
-            {
-                "r": report.id,
-                "o": wallet.organization_id,
-                "n": wallet.name,
-                "f": json.dumps(figures[int(wallet.organization_id)], sort_keys=True),
-            },
+    figures = await _figures(session, report.month, [w.organization_id for w in wallets])
+    await session.execute(
+        insert(MonthlyReportOrganization)
+        .values(
+            [
+                {
+                    "report_id": report.id,
+                    "organization_id": w.organization_id,
+                    "organization_name": w.name,
+                    "figures": figures[w.organization_id],
+                }
+                for w in wallets
+            ]
         )
-    return PageOutcome(len(wallets), int(wallets[-1].id))
+        .on_conflict_do_nothing(
+            index_elements=[
+                MonthlyReportOrganization.report_id,
+                MonthlyReportOrganization.organization_id,
+            ]
+        )
+    )
+    return PageOutcome(len(wallets), wallets[-1].id)
 
 
 async def conclude_report(session: AsyncSession, report: ReportHandle) -> None:
     """Add the organizations up into the totals and mark the report complete (once)."""
     rows = await session.scalars(
-        text("SELECT figures FROM monthly_report_organizations WHERE report_id = :r"),
-        {"r": report.id},
+        select(MonthlyReportOrganization.figures).where(
+            MonthlyReportOrganization.report_id == report.id
+        )
     )
-    totals = add_figures(list(rows))
     await session.execute(
-        text(
-            "UPDATE monthly_reports SET totals = CAST(:t AS jsonb), status = 'complete', "
-            "completed_at = now() WHERE id = :r AND status = 'building'"
-        ),
-        {"r": report.id, "t": json.dumps(totals, sort_keys=True)},
+        update(MonthlyReport)
+        .where(MonthlyReport.id == report.id, MonthlyReport.status == "building")
+        .values(totals=add_figures(list(rows)), status="complete", completed_at=func.now())
     )
 
 
@@ -173,54 +179,62 @@ async def _figures(
     session: AsyncSession, month: date, organizations: list[int]
 ) -> dict[int, dict[str, Any]]:
     start, end = month_bounds(month)
-    params = {"start": start, "end": end, "orgs": organizations}
     figures = {org: empty_figures() for org in organizations}
+    purchase = TokenPurchase
     purchases = await session.execute(
-        text(
-            "SELECT organization_id AS org, status, purchase_type, currency, count(*) AS n, "
-            "sum(total_amount) AS total, sum(subtotal_amount) AS net, sum(tax_amount) AS tax "
-            "FROM token_purchases WHERE organization_id = ANY(:orgs) "
-            "AND created_at >= :start AND created_at < :end "
-            "AND status IN ('completed', 'failed', 'refunded') "
-            "GROUP BY organization_id, status, purchase_type, currency"
-        ),
-        params,
-    )
-    for row in purchases:
-        entry = figures[row.org]
-        entry["purchases"][row.status] += int(row.n)
-        if row.status != "completed":
+        select(
+            purchase.organization_id, purchase.status, purchase.purchase_type, purchase.currency,
+            func.count(), func.sum(purchase.total_amount), func.sum(purchase.subtotal_amount),
+            func.sum(purchase.tax_amount),
+        )
+        .where(
+            purchase.organization_id.in_(organizations),
+            purchase.created_at >= start, purchase.created_at < end,
+            purchase.status.in_(COUNT_FIELDS),
+        )
+        .group_by(
+            purchase.organization_id, purchase.status, purchase.purchase_type, purchase.currency
+        )
+    )  # fmt: skip
+    for org, status, purchase_type, currency, count, total, net, tax in purchases:
+        entry = figures[org]
+        entry["purchases"][status] += count
+        if status != "completed":
             continue
-        money = entry["revenue"].setdefault(row.currency, dict.fromkeys(MONEY_FIELDS, "0.00"))
-        for field, amount in (("revenue", row.total), ("net_revenue", row.net), ("tax", row.tax),
-                              (row.purchase_type, row.total)):  # fmt: skip
+        money = entry["revenue"].setdefault(currency, dict.fromkeys(MONEY_FIELDS, "0.00"))
+        for field, amount in (("revenue", total), ("net_revenue", net), ("tax", tax),
+                              (purchase_type, total)):  # fmt: skip
             money[field] = str(Decimal(money[field]) + amount)
+    wallet, movement = OrganizationTokenWallet, LedgerTransaction
     movements = await session.execute(
-        text(
-            "SELECT w.organization_id AS org, t.kind, sum(t.amount) AS tokens "
-            "FROM ledger_transactions t JOIN organization_token_wallets w ON w.id = t.wallet_id "
-            "WHERE w.organization_id = ANY(:orgs) AND t.created_at >= :start "
-            "AND t.created_at < :end AND t.kind IN ('purchase', 'consumption', 'expiry') "
-            "GROUP BY w.organization_id, t.kind"
-        ),
-        params,
+        select(wallet.organization_id, movement.kind, func.sum(movement.amount))
+        .join(wallet, wallet.id == movement.wallet_id)
+        .where(
+            wallet.organization_id.in_(organizations),
+            movement.created_at >= start,
+            movement.created_at < end,
+            movement.kind.in_(_TOKEN_FIELD_OF_KIND),
+        )
+        .group_by(wallet.organization_id, movement.kind)
     )
-    names = {"purchase": "purchased", "consumption": "consumed", "expiry": "expired"}
-    for row in movements:
-        figures[row.org]["tokens"][names[row.kind]] = _plain(row.tokens)
+    for org, kind, tokens in movements:
+        figures[org]["tokens"][_TOKEN_FIELD_OF_KIND[kind]] = _plain(tokens)
+    subscription = TokenSubscription
     subscriptions = await session.execute(
-        text(
-            "SELECT organization_id AS org, "
-            "count(*) FILTER (WHERE created_at >= :start AND created_at < :end) AS started, "
-            "count(*) FILTER (WHERE cancelled_at >= :start AND cancelled_at < :end) AS cancelled, "
-            "count(*) FILTER (WHERE status = 'active') AS active "
-            "FROM token_subscriptions WHERE organization_id = ANY(:orgs) GROUP BY organization_id"
-        ),
-        params,
+        select(
+            subscription.organization_id,
+            func.count().filter(subscription.created_at >= start, subscription.created_at < end),
+            func.count().filter(
+                subscription.cancelled_at >= start, subscription.cancelled_at < end
+            ),
+            func.count().filter(subscription.status == "active"),
+        )
+        .where(subscription.organization_id.in_(organizations))
+        .group_by(subscription.organization_id)
     )
-    for row in subscriptions:
-        figures[row.org]["subscriptions"] = {
-            "started": int(row.started), "cancelled": int(row.cancelled), "active": int(row.active)
+    for org, started, cancelled, active in subscriptions:
+        figures[org]["subscriptions"] = {
+            "started": started, "cancelled": cancelled, "active": active
         }  # fmt: skip
     return figures
 
@@ -232,47 +246,34 @@ class StoredReport:
     created_at: datetime
     completed_at: datetime | None
     totals: dict[str, Any] | None
-    organizations: list[tuple[int, str, dict[str, Any]]]
+    organizations: list[MonthlyReportOrganization]
+
+    @staticmethod
+    def of(report: MonthlyReport, organizations: list[MonthlyReportOrganization]) -> "StoredReport":
+        return StoredReport(
+            report.month, report.status, report.created_at, report.completed_at, report.totals,
+            organizations,
+        )  # fmt: skip
 
 
 async def list_reports(
     session: AsyncSession, *, limit: int, offset: int
 ) -> tuple[list[StoredReport], int]:
     """Reports newest month first, without their organization rows."""
-    total = await session.scalar(text("SELECT count(*) FROM monthly_reports"))
-    rows = await session.execute(
-        text(
-            "SELECT month, status, created_at, completed_at, totals FROM monthly_reports "
-            "ORDER BY month DESC LIMIT :limit OFFSET :offset"
-        ),
-        {"limit": limit, "offset": offset},
+    total = await session.scalar(select(func.count()).select_from(MonthlyReport))
+    rows = await session.scalars(
+        select(MonthlyReport).order_by(MonthlyReport.month.desc()).limit(limit).offset(offset)
     )
-    reports = [
-        StoredReport(r.month, r.status, r.created_at, r.completed_at, r.totals, []) for r in rows
-    ]
-    return reports, int(total or 0)
+    return [StoredReport.of(report, []) for report in rows], int(total or 0)
 
 
 async def load_report(session: AsyncSession, month: date) -> StoredReport | None:
-    row = (
-        await session.execute(
-            text(
-                "SELECT id, month, status, created_at, completed_at, totals FROM monthly_reports "
-                "WHERE month = :m"
-            ),
-            {"m": month},
-        )
-    ).one_or_none()
-    if row is None:
+    report = await session.scalar(select(MonthlyReport).where(MonthlyReport.month == month))
+    if report is None:
         return None
-    organizations = await session.execute(
-        text(
-            "SELECT organization_id, organization_name, figures FROM monthly_report_organizations "
-            "WHERE report_id = :r ORDER BY organization_id"
-        ),
-        {"r": row.id},
+    organizations = await session.scalars(
+        select(MonthlyReportOrganization)
+        .where(MonthlyReportOrganization.report_id == report.id)
+        .order_by(MonthlyReportOrganization.organization_id)
     )
-    return StoredReport(
-        row.month, row.status, row.created_at, row.completed_at, row.totals,
-        [(int(o.organization_id), o.organization_name, o.figures) for o in organizations],
-    )  # fmt: skip
+    return StoredReport.of(report, list(organizations))

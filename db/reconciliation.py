@@ -3,15 +3,18 @@ lots' remainders, and every ledger transaction against zero. Disagreements are r
 reconciliation_mismatches and reported; nothing here changes the books."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.models import LedgerEntry, LedgerTransaction, OrganizationTokenWallet, TokenLot
 from db.notifications import record_event
+from db.operations_models import ReconciliationMismatch, ReconciliationRun
 
 MismatchKind = Literal["balance_vs_entries", "balance_vs_lots", "unbalanced_transaction"]
 MISMATCHES_FOUND = "reconciliation.mismatches_found"
@@ -35,9 +38,22 @@ class BatchCheck:
     transactions_checked: int
 
 
+_MISMATCH_COLUMNS = (
+    ReconciliationMismatch.kind,
+    ReconciliationMismatch.subject,
+    ReconciliationMismatch.wallet_id,
+    ReconciliationMismatch.organization_id,
+    ReconciliationMismatch.transaction_id,
+    ReconciliationMismatch.expected,
+    ReconciliationMismatch.actual,
+)
+
+
 async def use_one_snapshot(session: AsyncSession) -> None:
     """Make the open transaction read one snapshot, so a spend committing meanwhile cannot look
     like a mismatch (balance and entries change together, in one transaction)."""
+    # Raw SQL: SQLAlchemy sets an isolation level only on a connection before its transaction
+    # begins; callers have begun theirs, and SET TRANSACTION is its first statement.
     await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
 
 
@@ -45,80 +61,61 @@ async def check_wallets(session: AsyncSession, wallet_ids: Sequence[int]) -> Bat
     """Every disagreement in these wallets' books (call after use_one_snapshot)."""
     ids = list(wallet_ids)
     mismatches: list[Mismatch] = []
+    wallet, entry, lot, movement = OrganizationTokenWallet, LedgerEntry, TokenLot, LedgerTransaction
+    entries = select(func.sum(entry.amount)).where(entry.account_id == wallet.ledger_account_id)
+    lots = select(func.sum(lot.remaining_amount)).where(lot.wallet_id == wallet.id)
     wallets = await session.execute(
-        text(
-            "SELECT w.id, w.organization_id, w.current_balance, "
-            "coalesce((SELECT sum(e.amount) FROM ledger_entries e "
-            "          WHERE e.account_id = w.ledger_account_id), 0) AS entries, "
-            "coalesce((SELECT sum(l.remaining_amount) FROM token_lots l "
-            "          WHERE l.wallet_id = w.id), 0) AS lots "
-            "FROM organization_token_wallets w WHERE w.id = ANY(:ids) ORDER BY w.id"
-        ),
-        {"ids": ids},
+        select(
+            wallet.id,
+            wallet.organization_id,
+            wallet.current_balance,
+            func.coalesce(entries.scalar_subquery(), 0),
+            func.coalesce(lots.scalar_subquery(), 0),
+        )
+        .where(wallet.id.in_(ids))
+        .order_by(wallet.id)
     )
-    for w in wallets:
-        subject = f"wallet:{w.id}"
-        if w.entries != w.current_balance:
-            mismatches.append(
-                Mismatch(
-                    "balance_vs_entries",
-                    subject,
-                    w.id,
-                    w.organization_id,
-                    None,
-                    w.entries,
-                    w.current_balance,
+    for wallet_id, organization_id, balance, entries_sum, lots_sum in wallets:
+        subject = f"wallet:{wallet_id}"
+        checks: tuple[tuple[MismatchKind, Decimal], ...] = (
+            ("balance_vs_entries", entries_sum),
+            ("balance_vs_lots", lots_sum),
+        )
+        for kind, expected in checks:
+            if expected != balance:
+                mismatches.append(
+                    Mismatch(kind, subject, wallet_id, organization_id, None, expected, balance)
                 )
-            )
-        if w.lots != w.current_balance:
-            mismatches.append(
-                Mismatch(
-                    "balance_vs_lots",
-                    subject,
-                    w.id,
-                    w.organization_id,
-                    None,
-                    w.lots,
-                    w.current_balance,
-                )
-            )
     checked = await session.scalar(
-        text("SELECT count(*) FROM ledger_transactions WHERE wallet_id = ANY(:ids)"), {"ids": ids}
+        select(func.count()).select_from(movement).where(movement.wallet_id.in_(ids))
     )
     unbalanced = await session.execute(
-        text(
-            "SELECT t.id, t.wallet_id, w.organization_id, sum(e.amount) AS total "
-            "FROM ledger_transactions t "
-            "JOIN organization_token_wallets w ON w.id = t.wallet_id "
-            "JOIN ledger_entries e ON e.transaction_id = t.id "
-            "WHERE t.wallet_id = ANY(:ids) "
-            "GROUP BY t.id, t.wallet_id, w.organization_id HAVING sum(e.amount) <> 0 "
-            "ORDER BY t.id"
-        ),
-        {"ids": ids},
+        select(movement.id, movement.wallet_id, wallet.organization_id, func.sum(entry.amount))
+        .join(wallet, wallet.id == movement.wallet_id)
+        .join(entry, entry.transaction_id == movement.id)
+        .where(movement.wallet_id.in_(ids))
+        .group_by(movement.id, movement.wallet_id, wallet.organization_id)
+        .having(func.sum(entry.amount) != 0)
+        .order_by(movement.id)
     )
-    for t in unbalanced:
+    for transaction_id, wallet_id, organization_id, total in unbalanced:
         mismatches.append(
             Mismatch(
-                "unbalanced_transaction",
-                f"transaction:{t.id}",
-                t.wallet_id,
-                t.organization_id,
-                t.id,
-                Decimal(0),
-                t.total,
+                "unbalanced_transaction", f"transaction:{transaction_id}", wallet_id,
+                organization_id, transaction_id, Decimal(0), total,
             )
-        )
+        )  # fmt: skip
     return BatchCheck(mismatches, int(checked or 0))
 
 
 async def begin_reconciliation_run(session: AsyncSession, workflow_id: str) -> int:
+    """The run's id; a retried begin finds the row its workflow id already made."""
+    upsert = insert(ReconciliationRun).values(workflow_id=workflow_id)
     run_id = await session.scalar(
-        text(
-            "INSERT INTO reconciliation_runs (workflow_id) VALUES (:wf) ON CONFLICT (workflow_id) "
-            "DO UPDATE SET workflow_id = EXCLUDED.workflow_id RETURNING id"
-        ),
-        {"wf": workflow_id},
+        upsert.on_conflict_do_update(
+            index_elements=[ReconciliationRun.workflow_id],
+            set_={"workflow_id": upsert.excluded.workflow_id},
+        ).returning(ReconciliationRun.id)
     )
     assert run_id is not None
     return int(run_id)
@@ -128,25 +125,19 @@ async def record_mismatches(
     session: AsyncSession, run_id: int, mismatches: Sequence[Mismatch]
 ) -> None:
     """Insert each mismatch once per run (a retried batch finds the rows it wrote)."""
-    for m in mismatches:
-        await session.execute(
-            text(
-                "INSERT INTO reconciliation_mismatches (run_id, kind, subject, wallet_id, "
-                "organization_id, transaction_id, expected, actual) VALUES (:run, :kind, :subject,"
-                " :wallet, :org, :tx, :expected, :actual) "
-                "ON CONFLICT (run_id, kind, subject) DO NOTHING"
-            ),
-            {
-                "run": run_id,
-                "kind": m.kind,
-                "subject": m.subject,
-                "wallet": m.wallet_id,
-                "org": m.organization_id,
-                "tx": m.transaction_id,
-                "expected": m.expected,
-                "actual": m.actual,
-            },
+    if not mismatches:
+        return
+    await session.execute(
+        insert(ReconciliationMismatch)
+        .values([{"run_id": run_id, **asdict(m)} for m in mismatches])
+        .on_conflict_do_nothing(
+            index_elements=[
+                ReconciliationMismatch.run_id,
+                ReconciliationMismatch.kind,
+                ReconciliationMismatch.subject,
+            ]
         )
+    )
 
 
 async def conclude_reconciliation_run(
@@ -154,26 +145,21 @@ async def conclude_reconciliation_run(
 ) -> int:
     """Close the run; when it found mismatches, one critical notification. Returns the count."""
     found = await session.execute(
-        text(
-            "SELECT kind, subject, wallet_id, organization_id, transaction_id, expected, actual "
-            "FROM reconciliation_mismatches WHERE run_id = :run ORDER BY id"
-        ),
-        {"run": run_id},
+        select(*_MISMATCH_COLUMNS)
+        .where(ReconciliationMismatch.run_id == run_id)
+        .order_by(ReconciliationMismatch.id)
     )
-    mismatches = list(found)
+    mismatches = [Mismatch(**row._asdict()) for row in found]
     await session.execute(
-        text(
-            "UPDATE reconciliation_runs SET finished_at = coalesce(finished_at, now()), "
-            "status = :status, wallets_checked = :wallets, transactions_checked = :transactions,"
-            " mismatch_count = :count WHERE id = :run"
-        ),
-        {
-            "run": run_id,
-            "status": "mismatches" if mismatches else "clean",
-            "wallets": wallets_checked,
-            "transactions": transactions_checked,
-            "count": len(mismatches),
-        },
+        update(ReconciliationRun)
+        .where(ReconciliationRun.id == run_id)
+        .values(
+            finished_at=func.coalesce(ReconciliationRun.finished_at, func.now()),
+            status="mismatches" if mismatches else "clean",
+            wallets_checked=wallets_checked,
+            transactions_checked=transactions_checked,
+            mismatch_count=len(mismatches),
+        )
     )
     if mismatches:
         await record_event(
@@ -186,11 +172,7 @@ async def conclude_reconciliation_run(
                 "mismatch_count": len(mismatches),
                 "mismatches": [
                     {
-                        "kind": m.kind,
-                        "subject": m.subject,
-                        "wallet_id": m.wallet_id,
-                        "organization_id": m.organization_id,
-                        "transaction_id": m.transaction_id,
+                        **asdict(m),
                         "expected": str(m.expected),
                         "actual": str(m.actual),
                     }
@@ -218,50 +200,36 @@ async def latest_reconciliation_runs(
     session: AsyncSession, *, limit: int, mismatches_per_run: int
 ) -> list[RunWithMismatches]:
     """The newest runs first, each with its first mismatches."""
+    run = ReconciliationRun
     runs = list(
-        await session.execute(
-            text(
-                "SELECT id, workflow_id, status, started_at, finished_at, wallets_checked, "
-                "transactions_checked, mismatch_count FROM reconciliation_runs "
-                "ORDER BY started_at DESC, id DESC LIMIT :limit"
-            ),
-            {"limit": limit},
+        await session.scalars(
+            select(run).order_by(run.started_at.desc(), run.id.desc()).limit(limit)
         )
     )
-    found: dict[int, list[Mismatch]] = {run.id: [] for run in runs}
+    found: dict[int, list[Mismatch]] = {r.id: [] for r in runs}
     if runs:
-        rows = await session.execute(
-            text(
-                "SELECT run_id, kind, subject, wallet_id, organization_id, transaction_id, "
-                "expected, actual FROM (SELECT m.*, row_number() OVER "
-                "(PARTITION BY run_id ORDER BY id) AS n FROM reconciliation_mismatches m "
-                "WHERE run_id = ANY(:runs)) ranked WHERE n <= :per_run ORDER BY run_id, n"
-            ),
-            {"runs": list(found), "per_run": mismatches_per_run},
+        mismatch = ReconciliationMismatch
+        position = func.row_number().over(partition_by=mismatch.run_id, order_by=mismatch.id)
+        ranked = (
+            select(mismatch.run_id, *_MISMATCH_COLUMNS, position.label("rank_in_run"))
+            .where(mismatch.run_id.in_(found))
+            .subquery()
         )
-        for r in rows:
-            found[r.run_id].append(
-                Mismatch(
-                    r.kind,
-                    r.subject,
-                    r.wallet_id,
-                    r.organization_id,
-                    r.transaction_id,
-                    r.expected,
-                    r.actual,
-                )
-            )
+        rows = await session.execute(
+            select(ranked)
+            .where(ranked.c.rank_in_run <= mismatches_per_run)
+            .order_by(ranked.c.run_id, ranked.c.rank_in_run)
+        )
+        for row in rows:
+            fields = row._asdict()
+            del fields["rank_in_run"]
+            found[fields.pop("run_id")].append(Mismatch(**fields))
     return [
         RunWithMismatches(
-            id=run.id,
-            workflow_id=run.workflow_id,
-            status=run.status,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            wallets_checked=run.wallets_checked,
-            transactions_checked=run.transactions_checked,
-            mismatch_count=run.mismatch_count,
-            mismatches=found[run.id],
+            id=r.id, workflow_id=r.workflow_id, status=r.status, started_at=r.started_at,
+            finished_at=r.finished_at, wallets_checked=r.wallets_checked,
+            transactions_checked=r.transactions_checked, mismatch_count=r.mismatch_count,
+            mismatches=found[r.id],
         )
-        for run in runs
-    ]
+        for r in runs
+    ]  # fmt: skip

@@ -12,7 +12,6 @@ from api.routes import (
     finance,
     finance_reports,
     health,
-    invoice_views,
     invoices,
     metrics,
     notifications,
@@ -29,7 +28,6 @@ UNPREFIXED: tuple[APIRouter, ...] = (health.router, metrics.router)
 """Served at the root: /api/health, /metrics."""
 
 TOKENS: tuple[APIRouter, ...] = (
-    invoice_views.router,  # before invoices: `/invoices/{number}.html` must match first
     packages.router,
     wallet.router,
     thresholds.router,

@@ -1,6 +1,5 @@
 """Finance (finance staff: admins, or finance users with tokens.view): revenue and the summary."""
 
-from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -8,27 +7,11 @@ from fastapi import APIRouter, Query
 from api.auth.finance import FinanceStaff
 from api.deps import Session, SettingsDep
 from api.schemas.common import AUTH_ERRORS
-from api.schemas.finance import (
-    CurrencyAmountOut,
-    FinanceSummaryOut,
-    RevenueDayOut,
-    RevenueKindOut,
-    RevenueOut,
-    RevenuePackageOut,
-    RevenueRowOut,
-    UnspentTokensOut,
-)
-from db.finance import RevenueRow, finance_summary, revenue
+from api.schemas.finance import FinanceSummaryOut, RevenueOut
+from services.finance.figures import recent_revenue, summary
 
 router = APIRouter(prefix="/finance", tags=["finance"], responses=AUTH_ERRORS)
 MAX_DAYS = 366
-
-
-def _figures(row: RevenueRow) -> dict[str, object]:
-    return {
-        "currency": row.currency, "purchases": row.purchases, "tokens": row.tokens,
-        "revenue": row.revenue, "net_revenue": row.net_revenue,
-    }  # fmt: skip
 
 
 @router.get(
@@ -46,24 +29,7 @@ async def get_revenue(
     session: Session,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="Days to cover.")] = 30,
 ) -> RevenueOut:
-    today = datetime.now(UTC).date()
-    found = await revenue(session, days=days, today=today)
-    return RevenueOut(
-        days=days,
-        since=found.since,
-        until=found.until,
-        by_day=[RevenueDayOut(date=date.fromisoformat(r.key), **_figures(r)) for r in found.by_day],
-        by_package=[
-            RevenuePackageOut(
-                package_id=None if r.key == "none" else int(r.key),
-                package_name=r.label,
-                **_figures(r),
-            )
-            for r in found.by_package
-        ],
-        by_kind=[RevenueKindOut(kind=r.key, **_figures(r)) for r in found.by_kind],
-        totals=[RevenueRowOut(**_figures(r)) for r in found.totals],
-    )
+    return RevenueOut.model_validate(await recent_revenue(session, days=days), from_attributes=True)
 
 
 @router.get(
@@ -81,23 +47,4 @@ async def get_summary(
     session: Session,
     settings: SettingsDep,
 ) -> FinanceSummaryOut:
-    summary = await finance_summary(
-        session, default_low_threshold=settings.token_low_balance_threshold
-    )
-    return FinanceSummaryOut(
-        active_subscriptions=summary.active_subscriptions,
-        monthly_recurring_revenue=[
-            CurrencyAmountOut(currency=m.currency, amount=m.amount, count=m.count)
-            for m in summary.monthly_recurring_revenue
-        ],
-        past_due=[
-            CurrencyAmountOut(currency=p.currency, amount=p.amount, count=p.count)
-            for p in summary.past_due
-        ],
-        unspent_paid_tokens=[
-            UnspentTokensOut(currency=u.currency, tokens=u.tokens, value=u.value)
-            for u in summary.unspent_paid_tokens
-        ],
-        wallets_under_low_threshold=summary.wallets_under_low_threshold,
-        default_low_threshold=summary.default_low_threshold,
-    )
+    return FinanceSummaryOut.model_validate(await summary(session, settings), from_attributes=True)

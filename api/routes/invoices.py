@@ -1,21 +1,98 @@
-"""Invoices (tokens.view, own organization)."""
+"""Invoices (tokens.view): the list, each invoice, and its printable page. A user sees its own
+organization's invoices; admins see every organization's, and finance staff the list and the
+printable pages of every organization's."""
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request
-from sqlalchemy import select
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
 
-from api.auth.dependencies import Viewer, authorize_organization
+from api.auth.dependencies import Principal, Viewer, authorize_organization, deny
+from api.auth.finance import is_finance_staff
 from api.deps import Session
-from api.errors import ApiError
-from api.schemas.common import AUTH_ERRORS
-from api.schemas.invoices import InvoiceLineOut, InvoiceOut
-from db.models import Invoice, InvoiceLine
+from api.invoice_html import invoice_html
+from api.pagination import PageParams
+from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
+from api.schemas.invoice_list import InvoiceFieldsOut, InvoiceSummaryOut
+from api.schemas.invoices import InvoiceOut
+from services.finance.invoices import (
+    InvoiceFilter,
+    invoice_by_number,
+    invoice_list,
+    printable_invoice,
+)
 
 router = APIRouter(prefix="/invoices", tags=["invoices"], responses=AUTH_ERRORS)
 InvoiceNumber = Annotated[
     str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="e.g. TOK-2026-000001")
 ]
+INVOICES_PATH = "/api/tokens/invoices"
+
+
+async def _visible_organization(
+    request: Request, principal: Principal, organization_id: int | None
+) -> int | None:
+    """The organization the list is limited to; None means every one (admins, finance staff)."""
+    if is_finance_staff(principal):
+        return organization_id
+    if principal.organization_id is None:
+        await deny(request, principal, "You belong to no organization, so you see no invoices.")
+    if organization_id is not None:
+        await authorize_organization(request, principal, organization_id)
+    return principal.organization_id
+
+
+@router.get(
+    "",
+    summary="List invoices",
+    description="Requires `tokens.view`. A user sees its own organization's invoices (asking for "
+    "another organization is refused, 403); admins and finance staff see every organization's "
+    "and may filter by `organization_id`. Filter by `status` and by issue date (`issued_from` "
+    "inclusive, `issued_to` inclusive). Newest first.",
+)
+async def list_invoices(
+    request: Request,
+    principal: Viewer,
+    session: Session,
+    page: PageParams,
+    organization_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    status: Annotated[Literal["draft", "open", "paid", "void"] | None, Query()] = None,
+    issued_from: Annotated[date | None, Query()] = None,
+    issued_to: Annotated[date | None, Query()] = None,
+) -> Page[InvoiceSummaryOut]:
+    visible = await _visible_organization(request, principal, organization_id)
+    wanted = InvoiceFilter(visible, status, issued_from, issued_to)
+    invoices, total = await invoice_list(session, wanted, limit=page.limit, offset=page.offset)
+    items = [
+        InvoiceSummaryOut(
+            **dict(InvoiceFieldsOut.model_validate(invoice, from_attributes=True)),
+            html_url=f"{INVOICES_PATH}/{invoice.invoice_number}.html",
+        )
+        for invoice in invoices
+    ]
+    return Page[InvoiceSummaryOut](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+# Declared before `/{invoice_number}`, which would otherwise take `TOK-2026-000001.html` whole.
+@router.get(
+    "/{invoice_number}.html",
+    summary="Print an invoice",
+    description="Requires `tokens.view` on the invoice's organization (finance staff: any). "
+    "The invoice as a printable HTML page.",
+    response_class=HTMLResponse,
+)
+async def get_invoice_html(
+    request: Request, principal: Viewer, session: Session, invoice_number: InvoiceNumber
+) -> HTMLResponse:
+    invoice = await invoice_by_number(session, invoice_number)
+    if not is_finance_staff(principal):
+        await authorize_organization(request, principal, invoice.organization_id)
+    printable = await printable_invoice(session, invoice)
+    return HTMLResponse(
+        invoice_html(printable),
+        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+    )
 
 
 @router.get(
@@ -27,25 +104,6 @@ InvoiceNumber = Annotated[
 async def get_invoice(
     request: Request, principal: Viewer, session: Session, invoice_number: InvoiceNumber
 ) -> InvoiceOut:
-    invoice = await session.scalar(select(Invoice).where(Invoice.invoice_number == invoice_number))
-    if invoice is None:
-        raise ApiError(404, "invoice_not_found", f"Invoice {invoice_number} does not exist.")
+    invoice = await invoice_by_number(session, invoice_number)
     await authorize_organization(request, principal, invoice.organization_id)
-    lines = await session.scalars(
-        select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.id)
-    )
-    return InvoiceOut(
-        invoice_number=invoice.invoice_number, organization_id=invoice.organization_id,
-        status=invoice.status, currency=invoice.currency, subtotal=invoice.subtotal,
-        tax_rate=invoice.tax_rate, tax_amount=invoice.tax_amount, total=invoice.total,
-        issue_date=invoice.issue_date, due_date=invoice.due_date, paid_at=invoice.paid_at,
-        purchase_reference_id=invoice.purchase_reference_id, created_at=invoice.created_at,
-        lines=[
-            InvoiceLineOut(
-                description=line.description, package_id=line.package_id,
-                token_quantity=line.token_quantity, unit_price=line.unit_price,
-                amount=line.amount,
-            )
-            for line in lines
-        ],
-    )  # fmt: skip
+    return InvoiceOut.model_validate(invoice, from_attributes=True)

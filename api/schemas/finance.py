@@ -4,12 +4,15 @@ string with cents; tokens a plain decimal string."""
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from api.schemas.common import Money, TokenAmount
+from db.monthly_reports import month_label
 
 
 class RevenueRowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     currency: str
     purchases: int
     tokens: TokenAmount
@@ -31,6 +34,8 @@ class RevenueKindOut(RevenueRowOut):
 
 
 class RevenueOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     days: int
     since: date
     until: date
@@ -41,18 +46,24 @@ class RevenueOut(BaseModel):
 
 
 class CurrencyAmountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     currency: str
     amount: Money
     count: int
 
 
 class UnspentTokensOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     currency: str | None
     tokens: TokenAmount
     value: Money | None
 
 
 class FinanceSummaryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     active_subscriptions: int
     monthly_recurring_revenue: list[CurrencyAmountOut]
     past_due: list[CurrencyAmountOut]
@@ -61,26 +72,35 @@ class FinanceSummaryOut(BaseModel):
     default_low_threshold: TokenAmount
 
 
-class MonthlyReportSummaryOut(BaseModel):
+class MonthlyReportFieldsOut(BaseModel):
+    """A stored report's own columns; its month (a first day) reads as YYYY-MM."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     month: str
     status: str
     created_at: datetime
     completed_at: datetime | None
     totals: dict[str, Any] | None
+
+    @field_validator("month", mode="before")
+    @classmethod
+    def _month_label(cls, value: object) -> object:
+        return month_label(value) if isinstance(value, date) else value
+
+
+class MonthlyReportSummaryOut(MonthlyReportFieldsOut):
     csv_url: str
     json_url: str
 
 
 class ReportOrganizationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     organization_id: int
     organization_name: str
     figures: dict[str, Any]
 
 
-class MonthlyReportOut(BaseModel):
-    month: str
-    status: str
-    created_at: datetime
-    completed_at: datetime | None
-    totals: dict[str, Any] | None
+class MonthlyReportOut(MonthlyReportFieldsOut):
     organizations: list[ReportOrganizationOut]

@@ -2,12 +2,16 @@
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.schemas.common import Money
 
 
-class InvoiceSummaryOut(BaseModel):
+class InvoiceFieldsOut(BaseModel):
+    """An invoice's own columns, read from its row."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     invoice_number: str
     organization_id: int
     status: str
@@ -21,4 +25,7 @@ class InvoiceSummaryOut(BaseModel):
     purchase_reference_id: str | None
     subscription_id: int | None
     created_at: datetime
+
+
+class InvoiceSummaryOut(InvoiceFieldsOut):
     html_url: str

@@ -2,12 +2,14 @@
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.schemas.common import Money, Rate, TokenAmount, UnitPrice
 
 
 class InvoiceLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     description: str
     package_id: int | None
     token_quantity: TokenAmount
@@ -16,6 +18,8 @@ class InvoiceLineOut(BaseModel):
 
 
 class InvoiceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     invoice_number: str
     organization_id: int
     status: str
