@@ -18,7 +18,6 @@ from api.deps import Session, SessionMaker, SettingsDep
 from api.idempotency import IDEMPOTENT_ROUTE, Answer, forget, idempotent_request, respond_once
 from api.organization_status import CONFIGURING_INACTIVE_ERRORS, refuse_configuring_inactive
 from api.pagination import PageParams
-from api.rate_limit import count_request
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.webhooks import (
     DeliveryOut,
@@ -32,18 +31,14 @@ from api.schemas.webhooks import (
     WebhookOut,
     WebhookUpdate,
 )
-from api.webhook_deps import Deliveries, Endpoints, load_endpoint
+from api.webhook_deps import Deliveries, Endpoints, limit_test_events, load_endpoint
 from api.webhook_secret_answers import respond_once_with_secret, revealed
 from db.models import WebhookEndpoint
 from services.errors import ServiceError
-from services.webhooks.deliveries import TestEvent
+from services.webhooks.deliveries import RecordedTestEvent
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=AUTH_ERRORS)
 EndpointId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Webhook endpoint id.")]
-
-
-def webhook_test_bucket(organization_id: int) -> str:
-    return f"webhook-tests:organization:{organization_id}"
 
 
 def _out(endpoint: WebhookEndpoint) -> WebhookOut:
@@ -234,13 +229,8 @@ async def send_test_event(
     body: TestEventRequest,
 ) -> JSONResponse:
     endpoint = await load_endpoint(request, principal, endpoints, endpoint_id)
-    recorded: list[TestEvent] = []  # the test event this request records (none on a replay)
-
-    async def throttle() -> None:
-        await count_request(
-            session_maker, bucket=webhook_test_bucket(endpoint.organization_id),
-            limit=settings.webhook_test_rate_limit, window=settings.webhook_test_rate_window,
-        )  # fmt: skip
+    throttle = limit_test_events(session_maker, settings, endpoint.organization_id)
+    recorded: list[RecordedTestEvent] = []  # the test event this request records (none on a replay)
 
     async def work() -> Answer:
         recorded.append(await deliveries.record_test_event(endpoint, body.message, throttle))

@@ -29,7 +29,7 @@ logger = logging.getLogger("tokenbill.services.webhooks")
 
 
 @dataclass(frozen=True)
-class TestEvent:
+class RecordedTestEvent:
     """A test event recorded for one endpoint, and its delivery still to be started."""
 
     event_id: int
@@ -67,7 +67,7 @@ class WebhookDeliveries:
         endpoint: WebhookEndpoint,
         message: str,
         throttle: Callable[[], Awaitable[None]],
-    ) -> TestEvent:
+    ) -> RecordedTestEvent:
         """Record a test event and its delivery to this endpoint (uncommitted), once `throttle`
         (the caller's rate limit: each test event makes the worker POST) lets it through."""
         if not endpoint.is_active:
@@ -85,9 +85,9 @@ class WebhookDeliveries:
         )  # fmt: skip
         await self._audit.record("webhook.test", endpoint, None,
                                  {"event_id": event_id, "delivery_id": delivery_id})  # fmt: skip
-        return TestEvent(event_id, delivery_id, endpoint.id, endpoint.organization_id)
+        return RecordedTestEvent(event_id, delivery_id, endpoint.id, endpoint.organization_id)
 
-    async def start(self, test: TestEvent) -> None:
+    async def start(self, test: RecordedTestEvent) -> None:
         """Start the committed test event's delivery; when Temporal is not reached, record the
         delivery failed (uncommitted) and refuse (UNAVAILABLE)."""
         delivery = WebhookDeliveryInput(
