@@ -11,12 +11,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
-from db.outbox_events import OutboxEvent
+from db.outbox_events import OutboxEvent, claim_batch, mark_events_delivered
+from db.webhooks import pending_deliveries, plan_deliveries
 from tokenbill.settings import Settings
 from workflows.auto_topup_start import signal_auto_topup
 from workflows.auto_topup_types import TopupTrigger
@@ -35,34 +35,6 @@ from workflows.webhook_delivery_types import DeliveryRetry, WebhookDeliveryInput
 
 event_log = logging.getLogger("tokenbill.events")
 logger = logging.getLogger("tokenbill.relay")
-
-CLAIM_SQL = """
-WITH picked AS (
-  SELECT id FROM notification_events
-   WHERE {condition}
-   ORDER BY created_at, id
-   LIMIT :limit
-   FOR UPDATE SKIP LOCKED
-)
-UPDATE notification_events e SET status = 'dispatched', dispatched_at = now()
-  FROM picked WHERE e.id = picked.id
-RETURNING e.id, e.event_type, e.severity, e.organization_id, e.wallet_id, e.payload, e.created_at
-"""
-PENDING = "status = 'pending'"
-STALE = "status = 'dispatched' AND dispatched_at < now() - :stale"
-
-# An endpoint takes an event when its filter is empty, names the type, or is a `prefix.*`.
-PLAN_DELIVERIES_SQL = """
-INSERT INTO webhook_deliveries (endpoint_id, event_id, organization_id)
-SELECT e.id, :event, e.organization_id FROM webhook_endpoints e
- WHERE e.organization_id = :org AND e.is_active
-   AND (cardinality(e.event_types) = 0
-        OR EXISTS (SELECT 1 FROM unnest(e.event_types) AS f(pattern)
-                    WHERE f.pattern = :type
-                       OR (right(f.pattern, 1) = '*'
-                           AND starts_with(:type, left(f.pattern, -1)))))
-ON CONFLICT (endpoint_id, event_id) DO NOTHING
-"""
 
 
 def delivery_retry(settings: Settings) -> DeliveryRetry:
@@ -93,22 +65,8 @@ class OutboxRelayActivities:
         """Claim pending events, then dispatched ones left stale, oldest first."""
         limit = self._settings.outbox_relay_batch_size
         async with self._session_maker() as session, session.begin():
-            rows = list(
-                await session.execute(text(CLAIM_SQL.format(condition=PENDING)), {"limit": limit})
-            )
-            if len(rows) < limit:
-                rows += await session.execute(
-                    text(CLAIM_SQL.format(condition=STALE)),
-                    {"limit": limit - len(rows), "stale": self._settings.outbox_stale_after},
-                )
-        events = [
-            RelayEvent(
-                id=row.id, event_type=row.event_type, severity=row.severity,
-                organization_id=row.organization_id, wallet_id=row.wallet_id,
-                payload=dict(row.payload), created_at=row.created_at,
-            )
-            for row in rows
-        ]  # fmt: skip
+            claimed = await claim_batch(session, limit, self._settings.outbox_stale_after)
+        events = [RelayEvent.model_validate(event, from_attributes=True) for event in claimed]
         return ClaimedEvents(
             events=sorted(events, key=lambda event: event.id),
             batch_size=limit,
@@ -118,59 +76,31 @@ class OutboxRelayActivities:
     @activity.defn(name=FAN_OUT_EVENT)
     async def fan_out_event(self, event: RelayEvent) -> FanOut:
         """Write the log line and plan the webhook deliveries still to be made."""
-        event_log.info(
-            OutboxEvent(
-                id=event.id, event_type=event.event_type, severity=event.severity,
-                organization_id=event.organization_id, wallet_id=event.wallet_id,
-                payload=event.payload, created_at=event.created_at,
-            ).log_line()
-        )  # fmt: skip
+        event_log.info(OutboxEvent(**event.model_dump()).log_line())
         if event.organization_id is None:
             return FanOut(deliveries=[])
         async with self._session_maker() as session, session.begin():
-            await session.execute(
-                text(PLAN_DELIVERIES_SQL),
-                {"event": event.id, "org": event.organization_id, "type": event.event_type},
-            )
-            rows = await session.execute(
-                text(
-                    "SELECT id, endpoint_id, organization_id FROM webhook_deliveries "
-                    "WHERE event_id = :event AND status = 'pending' ORDER BY id"
-                ),
-                {"event": event.id},
-            )
-            retry = delivery_retry(self._settings)
-            return FanOut(
-                deliveries=[
-                    WebhookDeliveryInput(
-                        delivery_id=row.id, endpoint_id=row.endpoint_id, event_id=event.id,
-                        organization_id=row.organization_id, retry=retry,
-                    )
-                    for row in rows
-                ]
+            await plan_deliveries(
+                session, event_id=event.id, organization_id=event.organization_id,
+                event_type=event.event_type,
             )  # fmt: skip
+            rows = await pending_deliveries(session, event.id)
+        retry = delivery_retry(self._settings)
+        return FanOut(
+            deliveries=[
+                WebhookDeliveryInput(
+                    delivery_id=row.id, endpoint_id=row.endpoint_id, event_id=event.id,
+                    organization_id=row.organization_id, retry=retry,
+                )
+                for row in rows
+            ]
+        )  # fmt: skip
 
     @activity.defn(name=FINISH_EVENTS)
     async def finish_events(self, request: FinishEventsInput) -> None:
         """Mark the events handed to every channel; their low-balance notifications too."""
         async with self._session_maker() as session, session.begin():
-            await session.execute(
-                text(
-                    "UPDATE notification_events SET status = 'delivered' "
-                    "WHERE id = ANY(:ids) AND status = 'dispatched'"
-                ),
-                {"ids": request.event_ids},
-            )
-            await session.execute(
-                text(
-                    "UPDATE low_balance_notifications n SET status = 'delivered', "
-                    "delivered_at = now() FROM notification_events e "
-                    "WHERE e.id = ANY(:ids) AND e.event_type IN (:low, :critical) "
-                    "AND n.id = (e.payload->>'notification_id')::bigint "
-                    "AND n.status = 'pending'"
-                ),
-                {"ids": request.event_ids, "low": BALANCE_LOW, "critical": BALANCE_CRITICAL},
-            )
+            await mark_events_delivered(session, request.event_ids, (BALANCE_LOW, BALANCE_CRITICAL))
 
     @activity.defn(name=FORWARD_TO_AUTO_TOPUP)
     async def forward(self, event: RelayEvent) -> None:

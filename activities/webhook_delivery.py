@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -33,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 from activities.outbound_http import FAILURE_MESSAGES, failure_category, pinned_client
 from db.outbox_events import OutboxEvent, load_event
 from db.webhook_secrets import SecretBox
+from db.webhooks import delivery_target, finish_delivery, log_attempt
 from tokenbill.outbound_addresses import (
     AddressRefused,
     CheckedTarget,
@@ -154,14 +154,7 @@ class WebhookDeliveryActivities:
     @activity.defn(name=FINISH_DELIVERY)
     async def finish(self, outcome: FinishDeliveryInput) -> None:
         async with self._session_maker() as session, session.begin():
-            await session.execute(
-                text(
-                    "UPDATE webhook_deliveries SET status = :status, completed_at = now(), "
-                    "last_error = coalesce(:error, last_error) "
-                    "WHERE id = :id AND status = 'pending'"
-                ),
-                {"status": outcome.status, "error": outcome.error, "id": outcome.delivery_id},
-            )
+            await finish_delivery(session, outcome.delivery_id, outcome.status, outcome.error)
         if outcome.status == "failed":
             logger.warning("webhook delivery %s failed for good: %s", outcome.delivery_id,
                            outcome.error)  # fmt: skip
@@ -182,18 +175,7 @@ class WebhookDeliveryActivities:
 
     async def _target(self, delivery: WebhookDeliveryInput) -> DeliveryTarget:
         async with self._session_maker() as session:
-            endpoint = (
-                await session.execute(
-                    text(
-                        "SELECT e.url, e.secret_ciphertext, e.is_active, d.attempts, "
-                        "d.last_status_code, CASE WHEN e.previous_secret_expires_at > now() "
-                        "THEN e.previous_secret_ciphertext END AS previous_secret_ciphertext "
-                        "FROM webhook_deliveries d "
-                        "JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = :id"
-                    ),
-                    {"id": delivery.delivery_id},
-                )
-            ).one_or_none()
+            endpoint = await delivery_target(session, delivery.delivery_id)
             event = await load_event(session, delivery.event_id)
         if endpoint is None or event is None:
             raise ApplicationError(
@@ -223,25 +205,10 @@ class WebhookDeliveryActivities:
     ) -> int:
         """Log the POST just made; the number of POSTs made so far, this one included."""
         async with self._session_maker() as session, session.begin():
-            made = await session.scalar(
-                text(
-                    "UPDATE webhook_deliveries SET attempts = attempts + 1, "
-                    "last_status_code = :code, last_error = :error WHERE id = :d "
-                    "RETURNING attempts"
-                ),
-                {"d": delivery.delivery_id, "code": status_code, "error": error},
-            )
-            await session.execute(
-                text(
-                    "INSERT INTO webhook_delivery_attempts (delivery_id, attempt, status_code, "
-                    "error, duration_ms) VALUES (:d, :attempt, :code, :error, :ms)"
-                ),
-                {
-                    "d": delivery.delivery_id, "attempt": made, "code": status_code,
-                    "error": error, "ms": duration_ms,
-                },
+            return await log_attempt(
+                session, delivery.delivery_id, status_code=status_code, error=error,
+                duration_ms=duration_ms,
             )  # fmt: skip
-        return int(made)
 
 
 def _given_up(attempts: int, error: str) -> ApplicationError:

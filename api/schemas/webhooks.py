@@ -1,10 +1,11 @@
-"""Webhook endpoints, their delivery log, and test events."""
+"""Webhook endpoints, their delivery log, and test events. The answers are read from the rows
+and records the services return (from_attributes)."""
 
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas.common import Description, RequestBody, RowId
 
@@ -53,6 +54,8 @@ class WebhookUpdate(RequestBody):
 
 
 class WebhookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     organization_id: int
     url: str
@@ -89,6 +92,8 @@ class SecretRotated(WebhookCreated):
 
 
 class DeliveryAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     attempt: int
     status_code: int | None
     error: str | None
@@ -97,6 +102,8 @@ class DeliveryAttemptOut(BaseModel):
 
 
 class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     event_id: int
     event_type: str
@@ -110,6 +117,8 @@ class DeliveryOut(BaseModel):
 
 
 class TestEventAccepted(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     event_id: int
     delivery_id: int
     workflow_id: str

@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
 
 from api.app import create_app
-from api.routes.webhooks import outbound_resolver
+from api.webhook_deps import outbound_resolver
 from db.webhook_secrets import SecretBox
 from tests.api.helpers import ApiUser, Maker, MakeUser, api_client, count_rows, new_key
 from tests.notification_helpers import (
