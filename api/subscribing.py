@@ -11,13 +11,13 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api.auth.dependencies import Principal
 from api.errors import ApiError, validation_error
-from api.purchasing import active_organization, active_package
 from api.schemas.subscriptions import SubscriptionCreate
 from db.audit import Actor, RequestContext, write_audit
 from db.ledger import ensure_wallet
 from db.models import TokenPackage, TokenSubscription
 from domain.durations import InvalidInterval, parse_interval
 from domain.subscription_policy import subscription_policy
+from services.purchases.catalog import active_organization, active_package
 from services.workflow_client import StartOutcome, WorkflowClient
 from tokenbill.settings import Settings
 from workflows.search_attributes import NEXT_BILLING_DATE, ORGANIZATION_ID, SUBSCRIPTION_STATUS

@@ -24,7 +24,6 @@ from api.idempotency import (
     store_response,
 )
 from api.pagination import PageParams
-from api.purchasing import active_package
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.subscriptions import (
@@ -54,6 +53,7 @@ from api.subscription_queries import (
 )
 from db.audit import Actor, write_audit
 from db.models import TokenSubscription
+from services.purchases.catalog import active_package
 from services.subscriptions.workflow_commands import send_command
 from services.workflow_client import StartOutcome
 from workflows.subscription import SubscriptionWorkflow
