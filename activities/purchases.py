@@ -9,9 +9,8 @@ by the run that made the change, in its transaction.
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -26,7 +25,7 @@ from activities.payments.gateway import (
     RefundRefused,
 )
 from activities.token_switch import refuse_while_switched_off
-from db import ledger
+from db import ledger, purchases
 from db.audit import Actor, Outcome, write_audit
 from db.errors import LedgerError
 from db.invoices import InvoiceError, InvoiceLineInput, issue_invoice
@@ -64,10 +63,6 @@ from workflows.purchase_activity_types import (
 )
 from workflows.purchase_types import PurchaseInput, PurchaseStatus
 
-OPEN_STATUSES = "('pending', 'processing')"
-# A purchase flagged for finance is flagged from now; one that is not keeps no date.
-REVIEW_REQUESTED_AT = "CASE WHEN CAST(:review AS text) IS NULL THEN NULL ELSE now() END"
-
 
 class PurchaseActivities:
     def __init__(
@@ -95,13 +90,7 @@ class PurchaseActivities:
     @activity.defn(name=MARK_PROCESSING)
     async def mark_processing(self, purchase: PurchaseInput) -> StatusOutcome:
         async with self._session_maker() as session, session.begin():
-            await session.execute(
-                text(
-                    "UPDATE token_purchases SET status = 'processing', processing_at = now(), "
-                    "updated_at = now() WHERE purchase_reference_id = :r AND status = 'pending'"
-                ),
-                {"r": purchase.purchase_reference_id},
-            )
+            await purchases.mark_processing(session, purchase.purchase_reference_id)
             return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
 
     @activity.defn(name=CHARGE_PAYMENT)
@@ -133,14 +122,7 @@ class PurchaseActivities:
             ) from invalid
         # GatewayTimeout is left to propagate: the retry uses the same key and charges once.
         async with self._session_maker() as session, session.begin():
-            first_record = await session.scalar(
-                text(
-                    "UPDATE token_purchases SET gateway_charge_id = :c, updated_at = now() "
-                    "WHERE purchase_reference_id = :r AND gateway_charge_id IS NULL RETURNING id"
-                ),
-                {"c": charge.charge_reference, "r": ref},
-            )
-            if first_record is not None:
+            if await purchases.record_charge(session, ref, charge.charge_reference):
                 await self._audit(
                     session,
                     purchase,
@@ -247,20 +229,12 @@ class PurchaseActivities:
     async def complete(self, request: CompletePurchaseInput) -> StatusOutcome:
         purchase = request.purchase
         async with self._session_maker() as session, session.begin():
-            changed = await session.scalar(
-                text(
-                    "UPDATE token_purchases SET status = 'completed', completed_at = now(), "
-                    "updated_at = now(), invoice_id = :invoice, "
-                    "gateway_charge_id = coalesce(gateway_charge_id, :charge) "
-                    f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
-                ),
-                {
-                    "invoice": request.invoice.invoice_id,
-                    "charge": request.charge.charge_reference,
-                    "r": purchase.purchase_reference_id,
-                },
-            )
-            if changed is not None:
+            if await purchases.mark_completed(
+                session,
+                purchase.purchase_reference_id,
+                invoice_id=request.invoice.invoice_id,
+                charge_reference=request.charge.charge_reference,
+            ):
                 after = {
                     "status": "completed",
                     "tokens": purchase.token_quantity,
@@ -285,16 +259,9 @@ class PurchaseActivities:
         purchase = request.purchase
         review = request.reason if request.needs_review else None
         async with self._session_maker() as session, session.begin():
-            changed = await session.scalar(
-                text(
-                    "UPDATE token_purchases SET status = 'failed', failed_at = now(), "
-                    "updated_at = now(), failure_reason = :reason, review_reason = :review, "
-                    f"review_requested_at = {REVIEW_REQUESTED_AT} "
-                    f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
-                ),
-                {"reason": request.reason, "review": review, "r": purchase.purchase_reference_id},
-            )
-            if changed is not None:
+            if await purchases.mark_failed(
+                session, purchase.purchase_reference_id, reason=request.reason, review=review
+            ):
                 after = {
                     "status": "failed",
                     "failure_reason": request.reason,
@@ -333,20 +300,10 @@ class PurchaseActivities:
             ) from refused
         async with self._session_maker() as session, session.begin():
             reversed_tokens, review = await self._reverse_credit(session, purchase)
-            changed = await session.scalar(
-                text(
-                    "UPDATE token_purchases SET status = 'refunded', refunded_at = now(), "
-                    "updated_at = now(), gateway_refund_id = :refund, failure_reason = :reason, "
-                    "review_reason = :review, "
-                    f"review_requested_at = {REVIEW_REQUESTED_AT} "
-                    f"WHERE purchase_reference_id = :r AND status IN {OPEN_STATUSES} RETURNING id"
-                ),
-                {
-                    "refund": refund.refund_reference, "reason": request.reason,
-                    "review": review, "r": ref,
-                },
-            )  # fmt: skip
-            if changed is not None:
+            if await purchases.mark_refunded(
+                session, ref, refund_reference=refund.refund_reference, reason=request.reason,
+                review=review,
+            ):  # fmt: skip
                 after = {
                     "status": "refunded",
                     "refund_reference": refund.refund_reference,
@@ -446,18 +403,14 @@ class PurchaseActivities:
 
 
 async def _status(session: AsyncSession, purchase_reference_id: str) -> PurchaseStatus:
-    status = await session.scalar(
-        text("SELECT status FROM token_purchases WHERE purchase_reference_id = :r"),
-        {"r": purchase_reference_id},
-    )
+    status = await purchases.purchase_status(session, purchase_reference_id)
     if status is None:
         raise ApplicationError(
             f"purchase {purchase_reference_id} does not exist",
             type=PURCHASE_NOT_FOUND,
             non_retryable=True,
         )
-    result: PurchaseStatus = status
-    return result
+    return cast(PurchaseStatus, status)
 
 
 async def _notify(

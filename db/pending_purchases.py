@@ -3,16 +3,12 @@
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-PENDING_PURCHASE_COLUMNS = (
-    "p.purchase_reference_id, p.organization_id, p.wallet_id, p.package_id, p.purchase_type, "
-    "p.token_quantity, p.price_per_token, p.subtotal_amount, p.tax_rate, p.tax_amount, "
-    "p.total_amount, p.currency, p.payment_method, p.purchased_by_user_id AS actor_user_id, "
-    "coalesce(k.name, 'Tokens') || ' (' || p.token_quantity || ' tokens)' AS description"
-)
+from db.models import TokenPackage, TokenPurchase
 
 
 @dataclass(frozen=True)
@@ -36,16 +32,30 @@ class PendingPurchase:
     description: str
 
 
+def _pending() -> Select[*tuple[Any, ...]]:
+    """Pending purchases' columns as PendingPurchase names them, the package's name described."""
+    p = TokenPurchase
+    description = (
+        func.coalesce(TokenPackage.name, "Tokens")
+        .concat(" (")
+        .concat(cast(p.token_quantity, String))
+        .concat(" tokens)")
+    )
+    return (
+        select(
+            p.purchase_reference_id, p.organization_id, p.wallet_id, p.package_id,
+            p.purchase_type, p.token_quantity, p.price_per_token, p.subtotal_amount, p.tax_rate,
+            p.tax_amount, p.total_amount, p.currency, p.payment_method,
+            p.purchased_by_user_id.label("actor_user_id"), description.label("description"),
+        )
+        .outerjoin(TokenPackage, TokenPackage.id == p.package_id)
+        .where(p.status == "pending")
+    )  # fmt: skip
+
+
 async def load_pending_purchase(session: AsyncSession, reference: str) -> PendingPurchase | None:
     row = (
-        await session.execute(
-            text(
-                f"SELECT {PENDING_PURCHASE_COLUMNS} FROM token_purchases p "
-                "LEFT JOIN token_packages k ON k.id = p.package_id "
-                "WHERE p.purchase_reference_id = :ref AND p.status = 'pending'"
-            ),
-            {"ref": reference},
-        )
+        await session.execute(_pending().where(TokenPurchase.purchase_reference_id == reference))
     ).one_or_none()
     return None if row is None else PendingPurchase(**row._mapping)
 
@@ -57,13 +67,15 @@ async def stalled_pending_purchases(
     order, each with its id (one-time purchases only: subscription and top-up purchases are run
     by their own long-lived workflows)."""
     rows = await session.execute(
-        text(
-            f"SELECT p.id, {PENDING_PURCHASE_COLUMNS} FROM token_purchases p "
-            "LEFT JOIN token_packages k ON k.id = p.package_id "
-            "WHERE p.status = 'pending' AND p.purchase_type = 'one_time' "
-            "AND p.created_at < now() - :age AND p.id > :after ORDER BY p.id LIMIT :limit"
-        ),
-        {"age": older_than, "after": after_id, "limit": limit},
+        _pending()
+        .add_columns(TokenPurchase.id)
+        .where(
+            TokenPurchase.purchase_type == "one_time",
+            TokenPurchase.created_at < func.now() - older_than,
+            TokenPurchase.id > after_id,
+        )
+        .order_by(TokenPurchase.id)
+        .limit(limit)
     )
     stalled: list[tuple[int, PendingPurchase]] = []
     for row in rows:

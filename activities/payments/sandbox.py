@@ -10,9 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.payments.gateway import (
@@ -25,6 +23,13 @@ from activities.payments.gateway import (
     RefundResult,
 )
 from activities.payments.sandbox_faults import FaultInjector, SandboxFaults
+from db.gateway_book import (
+    GatewayOperation,
+    count_repeated_attempt,
+    lock_captured_charge,
+    record_operation,
+    refunded_amount,
+)
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1e16")  # NUMERIC(18, 2) holds less than this
@@ -96,14 +101,15 @@ class SandboxGateway:
         await self._processing_time()
         self._faults.before_processing("charge", idempotency_key)
         async with self._session_maker() as session, session.begin():
-            row = await _record(
+            row = await record_operation(
                 session,
-                {
-                    "k": idempotency_key, "op": "charge", "ref": new_reference,
-                    "pm": payment_method, "charge": None, "a": amount, "cur": currency,
-                    "status": "succeeded" if decline is None else "declined",
-                    "code": None if decline is None else decline.code,
-                },
+                GatewayOperation(
+                    idempotency_key=idempotency_key, operation="charge",
+                    gateway_reference=new_reference, payment_method=payment_method,
+                    charge_reference=None, amount=amount, currency=currency,
+                    status="succeeded" if decline is None else "declined",
+                    decline_code=None if decline is None else decline.code,
+                ),
             )  # fmt: skip
             if (row.operation, row.payment_method, row.amount, row.currency) != (
                 "charge", payment_method, amount, currency,
@@ -112,7 +118,7 @@ class SandboxGateway:
         first_attempt = row.gateway_reference == new_reference
         self._faults.after_recording("charge", idempotency_key)
         if row.status == "declined":
-            stored = DECLINE_BY_CODE[row.decline_code]
+            stored = DECLINE_BY_CODE[row.decline_code or ""]
             raise PaymentDeclined(stored.code, stored.message, hard=stored.hard)
         if first_attempt and payment_method == CARD_TIMEOUT_ONCE:
             # The charge is captured and stored, but its answer is lost on the way back.
@@ -121,7 +127,7 @@ class SandboxGateway:
             charge_reference=row.gateway_reference,
             amount=row.amount,
             currency=row.currency,
-            payment_method=row.payment_method,
+            payment_method=payment_method,  # the booked one, as the key's check proved
             replayed=not first_attempt,
         )
 
@@ -152,16 +158,7 @@ class SandboxGateway:
     ) -> RefundResult:
         async with self._session_maker() as session, session.begin():
             # Locking the charge serialises every refund of it, so the total refunded is exact.
-            charge = (
-                await session.execute(
-                    text(
-                        "SELECT amount, currency, payment_method FROM payment_gateway_operations "
-                        "WHERE gateway_reference = :c AND operation = 'charge' "
-                        "AND status = 'succeeded' FOR UPDATE"
-                    ),
-                    {"c": charge_reference},
-                )
-            ).one_or_none()
+            charge = await lock_captured_charge(session, charge_reference)
             previous = await self._replayed_refund(
                 session, idempotency_key, charge_reference, amount, currency
             )
@@ -178,27 +175,21 @@ class SandboxGateway:
                 raise RefundRefused(
                     "currency_mismatch", f"the charge was made in {charge.currency}"
                 )
-            refunded = await session.scalar(
-                text(
-                    "SELECT coalesce(sum(amount), 0) FROM payment_gateway_operations "
-                    "WHERE operation = 'refund' AND charge_reference = :c AND status = 'succeeded'"
-                ),
-                {"c": charge_reference},
-            )
-            left = charge.amount - Decimal(refunded)
+            left = charge.amount - await refunded_amount(session, charge_reference)
             if amount > left:
                 raise RefundRefused(
                     "amount_exceeds_charge",
                     f"only {left} {currency} of charge {charge_reference} can be refunded",
                 )
             reference = f"re_{uuid.uuid4().hex}"
-            await _record(
+            await record_operation(
                 session,
-                {
-                    "k": idempotency_key, "op": "refund", "ref": reference, "pm": None,
-                    "charge": charge_reference, "a": amount, "cur": currency,
-                    "status": "succeeded", "code": None,
-                },
+                GatewayOperation(
+                    idempotency_key=idempotency_key, operation="refund",
+                    gateway_reference=reference, payment_method=None,
+                    charge_reference=charge_reference, amount=amount, currency=currency,
+                    status="succeeded", decline_code=None,
+                ),
             )  # fmt: skip
         return RefundResult(reference, charge_reference, amount, currency, replayed=False)
 
@@ -210,16 +201,7 @@ class SandboxGateway:
         amount: Decimal,
         currency: str,
     ) -> RefundResult | None:
-        row = (
-            await session.execute(
-                text(
-                    "UPDATE payment_gateway_operations SET attempts = attempts + 1 "
-                    "WHERE idempotency_key = :k "
-                    "RETURNING operation, gateway_reference, charge_reference, amount, currency"
-                ),
-                {"k": idempotency_key},
-            )
-        ).one_or_none()
+        row = await count_repeated_attempt(session, idempotency_key)
         if row is None:
             return None
         if (row.operation, row.charge_reference, row.amount, row.currency) != (
@@ -227,26 +209,8 @@ class SandboxGateway:
         ):  # fmt: skip
             raise IdempotencyKeyMismatch(idempotency_key)
         return RefundResult(
-            row.gateway_reference, row.charge_reference, row.amount, row.currency, replayed=True
+            row.gateway_reference, charge_reference, row.amount, row.currency, replayed=True
         )
-
-
-async def _record(session: AsyncSession, values: dict[str, Any]) -> Any:
-    """Insert the operation, or count one more attempt of the stored one; returns the stored row."""
-    return (
-        await session.execute(
-            text(
-                "INSERT INTO payment_gateway_operations (idempotency_key, operation, "
-                "gateway_reference, payment_method, charge_reference, amount, currency, status, "
-                "decline_code) VALUES (:k, :op, :ref, :pm, :charge, :a, :cur, :status, :code) "
-                "ON CONFLICT (idempotency_key) DO UPDATE "
-                "SET attempts = payment_gateway_operations.attempts + 1 "
-                "RETURNING operation, gateway_reference, payment_method, amount, currency, "
-                "status, decline_code"
-            ),
-            values,
-        )
-    ).one()
 
 
 def _check_key(key: str) -> None:

@@ -1,40 +1,33 @@
 """One-time purchases: create (tokens.purchase), list and read (tokens.view)."""
 
-import asyncio
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
-from temporalio.client import WorkflowFailureError
-from temporalio.service import RPCError
 
 from api.auth.dependencies import Buyer, Viewer, authorize_organization, deny
 from api.deps import Session, SessionMaker, SettingsDep, Workflows
-from api.errors import ApiError, validation_error
+from api.errors import validation_error
 from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
 from api.pagination import PageParams
-from api.purchase_queries import find_purchase, list_purchases
-from api.purchasing import (
-    fail_unstarted_purchase,
-    record_pending_purchase,
-    resume_if_pending,
-    start_purchase_workflow,
-)
 from api.rate_limit import count_request, purchase_bucket
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.purchases import (
-    TERMINAL_STATUSES,
     PurchaseAccepted,
     PurchaseCreate,
     PurchaseOut,
     PurchaseStatusFilter,
 )
-from services.workflow_client import StartOutcome, WorkflowClient, WorkflowUnavailable
+from services.purchases.commands import (
+    PurchaseOrder,
+    record_pending_purchase,
+    resume_if_pending,
+    start_recorded_purchase,
+)
+from services.purchases.queries import find_purchase, list_purchases, settled_purchase
 
-logger = logging.getLogger("tokenbill.api.purchases")
 router = APIRouter(prefix="/purchases", tags=["purchases"], responses=AUTH_ERRORS)
 Reference = Annotated[
     str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="e.g. TKP-0123…")
@@ -78,13 +71,13 @@ async def create_purchase(
         raise validation_error(
             "body.quantity", f"at most {settings.max_purchase_quantity} packs per purchase"
         )
+    # Not respond_once: the answer is stored and committed with the pending row BEFORE the
+    # workflow starts, so a replay after a crash between the two finds both and resumes it.
     replay = await claim(session, idempotency)
     if replay is not None:
         if replay.status == 202:
             # The first request may have died between its commit and the workflow start.
-            await resume_if_pending(
-                session, temporal, settings, replay.body["purchase_reference_id"]
-            )
+            await resume_if_pending(session, temporal, replay.body["purchase_reference_id"])
         return replay.response()
     await count_request(
         session_maker,
@@ -93,41 +86,23 @@ async def create_purchase(
         window=settings.purchase_rate_window,
     )
     context = audit_context(request)
+    order = PurchaseOrder(**body.model_dump())
     purchase = await record_pending_purchase(
-        session, settings=settings, principal=principal, body=body, context=context
+        session, settings, order, actor_user_id=principal.id, context=context
     )
-    accepted = PurchaseAccepted(
-        purchase_reference_id=purchase.reference, workflow_id=purchase.workflow_id,
-        status="pending",
-    ).model_dump(mode="json")  # fmt: skip
-    # The answer is stored with the pending row: a replay after a crash finds both, and resumes.
+    accepted = PurchaseAccepted.model_validate(purchase, from_attributes=True).model_dump(
+        mode="json"
+    )
     await store_response(session, idempotency, 202, accepted)
     await session.commit()
-    outcome = await start_purchase_workflow(temporal, settings, purchase)
-    if outcome is StartOutcome.NOT_STARTED:
-        if await fail_unstarted_purchase(session, purchase, principal=principal, context=context):
-            await forget(session, idempotency)
-            await session.commit()
-            raise ApiError(
-                503,
-                "workflow_unavailable",
-                "The workflow service is unavailable, so the purchase was not started and "
-                "nothing was charged. Retry later.",
-                {"purchase_reference_id": purchase.reference},
-            )
-        logger.warning("purchase %s was taken up by a workflow after all", purchase.reference)
-    if outcome is StartOutcome.UNKNOWN:
-        # The key keeps its 202: a retry with it reaches this purchase (and starts it if it is
-        # still pending), as does the resumePendingPurchases job.
-        raise ApiError(
-            503,
-            "workflow_start_unknown",
-            f"The purchase {purchase.reference} was recorded, but the workflow service did not "
-            "confirm that its workflow started. It will be completed (and charged) once the "
-            "service answers: retry with the same Idempotency-Key to follow it, never with a "
-            "new one.",
-            {"purchase_reference_id": purchase.reference},
-        )
+
+    async def free_the_key() -> None:
+        await forget(session, idempotency)
+
+    await start_recorded_purchase(
+        session, temporal, purchase, actor_user_id=principal.id, context=context,
+        undo_with_failure=free_the_key,
+    )  # fmt: skip
     return JSONResponse(accepted, status_code=202)
 
 
@@ -154,10 +129,11 @@ async def list_purchase_history(
         if principal.organization_id is None:
             await deny(request, principal, "Your user belongs to no organization.")
         organization_id = principal.organization_id
-    items, total = await list_purchases(
+    rows, total = await list_purchases(
         session, organization_id=organization_id, status=status, created_from=created_from,
         created_to=created_to, limit=page.limit, offset=page.offset,
     )  # fmt: skip
+    items = [PurchaseOut.model_validate(row, from_attributes=True) for row in rows]
     return Page[PurchaseOut](items=items, total=total, limit=page.limit, offset=page.offset)
 
 
@@ -177,23 +153,6 @@ async def get_purchase(
     wait_seconds: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, allow_inf_nan=False)] = 0,
 ) -> PurchaseOut:
     purchase = await find_purchase(session, purchase_reference_id)
-    if purchase is None:
-        raise ApiError(
-            404, "purchase_not_found", f"Purchase {purchase_reference_id} does not exist."
-        )
     await authorize_organization(request, principal, purchase.organization_id)
-    if wait_seconds > 0 and purchase.status not in TERMINAL_STATUSES:
-        await session.rollback()  # hold no connection while waiting
-        await _wait_for_workflow(temporal, purchase.workflow_id, wait_seconds)
-        purchase = await find_purchase(session, purchase_reference_id) or purchase
-    return purchase
-
-
-async def _wait_for_workflow(temporal: WorkflowClient, workflow_id: str, seconds: float) -> None:
-    """Wait until the workflow closes or the time is up; the database row is the answer either
-    way, so an unreachable Temporal only shortens the wait."""
-    try:
-        client = await temporal.client()
-        await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), seconds)
-    except (TimeoutError, WorkflowUnavailable, WorkflowFailureError, RPCError) as exc:
-        logger.debug("stopped waiting for %s: %s", workflow_id, exc)
+    purchase = await settled_purchase(session, temporal, purchase, wait_seconds)
+    return PurchaseOut.model_validate(purchase, from_attributes=True)

@@ -10,7 +10,6 @@ from workflows.purchase_types import PurchaseStatus
 
 PaymentMethod = Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,61}$", max_length=64)]
 PurchaseStatusFilter = Literal["pending", "processing", "completed", "failed", "refunded"]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "refunded"})
 
 
 class PurchaseCreate(RequestBody):

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit import Actor, RequestContext, write_audit
 from db.models import TokenSubscription
+from services.catalog import active_package
 from services.subscriptions.creation import package_terms
-from services.subscriptions.validation import active_package
 from services.subscriptions.workflow_commands import send_command
 from services.workflow_client import WorkflowClient
 from workflows.subscription import SubscriptionWorkflow

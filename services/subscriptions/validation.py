@@ -3,16 +3,10 @@ start, an active package and an active organization."""
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from db.models import Organization, TokenPackage
 from domain.durations import InvalidInterval, parse_interval
 from services.errors import (
-    ErrorKind,
     ServiceError,
     invalid,
-    organization_inactive,
-    organization_not_found,
 )
 from tokenbill.settings import Settings
 
@@ -56,25 +50,6 @@ def checked_start(start_at: datetime | None) -> datetime:
     if start_at < now - START_AT_TOLERANCE:
         raise invalid_field("body.start_at", "must not be in the past")
     return max(start_at.astimezone(UTC), now)
-
-
-async def active_package(session: AsyncSession, package_id: int) -> TokenPackage:
-    """The package named in a request, which must still be offered for sale."""
-    package = await session.get(TokenPackage, package_id)
-    if package is None:
-        raise invalid("package_not_found", f"Package {package_id} does not exist.")
-    if not package.is_active:
-        raise invalid("package_inactive", f"Package {package_id} is no longer offered for sale.")
-    return package
-
-
-async def active_organization(session: AsyncSession, organization_id: int) -> None:
-    """Refuse an organization named in a request that is missing or deactivated."""
-    organization = await session.get(Organization, organization_id)
-    if organization is None:
-        raise organization_not_found(organization_id, ErrorKind.INVALID)
-    if not organization.is_active:
-        raise organization_inactive(organization_id)
 
 
 def invalid_field(field: str, message: str) -> ServiceError:
