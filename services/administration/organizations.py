@@ -6,7 +6,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import directory
 from db.audit import Actor, RequestContext
 from db.directory import OrganizationRecord
-from db.models import Organization
 from services.administration.directory_errors import directory_refusals
 from services.errors import organization_inactive
 
@@ -49,6 +48,5 @@ async def refuse_configuring_inactive(
     users while it is deactivated; admins still act on it."""
     if is_admin:
         return
-    organization = await session.get(Organization, organization_id)
-    if organization is not None and not organization.is_active:
+    if await directory.organization_is_active(session, organization_id) is False:
         raise organization_inactive(organization_id)
