@@ -7,9 +7,10 @@ an admin reactivates the organization goes ahead under the same business key. St
 captured charge (crediting, invoicing) still run: that money already moved.
 """
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
+
+from db.directory import organization_is_active
 
 ORGANIZATION_INACTIVE = "OrganizationInactive"
 
@@ -19,9 +20,7 @@ async def refuse_while_inactive(
 ) -> None:
     """Raise the retryable OrganizationInactive error while the organization is deactivated."""
     async with session_maker() as session:
-        active = await session.scalar(
-            text("SELECT is_active FROM organizations WHERE id = :id"), {"id": organization_id}
-        )
+        active = await organization_is_active(session, organization_id)
     if active is False:
         raise ApplicationError(
             f"Organization {organization_id} is deactivated: {what} waits until it is reactivated",

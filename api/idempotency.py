@@ -12,18 +12,18 @@ import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Principal
 from api.errors import ApiError
 from api.openapi_errors import JSON_ERROR
+from db import idempotency
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _ACCEPTABLE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -106,24 +106,9 @@ async def claim(session: AsyncSession, request: IdempotentRequest) -> StoredResp
     A concurrent claim of the same key waits on the unique index until the first one commits or
     rolls back, so two requests never both do the work.
     """
-    claimed = await session.scalar(
-        text(
-            "INSERT INTO idempotency_records (scope, key, request_hash) "
-            "VALUES (:scope, :key, :hash) ON CONFLICT (scope, key) DO NOTHING RETURNING id"
-        ),
-        {"scope": request.scope, "key": request.key, "hash": request.request_hash},
-    )
-    if claimed is not None:
+    if await idempotency.insert_claim(session, request.scope, request.key, request.request_hash):
         return None
-    row = (
-        await session.execute(
-            text(
-                "SELECT request_hash, response_status, response_body FROM idempotency_records "
-                "WHERE scope = :scope AND key = :key"
-            ),
-            {"scope": request.scope, "key": request.key},
-        )
-    ).one()
+    row = await idempotency.claimed_key(session, request.scope, request.key)
     if row.request_hash != request.request_hash:
         raise ApiError(
             422,
@@ -143,22 +128,13 @@ async def claim(session: AsyncSession, request: IdempotentRequest) -> StoredResp
 async def store_response(
     session: AsyncSession, request: IdempotentRequest, status: int, body: Any
 ) -> None:
-    await session.execute(
-        text(
-            "UPDATE idempotency_records SET response_status = :status, "
-            "response_body = CAST(:body AS jsonb) WHERE scope = :scope AND key = :key"
-        ),
-        {"status": status, "body": json.dumps(body), "scope": request.scope, "key": request.key},
-    )
+    await idempotency.keep_response(session, request.scope, request.key, status, body)
 
 
 async def forget(session: AsyncSession, request: IdempotentRequest) -> None:
     """Drop a key whose stored answer no longer holds (its work was undone), so a retry with it
     starts afresh."""
-    await session.execute(
-        text("DELETE FROM idempotency_records WHERE scope = :scope AND key = :key"),
-        {"scope": request.scope, "key": request.key},
-    )
+    await idempotency.delete_key(session, request.scope, request.key)
 
 
 class _NoBody(BaseModel):
@@ -171,6 +147,9 @@ class Answer:
 
     status: int
     body: Any
+    shown_once: dict[str, Any] = field(default_factory=dict)
+    """Fields the first answer adds to (or sets in) the body but a replay does not get, such as
+    a secret only its hash is kept of; the kept body must say null for them."""
 
 
 async def respond_once(
@@ -195,4 +174,5 @@ async def respond_once(
     answer = await work()
     await store_response(session, key, answer.status, answer.body)
     await session.commit()
-    return JSONResponse(answer.body, status_code=answer.status)
+    first = {**answer.body, **answer.shown_once} if answer.shown_once else answer.body
+    return JSONResponse(first, status_code=answer.status)

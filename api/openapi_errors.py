@@ -8,6 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.schemas.common import ErrorBody
+
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorBody"}
 JSON_ERROR = {"application/json": {"schema": ERROR_SCHEMA}}
 MALFORMED_BODY = "The body is not valid JSON, or a required header is missing or malformed."
@@ -47,3 +49,10 @@ def _is_error_body(response: dict[str, Any]) -> bool:
 
 def _ensure(responses: dict[str, Any], status: str, description: str) -> None:
     responses.setdefault(status, {"description": description, "content": JSON_ERROR})
+
+
+# The answer of every route that changes an organization's configuration, for /docs.
+CONFIGURING_INACTIVE_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "organization_inactive: the organization is "
+          "deactivated; its users may read but not change its configuration."},
+}  # fmt: skip

@@ -3,6 +3,10 @@
 Runs on an owner connection (db.session.create_owner_engine), never the application's role.
 Partitions are named token_audit_logs_yYYYYmMM and hold one UTC month each; retention drops a
 partition only when every row it may hold is older than the cutoff.
+
+Its SQL stays text on purpose: it calls the audit_log_ensure_partition PL/pgSQL function, reads
+the catalog (pg_inherits), drops partition tables by name and trims token_audit_logs_default,
+none of which a model maps.
 """
 
 import re

@@ -103,6 +103,13 @@ async def get_organization(session: AsyncSession, organization_id: int) -> Organ
     return OrganizationRecord.of(org)
 
 
+async def organization_is_active(session: AsyncSession, organization_id: int) -> bool | None:
+    """Whether the organization is active; None when it does not exist."""
+    return await session.scalar(
+        select(Organization.is_active).where(Organization.id == organization_id)
+    )
+
+
 async def list_organizations(
     session: AsyncSession, *, limit: int = 50, offset: int = 0, active: bool | None = None
 ) -> tuple[list[OrganizationRecord], int]:

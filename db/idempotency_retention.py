@@ -7,8 +7,10 @@ after its record was removed is a new request.
 
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import IdempotencyRecord
 
 
 async def delete_expired_idempotency_records(
@@ -16,6 +18,6 @@ async def delete_expired_idempotency_records(
 ) -> int:
     """Remove the records created before the cutoff; returns how many."""
     deleted = await connection.execute(
-        text("DELETE FROM idempotency_records WHERE created_at < :cutoff"), {"cutoff": cutoff}
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
     )
     return int(deleted.rowcount or 0)

@@ -1,12 +1,14 @@
 """The job_runs table: one row per scheduled job run, with its counts and outcome."""
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.operations_models import JobRun
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,11 @@ class JobRunRecord:
 
 async def start_job_run(session: AsyncSession, *, job_name: str, workflow_id: str) -> int:
     """The run's id; a retried start finds the row its workflow id already made."""
+    claim = insert(JobRun).values(job_name=job_name, workflow_id=workflow_id)
     run_id = await session.scalar(
-        text(
-            "INSERT INTO job_runs (job_name, workflow_id) VALUES (:name, :wf) "
-            "ON CONFLICT (workflow_id) DO UPDATE SET job_name = EXCLUDED.job_name RETURNING id"
-        ),
-        {"name": job_name, "wf": workflow_id},
+        claim.on_conflict_do_update(
+            index_elements=[JobRun.workflow_id], set_={"job_name": claim.excluded.job_name}
+        ).returning(JobRun.id)
     )
     assert run_id is not None
     return int(run_id)
@@ -49,46 +50,39 @@ async def finish_job_run(
     error: str | None,
 ) -> None:
     await session.execute(
-        text(
-            "UPDATE job_runs SET status = :status, finished_at = now(), seen = :seen, "
-            "changed = :changed, failed = :failed, details = CAST(:details AS jsonb), "
-            "error = :error WHERE id = :id"
-        ),
-        {
-            "id": job_run_id,
-            "status": status,
-            "seen": seen,
-            "changed": changed,
-            "failed": failed,
-            "details": json.dumps(details, sort_keys=True),
-            "error": error,
-        },
+        update(JobRun)
+        .where(JobRun.id == job_run_id)
+        .values(
+            status=status,
+            finished_at=func.now(),
+            seen=seen,
+            changed=changed,
+            failed=failed,
+            details=details,
+            error=error,
+        )
     )
 
 
 RUN_COLUMNS = (
-    "id, job_name, workflow_id, status, started_at, finished_at, seen, changed, failed, "
-    "details, error"
-)
+    JobRun.id, JobRun.job_name, JobRun.workflow_id, JobRun.status, JobRun.started_at,
+    JobRun.finished_at, JobRun.seen, JobRun.changed, JobRun.failed, JobRun.details, JobRun.error,
+)  # fmt: skip
+NEWEST_FIRST = (JobRun.started_at.desc(), JobRun.id.desc())
 
 
 async def latest_job_runs(session: AsyncSession) -> dict[str, JobRunRecord]:
     """Each job's most recent run, by job name."""
     rows = await session.execute(
-        text(
-            f"SELECT DISTINCT ON (job_name) {RUN_COLUMNS} FROM job_runs "
-            "ORDER BY job_name, started_at DESC, id DESC"
-        )
+        select(*RUN_COLUMNS)
+        .ext(distinct_on(JobRun.job_name))
+        .order_by(JobRun.job_name, *NEWEST_FIRST)
     )
     return {row.job_name: JobRunRecord(*row) for row in rows}
 
 
 async def job_runs_of(session: AsyncSession, job_name: str, *, limit: int) -> list[JobRunRecord]:
     rows = await session.execute(
-        text(
-            f"SELECT {RUN_COLUMNS} FROM job_runs WHERE job_name = :name "
-            "ORDER BY started_at DESC, id DESC LIMIT :limit"
-        ),
-        {"name": job_name, "limit": limit},
+        select(*RUN_COLUMNS).where(JobRun.job_name == job_name).order_by(*NEWEST_FIRST).limit(limit)
     )
     return [JobRunRecord(*row) for row in rows]

@@ -3,10 +3,11 @@
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.finance import wallets_under_low_threshold
+from db.models import NotificationEvent, OrganizationTokenWallet, TokenPurchase, TokenSubscription
 from db.operations_metrics import OperationsMetrics, operations_metrics
 from db.purchase_patterns import UNUSUAL_PURCHASE_EVENT
 
@@ -35,27 +36,38 @@ class MetricsSnapshot:
 async def metrics_snapshot(
     session: AsyncSession, *, default_low_threshold: Decimal
 ) -> MetricsSnapshot:
+    balance = OrganizationTokenWallet.current_balance
     wallets = (
         await session.execute(
-            text(
-                "SELECT count(*) AS n, coalesce(avg(current_balance), 0) AS average, "
-                "coalesce(min(current_balance), 0) AS minimum, "
-                "coalesce(max(current_balance), 0) AS maximum FROM organization_token_wallets"
-            )
+            select(
+                func.count().label("n"),
+                func.coalesce(func.avg(balance), 0).label("average"),
+                func.coalesce(func.min(balance), 0).label("minimum"),
+                func.coalesce(func.max(balance), 0).label("maximum"),
+            ).select_from(OrganizationTokenWallet)
         )
     ).one()
+    kind, currency = TokenPurchase.purchase_type, TokenPurchase.currency
     purchases = await session.execute(
-        text(
-            "SELECT purchase_type, currency, count(*) AS n, sum(total_amount) AS revenue "
-            "FROM token_purchases WHERE status = 'completed' GROUP BY 1, 2 ORDER BY 1, 2"
+        select(
+            kind,
+            currency,
+            func.count().label("n"),
+            func.sum(TokenPurchase.total_amount).label("revenue"),
         )
+        .where(TokenPurchase.status == "completed")
+        .group_by(kind, currency)
+        .order_by(kind, currency)
     )
     active = await session.scalar(
-        text("SELECT count(*) FROM token_subscriptions WHERE status = 'active'")
+        select(func.count())
+        .select_from(TokenSubscription)
+        .where(TokenSubscription.status == "active")
     )
     alerts = await session.scalar(
-        text("SELECT count(*) FROM notification_events WHERE event_type = :t"),
-        {"t": UNUSUAL_PURCHASE_EVENT},
+        select(func.count())
+        .select_from(NotificationEvent)
+        .where(NotificationEvent.event_type == UNUSUAL_PURCHASE_EVENT)
     )
     return MetricsSnapshot(
         wallets=int(wallets.n),

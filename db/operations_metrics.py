@@ -9,8 +9,11 @@ tokenbill_job_last_run_wallets{job,count=seen|changed|failed}, tokenbill_reconci
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.operations_models import JobRun, ReconciliationMismatch, ReconciliationRun
 
 
 @dataclass(frozen=True)
@@ -32,16 +35,17 @@ class OperationsMetrics:
 
 async def operations_metrics(session: AsyncSession) -> OperationsMetrics:
     counts = await session.execute(
-        text("SELECT job_name, status, count(*) AS n FROM job_runs GROUP BY 1, 2")
+        select(JobRun.job_name, JobRun.status, func.count().label("n")).group_by(
+            JobRun.job_name, JobRun.status
+        )
     )
     by_job: dict[str, dict[str, int]] = {}
     for row in counts:
         by_job.setdefault(row.job_name, {})[row.status] = int(row.n)
     last = await session.execute(
-        text(
-            "SELECT DISTINCT ON (job_name) job_name, started_at, seen, changed, failed "
-            "FROM job_runs ORDER BY job_name, started_at DESC, id DESC"
-        )
+        select(JobRun.job_name, JobRun.started_at, JobRun.seen, JobRun.changed, JobRun.failed)
+        .ext(distinct_on(JobRun.job_name))
+        .order_by(JobRun.job_name, JobRun.started_at.desc(), JobRun.id.desc())
     )
     jobs = {
         row.job_name: JobFigures(
@@ -51,13 +55,13 @@ async def operations_metrics(session: AsyncSession) -> OperationsMetrics:
     }
     latest = (
         await session.execute(
-            text(
-                "SELECT mismatch_count, finished_at FROM reconciliation_runs "
-                "WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1"
-            )
+            select(ReconciliationRun.mismatch_count, ReconciliationRun.finished_at)
+            .where(ReconciliationRun.finished_at.is_not(None))
+            .order_by(ReconciliationRun.finished_at.desc(), ReconciliationRun.id.desc())
+            .limit(1)
         )
     ).first()
-    total = await session.scalar(text("SELECT count(*) FROM reconciliation_mismatches"))
+    total = await session.scalar(select(func.count()).select_from(ReconciliationMismatch))
     return OperationsMetrics(
         jobs=jobs,
         reconciliation_last_run_mismatches=0 if latest is None else int(latest.mismatch_count),

@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import Admin
 from api.deps import Session
-from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, Answer, respond_once
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, UNKNOWN_ORGANIZATION, Page
 from api.schemas.spend_settings import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, api_key_reach
-from db import api_keys
 from db.audit import Actor
+from services.administration import api_keys
+from services.administration.api_keys import NewApiKey
 
 router = APIRouter(prefix="/admin/api-keys", tags=["admin"], responses=AUTH_ERRORS)
 ApiKeyId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="API key id.")]
@@ -39,21 +40,20 @@ ApiKeyId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="API key id.")]
 async def create_api_key(
     request: Request, principal: Admin, session: Session, body: ApiKeyCreate
 ) -> JSONResponse:
-    idempotency = idempotent_request(request, principal, body)
-    replay = await claim(session, idempotency)
-    if replay is not None:
-        return replay.response()
-    record, secret = await api_keys.create_api_key(
-        session, name=body.name, scopes=list(body.scopes), organization_id=body.organization_id,
-        all_organizations=body.all_organizations, actor=Actor.user(principal.id),
-        context=audit_context(request),
-    )  # fmt: skip
-    kept = ApiKeyCreated(
-        **ApiKeyOut.of(record).model_dump(), secret=None, reach=api_key_reach(record)
-    ).model_dump(mode="json")
-    await store_response(session, idempotency, 201, kept)
-    await session.commit()
-    return JSONResponse({**kept, "secret": secret}, status_code=201)
+    async def work() -> Answer:
+        new = NewApiKey(
+            name=body.name, scopes=tuple(body.scopes), organization_id=body.organization_id,
+            all_organizations=body.all_organizations,
+        )  # fmt: skip
+        record, secret = await api_keys.create_api_key(
+            session, new, Actor.user(principal.id), audit_context(request)
+        )
+        kept = ApiKeyCreated(
+            **ApiKeyOut.of(record).model_dump(), secret=None, reach=api_key_reach(record)
+        ).model_dump(mode="json")
+        return Answer(201, kept, shown_once={"secret": secret})
+
+    return await respond_once(session, request, principal, body, work)
 
 
 @router.get(
@@ -89,7 +89,7 @@ async def revoke_api_key(
     request: Request, principal: Admin, session: Session, api_key_id: ApiKeyId
 ) -> ApiKeyOut:
     record = await api_keys.revoke_api_key(
-        session, api_key_id, actor=Actor.user(principal.id), context=audit_context(request)
+        session, api_key_id, Actor.user(principal.id), audit_context(request)
     )
     await session.commit()
     return ApiKeyOut.of(record)

@@ -10,12 +10,10 @@ from api.schemas.common import AUTH_ERRORS
 from api.schemas.operations import (
     JobRunOut,
     JobRunsOut,
-    MismatchOut,
     ReconciliationRunOut,
     ReconciliationRunsOut,
 )
-from db.job_runs import job_runs_of, latest_job_runs
-from db.reconciliation import latest_reconciliation_runs
+from services.administration import operations
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=AUTH_ERRORS)
 
@@ -34,25 +32,10 @@ async def list_reconciliation_runs(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     mismatches_per_run: Annotated[int, Query(ge=0, le=1000)] = 100,
 ) -> ReconciliationRunsOut:
-    runs = await latest_reconciliation_runs(
+    runs = await operations.reconciliation_runs(
         session, limit=limit, mismatches_per_run=mismatches_per_run
     )
-    return ReconciliationRunsOut(
-        items=[
-            ReconciliationRunOut(
-                id=run.id,
-                workflow_id=run.workflow_id,
-                status=run.status,
-                started_at=run.started_at,
-                finished_at=run.finished_at,
-                wallets_checked=run.wallets_checked,
-                transactions_checked=run.transactions_checked,
-                mismatch_count=run.mismatch_count,
-                mismatches=[MismatchOut(**m.__dict__) for m in run.mismatches],
-            )
-            for run in runs
-        ]
-    )
+    return ReconciliationRunsOut(items=[ReconciliationRunOut.model_validate(r) for r in runs])
 
 
 @router.get(
@@ -67,8 +50,5 @@ async def list_job_runs(
     job_name: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JobRunsOut:
-    if job_name is None:
-        runs = sorted((await latest_job_runs(session)).values(), key=lambda r: r.job_name)
-    else:
-        runs = await job_runs_of(session, job_name, limit=limit)
-    return JobRunsOut(items=[JobRunOut(**run.__dict__) for run in runs])
+    runs = await operations.job_runs(session, job_name, limit=limit)
+    return JobRunsOut(items=[JobRunOut.model_validate(r) for r in runs])

@@ -1,4 +1,4 @@
-"""Organizations, for admins: create, list, deactivate. Audited through db.directory."""
+"""Organizations, for admins: create, list, deactivate, reactivate. Audited."""
 
 from typing import Annotated
 
@@ -7,13 +7,13 @@ from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import Admin
 from api.deps import OrganizationId, Session
-from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, Answer, respond_once
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.admin import OrganizationCreate, OrganizationOut
 from api.schemas.common import AUTH_ERRORS, Page
-from db import directory
 from db.audit import Actor
+from services.administration import organizations
 
 router = APIRouter(prefix="/admin/organizations", tags=["admin"], responses=AUTH_ERRORS)
 
@@ -29,17 +29,13 @@ router = APIRouter(prefix="/admin/organizations", tags=["admin"], responses=AUTH
 async def create_organization(
     request: Request, principal: Admin, session: Session, body: OrganizationCreate
 ) -> JSONResponse:
-    idempotency = idempotent_request(request, principal, body)
-    replay = await claim(session, idempotency)
-    if replay is not None:
-        return replay.response()
-    record = await directory.create_organization(
-        session, body.name, actor=Actor.user(principal.id), context=audit_context(request)
-    )
-    answer = OrganizationOut.of(record).model_dump(mode="json")
-    await store_response(session, idempotency, 201, answer)
-    await session.commit()
-    return JSONResponse(answer, status_code=201)
+    async def work() -> Answer:
+        record = await organizations.create_organization(
+            session, body.name, Actor.user(principal.id), audit_context(request)
+        )
+        return Answer(201, OrganizationOut.model_validate(record).model_dump(mode="json"))
+
+    return await respond_once(session, request, principal, body, work)
 
 
 @router.get(
@@ -53,11 +49,11 @@ async def list_organizations(
     page: PageParams,
     active: Annotated[bool | None, Query()] = None,
 ) -> Page[OrganizationOut]:
-    records, total = await directory.list_organizations(
-        session, limit=page.limit, offset=page.offset, active=active
+    records, total = await organizations.list_organizations(
+        session, active=active, limit=page.limit, offset=page.offset
     )
     return Page[OrganizationOut](
-        items=[OrganizationOut.of(r) for r in records],
+        items=[OrganizationOut.model_validate(r) for r in records],
         total=total,
         limit=page.limit,
         offset=page.offset,
@@ -75,11 +71,11 @@ async def list_organizations(
 async def deactivate_organization(
     request: Request, principal: Admin, session: Session, organization_id: OrganizationId
 ) -> OrganizationOut:
-    record = await directory.deactivate_organization(
-        session, organization_id, actor=Actor.user(principal.id), context=audit_context(request)
+    record = await organizations.deactivate_organization(
+        session, organization_id, Actor.user(principal.id), audit_context(request)
     )
     await session.commit()
-    return OrganizationOut.of(record)
+    return OrganizationOut.model_validate(record)
 
 
 @router.post(
@@ -91,8 +87,8 @@ async def deactivate_organization(
 async def reactivate_organization(
     request: Request, principal: Admin, session: Session, organization_id: OrganizationId
 ) -> OrganizationOut:
-    record = await directory.reactivate_organization(
-        session, organization_id, actor=Actor.user(principal.id), context=audit_context(request)
+    record = await organizations.reactivate_organization(
+        session, organization_id, Actor.user(principal.id), audit_context(request)
     )
     await session.commit()
-    return OrganizationOut.of(record)
+    return OrganizationOut.model_validate(record)

@@ -1,21 +1,21 @@
-"""Users, for admins: create, list, deactivate, grant and revoke permissions. Audited through
-db.directory; a change takes effect on the user's next request."""
+"""Users, for admins: create, list, deactivate, grant and revoke permissions. Audited; a change
+takes effect on the user's next request."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Admin
 from api.deps import Session
-from api.idempotency import IDEMPOTENT_ROUTE, claim, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, Answer, respond_once
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.admin import Permission, UserCreate, UserOut
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, UNKNOWN_ORGANIZATION, Page
-from db import directory
 from db.audit import Actor
+from services.administration import users
+from services.administration.users import NewUser
 
 router = APIRouter(prefix="/admin/users", tags=["admin"], responses=AUTH_ERRORS)
 UserId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="User id.")]
@@ -35,19 +35,17 @@ PermissionName = Annotated[Permission, Path(description="tokens.view, tokens.pur
 async def create_user(
     request: Request, principal: Admin, session: Session, body: UserCreate
 ) -> JSONResponse:
-    idempotency = idempotent_request(request, principal, body)
-    replay = await claim(session, idempotency)
-    if replay is not None:
-        return replay.response()
-    record = await directory.create_user(
-        session, email=body.email, role=body.role, user_type=body.user_type,
-        organization_id=body.organization_id, permissions=tuple(body.permissions), name=body.name,
-        actor=Actor.user(principal.id), context=audit_context(request),
-    )  # fmt: skip
-    answer = UserOut.of(record).model_dump(mode="json")
-    await store_response(session, idempotency, 201, answer)
-    await session.commit()
-    return JSONResponse(answer, status_code=201)
+    async def work() -> Answer:
+        new = NewUser(
+            email=body.email, name=body.name, role=body.role, user_type=body.user_type,
+            organization_id=body.organization_id, permissions=tuple(body.permissions),
+        )  # fmt: skip
+        record = await users.create_user(
+            session, new, Actor.user(principal.id), audit_context(request)
+        )
+        return Answer(201, UserOut.model_validate(record).model_dump(mode="json"))
+
+    return await respond_once(session, request, principal, body, work)
 
 
 @router.get(
@@ -61,11 +59,14 @@ async def list_users(
     page: PageParams,
     organization_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Page[UserOut]:
-    records, total = await directory.list_users(
+    records, total = await users.list_users(
         session, organization_id=organization_id, limit=page.limit, offset=page.offset
     )
     return Page[UserOut](
-        items=[UserOut.of(r) for r in records], total=total, limit=page.limit, offset=page.offset
+        items=[UserOut.model_validate(r) for r in records],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 
@@ -77,11 +78,11 @@ async def list_users(
 async def deactivate_user(
     request: Request, principal: Admin, session: Session, user_id: UserId
 ) -> UserOut:
-    record = await directory.deactivate_user(
-        session, user_id, actor=Actor.user(principal.id), context=audit_context(request)
+    record = await users.deactivate_user(
+        session, user_id, Actor.user(principal.id), audit_context(request)
     )
     await session.commit()
-    return UserOut.of(record)
+    return UserOut.model_validate(record)
 
 
 @router.put(
@@ -96,7 +97,12 @@ async def grant_permission(
     user_id: UserId,
     permission: PermissionName,
 ) -> UserOut:
-    return await _set_permission(request, principal.id, session, user_id, permission, True)
+    record = await users.set_permission(
+        session, user_id, permission, granted=True, actor=Actor.user(principal.id),
+        context=audit_context(request),
+    )  # fmt: skip
+    await session.commit()
+    return UserOut.model_validate(record)
 
 
 @router.delete(
@@ -111,20 +117,9 @@ async def revoke_permission(
     user_id: UserId,
     permission: PermissionName,
 ) -> UserOut:
-    return await _set_permission(request, principal.id, session, user_id, permission, False)
-
-
-async def _set_permission(
-    request: Request,
-    actor_id: int,
-    session: AsyncSession,
-    user_id: int,
-    permission: str,
-    granted: bool,
-) -> UserOut:
-    record = await directory.set_permission(
-        session, user_id, permission, granted=granted, actor=Actor.user(actor_id),
+    record = await users.set_permission(
+        session, user_id, permission, granted=False, actor=Actor.user(principal.id),
         context=audit_context(request),
     )  # fmt: skip
     await session.commit()
-    return UserOut.of(record)
+    return UserOut.model_validate(record)

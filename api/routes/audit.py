@@ -4,14 +4,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
-from sqlalchemy import func, select
 
 from api.auth.dependencies import Admin
 from api.deps import Session
 from api.pagination import PageParams
 from api.schemas.audit import AuditRecordOut
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
-from db.models import TokenAuditLog
+from db.audit import AuditFilter
+from services.administration import audit_log
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_ERRORS)
 
@@ -36,38 +36,14 @@ async def get_audit(
     created_from: Annotated[AwareDatetime | None, Query()] = None,
     created_to: Annotated[AwareDatetime | None, Query()] = None,
 ) -> Page[AuditRecordOut]:
-    query = select(TokenAuditLog)
-    if actor_type is not None:
-        query = query.where(TokenAuditLog.actor_type == actor_type)
-    if actor_id is not None:
-        query = query.where(TokenAuditLog.actor_id == actor_id)
-    if organization_id is not None:
-        query = query.where(TokenAuditLog.organization_id == organization_id)
-    if action is not None and action.endswith("."):
-        query = query.where(TokenAuditLog.action.startswith(action, autoescape=True))
-    elif action is not None:
-        query = query.where(TokenAuditLog.action == action)
-    if outcome is not None:
-        query = query.where(TokenAuditLog.outcome == outcome)
-    if created_from is not None:
-        query = query.where(TokenAuditLog.created_at >= created_from)
-    if created_to is not None:
-        query = query.where(TokenAuditLog.created_at < created_to)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(TokenAuditLog.created_at.desc(), TokenAuditLog.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    )
-    return Page[AuditRecordOut](
-        items=[
-            AuditRecordOut(
-                id=r.id, created_at=r.created_at, actor_type=r.actor_type, actor_id=r.actor_id,
-                organization_id=r.organization_id, action=r.action, outcome=r.outcome,
-                target_type=r.target_type, target_id=r.target_id, before=r.before, after=r.after,
-                ip_address=r.ip_address, request_id=r.request_id,
-            )
-            for r in rows
-        ],
-        total=int(total or 0), limit=page.limit, offset=page.offset,
+    where = AuditFilter(
+        actor_type=actor_type, actor_id=actor_id, organization_id=organization_id,
+        action=action, outcome=outcome, created_from=created_from, created_to=created_to,
     )  # fmt: skip
+    rows, total = await audit_log.search(session, where, limit=page.limit, offset=page.offset)
+    return Page[AuditRecordOut](
+        items=[AuditRecordOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )

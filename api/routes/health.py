@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import select
 
 from api.schemas.health import CheckStatus, HealthChecks, HealthOut
 from api.state import AppState, app_state
@@ -20,7 +20,7 @@ DATABASE_TIMEOUT_SECONDS = 3.0
 async def _database(state: AppState) -> CheckStatus:
     try:
         async with state.session_maker() as session:
-            await asyncio.wait_for(session.execute(text("SELECT 1")), DATABASE_TIMEOUT_SECONDS)
+            await asyncio.wait_for(session.execute(select(1)), DATABASE_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure to answer means down, whatever the driver raised
         logger.warning("health: database down: %s", exc)
         return "down"

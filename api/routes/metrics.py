@@ -10,13 +10,12 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import SettingsDep
+from api.deps import Session, SettingsDep
 from api.observability import HttpMetrics
-from api.state import get_session
-from db.metrics_snapshot import MetricsSnapshot, metrics_snapshot
+from db.metrics_snapshot import MetricsSnapshot
 from db.operations_metrics import OperationsMetrics
+from services.administration import operations
 
 router = APIRouter(tags=["observability"])
 
@@ -111,11 +110,11 @@ def http_metrics(request: Request) -> HttpMetrics:
 # serve it on the internal network only.
 @router.get("/metrics", response_class=Response, include_in_schema=False)
 async def metrics(
-    session: Annotated[AsyncSession, Depends(get_session)],
+    session: Session,
     settings: SettingsDep,
     http: Annotated[HttpMetrics, Depends(http_metrics)],
 ) -> Response:
-    snapshot = await metrics_snapshot(
+    snapshot = await operations.business_figures(
         session, default_low_threshold=settings.token_low_balance_threshold
     )
     business = CollectorRegistry(auto_describe=False)

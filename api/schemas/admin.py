@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas.common import (
     OrganizationName,
@@ -12,7 +12,6 @@ from api.schemas.common import (
     UserType,
     _storable,
 )
-from db.directory import OrganizationRecord, UserRecord
 
 Permission = Literal["tokens.view", "tokens.purchase", "tokens.configure", "tokens.consume"]
 Email = Annotated[
@@ -27,13 +26,11 @@ class OrganizationCreate(RequestBody):
 
 
 class OrganizationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     name: str
     is_active: bool
-
-    @staticmethod
-    def of(record: OrganizationRecord) -> "OrganizationOut":
-        return OrganizationOut(id=record.id, name=record.name, is_active=record.is_active)
 
 
 class UserCreate(RequestBody):
@@ -46,6 +43,8 @@ class UserCreate(RequestBody):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     email: str
     name: str | None
@@ -54,11 +53,3 @@ class UserOut(BaseModel):
     organization_id: int | None
     permissions: list[str]
     is_active: bool
-
-    @staticmethod
-    def of(record: UserRecord) -> "UserOut":
-        return UserOut(
-            id=record.id, email=record.email, name=record.name, role=record.role,
-            user_type=record.user_type, organization_id=record.organization_id,
-            permissions=list(record.permissions), is_active=record.is_active,
-        )  # fmt: skip

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import TokenAmount
 
@@ -47,6 +47,8 @@ class ForecastOut(BaseModel):
 
 
 class MismatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     subject: str
     wallet_id: int | None
@@ -57,6 +59,8 @@ class MismatchOut(BaseModel):
 
 
 class ReconciliationRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     workflow_id: str
     status: str
@@ -73,6 +77,8 @@ class ReconciliationRunsOut(BaseModel):
 
 
 class JobRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     job_name: str
     workflow_id: str

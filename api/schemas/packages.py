@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
@@ -76,3 +77,8 @@ class PackageOut(BaseModel):
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def package_audit_view(row: TokenPackage) -> dict[str, Any]:
+    """A package as the audit trail keeps it: its answer without the timestamps."""
+    return PackageOut.of(row).model_dump(mode="json", exclude={"created_at", "updated_at"})
