@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization
 from api.deps import Session, SettingsDep, Workflows
-from api.organization_status import refuse_configuring_inactive
 from api.rate_limit import count_request
 from api.request_context import audit_context
 from db.audit import Actor
 from db.models import WebhookEndpoint
+from services.administration.organizations import refuse_configuring_inactive
 from services.webhooks.deliveries import WebhookDeliveries
 from services.webhooks.endpoints import WebhookEndpoints
 from tokenbill.outbound_addresses import Resolver, system_resolver
@@ -68,7 +68,7 @@ async def load_endpoint(
     endpoint = await endpoints.get(endpoint_id, for_update=changing is not None)
     await authorize_organization(request, principal, endpoint.organization_id)
     if changing is not None:
-        await refuse_configuring_inactive(changing, principal, endpoint.organization_id)
+        await refuse_configuring_inactive(changing, principal.is_admin, endpoint.organization_id)
     return endpoint
 
 

@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization, deny
 from api.deps import OrganizationId, Session, SettingsDep, Workflows
-from api.organization_status import CONFIGURING_INACTIVE_ERRORS, refuse_configuring_inactive
+from api.openapi_errors import CONFIGURING_INACTIVE_ERRORS
 from api.request_context import audit_context
 from api.schemas.auto_topup import AutoTopupPolicyIn, AutoTopupPolicyOut
 from api.schemas.common import AUTH_ERRORS
 from db.audit import Actor
 from db.directory import PURCHASE
+from services.administration.organizations import refuse_configuring_inactive
 from services.auto_topup.policies import read_policy, remove_policy, set_policy
 
 router = APIRouter(prefix="/wallet", tags=["auto top-up"], responses=AUTH_ERRORS)
@@ -88,7 +89,7 @@ async def put_auto_topup(
     body: AutoTopupPolicyIn,
 ) -> AutoTopupPolicyOut:
     await authorize_organization(request, principal, organization_id)
-    await refuse_configuring_inactive(session, principal, organization_id)
+    await refuse_configuring_inactive(session, principal.is_admin, organization_id)
     view = await set_policy(
         session, settings, temporal, organization_id, body,
         actor=Actor.user(principal.id), context=audit_context(request),
@@ -112,7 +113,7 @@ async def delete_auto_topup(
     organization_id: OrganizationId,
 ) -> Response:
     await authorize_organization(request, principal, organization_id)
-    await refuse_configuring_inactive(session, principal, organization_id)
+    await refuse_configuring_inactive(session, principal.is_admin, organization_id)
     await remove_policy(
         session, settings, organization_id,
         actor=Actor.user(principal.id), context=audit_context(request),

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 
 from api.auth.dependencies import Configurer, authorize_organization
 from api.deps import OrganizationId, Session, SettingsDep
-from api.organization_status import CONFIGURING_INACTIVE_ERRORS
+from api.openapi_errors import CONFIGURING_INACTIVE_ERRORS
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS
 from api.schemas.spend_settings import ThresholdsOut, ThresholdsUpdate

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from api.auth.dependencies import Configurer, authorize_organization
 from api.deps import Session, SessionMaker, SettingsDep
 from api.idempotency import IDEMPOTENT_ROUTE, Answer, forget, idempotent_request, respond_once
-from api.organization_status import CONFIGURING_INACTIVE_ERRORS, refuse_configuring_inactive
+from api.openapi_errors import CONFIGURING_INACTIVE_ERRORS
 from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.webhooks import (
@@ -34,6 +34,7 @@ from api.schemas.webhooks import (
 from api.webhook_deps import Deliveries, Endpoints, limit_test_events, load_endpoint
 from api.webhook_secret_answers import respond_once_with_secret, revealed
 from db.models import WebhookEndpoint
+from services.administration.organizations import refuse_configuring_inactive
 from services.errors import ServiceError
 from services.webhooks.deliveries import RecordedTestEvent
 
@@ -68,7 +69,7 @@ async def create_webhook(
     await authorize_organization(request, principal, body.organization_id)
 
     async def work() -> WebhookCreated:
-        await refuse_configuring_inactive(session, principal, body.organization_id)
+        await refuse_configuring_inactive(session, principal.is_admin, body.organization_id)
         made = await endpoints.create(
             body.organization_id, body.url, body.event_types, body.description
         )
