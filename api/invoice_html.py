@@ -2,7 +2,7 @@
 
 from html import escape
 
-from api.schemas.common import money_text, plain_decimal, unit_price_text
+from domain.amounts import money_text, plain_decimal, unit_price_text
 from services.finance.invoices import PrintableInvoice
 
 STYLE = """

@@ -24,6 +24,7 @@ from db.models import (
     TokenPurchase,
     TokenSubscription,
 )
+from domain.amounts import plain_decimal
 
 PAGE_SIZE = 200
 CENT = Decimal("0.01")
@@ -162,17 +163,12 @@ def add_figures(many: list[dict[str, Any]]) -> dict[str, Any]:
         for currency, amounts in figures["revenue"].items():
             for field in MONEY_FIELDS:
                 money[currency][field] += Decimal(amounts[field])
-    total["tokens"] = {field: _plain(value) for field, value in tokens.items()}
+    total["tokens"] = {field: plain_decimal(value) for field, value in tokens.items()}
     total["revenue"] = {
         currency: {field: str(value.quantize(CENT)) for field, value in amounts.items()}
         for currency, amounts in sorted(money.items())
     }
     return total
-
-
-def _plain(value: Decimal) -> str:
-    text_value = format(value, "f")
-    return text_value.rstrip("0").rstrip(".") if "." in text_value else text_value
 
 
 async def _figures(
@@ -218,7 +214,7 @@ async def _figures(
         .group_by(wallet.organization_id, movement.kind)
     )
     for org, kind, tokens in movements:
-        figures[org]["tokens"][_TOKEN_FIELD_OF_KIND[kind]] = _plain(tokens)
+        figures[org]["tokens"][_TOKEN_FIELD_OF_KIND[kind]] = plain_decimal(tokens)
     subscription = TokenSubscription
     subscriptions = await session.execute(
         select(

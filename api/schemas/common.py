@@ -13,29 +13,10 @@ from pydantic import (
 )
 
 from db.ledger import MAX_TOKENS
-from domain.pricing import CENT
+from domain.amounts import money_text, plain_decimal, unit_price_text
 
 MAX_ROW_ID = 2**31 - 1
 MAX_OFFSET = 1_000_000_000
-
-
-def plain_decimal(value: Decimal) -> str:
-    """A decimal without exponent or trailing zeros: Decimal('500.0000') -> '500'."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def money_text(value: Decimal) -> str:
-    return format(value.quantize(CENT), "f")
-
-
-def unit_price_text(value: Decimal) -> str:
-    """At least cents, more digits only when the price has them: '0.50', '0.125'."""
-    text = plain_decimal(value)
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
 
 
 def _storable(value: str) -> str:

@@ -7,27 +7,11 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, PlainSerializer
 
 from db.models import AutoTopupPolicy
-from domain.pricing import CENT
+from domain.amounts import money_text, plain_decimal, unit_price_text
 
-
-# The audit log records amounts as the API shows them (api/schemas/common.py writes them alike).
-def _plain(value: Decimal) -> str:
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _money(value: Decimal) -> str:
-    return format(value.quantize(CENT), "f")
-
-
-def _unit_price(value: Decimal) -> str:
-    whole, _, fraction = _plain(value).partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
-
-
-Tokens = Annotated[Decimal, PlainSerializer(_plain, return_type=str, when_used="json")]
-Money = Annotated[Decimal, PlainSerializer(_money, return_type=str, when_used="json")]
-UnitPrice = Annotated[Decimal, PlainSerializer(_unit_price, return_type=str, when_used="json")]
+Tokens = Annotated[Decimal, PlainSerializer(plain_decimal, return_type=str, when_used="json")]
+Money = Annotated[Decimal, PlainSerializer(money_text, return_type=str, when_used="json")]
+UnitPrice = Annotated[Decimal, PlainSerializer(unit_price_text, return_type=str, when_used="json")]
 UNAUDITED = frozenset({"created_at", "updated_at", "system_enabled"})
 
 

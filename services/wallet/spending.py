@@ -14,6 +14,7 @@ from psycopg_pool import PoolTimeout
 
 from db.spend_pool import SpendPool
 from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest, spend, spend_batch
+from domain.amounts import plain_decimal
 from services.errors import (
     ErrorKind,
     ServiceError,
@@ -98,8 +99,5 @@ def refusal(outcome: SpendOutcome) -> ServiceError:
 
 
 def _amount(value: Decimal | None) -> str:
-    """An amount without exponent or trailing zeros, as the API writes amounts: '12.5'."""
-    if value is None:
-        return "0"
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """An amount as the API writes amounts ('12.5'); none is '0'."""
+    return "0" if value is None else plain_decimal(value)
