@@ -1,10 +1,9 @@
-"""What a purchase or a subscription names must be for sale: an active package, bought for an
-active organization."""
+"""What a purchase or a subscription names must be for sale: an active package."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Organization, TokenPackage
-from services.errors import ErrorKind, invalid, organization_inactive, organization_not_found
+from db.models import TokenPackage
+from services.errors import invalid
 
 
 async def active_package(session: AsyncSession, package_id: int) -> TokenPackage:
@@ -15,12 +14,3 @@ async def active_package(session: AsyncSession, package_id: int) -> TokenPackage
     if not package.is_active:
         raise invalid("package_inactive", f"Package {package_id} is no longer offered for sale.")
     return package
-
-
-async def active_organization(session: AsyncSession, organization_id: int) -> None:
-    """Refuse an organization named in a request that is missing or deactivated."""
-    organization = await session.get(Organization, organization_id)
-    if organization is None:
-        raise organization_not_found(organization_id, ErrorKind.INVALID)
-    if not organization.is_active:
-        raise organization_inactive(organization_id)

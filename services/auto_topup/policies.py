@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.audit import Actor, RequestContext, write_audit
+from db.audit import Actor, RequestContext
 from db.auto_topup import policy_of_organization
 from db.ledger import ensure_wallet
-from db.models import AutoTopupPolicy, Organization
+from db.models import AutoTopupPolicy
+from services import audit
 from services.auto_topup.choice import (
     PolicyChoice,
     agree_terms,
@@ -22,7 +23,8 @@ from services.auto_topup.choice import (
 )
 from services.auto_topup.nudge import nudge
 from services.auto_topup.view import PolicyView
-from services.errors import ErrorKind, ServiceError, not_found, organization_not_found
+from services.errors import ServiceError, not_found
+from services.organizations import existing_organization
 from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
 
@@ -32,11 +34,6 @@ def _no_policy(organization_id: int) -> ServiceError:
         "auto_topup_policy_not_found",
         f"Organization {organization_id} has no automatic top-up policy.",
     )
-
-
-async def _require_organization(session: AsyncSession, organization_id: int) -> None:
-    if await session.get(Organization, organization_id) is None:
-        raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
 
 
 async def _audit(
@@ -49,17 +46,14 @@ async def _audit(
     actor: Actor,
     context: RequestContext | None,
 ) -> None:
-    await write_audit(
-        session, actor=actor, action=action, organization_id=organization_id,
-        target_type="auto_topup_policy", target_id=organization_id, before=before, after=after,
-        context=context,
-    )  # fmt: skip
+    target = audit.Target("auto_topup_policy", organization_id, organization_id)
+    await audit.record(session, actor, action, target, before, after, context)
 
 
 async def read_policy(
     session: AsyncSession, settings: Settings, organization_id: int
 ) -> PolicyView:
-    await _require_organization(session, organization_id)
+    await existing_organization(session, organization_id)
     policy = await policy_of_organization(session, organization_id)
     if policy is None:
         raise _no_policy(organization_id)
@@ -77,7 +71,7 @@ async def set_policy(
     context: RequestContext | None = None,
 ) -> PolicyView:
     """Replace the whole policy (creating it and the wallet on first need), commit, and nudge."""
-    await _require_organization(session, organization_id)
+    await existing_organization(session, organization_id)
     max_per_day, max_monthly_spend = capped(choice, settings)
     check_schedule(choice, settings)
     package = await package_on_sale(session, choice.package_id)
@@ -123,7 +117,7 @@ async def remove_policy(
     context: RequestContext | None = None,
 ) -> None:
     """Delete the policy: a top-up already in flight completes, no new one starts."""
-    await _require_organization(session, organization_id)
+    await existing_organization(session, organization_id)
     policy = await policy_of_organization(session, organization_id, for_update=True)
     if policy is None:
         raise _no_policy(organization_id)

@@ -20,8 +20,9 @@ from db.models import TokenPurchase
 from db.pending_purchases import load_pending_purchase
 from db.purchases import fail_pending
 from domain.pricing import price_tokens
-from services.catalog import active_organization, active_package
+from services.catalog import active_package
 from services.errors import ServiceError, invalid, unavailable
+from services.organizations import active_organization
 from services.workflow_client import StartOutcome, WorkflowClient
 from tokenbill.settings import Settings
 from workflows.purchase import PurchaseWorkflow

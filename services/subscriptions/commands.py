@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.audit import Actor, RequestContext, write_audit
+from db.audit import Actor, RequestContext
 from db.models import TokenSubscription
+from services import audit
 from services.catalog import active_package
 from services.subscriptions.creation import package_terms
 from services.subscriptions.workflow_commands import send_command
@@ -135,14 +136,10 @@ class SubscriptionCommands:
     ) -> CommandAnswer:
         """Audit the accepted command: what was asked (None for a command without a body) and
         what the workflow answered."""
-        await write_audit(
-            self._session,
-            actor=Actor.user(self._user_id),
-            action=f"subscription.{action}",
-            organization_id=self._organization_id,
-            target_type="token_subscription",
-            target_id=self._subscription_id,
-            after={"request": request, **answer.model_dump(mode="json")},
-            context=self._context,
-        )
+        target = audit.Target("token_subscription", self._subscription_id, self._organization_id)
+        after = {"request": request, **answer.model_dump(mode="json")}
+        await audit.record(
+            self._session, Actor.user(self._user_id), f"subscription.{action}", target, None,
+            after, self._context,
+        )  # fmt: skip
         return answer

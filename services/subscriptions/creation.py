@@ -14,8 +14,9 @@ from db.audit import Actor, RequestContext, write_audit
 from db.ledger import ensure_wallet
 from db.models import TokenPackage, TokenSubscription
 from domain.subscription_policy import subscription_policy
-from services.catalog import active_organization, active_package
+from services.catalog import active_package
 from services.errors import unavailable
+from services.organizations import active_organization
 from services.subscriptions.validation import checked_grace, checked_interval, checked_start
 from services.workflow_client import StartOutcome, WorkflowClient
 from tokenbill.settings import Settings

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.expiry import expired_pending
 from db.models import TokenBalanceHistory
 from db.wallets import HistoryFilter, balance_history, wallet_of
-from services.wallet.organizations import existing_organization
+from services.organizations import existing_organization
 from tokenbill.settings import Settings
 
 ZERO = Decimal(0)

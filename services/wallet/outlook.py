@@ -11,7 +11,7 @@ from db.forecasts import latest_forecast
 from db.models import TokenUsageForecast
 from db.wallets import wallet_of
 from services.errors import invalid, not_found
-from services.wallet.organizations import existing_organization
+from services.organizations import existing_organization
 from tokenbill.settings import Settings
 
 MAX_WITHIN = timedelta(days=3660)

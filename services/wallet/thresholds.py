@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.audit import Actor, RequestContext
 from db.thresholds import set_thresholds
 from services.errors import invalid, organization_inactive
-from services.wallet.organizations import existing_organization
+from services.organizations import existing_organization
 from tokenbill.settings import Settings
 
 

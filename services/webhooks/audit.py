@@ -6,8 +6,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.audit import Actor, RequestContext, write_audit
+from db.audit import Actor, RequestContext
 from db.models import WebhookEndpoint
+from services import audit
 
 
 class EndpointSnapshot(BaseModel):
@@ -44,8 +45,5 @@ class EndpointAudit:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
-        await write_audit(
-            self._session, actor=self._actor, action=action,
-            organization_id=endpoint.organization_id, target_type="webhook_endpoint",
-            target_id=endpoint.id, before=before, after=after, context=self._context,
-        )  # fmt: skip
+        target = audit.Target("webhook_endpoint", endpoint.id, endpoint.organization_id)
+        await audit.record(self._session, self._actor, action, target, before, after, self._context)
