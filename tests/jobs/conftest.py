@@ -15,7 +15,7 @@ from db import ledger
 from db.session import create_engine, create_session_maker
 from tests.history_recording import record_histories
 from tokenbill.settings import Settings
-from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
+from worker.registry import WORKFLOWS, build_activities
 from workflows.job_types import JobInput, JobResult
 
 Maker = async_sessionmaker[AsyncSession]
@@ -40,8 +40,8 @@ async def jobs_queue(
     async with Worker(
         temporal_client,
         task_queue=queue,
-        workflows=OPERATIONS_WORKFLOWS,
-        activities=operations_activities(jobs_settings, session_maker),
+        workflows=WORKFLOWS,
+        activities=build_activities(jobs_settings, session_maker, temporal_client),
     ):
         yield queue
 

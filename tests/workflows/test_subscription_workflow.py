@@ -48,11 +48,8 @@ from tests.subscription_helpers import (
 )
 from tokenbill.devstack.temporal import temporal_test_server_path
 from tokenbill.settings import Settings
-from worker.activities import build_activities
-from worker.finance_jobs import finance_activities
 from worker.main import build_worker
-from worker.notifications import notification_activities
-from worker.operations_jobs import operations_activities
+from worker.registry import build_activities
 from workflows.converter import DATA_CONVERTER
 from workflows.job_types import JobCounts, JobInput, JobResult, WalletBatch
 from workflows.search_attributes import SUBSCRIPTION_STATUS
@@ -793,12 +790,7 @@ async def stale_env(
         return later[0] if later else RepairBatch(counts=JobCounts(), last_wallet_id=None,
                                                   candidates=[])  # fmt: skip
 
-    real = [
-        *build_activities(settings, session_maker),
-        *notification_activities(settings, session_maker, env.client),
-        *operations_activities(settings, session_maker),
-        *finance_activities(settings, session_maker),
-    ]
+    real = build_activities(settings, session_maker, env.client)
     activities = [
         stale_page,
         *(

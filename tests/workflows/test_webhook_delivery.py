@@ -25,7 +25,7 @@ from tests.notification_helpers import (
 )
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
-from worker.notifications import ensure_outbox_relay
+from worker.outbox_relay import ensure_outbox_relay
 from workflows.balance_check_types import (
     AUTO_TOPUP_CHECK_WORKFLOW_NAME,
     LOW_BALANCE_CHECK_WORKFLOW_NAME,
