@@ -17,8 +17,8 @@ from tokenbill.settings import Settings
 from workflows.auto_topup_start import signal_auto_topup
 from workflows.auto_topup_types import TopupTrigger
 from workflows.balance_check_types import (
-    AUTO_TOPUP_JOB,
-    LOW_BALANCE_JOB,
+    CHECK_AUTO_TOPUP_TRIGGERS_JOB,
+    CHECK_LOW_BALANCE_THRESHOLDS_JOB,
     SWEEP_LOW_BALANCES,
     TRIGGER_DUE_TOPUPS,
     WAKE_OUTBOX_RELAY,
@@ -108,7 +108,7 @@ class BalanceCheckActivities:
                                "for wallet %s", len(alerts), wallet.id)  # fmt: skip
             return WalletOutcome(changed=bool(alerts), details={"alerts_recorded": len(alerts)})
 
-        return await handle_wallets(page, LOW_BALANCE_JOB, record)
+        return await handle_wallets(page, CHECK_LOW_BALANCE_THRESHOLDS_JOB, record)
 
     async def _missing_alerts(self, after: int, last: int) -> dict[int, list[MissingAlert]]:
         defaults = {
@@ -200,4 +200,4 @@ class BalanceCheckActivities:
             )
             return WalletOutcome(changed=True, details={"topups_triggered": 1})
 
-        return await handle_wallets(page, AUTO_TOPUP_JOB, signal)
+        return await handle_wallets(page, CHECK_AUTO_TOPUP_TRIGGERS_JOB, signal)

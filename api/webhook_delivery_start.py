@@ -6,7 +6,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from tokenbill.settings import Settings
 from workflows.search_attributes import ORGANIZATION_ID
 from workflows.webhook_delivery_types import (
-    WEBHOOK_DELIVERY_WORKFLOW_NAME,
+    WEBHOOK_DELIVERY_WORKFLOW,
     DeliveryRetry,
     WebhookDeliveryInput,
     webhook_delivery_workflow_id,
@@ -23,7 +23,7 @@ async def start_delivery(
     organization_id: int,
 ) -> None:
     await client.start_workflow(
-        WEBHOOK_DELIVERY_WORKFLOW_NAME,
+        WEBHOOK_DELIVERY_WORKFLOW,
         WebhookDeliveryInput(
             delivery_id=delivery_id,
             endpoint_id=endpoint_id,

@@ -12,7 +12,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from db import ledger
 from domain.pricing import price_tokens
 from workflows.purchase_types import (
-    PURCHASE_WORKFLOW_NAME,
+    PURCHASE_WORKFLOW,
     PurchaseInput,
     PurchaseResult,
     purchase_workflow_id,
@@ -88,7 +88,7 @@ async def run_purchase(
     client: Client, task_queue: str, purchase: PurchaseInput, workflow_id: str | None = None
 ) -> PurchaseResult:
     result: PurchaseResult = await client.execute_workflow(
-        PURCHASE_WORKFLOW_NAME,
+        PURCHASE_WORKFLOW,
         purchase,
         id=workflow_id or purchase_workflow_id(purchase.purchase_reference_id),
         task_queue=task_queue,

@@ -18,7 +18,7 @@ from workflows.search_attributes import (
     SUBSCRIPTION_STATUS,
 )
 from workflows.subscription_types import (
-    SUBSCRIPTION_WORKFLOW_NAME,
+    SUBSCRIPTION_WORKFLOW,
     PackageTerms,
     SubscriptionOutcome,
     SubscriptionPolicy,
@@ -99,7 +99,7 @@ async def start_subscription(
     client: Client, task_queue: str, run: SubscriptionRun
 ) -> WorkflowHandle[Any, SubscriptionOutcome]:
     return await client.start_workflow(
-        SUBSCRIPTION_WORKFLOW_NAME,
+        SUBSCRIPTION_WORKFLOW,
         run,
         id=subscription_workflow_id(run.subscription_id),
         task_queue=task_queue,

@@ -34,28 +34,28 @@ from tokenbill.settings import Settings
 from workflows.audit_retention import CleanupOldAuditLogsWorkflow
 from workflows.auto_topup import AutoTopupWorkflow
 from workflows.balance_check_types import (
-    AUTO_TOPUP_CHECK_WORKFLOW_NAME,
-    AUTO_TOPUP_JOB,
-    LOW_BALANCE_CHECK_WORKFLOW_NAME,
-    LOW_BALANCE_JOB,
+    AUTO_TOPUP_CHECK_WORKFLOW,
+    CHECK_AUTO_TOPUP_TRIGGERS_JOB,
+    CHECK_LOW_BALANCE_THRESHOLDS_JOB,
+    LOW_BALANCE_CHECK_WORKFLOW,
 )
 from workflows.balance_checks import AutoTopupCheckWorkflow, LowBalanceCheckWorkflow
 from workflows.expire_tokens import CleanupExpiredTokensWorkflow
 from workflows.finance_job_types import (
-    CLEANUP_OLD_AUDIT_LOGS,
+    CLEANUP_OLD_AUDIT_LOGS_JOB,
     CLEANUP_OLD_AUDIT_LOGS_WORKFLOW,
-    GENERATE_MONTHLY_REPORTS,
+    GENERATE_MONTHLY_REPORTS_JOB,
     GENERATE_MONTHLY_REPORTS_WORKFLOW,
 )
 from workflows.monthly_reports import GenerateMonthlyReportsWorkflow
 from workflows.operations_job_types import (
-    CLEANUP_EXPIRED_TOKENS,
+    CLEANUP_EXPIRED_TOKENS_JOB,
     CLEANUP_EXPIRED_TOKENS_WORKFLOW,
-    RECONCILE_WALLET_BALANCES,
+    RECONCILE_WALLET_BALANCES_JOB,
     RECONCILE_WALLET_BALANCES_WORKFLOW,
-    SEND_SUBSCRIPTION_RENEWAL_REMINDERS,
+    SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB,
     SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW,
-    UPDATE_USAGE_FORECASTS,
+    UPDATE_USAGE_FORECASTS_JOB,
     UPDATE_USAGE_FORECASTS_WORKFLOW,
 )
 from workflows.outbox_relay import OutboxRelayWorkflow
@@ -121,51 +121,51 @@ JOB_SCHEDULES: tuple[JobSchedule, ...] = (
         moves_money=True,
     ),
     JobSchedule(
-        AUTO_TOPUP_JOB,
-        AUTO_TOPUP_CHECK_WORKFLOW_NAME,
+        CHECK_AUTO_TOPUP_TRIGGERS_JOB,
+        AUTO_TOPUP_CHECK_WORKFLOW,
         "*/30 * * * *",
         "Signal the auto top-up of wallets under their threshold with no top-up in flight",
         moves_money=True,
     ),
     JobSchedule(
-        LOW_BALANCE_JOB,
-        LOW_BALANCE_CHECK_WORKFLOW_NAME,
+        CHECK_LOW_BALANCE_THRESHOLDS_JOB,
+        LOW_BALANCE_CHECK_WORKFLOW,
         "*/15 * * * *",
         "Record low-balance notifications a crossing is missing; wake the outbox relay",
     ),
     JobSchedule(
-        UPDATE_USAGE_FORECASTS,
+        UPDATE_USAGE_FORECASTS_JOB,
         UPDATE_USAGE_FORECASTS_WORKFLOW,
         "0 0 * * *",
         "Forecast each wallet's consumption, depletion date and a package to cover it",
     ),
     JobSchedule(
-        SEND_SUBSCRIPTION_RENEWAL_REMINDERS,
+        SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB,
         SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW,
         "0 8 * * *",
         "Remind of renewals due within the reminder lead that their workflow has not reminded of",
     ),
     JobSchedule(
-        CLEANUP_EXPIRED_TOKENS,
+        CLEANUP_EXPIRED_TOKENS_JOB,
         CLEANUP_EXPIRED_TOKENS_WORKFLOW,
         "0 2 * * *",
         "Expire the unspent remainder of lots past their date; warn ahead of expiry",
         moves_money=True,
     ),
     JobSchedule(
-        RECONCILE_WALLET_BALANCES,
+        RECONCILE_WALLET_BALANCES_JOB,
         RECONCILE_WALLET_BALANCES_WORKFLOW,
         "0 3 * * *",
         "Prove every balance against its entries and lots; report mismatches, fix nothing",
     ),
     JobSchedule(
-        GENERATE_MONTHLY_REPORTS,
+        GENERATE_MONTHLY_REPORTS_JOB,
         GENERATE_MONTHLY_REPORTS_WORKFLOW,
         "0 0 1 * *",
         "Store last month's revenue, purchases, subscriptions, consumption and expiry report",
     ),
     JobSchedule(
-        CLEANUP_OLD_AUDIT_LOGS,
+        CLEANUP_OLD_AUDIT_LOGS_JOB,
         CLEANUP_OLD_AUDIT_LOGS_WORKFLOW,
         "0 0 * * 0",
         "Create audit-log partitions ahead; drop those past AUDIT_LOG_RETENTION_DAYS, and "

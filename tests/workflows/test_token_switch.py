@@ -25,7 +25,7 @@ from worker.main import build_worker
 from workflows.auto_topup_types import EvaluateInput, TopupTrigger
 from workflows.purchase_activity_types import charge_key
 from workflows.purchase_types import (
-    PURCHASE_WORKFLOW_NAME,
+    PURCHASE_WORKFLOW,
     PurchaseInput,
     PurchaseResult,
     purchase_workflow_id,
@@ -44,7 +44,7 @@ async def start_purchase(
     client: Client, queue: str, purchase: PurchaseInput
 ) -> WorkflowHandle[Any, PurchaseResult]:
     return await client.start_workflow(
-        PURCHASE_WORKFLOW_NAME,
+        PURCHASE_WORKFLOW,
         purchase,
         id=purchase_workflow_id(purchase.purchase_reference_id),
         task_queue=queue,
