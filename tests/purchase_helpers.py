@@ -4,13 +4,13 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from db import ledger
 from domain.pricing import price_tokens
+from tests.database_helpers import insert_package, insert_purchase_row
 from workflows.purchase_types import (
     PURCHASE_WORKFLOW,
     PurchaseInput,
@@ -26,16 +26,10 @@ UNIT_PRICE = Decimal("0.50")
 
 async def create_package(session_maker: Maker) -> int:
     """A 500-token package of its own, priced like the Business Pack."""
-    async with session_maker() as session, session.begin():
-        found = await session.scalar(
-            text(
-                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
-                "VALUES (:n, 500, :p, 'USD') RETURNING id"
-            ),
-            {"n": f"Business Pack {uuid.uuid4().hex[:8]}", "p": UNIT_PRICE},
-        )
-    assert found is not None
-    return int(found)
+    name = f"Business Pack {uuid.uuid4().hex[:8]}"
+    return await insert_package(
+        session_maker, name, tokens=Decimal(500), price=UNIT_PRICE, currency="USD"
+    )
 
 
 async def insert_purchase(
@@ -51,21 +45,11 @@ async def insert_purchase(
     reference = f"test-{uuid.uuid4().hex[:20]}"
     async with session_maker() as session, session.begin():
         wallet_id = await ledger.ensure_wallet(session, organization_id)
-        await session.execute(
-            text(
-                "INSERT INTO token_purchases (purchase_reference_id, organization_id, wallet_id, "
-                "package_id, purchase_type, token_quantity, price_per_token, subtotal_amount, "
-                "tax_rate, tax_amount, total_amount, currency, payment_method, status, "
-                "workflow_id) VALUES (:ref, :org, :wallet, :package, 'one_time', :q, :unit, "
-                ":subtotal, :rate, :tax, :total, 'USD', :pm, 'pending', :wf)"
-            ),
-            {
-                "ref": reference, "org": organization_id, "wallet": wallet_id,
-                "package": package_id, "q": quantity, "unit": UNIT_PRICE,
-                "subtotal": price.subtotal, "rate": TAX_RATE, "tax": price.tax,
-                "total": price.total, "pm": payment_method,
-                "wf": purchase_workflow_id(reference),
-            },
+        await insert_purchase_row(
+            session, reference, organization_id=organization_id, wallet_id=wallet_id,
+            package_id=package_id, kind="one_time", tokens=quantity, price=UNIT_PRICE,
+            subtotal=price.subtotal, tax_rate=TAX_RATE, tax=price.tax, total=price.total,
+            currency="USD", payment_method=payment_method, status="pending",
         )  # fmt: skip
     return PurchaseInput(
         purchase_reference_id=reference,

@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from db import ledger
+from tests.database_helpers import insert_package, rows
 from workflows.search_attributes import (
     ALL_SEARCH_ATTRIBUTES,
     NEXT_BILLING_DATE,
@@ -40,17 +41,11 @@ async def create_package(
     session_maker: Maker, tokens: str = "500", price: str = "0.50", name: str = "Pack"
 ) -> PackageTerms:
     package_name = f"{name} {uuid.uuid4().hex[:8]}"
-    async with session_maker() as session, session.begin():
-        package_id = await session.scalar(
-            text(
-                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
-                "VALUES (:n, :q, :p, 'USD') RETURNING id"
-            ),
-            {"n": package_name, "q": Decimal(tokens), "p": Decimal(price)},
-        )
-    assert package_id is not None
+    package_id = await insert_package(
+        session_maker, package_name, tokens=Decimal(tokens), price=Decimal(price), currency="USD"
+    )
     return PackageTerms(
-        package_id=int(package_id), name=package_name, token_quantity=Decimal(tokens),
+        package_id=package_id, name=package_name, token_quantity=Decimal(tokens),
         price_per_token=Decimal(price), currency="USD",
     )  # fmt: skip
 
@@ -112,11 +107,6 @@ async def start_subscription(
             ]
         ),
     )
-
-
-async def rows(session_maker: Maker, sql: str, **params: Any) -> list[Any]:
-    async with session_maker() as session:
-        return list((await session.execute(text(sql), params)).all())
 
 
 async def gateway_charges(session_maker: Maker, subscription_id: int) -> list[Any]:

@@ -10,13 +10,13 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from activities.auto_topup import AutoTopupActivities
+from tests.database_helpers import rows
 from tests.history_recording import record_histories
 from tests.notification_helpers import (
     eventually,
     funded_wallet,
     notification_settings,
     notification_worker,
-    rows,
     set_policy,
 )
 from tests.purchase_helpers import Maker, create_package

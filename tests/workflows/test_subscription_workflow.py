@@ -32,6 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.subscription_repair import SubscriptionRepairActivities
 from domain.durations import add_months
+from tests.database_helpers import rows
 from tests.history_recording import record_histories
 from tests.subscription_helpers import (
     Maker,
@@ -41,7 +42,6 @@ from tests.subscription_helpers import (
     insert_subscription,
     invoices,
     register_search_attributes,
-    rows,
     start_subscription,
     subscription_row,
     wallet_balance,

@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from db.notifications import record_event
 from db.webhook_secrets import new_signing_secret
+from tests.database_helpers import rows
 from tests.history_recording import record_histories
 from tests.notification_helpers import (
     Receiver,
@@ -21,7 +22,6 @@ from tests.notification_helpers import (
     eventually,
     notification_settings,
     notification_worker,
-    rows,
 )
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
