@@ -20,7 +20,7 @@ from workflows.balance_check_types import (
     CHECK_AUTO_TOPUP_TRIGGERS_JOB,
     CHECK_LOW_BALANCE_THRESHOLDS_JOB,
     SWEEP_LOW_BALANCES,
-    TRIGGER_DUE_TOPUPS,
+    TRIGGER_DUE_AUTO_TOPUPS,
     WAKE_OUTBOX_RELAY,
     RelayWake,
     WakeRelayInput,
@@ -172,7 +172,7 @@ class BalanceCheckActivities:
             )
         return RelayWake(events_waiting=events_waiting, woken=woken)
 
-    @activity.defn(name=TRIGGER_DUE_TOPUPS)
+    @activity.defn(name=TRIGGER_DUE_AUTO_TOPUPS)
     async def trigger_due_topups(self, batch: WalletBatch) -> BatchOutcome:
         """Signal the top-up workflow of each of a page's wallets under its policy threshold with
         no top-up in flight; one trigger key per job run, so a retried batch buys nothing twice."""

@@ -12,7 +12,7 @@ AUTO_TOPUP_CHECK_WORKFLOW = "AutoTopupCheckWorkflow"
 
 SWEEP_LOW_BALANCES = "jobs.sweep_low_balances"
 WAKE_OUTBOX_RELAY = "jobs.wake_outbox_relay"
-TRIGGER_DUE_TOPUPS = "jobs.trigger_due_auto_topups"
+TRIGGER_DUE_AUTO_TOPUPS = "jobs.trigger_due_auto_topups"
 
 
 class LowBalanceCheckInput(JobInput):

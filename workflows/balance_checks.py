@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
         CHECK_LOW_BALANCE_THRESHOLDS_JOB,
         LOW_BALANCE_CHECK_WORKFLOW,
         SWEEP_LOW_BALANCES,
-        TRIGGER_DUE_TOPUPS,
+        TRIGGER_DUE_AUTO_TOPUPS,
         WAKE_OUTBOX_RELAY,
         LowBalanceCheckInput,
         RelayWake,
@@ -63,7 +63,7 @@ class LowBalanceCheckWorkflow(WalletJob):
 @workflow.defn(name=AUTO_TOPUP_CHECK_WORKFLOW)
 class AutoTopupCheckWorkflow(WalletJob):
     job_name = CHECK_AUTO_TOPUP_TRIGGERS_JOB
-    batch_activity = TRIGGER_DUE_TOPUPS
+    batch_activity = TRIGGER_DUE_AUTO_TOPUPS
 
     @workflow.run
     async def run(self, job: JobInput | None = None) -> JobResult:
