@@ -23,10 +23,10 @@ from tokenbill.settings import Settings
 from workflows.auto_topup_start import signal_auto_topup
 from workflows.auto_topup_types import TopupTrigger
 from workflows.balance_check_types import (
-    AUTO_TOPUP_JOB,
-    LOW_BALANCE_JOB,
+    CHECK_AUTO_TOPUP_TRIGGERS_JOB,
+    CHECK_LOW_BALANCE_THRESHOLDS_JOB,
     SWEEP_LOW_BALANCES,
-    TRIGGER_DUE_TOPUPS,
+    TRIGGER_DUE_AUTO_TOPUPS,
     WAKE_OUTBOX_RELAY,
     RelayWake,
     WakeRelayInput,
@@ -80,7 +80,7 @@ class BalanceCheckActivities:
                                "for wallet %s", len(alerts), wallet.id)  # fmt: skip
             return WalletOutcome(changed=bool(alerts), details={"alerts_recorded": len(alerts)})
 
-        return await handle_wallets(page, LOW_BALANCE_JOB, record)
+        return await handle_wallets(page, CHECK_LOW_BALANCE_THRESHOLDS_JOB, record)
 
     async def _missing_alerts(self, after: int, last: int) -> dict[int, list[MissingAlert]]:
         defaults = {
@@ -132,7 +132,7 @@ class BalanceCheckActivities:
             )
         return RelayWake(events_waiting=waiting, woken=woken)
 
-    @activity.defn(name=TRIGGER_DUE_TOPUPS)
+    @activity.defn(name=TRIGGER_DUE_AUTO_TOPUPS)
     async def trigger_due_topups(self, batch: WalletBatch) -> BatchOutcome:
         """Signal the top-up workflow of each of a page's wallets under its policy threshold with
         no top-up in flight; one trigger key per job run, so a retried batch buys nothing twice."""
@@ -157,4 +157,4 @@ class BalanceCheckActivities:
             )
             return WalletOutcome(changed=True, details={"topups_triggered": 1})
 
-        return await handle_wallets(page, AUTO_TOPUP_JOB, signal)
+        return await handle_wallets(page, CHECK_AUTO_TOPUP_TRIGGERS_JOB, signal)

@@ -17,11 +17,11 @@ from db.notifications import record_event
 from db.wallet_pages import WalletRow
 from tokenbill.settings import Settings
 from workflows.job_types import BatchOutcome, JobCounts, WalletBatch
-from workflows.operations_job_types import CLEANUP_EXPIRED_TOKENS, EXPIRE_TOKENS_BATCH
+from workflows.operations_job_types import CLEANUP_EXPIRED_TOKENS_JOB, EXPIRE_TOKENS_BATCH
 
 TOKENS_EXPIRED = "wallet.tokens_expired"
 TOKENS_EXPIRING = "wallet.tokens_expiring"
-JOB_ACTOR = Actor.system(CLEANUP_EXPIRED_TOKENS)
+JOB_ACTOR = Actor.system(CLEANUP_EXPIRED_TOKENS_JOB)
 
 
 class ExpiryActivities:
@@ -51,7 +51,7 @@ class ExpiryActivities:
         async def handle(wallet: WalletRow) -> WalletOutcome:
             return await self._wallet(lots_by_wallet[wallet.id], now)
 
-        outcome = await handle_wallets(page, CLEANUP_EXPIRED_TOKENS, handle)
+        outcome = await handle_wallets(page, CLEANUP_EXPIRED_TOKENS_JOB, handle)
         return BatchOutcome(counts=outcome.counts, last_wallet_id=page_end(page))
 
     async def _wallet(self, lots: list[OpenLot], now: datetime) -> WalletOutcome:

@@ -25,7 +25,7 @@ from domain.forecasting import (
 )
 from tokenbill.settings import Settings
 from workflows.job_types import BatchOutcome, WalletBatch
-from workflows.operations_job_types import FORECAST_BATCH, UPDATE_USAGE_FORECASTS
+from workflows.operations_job_types import FORECAST_BATCH, UPDATE_USAGE_FORECASTS_JOB
 
 
 def forecast_parameters(settings: Settings) -> ForecastParameters:
@@ -93,4 +93,4 @@ class ForecastActivities:
                 await save_forecast(session, forecast_record(wallet, forecast))
             return WalletOutcome(changed=True)
 
-        return await handle_wallets(page, UPDATE_USAGE_FORECASTS, handle)
+        return await handle_wallets(page, UPDATE_USAGE_FORECASTS_JOB, handle)

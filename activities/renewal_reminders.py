@@ -17,7 +17,7 @@ from tokenbill.settings import Settings
 from workflows.job_types import BatchOutcome, WalletBatch
 from workflows.operations_job_types import (
     RENEWAL_REMINDERS_BATCH,
-    SEND_SUBSCRIPTION_RENEWAL_REMINDERS,
+    SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB,
 )
 from workflows.subscription_activity_types import period_key
 
@@ -54,7 +54,7 @@ class RenewalReminderActivities:
                 sent += await self._remind(renewal)
             return WalletOutcome(changed=sent > 0, details={"reminders_sent": sent})
 
-        return await handle_wallets(page, SEND_SUBSCRIPTION_RENEWAL_REMINDERS, handle)
+        return await handle_wallets(page, SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB, handle)
 
     async def _remind(self, renewal: DueRenewal) -> int:
         billing_date = renewal.next_billing_date.astimezone(UTC)

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 
-import worker.main  # noqa: F401  (importing it registers every job schedule)
 from db.migrate import upgrade_to_head
 from tokenbill.devstack.ports import free_port, wait_for_port
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import start_process, stop_process
 from tokenbill.devstack.temporal import LocalTemporal
 from tokenbill.settings import Settings
-from worker.schedules import JOB_SCHEDULES
+from worker.registry import JOB_SCHEDULES
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 TASK_QUEUE = "tokenbill-bench"

@@ -12,9 +12,9 @@ from temporalio.client import Client
 from chaos.book import Book, OrgPlan
 from chaos.client import GaveUp, ResilientClient
 from tokenbill.job_commands import run_job_now
-from workflows.operations_job_types import RECONCILE_WALLET_BALANCES
-from workflows.purchase_types import PURCHASE_WORKFLOW_NAME
-from workflows.subscription_types import SUBSCRIPTION_WORKFLOW_NAME
+from workflows.operations_job_types import RECONCILE_WALLET_BALANCES_JOB
+from workflows.purchase_types import PURCHASE_WORKFLOW
+from workflows.subscription_types import SUBSCRIPTION_WORKFLOW
 
 UNSETTLED_SQL = {
     "purchases not finished": "SELECT count(*) FROM token_purchases "
@@ -63,7 +63,7 @@ async def unsettled(
             count = int(await session.scalar(text(sql)) or 0)
             if count:
                 found[what] = count
-    for name in (PURCHASE_WORKFLOW_NAME, SUBSCRIPTION_WORKFLOW_NAME):
+    for name in (PURCHASE_WORKFLOW, SUBSCRIPTION_WORKFLOW):
         running = (await temporal.count_workflows(RUNNING.format(name))).count
         if running:
             found[f"{name} runs open"] = running
@@ -84,5 +84,5 @@ async def settle(
             break
         await asyncio.sleep(1.0)
     seconds = loop.time() - start
-    workflow_id, _ = await run_job_now(temporal, RECONCILE_WALLET_BALANCES, wait=True)
+    workflow_id, _ = await run_job_now(temporal, RECONCILE_WALLET_BALANCES_JOB, wait=True)
     return Settled(seconds, left, workflow_id)

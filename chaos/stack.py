@@ -14,8 +14,11 @@ from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.ports import free_port
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
 from tokenbill.devstack.temporal import LocalTemporal
-from workflows.balance_check_types import AUTO_TOPUP_JOB, LOW_BALANCE_JOB
-from workflows.operations_job_types import SEND_SUBSCRIPTION_RENEWAL_REMINDERS
+from workflows.balance_check_types import (
+    CHECK_AUTO_TOPUP_TRIGGERS_JOB,
+    CHECK_LOW_BALANCE_THRESHOLDS_JOB,
+)
+from workflows.operations_job_types import SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB
 from workflows.purchase_recovery_types import RESUME_PENDING_PURCHASES_JOB
 from workflows.subscription_billing_job import PROCESS_SUBSCRIPTION_BILLING_JOB
 
@@ -25,8 +28,9 @@ JWT_SECRET = "chaos-secret-long-enough-for-hs256-signatures"
 # The safety-net jobs would repair what the primary paths miss: keep them out of the run, so the
 # checks prove the paths themselves (a cron that falls once a year, on 1 January at midnight).
 SAFETY_NETS = (
-    RESUME_PENDING_PURCHASES_JOB, PROCESS_SUBSCRIPTION_BILLING_JOB, LOW_BALANCE_JOB,
-    AUTO_TOPUP_JOB, SEND_SUBSCRIPTION_RENEWAL_REMINDERS,
+    RESUME_PENDING_PURCHASES_JOB, PROCESS_SUBSCRIPTION_BILLING_JOB,
+    CHECK_LOW_BALANCE_THRESHOLDS_JOB, CHECK_AUTO_TOPUP_TRIGGERS_JOB,
+    SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB,
 )  # fmt: skip
 JOBS_OFF = json.dumps(dict.fromkeys(SAFETY_NETS, "0 0 1 1 *"))
 

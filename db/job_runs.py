@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.operations_models import JobRun
+from db.models import JobRun
 
 
 @dataclass(frozen=True)

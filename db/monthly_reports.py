@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit_retention import add_months
-from db.finance_models import MonthlyReport, MonthlyReportOrganization
+from db.models import MonthlyReport, MonthlyReportOrganization
 from db.models import (
     LedgerTransaction,
     Organization,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.operations_models import JobRun, ReconciliationMismatch, ReconciliationRun
+from db.models import JobRun, ReconciliationMismatch, ReconciliationRun
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LedgerEntry, LedgerTransaction, OrganizationTokenWallet, TokenLot
 from db.notifications import record_event
-from db.operations_models import ReconciliationMismatch, ReconciliationRun
+from db.models import ReconciliationMismatch, ReconciliationRun
 
 MismatchKind = Literal["balance_vs_entries", "balance_vs_lots", "unbalanced_transaction"]
 MISMATCHES_FOUND = "reconciliation.mismatches_found"

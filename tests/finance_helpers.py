@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db import directory
 from db.audit import Actor
 from db.ledger import ensure_wallet
+from tests.database_helpers import insert_package, insert_purchase_row
 
 Maker = async_sessionmaker[AsyncSession]
 TEST_CURRENCY = "XTS"
@@ -21,21 +22,10 @@ TAX_RATE = Decimal("0.16")
 
 
 async def make_package(session_maker: Maker, tokens: str, price: str) -> int:
-    async with session_maker() as session, session.begin():
-        package_id = await session.scalar(
-            text(
-                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
-                "VALUES (:n, :q, :p, :c) RETURNING id"
-            ),
-            {
-                "n": f"Finance Pack {uuid.uuid4().hex[:10]}",
-                "q": Decimal(tokens),
-                "p": Decimal(price),
-                "c": TEST_CURRENCY,
-            },
-        )
-    assert package_id is not None
-    return int(package_id)
+    name = f"Finance Pack {uuid.uuid4().hex[:10]}"
+    return await insert_package(
+        session_maker, name, tokens=Decimal(tokens), price=Decimal(price), currency=TEST_CURRENCY
+    )
 
 
 async def insert_purchase(
@@ -55,20 +45,12 @@ async def insert_purchase(
     reference = "TKP-" + uuid.uuid4().hex[:20].upper()
     async with session_maker() as session, session.begin():
         wallet_id = await ensure_wallet(session, organization_id)
-        await session.execute(
-            text(
-                "INSERT INTO token_purchases (purchase_reference_id, organization_id, wallet_id, "
-                "package_id, purchase_type, token_quantity, price_per_token, subtotal_amount, "
-                "tax_rate, tax_amount, total_amount, currency, payment_method, status, "
-                "workflow_id, created_at) VALUES (:r, :o, :w, :p, :kind, :q, :price, :sub, "
-                ":rate, :tax, :total, :c, 'pm_card_ok', :status, :wf, :at)"
-            ),
-            {
-                "r": reference, "o": organization_id, "w": wallet_id, "p": package_id,
-                "kind": kind, "q": Decimal(tokens), "price": Decimal(price), "sub": subtotal,
-                "rate": TAX_RATE, "tax": tax, "total": subtotal + tax, "c": TEST_CURRENCY,
-                "status": status, "wf": f"purchase-{reference}", "at": created_at,
-            },
+        await insert_purchase_row(
+            session, reference, organization_id=organization_id, wallet_id=wallet_id,
+            package_id=package_id, kind=kind, tokens=Decimal(tokens), price=Decimal(price),
+            subtotal=subtotal, tax_rate=TAX_RATE, tax=tax, total=subtotal + tax,
+            currency=TEST_CURRENCY, payment_method="pm_card_ok", status=status,
+            created_at=created_at,
         )  # fmt: skip
     return reference
 

@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from sqlalchemy import text
 from temporalio.client import Client
 
-from db import ledger
 from db.webhook_secrets import SecretBox, new_signing_secret, secret_hint
+from tests.database_helpers import credit_wallet, rows
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
 from worker.main import build_worker
@@ -137,11 +136,6 @@ async def eventually(
         await asyncio.sleep(0.2)
 
 
-async def rows(session_maker: Maker, sql: str, **params: Any) -> list[Any]:
-    async with session_maker() as session:
-        return list((await session.execute(text(sql), params)).all())
-
-
 async def create_endpoint(
     session_maker: Maker,
     organization_id: int,
@@ -166,14 +160,7 @@ async def create_endpoint(
 
 
 async def funded_wallet(session_maker: Maker, organization_id: int, tokens: str) -> int:
-    async with session_maker() as session, session.begin():
-        wallet_id = await ledger.ensure_wallet(session, organization_id)
-        await ledger.credit(
-            session,
-            wallet_id=wallet_id,
-            amount=Decimal(tokens),
-            idempotency_key=f"test-funding:{uuid.uuid4().hex}",
-        )
+    wallet_id, _ = await credit_wallet(session_maker, organization_id, tokens)
     return wallet_id
 
 

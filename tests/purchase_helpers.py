@@ -4,16 +4,15 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from db import ledger
-from db.models import TokenPackage, TokenPurchase
 from domain.pricing import price_tokens
+from tests.database_helpers import insert_package, insert_purchase_row
 from workflows.purchase_types import (
-    PURCHASE_WORKFLOW_NAME,
+    PURCHASE_WORKFLOW,
     PurchaseInput,
     PurchaseResult,
     purchase_workflow_id,
@@ -27,19 +26,10 @@ UNIT_PRICE = Decimal("0.50")
 
 async def create_package(session_maker: Maker) -> int:
     """A 500-token package of its own, priced like the Business Pack."""
-    async with session_maker() as session, session.begin():
-        found = await session.scalar(
-            insert(TokenPackage)
-            .values(
-                name=f"Business Pack {uuid.uuid4().hex[:8]}",
-                token_quantity=500,
-                price_per_token=UNIT_PRICE,
-                currency="USD",
-            )
-            .returning(TokenPackage.id)
-        )
-    assert found is not None
-    return int(found)
+    name = f"Business Pack {uuid.uuid4().hex[:8]}"
+    return await insert_package(
+        session_maker, name, tokens=Decimal(500), price=UNIT_PRICE, currency="USD"
+    )
 
 
 async def insert_purchase(
@@ -55,36 +45,34 @@ async def insert_purchase(
     reference = f"test-{uuid.uuid4().hex[:20]}"
     async with session_maker() as session, session.begin():
         wallet_id = await ledger.ensure_wallet(session, organization_id)
-        purchase = PurchaseInput(
-            purchase_reference_id=reference,
-            organization_id=organization_id,
-            wallet_id=wallet_id,
-            package_id=package_id,
-            token_quantity=quantity,
-            price_per_token=UNIT_PRICE,
-            subtotal_amount=price.subtotal,
-            tax_rate=TAX_RATE,
-            tax_amount=price.tax,
-            total_amount=price.total,
-            currency="USD",
-            payment_method=payment_method,
-            description=f"{tokens} tokens",
-        )
-        session.add(
-            TokenPurchase(
-                **purchase.model_dump(exclude={"description", "actor_user_id"}),
-                status="pending",
-                workflow_id=purchase_workflow_id(reference),
-            )
-        )
-    return purchase
+        await insert_purchase_row(
+            session, reference, organization_id=organization_id, wallet_id=wallet_id,
+            package_id=package_id, kind="one_time", tokens=quantity, price=UNIT_PRICE,
+            subtotal=price.subtotal, tax_rate=TAX_RATE, tax=price.tax, total=price.total,
+            currency="USD", payment_method=payment_method, status="pending",
+        )  # fmt: skip
+    return PurchaseInput(
+        purchase_reference_id=reference,
+        organization_id=organization_id,
+        wallet_id=wallet_id,
+        package_id=package_id,
+        token_quantity=quantity,
+        price_per_token=UNIT_PRICE,
+        subtotal_amount=price.subtotal,
+        tax_rate=TAX_RATE,
+        tax_amount=price.tax,
+        total_amount=price.total,
+        currency="USD",
+        payment_method=payment_method,
+        description=f"{tokens} tokens",
+    )
 
 
 async def run_purchase(
     client: Client, task_queue: str, purchase: PurchaseInput, workflow_id: str | None = None
 ) -> PurchaseResult:
     result: PurchaseResult = await client.execute_workflow(
-        PURCHASE_WORKFLOW_NAME,
+        PURCHASE_WORKFLOW,
         purchase,
         id=workflow_id or purchase_workflow_id(purchase.purchase_reference_id),
         task_queue=task_queue,

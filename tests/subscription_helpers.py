@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -16,9 +16,9 @@ from db.models import (
     LedgerTransaction,
     OrganizationTokenWallet,
     PaymentGatewayOperation,
-    TokenPackage,
     TokenSubscription,
 )
+from tests.database_helpers import insert_package
 from workflows.search_attributes import (
     ALL_SEARCH_ATTRIBUTES,
     NEXT_BILLING_DATE,
@@ -26,7 +26,7 @@ from workflows.search_attributes import (
     SUBSCRIPTION_STATUS,
 )
 from workflows.subscription_types import (
-    SUBSCRIPTION_WORKFLOW_NAME,
+    SUBSCRIPTION_WORKFLOW,
     PackageTerms,
     SubscriptionOutcome,
     SubscriptionPolicy,
@@ -48,14 +48,9 @@ async def create_package(
     session_maker: Maker, tokens: str = "500", price: str = "0.50", name: str = "Pack"
 ) -> PackageTerms:
     package_name = f"{name} {uuid.uuid4().hex[:8]}"
-    async with session_maker() as session, session.begin():
-        package = TokenPackage(
-            name=package_name, token_quantity=Decimal(tokens), price_per_token=Decimal(price),
-            currency="USD",
-        )  # fmt: skip
-        session.add(package)
-        await session.flush()
-        package_id = package.id
+    package_id = await insert_package(
+        session_maker, package_name, tokens=Decimal(tokens), price=Decimal(price), currency="USD"
+    )
     return PackageTerms(
         package_id=package_id, name=package_name, token_quantity=Decimal(tokens),
         price_per_token=Decimal(price), currency="USD",
@@ -95,7 +90,7 @@ async def start_subscription(
     client: Client, task_queue: str, run: SubscriptionRun
 ) -> WorkflowHandle[Any, SubscriptionOutcome]:
     return await client.start_workflow(
-        SUBSCRIPTION_WORKFLOW_NAME,
+        SUBSCRIPTION_WORKFLOW,
         run,
         id=subscription_workflow_id(run.subscription_id),
         task_queue=task_queue,
@@ -108,12 +103,6 @@ async def start_subscription(
             ]
         ),
     )
-
-
-async def rows(session_maker: Maker, sql: str, **params: Any) -> list[Any]:
-    """The rows of a test's own query."""
-    async with session_maker() as session:
-        return list((await session.execute(text(sql), params)).all())
 
 
 async def selected(session_maker: Maker, query: Select[*tuple[Any, ...]]) -> list[Any]:

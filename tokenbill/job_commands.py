@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from db.job_runs import JobRunRecord, latest_job_runs
 from tokenbill.settings import Settings
 from tokenbill.temporal_connect import connect_temporal
-from worker.schedules import JOB_SCHEDULES, JobSchedule
+from worker.registry import JOB_SCHEDULES, JobSchedule
 from workflows.job_types import JobResult
 
 START_WAIT_SECONDS = 30.0
@@ -36,9 +36,7 @@ class JobStatus:
 
 
 def registered_jobs() -> list[JobSchedule]:
-    """Every job the worker registers (importing the worker registers them)."""
-    import worker.main  # noqa: F401
-
+    """Every job the worker keeps as a schedule."""
     return list(JOB_SCHEDULES)
 
 

@@ -1,4 +1,4 @@
-"""The worker process: registers every workflow and activity and runs until SIGINT/SIGTERM."""
+"""The worker process: serves what worker.registry lists and runs until SIGINT/SIGTERM."""
 
 import asyncio
 import logging
@@ -13,60 +13,12 @@ from temporalio.worker import Worker
 from db.session import create_engine, create_session_maker
 from tokenbill.settings import Settings, require_production_secrets
 from tokenbill.temporal_connect import connect_temporal
-from worker.activities import build_activities
-from worker.finance_jobs import FINANCE_WORKFLOWS, finance_activities
-from worker.notifications import (
-    NOTIFICATION_WORKFLOWS,
-    ensure_outbox_relay,
-    notification_activities,
-)
-from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
-from worker.schedules import JobSchedule, ensure_schedules, register
+from worker.outbox_relay import ensure_outbox_relay
+from worker.registry import WORKFLOWS, build_activities
+from worker.schedules import ensure_schedules
 from worker.telemetry import worker_runtime
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_recovery import ResumePendingPurchasesWorkflow
-from workflows.purchase_recovery_types import (
-    RESUME_PENDING_PURCHASES_JOB,
-    RESUME_PENDING_PURCHASES_WORKFLOW,
-)
-from workflows.subscription import SubscriptionWorkflow
-from workflows.subscription_billing_job import (
-    PROCESS_SUBSCRIPTION_BILLING_JOB,
-    PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
-    ProcessSubscriptionBillingWorkflow,
-)
 
 logger = logging.getLogger("tokenbill.worker")
-
-WORKFLOWS: list[type] = [
-    PurchaseWorkflow,
-    ResumePendingPurchasesWorkflow,
-    SubscriptionWorkflow,
-    ProcessSubscriptionBillingWorkflow,
-    *NOTIFICATION_WORKFLOWS,
-    *OPERATIONS_WORKFLOWS,
-    *FINANCE_WORKFLOWS,
-]
-
-register(
-    JobSchedule(
-        RESUME_PENDING_PURCHASES_JOB,
-        RESUME_PENDING_PURCHASES_WORKFLOW,
-        "*/5 * * * *",
-        "Start accepted purchases whose workflow never started (the API died after its commit)",
-        moves_money=True,
-    )
-)
-
-register(
-    JobSchedule(
-        PROCESS_SUBSCRIPTION_BILLING_JOB,
-        PROCESS_SUBSCRIPTION_BILLING_WORKFLOW,
-        "0 * * * *",
-        "Start or repair subscriptions whose workflow is missing or whose billing date passed",
-        moves_money=True,
-    )
-)
 
 
 def build_worker(
@@ -85,12 +37,7 @@ def build_worker(
         activities=(
             list(activities)
             if activities is not None
-            else [
-                *build_activities(settings, session_maker),
-                *notification_activities(settings, session_maker, client),
-                *operations_activities(settings, session_maker),
-                *finance_activities(settings, session_maker),
-            ]
+            else build_activities(settings, session_maker, client)
         ),
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,
         max_concurrent_activities=settings.worker_max_concurrent_activities,

@@ -1,7 +1,7 @@
 """The background jobs as Temporal Schedules: created or updated idempotently at worker start.
 
-Each entry names the seed's job, the workflow it starts and its default cadence; the JOB_SCHEDULES
-setting (a JSON object of job name to cron expression) overrides cadences.
+The jobs are those worker.registry lists; the JOB_SCHEDULES setting (a JSON object of job name
+to cron expression) overrides their cadences.
 
 With ENABLE_TOKEN_SYSTEM=false the worker pauses the schedules of the jobs that move money or
 tokens, with a note that says why (`tokenbill jobs list` shows it); with the switch on again it
@@ -10,7 +10,6 @@ unpauses those it paused, and only those: an operator's pause stays.
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from temporalio.client import (
     Client,
@@ -26,35 +25,13 @@ from temporalio.client import (
 )
 
 from tokenbill.settings import Settings
+from worker.registry import JOB_SCHEDULES, JobSchedule
 
 logger = logging.getLogger("tokenbill.schedules")
 SWITCHED_OFF_NOTE = (
     "Paused by the worker: ENABLE_TOKEN_SYSTEM=false, so jobs that move money or tokens do not "
     "run. The worker unpauses it when it starts with the switch on."
 )
-
-
-@dataclass(frozen=True)
-class JobSchedule:
-    """One of the seed's background jobs."""
-
-    name: str
-    workflow: str
-    cron: str
-    description: str
-    moves_money: bool = False
-    """It charges, or starts what charges, or moves tokens: paused while the switch is off."""
-
-
-JOB_SCHEDULES: list[JobSchedule] = []
-
-
-def register(job: JobSchedule) -> JobSchedule:
-    """Add a job to the registry (each feature module registers its own jobs)."""
-    if any(existing.name == job.name for existing in JOB_SCHEDULES):
-        raise ValueError(f"job {job.name} is registered twice")
-    JOB_SCHEDULES.append(job)
-    return job
 
 
 def job_workflow_id(job: JobSchedule) -> str:
@@ -98,7 +75,7 @@ def _keeping_state(
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
-    """Create each registered job's schedule, or bring an existing one to the current spec."""
+    """Create each listed job's schedule, or bring an existing one to the current spec."""
     names: list[str] = []
     for job in JOB_SCHEDULES:
         schedule = _schedule(job, settings)

@@ -11,7 +11,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows.finance_job_types import (
         APPLY_AUDIT_RETENTION,
-        CLEANUP_OLD_AUDIT_LOGS,
+        CLEANUP_OLD_AUDIT_LOGS_JOB,
         CLEANUP_OLD_AUDIT_LOGS_WORKFLOW,
         AuditRetentionRequest,
         AuditRetentionResult,
@@ -39,7 +39,9 @@ class CleanupOldAuditLogsWorkflow:
     async def run(self, job: JobInput | None = None) -> JobResult:
         job_run_id = await workflow.execute_activity(
             START_JOB_RUN,
-            StartJobRun(job_name=CLEANUP_OLD_AUDIT_LOGS, workflow_id=workflow.info().workflow_id),
+            StartJobRun(
+                job_name=CLEANUP_OLD_AUDIT_LOGS_JOB, workflow_id=workflow.info().workflow_id
+            ),
             result_type=int,
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             retry_policy=BOOKKEEPING_RETRY,
@@ -67,7 +69,7 @@ class CleanupOldAuditLogsWorkflow:
         )
         await self._finish(job_run_id, counts, None)
         return JobResult(
-            job_name=CLEANUP_OLD_AUDIT_LOGS, job_run_id=job_run_id, status="succeeded",
+            job_name=CLEANUP_OLD_AUDIT_LOGS_JOB, job_run_id=job_run_id, status="succeeded",
             counts=counts,
         )  # fmt: skip
 

@@ -23,7 +23,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from domain.durations import next_cycle, parse_interval, period_start
     from workflows.auto_topup_types import (
-        AUTO_TOPUP_WORKFLOW_NAME,
+        AUTO_TOPUP_WORKFLOW,
         EVALUATE_TRIGGER,
         PURCHASE_OUTCOME,
         RECORD_OUTCOME,
@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         TopupTrigger,
     )
     from workflows.purchase_types import (
-        PURCHASE_WORKFLOW_NAME,
+        PURCHASE_WORKFLOW,
         PurchaseInput,
         PurchaseResult,
         purchase_workflow_id,
@@ -63,7 +63,7 @@ MAX_HISTORY_EVENTS = 2_000
 BALANCE_TRIGGERS = ("threshold", "check", "policy_changed")
 
 
-@workflow.defn(name=AUTO_TOPUP_WORKFLOW_NAME)
+@workflow.defn(name=AUTO_TOPUP_WORKFLOW)
 class AutoTopupWorkflow:
     def __init__(self) -> None:
         self._pending: list[TopupTrigger] = []
@@ -211,7 +211,7 @@ class AutoTopupWorkflow:
         self._in_flight += 1
         try:
             child = await workflow.start_child_workflow(
-                PURCHASE_WORKFLOW_NAME,
+                PURCHASE_WORKFLOW,
                 purchase,
                 id=purchase_workflow_id(reference),
                 result_type=PurchaseResult,

@@ -4,7 +4,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from workflows.auto_topup_types import (
-    AUTO_TOPUP_WORKFLOW_NAME,
+    AUTO_TOPUP_WORKFLOW,
     TRIGGER_SIGNAL,
     AutoTopupInput,
     TopupTrigger,
@@ -23,7 +23,7 @@ async def signal_auto_topup(
 ) -> None:
     """Deliver the trigger to the wallet's workflow, starting it when none runs."""
     await client.start_workflow(
-        AUTO_TOPUP_WORKFLOW_NAME,
+        AUTO_TOPUP_WORKFLOW,
         AutoTopupInput(wallet_id=wallet_id, organization_id=organization_id),
         id=auto_topup_workflow_id(wallet_id),
         task_queue=task_queue,

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from workflows.purchase_types import PurchaseInput, PurchaseResult
 
-AUTO_TOPUP_WORKFLOW_NAME = "AutoTopupWorkflow"
+AUTO_TOPUP_WORKFLOW = "AutoTopupWorkflow"
 TRIGGER_SIGNAL = "trigger"
 STATE_QUERY = "state"
 EVALUATE_TRIGGER = "auto_topup.evaluate_trigger"

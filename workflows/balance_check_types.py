@@ -5,14 +5,14 @@ from pydantic import BaseModel
 from workflows.job_types import JobInput
 from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 
-LOW_BALANCE_JOB = "checkLowBalanceThresholds"
-AUTO_TOPUP_JOB = "checkAutoTopupTriggers"
-LOW_BALANCE_CHECK_WORKFLOW_NAME = "LowBalanceCheckWorkflow"
-AUTO_TOPUP_CHECK_WORKFLOW_NAME = "AutoTopupCheckWorkflow"
+CHECK_LOW_BALANCE_THRESHOLDS_JOB = "checkLowBalanceThresholds"
+CHECK_AUTO_TOPUP_TRIGGERS_JOB = "checkAutoTopupTriggers"
+LOW_BALANCE_CHECK_WORKFLOW = "LowBalanceCheckWorkflow"
+AUTO_TOPUP_CHECK_WORKFLOW = "AutoTopupCheckWorkflow"
 
 SWEEP_LOW_BALANCES = "jobs.sweep_low_balances"
 WAKE_OUTBOX_RELAY = "jobs.wake_outbox_relay"
-TRIGGER_DUE_TOPUPS = "jobs.trigger_due_auto_topups"
+TRIGGER_DUE_AUTO_TOPUPS = "jobs.trigger_due_auto_topups"
 
 
 class LowBalanceCheckInput(JobInput):

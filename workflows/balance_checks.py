@@ -11,12 +11,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.balance_check_types import (
-        AUTO_TOPUP_CHECK_WORKFLOW_NAME,
-        AUTO_TOPUP_JOB,
-        LOW_BALANCE_CHECK_WORKFLOW_NAME,
-        LOW_BALANCE_JOB,
+        AUTO_TOPUP_CHECK_WORKFLOW,
+        CHECK_AUTO_TOPUP_TRIGGERS_JOB,
+        CHECK_LOW_BALANCE_THRESHOLDS_JOB,
+        LOW_BALANCE_CHECK_WORKFLOW,
         SWEEP_LOW_BALANCES,
-        TRIGGER_DUE_TOPUPS,
+        TRIGGER_DUE_AUTO_TOPUPS,
         WAKE_OUTBOX_RELAY,
         LowBalanceCheckInput,
         RelayWake,
@@ -26,9 +26,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.wallet_job import BATCH_RETRY, BOOKKEEPING_TIMEOUT, WalletJob
 
 
-@workflow.defn(name=LOW_BALANCE_CHECK_WORKFLOW_NAME)
+@workflow.defn(name=LOW_BALANCE_CHECK_WORKFLOW)
 class LowBalanceCheckWorkflow(WalletJob):
-    job_name = LOW_BALANCE_JOB
+    job_name = CHECK_LOW_BALANCE_THRESHOLDS_JOB
     batch_activity = SWEEP_LOW_BALANCES
 
     def __init__(self) -> None:
@@ -60,10 +60,10 @@ class LowBalanceCheckWorkflow(WalletJob):
         )
 
 
-@workflow.defn(name=AUTO_TOPUP_CHECK_WORKFLOW_NAME)
+@workflow.defn(name=AUTO_TOPUP_CHECK_WORKFLOW)
 class AutoTopupCheckWorkflow(WalletJob):
-    job_name = AUTO_TOPUP_JOB
-    batch_activity = TRIGGER_DUE_TOPUPS
+    job_name = CHECK_AUTO_TOPUP_TRIGGERS_JOB
+    batch_activity = TRIGGER_DUE_AUTO_TOPUPS
 
     @workflow.run
     async def run(self, job: JobInput | None = None) -> JobResult:

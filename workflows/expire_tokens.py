@@ -5,7 +5,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.job_types import JobInput, JobResult
     from workflows.operations_job_types import (
-        CLEANUP_EXPIRED_TOKENS,
+        CLEANUP_EXPIRED_TOKENS_JOB,
         CLEANUP_EXPIRED_TOKENS_WORKFLOW,
         EXPIRE_TOKENS_BATCH,
     )
@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn(name=CLEANUP_EXPIRED_TOKENS_WORKFLOW)
 class CleanupExpiredTokensWorkflow(WalletJob):
-    job_name = CLEANUP_EXPIRED_TOKENS
+    job_name = CLEANUP_EXPIRED_TOKENS_JOB
     batch_activity = EXPIRE_TOKENS_BATCH
 
     @workflow.run

@@ -5,8 +5,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-GENERATE_MONTHLY_REPORTS = "generateMonthlyReports"
-CLEANUP_OLD_AUDIT_LOGS = "cleanupOldAuditLogs"
+GENERATE_MONTHLY_REPORTS_JOB = "generateMonthlyReports"
+CLEANUP_OLD_AUDIT_LOGS_JOB = "cleanupOldAuditLogs"
 
 GENERATE_MONTHLY_REPORTS_WORKFLOW = "GenerateMonthlyReportsWorkflow"
 CLEANUP_OLD_AUDIT_LOGS_WORKFLOW = "CleanupOldAuditLogsWorkflow"

@@ -8,7 +8,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.finance_job_types import (
         BEGIN_MONTHLY_REPORT,
         CONCLUDE_MONTHLY_REPORT,
-        GENERATE_MONTHLY_REPORTS,
+        GENERATE_MONTHLY_REPORTS_JOB,
         GENERATE_MONTHLY_REPORTS_WORKFLOW,
         MONTHLY_REPORT_BATCH,
         BeginMonthlyReport,
@@ -23,7 +23,7 @@ def previous_month(year: int, month: int) -> str:
 
 @workflow.defn(name=GENERATE_MONTHLY_REPORTS_WORKFLOW)
 class GenerateMonthlyReportsWorkflow(WalletJob):
-    job_name = GENERATE_MONTHLY_REPORTS
+    job_name = GENERATE_MONTHLY_REPORTS_JOB
     batch_activity = MONTHLY_REPORT_BATCH
 
     @workflow.run

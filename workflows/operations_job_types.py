@@ -1,9 +1,9 @@
 """Names of the operations jobs: the seed's job name, the workflow type it starts and the
 activities it calls."""
 
-CLEANUP_EXPIRED_TOKENS = "cleanupExpiredTokens"
-RECONCILE_WALLET_BALANCES = "reconcileWalletBalances"
-UPDATE_USAGE_FORECASTS = "updateUsageForecasts"
+CLEANUP_EXPIRED_TOKENS_JOB = "cleanupExpiredTokens"
+RECONCILE_WALLET_BALANCES_JOB = "reconcileWalletBalances"
+UPDATE_USAGE_FORECASTS_JOB = "updateUsageForecasts"
 
 CLEANUP_EXPIRED_TOKENS_WORKFLOW = "CleanupExpiredTokensWorkflow"
 RECONCILE_WALLET_BALANCES_WORKFLOW = "ReconcileWalletBalancesWorkflow"
@@ -15,6 +15,6 @@ RECONCILE_BATCH = "jobs.reconcile_batch"
 CONCLUDE_RECONCILIATION = "jobs.conclude_reconciliation"
 FORECAST_BATCH = "jobs.forecast_batch"
 
-SEND_SUBSCRIPTION_RENEWAL_REMINDERS = "sendSubscriptionRenewalReminders"
+SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB = "sendSubscriptionRenewalReminders"
 SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW = "SendSubscriptionRenewalRemindersWorkflow"
 RENEWAL_REMINDERS_BATCH = "jobs.renewal_reminders_batch"

@@ -33,13 +33,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.outbox_types import (
         AUTO_TOPUP_THRESHOLD_CROSSED,
-        OUTBOX_RELAY_WORKFLOW_NAME,
+        OUTBOX_RELAY_WORKFLOW,
         WAKE_SIGNAL,
         OutboxRelayInput,
     )
     from workflows.search_attributes import ORGANIZATION_ID
     from workflows.webhook_delivery_types import (
-        WEBHOOK_DELIVERY_WORKFLOW_NAME,
+        WEBHOOK_DELIVERY_WORKFLOW,
         WebhookDeliveryInput,
         webhook_delivery_workflow_id,
     )
@@ -55,7 +55,7 @@ RELAY_RETRY = RetryPolicy(
 MAX_HISTORY_EVENTS = 5_000
 
 
-@workflow.defn(name=OUTBOX_RELAY_WORKFLOW_NAME)
+@workflow.defn(name=OUTBOX_RELAY_WORKFLOW)
 class OutboxRelayWorkflow:
     def __init__(self) -> None:
         self._woken = False
@@ -125,7 +125,7 @@ async def _start_delivery(delivery: WebhookDeliveryInput) -> None:
     """Start the delivery as a child that outlives the relay; one already running is enough."""
     try:
         await workflow.start_child_workflow(
-            WEBHOOK_DELIVERY_WORKFLOW_NAME,
+            WEBHOOK_DELIVERY_WORKFLOW,
             delivery,
             id=webhook_delivery_workflow_id(delivery.delivery_id),
             parent_close_policy=ParentClosePolicy.ABANDON,

@@ -3,8 +3,8 @@
 from temporalio.client import Client
 
 from workflows.outbox_types import (
+    OUTBOX_RELAY_WORKFLOW,
     OUTBOX_RELAY_WORKFLOW_ID,
-    OUTBOX_RELAY_WORKFLOW_NAME,
     WAKE_SIGNAL,
     OutboxRelayInput,
 )
@@ -14,7 +14,7 @@ async def wake_outbox_relay(
     client: Client, *, task_queue: str, workflow_id: str = OUTBOX_RELAY_WORKFLOW_ID
 ) -> None:
     await client.start_workflow(
-        OUTBOX_RELAY_WORKFLOW_NAME,
+        OUTBOX_RELAY_WORKFLOW,
         OutboxRelayInput(),
         id=workflow_id,
         task_queue=task_queue,

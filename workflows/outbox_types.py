@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel
 
-OUTBOX_RELAY_WORKFLOW_NAME = "OutboxRelayWorkflow"
+OUTBOX_RELAY_WORKFLOW = "OutboxRelayWorkflow"
 OUTBOX_RELAY_WORKFLOW_ID = "notification-outbox-relay"
 WAKE_SIGNAL = "wake"
 

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         StatusOutcome,
     )
     from workflows.purchase_types import (
-        PURCHASE_WORKFLOW_NAME,
+        PURCHASE_WORKFLOW,
         PurchaseInput,
         PurchaseResult,
         PurchaseStatus,
@@ -99,7 +99,7 @@ STEP_AFTER_STATUS: dict[PurchaseStatus, PurchaseStep] = {
 }
 
 
-@workflow.defn(name=PURCHASE_WORKFLOW_NAME)
+@workflow.defn(name=PURCHASE_WORKFLOW)
 class PurchaseWorkflow:
     def __init__(self) -> None:
         self._step: PurchaseStep = "starting"

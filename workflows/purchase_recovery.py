@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
         RESUME_PENDING_PURCHASES_WORKFLOW,
         StalledPurchases,
     )
-    from workflows.purchase_types import PURCHASE_WORKFLOW_NAME, purchase_workflow_id
+    from workflows.purchase_types import PURCHASE_WORKFLOW, purchase_workflow_id
     from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
     from workflows.wallet_job import WalletJob
 
@@ -42,7 +42,7 @@ class ResumePendingPurchasesWorkflow(WalletJob):
             try:
                 # Abandoned children outlive this short job, as a purchase started by the API does.
                 await workflow.start_child_workflow(
-                    PURCHASE_WORKFLOW_NAME,
+                    PURCHASE_WORKFLOW,
                     purchase,
                     id=purchase_workflow_id(reference),
                     parent_close_policy=ParentClosePolicy.ABANDON,

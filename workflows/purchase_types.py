@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-PURCHASE_WORKFLOW_NAME = "PurchaseWorkflow"
+PURCHASE_WORKFLOW = "PurchaseWorkflow"
 PurchaseStatus = Literal["pending", "processing", "completed", "failed", "refunded"]
 
 

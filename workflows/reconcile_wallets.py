@@ -9,7 +9,7 @@ with workflow.unsafe.imports_passed_through():
         BEGIN_RECONCILIATION,
         CONCLUDE_RECONCILIATION,
         RECONCILE_BATCH,
-        RECONCILE_WALLET_BALANCES,
+        RECONCILE_WALLET_BALANCES_JOB,
         RECONCILE_WALLET_BALANCES_WORKFLOW,
     )
     from workflows.reconciliation_types import ConcludeReconciliation
@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn(name=RECONCILE_WALLET_BALANCES_WORKFLOW)
 class ReconcileWalletBalancesWorkflow(WalletJob):
-    job_name = RECONCILE_WALLET_BALANCES
+    job_name = RECONCILE_WALLET_BALANCES_JOB
     batch_activity = RECONCILE_BATCH
 
     @workflow.run

@@ -8,7 +8,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.job_types import JobInput, JobResult
     from workflows.operations_job_types import (
         RENEWAL_REMINDERS_BATCH,
-        SEND_SUBSCRIPTION_RENEWAL_REMINDERS,
+        SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB,
         SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW,
     )
     from workflows.wallet_job import WalletJob
@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn(name=SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW)
 class SendSubscriptionRenewalRemindersWorkflow(WalletJob):
-    job_name = SEND_SUBSCRIPTION_RENEWAL_REMINDERS
+    job_name = SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB
     batch_activity = RENEWAL_REMINDERS_BATCH
 
     @workflow.run

@@ -42,9 +42,9 @@ with workflow.unsafe.imports_passed_through():
         FailedCharge,
         InvoiceResult,
         Notification,
-        NotificationEvent,
         PaidPeriod,
         PeriodBill,
+        SubscriptionNoticeKind,
         SyncRequest,
         SyncResult,
         VoidOpenInvoices,
@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
         PAUSE_UPDATE,
         RESUME_UPDATE,
         STATE_QUERY,
-        SUBSCRIPTION_WORKFLOW_NAME,
+        SUBSCRIPTION_WORKFLOW,
         UPDATE_PAYMENT_METHOD_UPDATE,
         CancelRequest,
         CancelResult,
@@ -99,7 +99,7 @@ T = TypeVar("T")
 Published = tuple[SubscriptionState, PackageTerms, PackageTerms | None]
 
 
-@workflow.defn(name=SUBSCRIPTION_WORKFLOW_NAME)
+@workflow.defn(name=SUBSCRIPTION_WORKFLOW)
 class SubscriptionWorkflow:
     @workflow.init
     def __init__(self, run: SubscriptionRun) -> None:
@@ -428,7 +428,7 @@ class SubscriptionWorkflow:
 
     async def _notify(
         self,
-        event: NotificationEvent,
+        event: SubscriptionNoticeKind,
         moment: datetime,
         payload: dict[str, datetime | str | int | None],
         *,

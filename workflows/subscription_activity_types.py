@@ -143,7 +143,7 @@ class SyncResult(BaseModel):
     row_cancelled: bool = False
 
 
-NotificationEvent = Literal[
+SubscriptionNoticeKind = Literal[
     "subscription.renewal_reminder",
     "subscription.payment_failed",
     "subscription.renewed",
@@ -158,7 +158,7 @@ class Notification(BaseModel):
     subscription_id: int
     organization_id: int
     wallet_id: int
-    event_type: NotificationEvent
+    event_type: SubscriptionNoticeKind
     idempotency_key: str
     severity: Literal["info", "warning", "critical"] = "info"
     payload: dict[str, str | int | bool | None]

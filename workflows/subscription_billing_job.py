@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.subscription_types import (
         CHECK_BILLING_SIGNAL,
-        SUBSCRIPTION_WORKFLOW_NAME,
+        SUBSCRIPTION_WORKFLOW,
         subscription_workflow_id,
     )
     from workflows.wallet_job import WalletJob
@@ -92,7 +92,7 @@ class ProcessSubscriptionBillingWorkflow(WalletJob):
             attributes.append(SearchAttributePair(NEXT_BILLING_DATE, candidate.next_billing_date))
         try:
             await workflow.start_child_workflow(
-                SUBSCRIPTION_WORKFLOW_NAME,
+                SUBSCRIPTION_WORKFLOW,
                 run,
                 id=subscription_workflow_id(run.subscription_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-SUBSCRIPTION_WORKFLOW_NAME = "SubscriptionWorkflow"
+SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
 SubscriptionStatus = Literal["active", "past_due", "paused", "suspended", "cancelled"]
 CancelWhen = Literal["period_end", "immediately"]
 

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
         DELIVER_WEBHOOK,
         ENDPOINT_GONE,
         FINISH_DELIVERY,
-        WEBHOOK_DELIVERY_WORKFLOW_NAME,
+        WEBHOOK_DELIVERY_WORKFLOW,
         WEBHOOK_REJECTED,
         AttemptOutcome,
         DeliveryStatus,
@@ -33,7 +33,7 @@ FINISH_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name=WEBHOOK_DELIVERY_WORKFLOW_NAME)
+@workflow.defn(name=WEBHOOK_DELIVERY_WORKFLOW)
 class WebhookDeliveryWorkflow:
     @workflow.run
     async def run(self, delivery: WebhookDeliveryInput) -> WebhookDeliveryResult:

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-WEBHOOK_DELIVERY_WORKFLOW_NAME = "WebhookDeliveryWorkflow"
+WEBHOOK_DELIVERY_WORKFLOW = "WebhookDeliveryWorkflow"
 DELIVER_WEBHOOK = "webhooks.deliver"
 FINISH_DELIVERY = "webhooks.finish_delivery"
 

@@ -13,13 +13,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.auto_topup import AutoTopupActivities
 from db import ledger
 from db.safety_net import wallets_due_topup
-from tests.notification_helpers import (
-    auto_topup_purchases,
-    events_of,
-    funded_wallet,
-    rows,
-    set_policy,
-)
+from tests.database_helpers import rows
+from tests.notification_helpers import auto_topup_purchases, events_of, funded_wallet, set_policy
 from tests.purchase_helpers import Maker, create_package
 from tokenbill.settings import Settings
 from workflows.auto_topup_types import EvaluateInput, TopupDecision, TopupTrigger

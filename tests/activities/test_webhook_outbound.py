@@ -24,7 +24,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.outbound_http import FAILURE_MESSAGES
 from activities.webhook_delivery import WebhookDeliveryActivities
 from db.notifications import record_event
-from tests.notification_helpers import Receiver, create_endpoint, rows
+from tests.database_helpers import rows
+from tests.notification_helpers import Receiver, create_endpoint
 from tests.purchase_helpers import Maker
 from tokenbill.outbound_addresses import IPAddress
 from tokenbill.settings import Settings

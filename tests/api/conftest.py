@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from api.auth.jwt_tokens import issue_token
 from db import directory
@@ -20,6 +19,7 @@ from tests.api.helpers import (
     MakeUser,
     api_client,
 )
+from tests.database_helpers import insert_package
 from tokenbill.settings import Settings
 
 _numbers = itertools.count(1)
@@ -70,21 +70,14 @@ def make_package(session_maker: Maker) -> MakePackage:
     async def make(
         tokens: str = "500", price: str = "0.50", *, active: bool = True, currency: str = "USD"
     ) -> int:
-        async with session_maker() as session, session.begin():
-            package_id = await session.scalar(
-                text(
-                    "INSERT INTO token_packages (name, token_quantity, price_per_token, currency,"
-                    " is_active) VALUES (:n, :q, :p, :c, :a) RETURNING id"
-                ),
-                {
-                    "n": f"Test Pack {uuid.uuid4().hex[:12]}",
-                    "q": Decimal(tokens),
-                    "p": Decimal(price),
-                    "c": currency,
-                    "a": active,
-                },
-            )
-        assert package_id is not None
-        return int(package_id)
+        name = f"Test Pack {uuid.uuid4().hex[:12]}"
+        return await insert_package(
+            session_maker,
+            name,
+            tokens=Decimal(tokens),
+            price=Decimal(price),
+            currency=currency,
+            active=active,
+        )
 
     return make

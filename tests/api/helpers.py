@@ -4,13 +4,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
+from tests.database_helpers import insert_purchase_row
 from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
@@ -90,22 +92,23 @@ async def insert_invoiced_purchase(
             ),
             {"i": invoice_id, "p": package_id},
         )
-        await session.execute(
-            text(
-                "INSERT INTO token_purchases (purchase_reference_id, organization_id, wallet_id,"
-                " package_id, purchase_type, token_quantity, price_per_token, subtotal_amount,"
-                " tax_rate, tax_amount, total_amount, currency, payment_method, status,"
-                " workflow_id, invoice_id, completed_at) VALUES (:r, :o, :w, :p, 'one_time', 500,"
-                " 0.50, 250.00, 0.16, 40.00, 290.00, 'USD', 'pm_card_ok', 'completed',"
-                " :wf, :i, now())"
-            ),
-            {
-                "r": reference,
-                "o": organization_id,
-                "w": wallet_id,
-                "p": package_id,
-                "wf": f"purchase-{reference}",
-                "i": invoice_id,
-            },
+        await insert_purchase_row(
+            session,
+            reference,
+            organization_id=organization_id,
+            wallet_id=wallet_id,
+            package_id=package_id,
+            kind="one_time",
+            tokens=Decimal(500),
+            price=Decimal("0.50"),
+            subtotal=Decimal("250.00"),
+            tax_rate=Decimal("0.16"),
+            tax=Decimal("40.00"),
+            total=Decimal("290.00"),
+            currency="USD",
+            payment_method="pm_card_ok",
+            status="completed",
+            invoice_id=invoice_id,
+            completed_at=func.now(),
         )
     return reference, invoice_number

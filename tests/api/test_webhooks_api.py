@@ -17,13 +17,13 @@ from api.app import create_app
 from api.webhook_deps import outbound_resolver
 from db.webhook_secrets import SecretBox
 from tests.api.helpers import ApiUser, Maker, MakeUser, api_client, count_rows, new_key
+from tests.database_helpers import rows
 from tests.notification_helpers import (
     Receiver,
     RunningWorker,
     eventually,
     notification_settings,
     notification_worker,
-    rows,
 )
 from tokenbill.outbound_addresses import IPAddress
 from tokenbill.settings import Settings

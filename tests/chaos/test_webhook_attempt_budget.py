@@ -13,7 +13,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.webhook_delivery import WebhookDeliveryActivities
 from db.notifications import record_event
-from tests.notification_helpers import Receiver, create_endpoint, rows
+from tests.database_helpers import rows
+from tests.notification_helpers import Receiver, create_endpoint
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
 from workflows.webhook_delivery_types import DeliveryRetry, WebhookDeliveryInput

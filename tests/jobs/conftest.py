@@ -6,16 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from db import ledger
+from db.models import TokenLot
 from db.session import create_engine, create_session_maker
+from tests.database_helpers import credit_wallet
 from tests.history_recording import record_histories
 from tokenbill.settings import Settings
-from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
+from worker.registry import WORKFLOWS, build_activities
 from workflows.job_types import JobInput, JobResult
 
 Maker = async_sessionmaker[AsyncSession]
@@ -40,8 +42,8 @@ async def jobs_queue(
     async with Worker(
         temporal_client,
         task_queue=queue,
-        workflows=OPERATIONS_WORKFLOWS,
-        activities=operations_activities(jobs_settings, session_maker),
+        workflows=WORKFLOWS,
+        activities=build_activities(jobs_settings, session_maker, temporal_client),
     ):
         yield queue
 
@@ -72,18 +74,12 @@ async def credit(
     session_maker: Maker, organization_id: int, amount: str, *, expires_at: datetime | None = None
 ) -> tuple[int, int]:
     """Credit a new lot; returns (wallet id, lot id)."""
-    async with session_maker() as session, session.begin():
-        wallet_id = await ledger.ensure_wallet(session, organization_id)
-        posting = await ledger.credit(
-            session,
-            wallet_id=wallet_id,
-            amount=Decimal(amount),
-            idempotency_key=f"test:{uuid.uuid4()}",
-            expires_at=expires_at,
-        )
+    wallet_id, transaction_id = await credit_wallet(
+        session_maker, organization_id, amount, expires_at=expires_at
+    )
+    async with session_maker() as session:
         lot_id = await session.scalar(
-            text("SELECT id FROM token_lots WHERE transaction_id = :t"),
-            {"t": posting.transaction_id},
+            select(TokenLot.id).where(TokenLot.transaction_id == transaction_id)
         )
     assert lot_id is not None
     return wallet_id, int(lot_id)

@@ -15,8 +15,8 @@ from temporalio.client import (
 )
 
 from tokenbill.settings import Settings
-from worker.main import WORKFLOWS
-from worker.schedules import JOB_SCHEDULES, ensure_schedules
+from worker.registry import JOB_SCHEDULES, WORKFLOWS
+from worker.schedules import ensure_schedules
 
 SEED_JOBS = {
     "processSubscriptionBilling": "0 * * * *",
@@ -51,6 +51,12 @@ def test_the_registry_holds_the_nine_seed_jobs_with_their_cadences() -> None:
     registered = {job.name: job.cron for job in JOB_SCHEDULES}
 
     assert {name: registered.get(name) for name in SEED_JOBS} == SEED_JOBS
+
+
+def test_no_two_jobs_share_a_schedule_id() -> None:
+    names = [job.name for job in JOB_SCHEDULES]
+
+    assert len(names) == len(set(names))
 
 
 def test_every_registered_job_starts_a_workflow_the_worker_runs() -> None:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client
 
 from activities.renewal_reminders import RENEWAL_REMINDER, reminder_key
+from tests.database_helpers import rows
 from tests.jobs.conftest import Maker, run_job
-from tests.subscription_helpers import create_package, insert_subscription, rows
+from tests.subscription_helpers import create_package, insert_subscription
 from tokenbill.settings import Settings
 from workflows.operations_job_types import SEND_SUBSCRIPTION_RENEWAL_REMINDERS_WORKFLOW
 

@@ -9,7 +9,8 @@ from temporalio.client import Client, ScheduleState, ScheduleUpdate, ScheduleUpd
 
 from tests.jobs.test_jobs_cli import tokenbill
 from tokenbill.settings import Settings
-from worker.schedules import JOB_SCHEDULES, ensure_schedules
+from worker.registry import JOB_SCHEDULES
+from worker.schedules import ensure_schedules
 
 MONEY_JOBS = {
     "processSubscriptionBilling",

@@ -10,13 +10,13 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from activities.auto_topup import AutoTopupActivities
+from tests.database_helpers import rows
 from tests.history_recording import record_histories
 from tests.notification_helpers import (
     eventually,
     funded_wallet,
     notification_settings,
     notification_worker,
-    rows,
     set_policy,
 )
 from tests.purchase_helpers import Maker, create_package
@@ -24,14 +24,14 @@ from tokenbill.settings import Settings
 from worker.main import build_worker
 from workflows.auto_topup_start import signal_auto_topup
 from workflows.auto_topup_types import EvaluateInput, TopupTrigger, auto_topup_workflow_id
-from workflows.purchase_types import PURCHASE_WORKFLOW_NAME, PurchaseInput, purchase_workflow_id
+from workflows.purchase_types import PURCHASE_WORKFLOW, PurchaseInput, purchase_workflow_id
 from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
 
 
 async def start_purchase_elsewhere(client: Client, queue: str, purchase: PurchaseInput) -> None:
     """Start the top-up's purchase as the earlier run's child would have been started."""
     await client.start_workflow(
-        PURCHASE_WORKFLOW_NAME,
+        PURCHASE_WORKFLOW,
         purchase,
         id=purchase_workflow_id(purchase.purchase_reference_id),
         task_queue=queue,

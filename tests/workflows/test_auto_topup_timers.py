@@ -16,6 +16,7 @@ from api.auth.jwt_tokens import issue_token
 from db import directory
 from db.audit import Actor
 from tests.api.helpers import api_client
+from tests.database_helpers import rows
 from tests.history_recording import record_histories
 from tests.notification_helpers import (
     auto_topup_purchases,
@@ -23,7 +24,6 @@ from tests.notification_helpers import (
     eventually,
     funded_wallet,
     notification_settings,
-    rows,
     set_policy,
 )
 from tests.purchase_helpers import Maker, create_package

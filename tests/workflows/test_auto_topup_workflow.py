@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 
 from db import ledger
 from db.notifications import record_event
+from tests.database_helpers import rows
 from tests.history_recording import record_histories
 from tests.notification_helpers import (
     RunningWorker,
@@ -22,7 +23,6 @@ from tests.notification_helpers import (
     funded_wallet,
     notification_settings,
     notification_worker,
-    rows,
     set_policy,
 )
 from tests.purchase_helpers import Maker, create_package

@@ -16,7 +16,8 @@ from activities.payments.factory import build_gateway
 from activities.subscriptions import SubscriptionActivities
 from db.audit import Actor
 from db.directory import deactivate_organization, reactivate_organization
-from tests.notification_helpers import eventually, funded_wallet, rows, set_policy
+from tests.database_helpers import rows
+from tests.notification_helpers import eventually, funded_wallet, set_policy
 from tests.purchase_helpers import Maker, create_package, insert_purchase
 from tests.subscription_helpers import create_package as create_subscription_package
 from tests.subscription_helpers import insert_subscription

@@ -23,7 +23,7 @@ from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.settings import Settings, to_libpq_url
 from worker.main import build_worker
 from workflows.purchase_activity_types import STATUS_QUERY
-from workflows.purchase_types import PURCHASE_WORKFLOW_NAME, PurchaseResult, purchase_workflow_id
+from workflows.purchase_types import PURCHASE_WORKFLOW, PurchaseResult, purchase_workflow_id
 
 OUTAGE = timedelta(minutes=2)
 
@@ -78,7 +78,7 @@ async def test_database_down_for_two_minutes_during_invoicing_still_completes_th
     blocker.execute("LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE")
     async with build_worker(temporal_client, settings, session_maker, task_queue=queue):
         handle = await temporal_client.start_workflow(
-            PURCHASE_WORKFLOW_NAME,
+            PURCHASE_WORKFLOW,
             purchase,
             id=purchase_workflow_id(purchase.purchase_reference_id),
             task_queue=queue,

@@ -21,7 +21,8 @@ from db import ledger
 from tests.history_recording import record_histories
 from tests.purchase_helpers import Maker, create_package, insert_purchase, run_purchase
 from tokenbill.settings import Settings
-from worker.main import WORKFLOWS, build_worker
+from worker.main import build_worker
+from worker.registry import WORKFLOWS
 from workflows.converter import DATA_CONVERTER
 from workflows.purchase_activity_types import (
     CHARGE_PAYMENT,

@@ -32,6 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.subscription_repair import SubscriptionRepairActivities
 from domain.durations import add_months
+from tests.database_helpers import rows
 from tests.history_recording import record_histories
 from tests.subscription_helpers import (
     Maker,
@@ -41,18 +42,14 @@ from tests.subscription_helpers import (
     insert_subscription,
     invoices,
     register_search_attributes,
-    rows,
     start_subscription,
     subscription_row,
     wallet_balance,
 )
 from tokenbill.devstack.temporal import temporal_test_server_path
 from tokenbill.settings import Settings
-from worker.activities import build_activities
-from worker.finance_jobs import finance_activities
 from worker.main import build_worker
-from worker.notifications import notification_activities
-from worker.operations_jobs import operations_activities
+from worker.registry import build_activities
 from workflows.converter import DATA_CONVERTER
 from workflows.job_types import JobCounts, JobInput, JobResult, WalletBatch
 from workflows.search_attributes import SUBSCRIPTION_STATUS
@@ -793,12 +790,7 @@ async def stale_env(
         return later[0] if later else RepairBatch(counts=JobCounts(), last_wallet_id=None,
                                                   candidates=[])  # fmt: skip
 
-    real = [
-        *build_activities(settings, session_maker),
-        *notification_activities(settings, session_maker, env.client),
-        *operations_activities(settings, session_maker),
-        *finance_activities(settings, session_maker),
-    ]
+    real = build_activities(settings, session_maker, env.client)
     activities = [
         stale_page,
         *(

@@ -16,7 +16,8 @@ from activities.auto_topup import AutoTopupActivities
 from activities.payments.factory import build_gateway
 from activities.subscriptions import SubscriptionActivities
 from activities.token_switch import TOKEN_SYSTEM_DISABLED
-from tests.notification_helpers import eventually, funded_wallet, rows, set_policy
+from tests.database_helpers import rows
+from tests.notification_helpers import eventually, funded_wallet, set_policy
 from tests.purchase_helpers import Maker, create_package, insert_purchase
 from tests.subscription_helpers import create_package as create_subscription_package
 from tests.subscription_helpers import insert_subscription
@@ -25,7 +26,7 @@ from worker.main import build_worker
 from workflows.auto_topup_types import EvaluateInput, TopupTrigger
 from workflows.purchase_activity_types import charge_key
 from workflows.purchase_types import (
-    PURCHASE_WORKFLOW_NAME,
+    PURCHASE_WORKFLOW,
     PurchaseInput,
     PurchaseResult,
     purchase_workflow_id,
@@ -44,7 +45,7 @@ async def start_purchase(
     client: Client, queue: str, purchase: PurchaseInput
 ) -> WorkflowHandle[Any, PurchaseResult]:
     return await client.start_workflow(
-        PURCHASE_WORKFLOW_NAME,
+        PURCHASE_WORKFLOW,
         purchase,
         id=purchase_workflow_id(purchase.purchase_reference_id),
         task_queue=queue,

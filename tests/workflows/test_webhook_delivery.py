@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from db.notifications import record_event
 from db.webhook_secrets import new_signing_secret
+from tests.database_helpers import rows
 from tests.history_recording import record_histories
 from tests.notification_helpers import (
     Receiver,
@@ -21,14 +22,13 @@ from tests.notification_helpers import (
     eventually,
     notification_settings,
     notification_worker,
-    rows,
 )
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
-from worker.notifications import ensure_outbox_relay
+from worker.outbox_relay import ensure_outbox_relay
 from workflows.balance_check_types import (
-    AUTO_TOPUP_CHECK_WORKFLOW_NAME,
-    LOW_BALANCE_CHECK_WORKFLOW_NAME,
+    AUTO_TOPUP_CHECK_WORKFLOW,
+    LOW_BALANCE_CHECK_WORKFLOW,
     LowBalanceCheckInput,
 )
 from workflows.job_types import JobResult
@@ -264,7 +264,7 @@ async def deliver_after_a_crash(
         assert await delivery_status(session_maker, endpoint_id, event_id) is None
         sweep_id = f"low-balance-check-{uuid.uuid4().hex}"
         sweep = await temporal_client.execute_workflow(
-            LOW_BALANCE_CHECK_WORKFLOW_NAME,
+            LOW_BALANCE_CHECK_WORKFLOW,
             LowBalanceCheckInput(relay_workflow_id=worker.relay_id),
             id=sweep_id,
             task_queue=worker.task_queue,
@@ -332,13 +332,13 @@ async def test_scheduled_jobs_complete_when_started_without_input(
 ):
     due_id = f"auto-topup-check-{uuid.uuid4().hex}"
     due = await temporal_client.execute_workflow(
-        AUTO_TOPUP_CHECK_WORKFLOW_NAME,
+        AUTO_TOPUP_CHECK_WORKFLOW,
         id=due_id,
         task_queue=running.task_queue,
         result_type=JobResult,
     )
     sweep = await temporal_client.execute_workflow(
-        LOW_BALANCE_CHECK_WORKFLOW_NAME,
+        LOW_BALANCE_CHECK_WORKFLOW,
         id=f"low-balance-check-{uuid.uuid4().hex}",
         task_queue=running.task_queue,
         result_type=JobResult,

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests.history_recording import HISTORIES
-from worker.main import WORKFLOWS
+from worker.registry import WORKFLOWS
 from workflows.converter import DATA_CONVERTER
 
 RECORDED = sorted(HISTORIES.glob("*.json"))

@@ -16,8 +16,8 @@ from tests.api.helpers import Maker, MakeUser, count_rows
 from tests.api.spending.conftest import FundOrganization, LiveApi, MakeApiKey, serve
 from tokenbill.settings import Settings
 from workflows.outbox_types import (
+    OUTBOX_RELAY_WORKFLOW,
     OUTBOX_RELAY_WORKFLOW_ID,
-    OUTBOX_RELAY_WORKFLOW_NAME,
     WAKE_SIGNAL,
 )
 
@@ -330,7 +330,7 @@ async def test_a_spend_that_records_an_event_wakes_the_outbox_relay(
             assert answer.status_code == 201
     # The app's shutdown waited for the nudge in flight.
     description = await handle.describe()
-    assert description.workflow_type == OUTBOX_RELAY_WORKFLOW_NAME
+    assert description.workflow_type == OUTBOX_RELAY_WORKFLOW
     assert description.status == WorkflowExecutionStatus.RUNNING
     if running_before is None:
         try:

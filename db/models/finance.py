@@ -1,4 +1,4 @@
-"""Models of the finance tables (migration 0008): the stored monthly reports."""
+"""The finance tables (migration 0008): the stored monthly reports."""
 
 from datetime import date, datetime
 from typing import Any
@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.models import Base, created_at_column
+from db.models.base import Base, created_at_column
 
 
 class MonthlyReport(Base):

@@ -1,4 +1,4 @@
-"""Models of the operations tables (migration 0007): job runs and reconciliation results."""
+"""The operations tables (migration 0007): job runs and reconciliation results."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.models import TOKENS, Base, created_at_column
+from db.models.base import TOKENS, Base, created_at_column
 
 
 class JobRun(Base):
