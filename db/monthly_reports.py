@@ -16,9 +16,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit_retention import add_months
-from db.models import MonthlyReport, MonthlyReportOrganization
 from db.models import (
     LedgerTransaction,
+    MonthlyReport,
+    MonthlyReportOrganization,
     Organization,
     OrganizationTokenWallet,
     TokenPurchase,

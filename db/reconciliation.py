@@ -12,9 +12,15 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LedgerEntry, LedgerTransaction, OrganizationTokenWallet, TokenLot
+from db.models import (
+    LedgerEntry,
+    LedgerTransaction,
+    OrganizationTokenWallet,
+    ReconciliationMismatch,
+    ReconciliationRun,
+    TokenLot,
+)
 from db.notifications import record_event
-from db.models import ReconciliationMismatch, ReconciliationRun
 
 MismatchKind = Literal["balance_vs_entries", "balance_vs_lots", "unbalanced_transaction"]
 MISMATCHES_FOUND = "reconciliation.mismatches_found"

@@ -13,9 +13,14 @@ from db.audit import Actor, RequestContext
 from db.models import TokenSubscription
 from services import audit
 from services.catalog import active_package
+from services.errors import conflict, unavailable
 from services.subscriptions.creation import package_terms
-from services.subscriptions.workflow_commands import send_command
-from services.workflow_client import WorkflowClient
+from services.workflow_client import (
+    WorkflowClient,
+    WorkflowNotRunning,
+    WorkflowRefused,
+    WorkflowUnavailable,
+)
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_types import (
     CancelRequest,
@@ -27,6 +32,7 @@ from workflows.subscription_types import (
     PackageTerms,
     PaymentMethodRequest,
     ResumeRequest,
+    subscription_workflow_id,
 )
 
 ResultT = TypeVar("ResultT")
@@ -121,9 +127,27 @@ class SubscriptionCommands:
         )
 
     async def _send(self, update: Any, argument: Any, result_type: type[ResultT]) -> ResultT:
-        return await send_command(
-            self._workflows, self._subscription_id, update, argument, result_type
-        )
+        """The workflow's answer to `update` (a SubscriptionWorkflow update method). A refusal or
+        an ended workflow is a conflict; an unreachable Temporal is unavailable (nothing done)."""
+        subscription_id = self._subscription_id
+        try:
+            return await self._workflows.update(
+                subscription_workflow_id(subscription_id), update, argument, result_type
+            )
+        except WorkflowRefused as refused:
+            raise conflict(
+                "subscription_state_conflict", refused.message, {"reason": refused.reason}
+            ) from refused
+        except WorkflowNotRunning as ended:
+            raise conflict(
+                "subscription_not_running",
+                f"Subscription {subscription_id} has no running workflow (it has ended).",
+            ) from ended
+        except WorkflowUnavailable as exc:
+            raise unavailable(
+                "workflow_unavailable",
+                "The workflow service is unavailable, so the command was not applied. Retry later.",
+            ) from exc
 
     def _answer(self, result: CommandResult) -> CommandAnswer:
         return CommandAnswer(
