@@ -26,7 +26,7 @@ from api.routes import (
 )
 
 UNPREFIXED: tuple[APIRouter, ...] = (health.router, metrics.router)
-"""Served at the root: /api/health, /metrics."""
+"""Served at the root: /api/health, /api/health/live, /metrics."""
 
 TOKENS: tuple[APIRouter, ...] = (
     invoice_views.router,  # before invoices: `/invoices/{number}.html` must match first
