@@ -1,13 +1,18 @@
 """The production deployment files: docker-compose.yml, the Dockerfile and .env.example.
 
-Docker does not run here: these tests read the files and check the services and their wiring.
+Docker does not run here: these tests validate docker-compose.yml against the Compose
+Specification's JSON schema (tests/schemas/compose-spec.json) and read the files to check the
+services and their wiring.
 """
 
+import copy
+import json
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -15,6 +20,7 @@ from tokenbill.devstack.temporal import search_attribute_flags
 from tokenbill.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"
 TOKENBILL_SERVICES = ("migrate", "api", "worker")
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
@@ -31,6 +37,16 @@ def compose() -> dict[str, Any]:
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = compose["services"]
     return found
+
+
+def compose_errors(document: dict[str, Any]) -> list[str]:
+    """Where the document breaks the Compose Specification's schema (none when it is valid)."""
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(document)
+    ]
 
 
 def interpolate(value: str) -> str:
@@ -55,13 +71,50 @@ def depends_on(service: dict[str, Any]) -> dict[str, str]:
     return {name: spec["condition"] for name, spec in service.get("depends_on", {}).items()}
 
 
+def test_compose_file_is_valid_under_the_compose_specification(compose: dict[str, Any]) -> None:
+    assert compose_errors(compose) == []
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        pytest.param(lambda c: c["services"]["api"].update(restart_policy="always"), id="unknown"),
+        pytest.param(lambda c: c["services"]["api"].update(ports="3000:3000"), id="ports-string"),
+        pytest.param(
+            lambda c: c["services"]["worker"]["depends_on"]["migrate"].update(
+                condition="service_finished"
+            ),
+            id="condition",
+        ),
+        pytest.param(lambda c: c["configs"].update(broken=[]), id="config-list"),
+    ],
+)
+def test_the_schema_check_catches_a_broken_compose_file(
+    compose: dict[str, Any], break_it: Any
+) -> None:
+    broken = copy.deepcopy(compose)
+    break_it(broken)
+    assert compose_errors(broken) != []
+
+
 def test_compose_has_the_production_services(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) == {
-        "postgresql", "temporal", "temporal-setup", "temporal-ui", "migrate", "api", "worker",
+        "postgresql", "temporal-schema", "temporal", "temporal-setup", "temporal-ui",
+        "migrate", "api", "worker",
     }  # fmt: skip
     for name, service in services.items():
         for dependency in depends_on(service):
             assert dependency in services, f"{name} depends on unknown {dependency}"
+
+
+def test_every_image_is_pinned_and_auto_setup_is_gone(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        image, _, tag = service["image"].partition(":")
+        assert (tag and tag != "latest") or "build" in service, name
+        assert image != "temporalio/auto-setup", name
+    server = services["temporal"]["image"].split(":")[1]
+    for name in ("temporal-schema", "temporal-setup"):
+        assert services[name]["image"] == f"temporalio/admin-tools:{server}", name
 
 
 def test_postgresql_has_a_healthcheck_and_a_volume(services: dict[str, dict[str, Any]]) -> None:
@@ -71,15 +124,43 @@ def test_postgresql_has_a_healthcheck_and_a_volume(services: dict[str, dict[str,
     assert any(v.endswith(":/var/lib/postgresql/data") for v in postgresql["volumes"])
 
 
-def test_temporal_runs_on_the_postgresql_service(services: dict[str, dict[str, Any]]) -> None:
+def test_temporal_schema_is_made_by_the_sql_tool_on_the_postgresql_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    schema = services["temporal-schema"]
+    postgresql = environment(services["postgresql"])
+    assert schema["restart"] == "no"
+    assert depends_on(schema) == {"postgresql": "service_healthy"}
+    env = environment(schema)
+    assert env["SQL_PLUGIN"] == "postgres12"
+    assert env["SQL_HOST"] == "postgresql"
+    assert (env["SQL_USER"], env["SQL_PASSWORD"]) == (
+        postgresql["POSTGRES_USER"], postgresql["POSTGRES_PASSWORD"],
+    )  # fmt: skip
+    script = "\n".join(schema["command"])
+    assert "for database in temporal temporal_visibility" in script
+    for step in ("create", "setup-schema -v 0.0", "update-schema -d"):
+        assert f'temporal-sql-tool --db "$$database" {step}' in script
+    assert "/etc/temporal/schema/postgresql/v12/$$schema/versioned" in script
+
+
+def test_temporal_runs_on_the_postgresql_service(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
     temporal = services["temporal"]
-    assert temporal["image"].startswith("temporalio/auto-setup:")
+    assert temporal["image"].startswith("temporalio/server:")
     env = environment(temporal)
     assert env["DB"] == "postgres12"
     assert env["POSTGRES_SEEDS"] == "postgresql"
     assert env["POSTGRES_USER"] == environment(services["postgresql"])["POSTGRES_USER"]
     assert env["POSTGRES_PWD"] == environment(services["postgresql"])["POSTGRES_PASSWORD"]
-    assert depends_on(temporal) == {"postgresql": "service_healthy"}
+    assert env["BIND_ON_IP"] == "0.0.0.0"
+    assert depends_on(temporal) == {"temporal-schema": "service_completed_successfully"}
+    assert "7233" in temporal["healthcheck"]["test"]
+    # The server refuses to start without its dynamic configuration file.
+    [config] = temporal["configs"]
+    assert config["target"] == env["DYNAMIC_CONFIG_FILE_PATH"]
+    assert "content" in compose["configs"][config["source"]]
 
     ui = services["temporal-ui"]
     assert ui["image"].startswith("temporalio/ui:")
@@ -93,7 +174,11 @@ def test_temporal_setup_registers_every_search_attribute(
     setup = services["temporal-setup"]
     assert setup["image"].startswith("temporalio/admin-tools:")
     assert setup["restart"] == "no"
+    assert depends_on(setup) == {"temporal": "service_healthy"}
     script = "\n".join(setup["command"])
+    assert "temporal operator namespace create --address temporal:7233 --namespace default" in (
+        script
+    )
     assert "temporal operator search-attribute create" in script
     registered = set(re.findall(r"\b(\w+=\w+)\b", script.split("for attribute in", 1)[1]))
     expected = set(search_attribute_flags()[1::2])
@@ -122,7 +207,7 @@ def test_api_and_worker_start_after_a_successful_migration_and_temporal(
     for name in ("api", "worker"):
         assert depends_on(services[name]) == {
             "migrate": "service_completed_successfully",
-            "temporal": "service_started",
+            "temporal": "service_healthy",
             "temporal-setup": "service_completed_successfully",
         }, name
     assert services["api"]["ports"] == ["3000:3000"]

@@ -25,7 +25,7 @@ from api.routes import (
 )
 
 UNPREFIXED: tuple[APIRouter, ...] = (health.router, metrics.router)
-"""Served at the root: /api/health, /metrics."""
+"""Served at the root: /api/health, /api/health/live, /metrics."""
 
 TOKENS: tuple[APIRouter, ...] = (
     packages.router,

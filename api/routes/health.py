@@ -1,4 +1,5 @@
-"""GET /api/health: is each dependency reachable right now."""
+"""GET /api/health: is each dependency reachable right now; GET /api/health/live: does this
+process answer at all (touching neither the database nor Temporal)."""
 
 import asyncio
 import logging
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from api.schemas.health import CheckStatus, HealthChecks, HealthOut
+from api.schemas.health import CheckStatus, HealthChecks, HealthOut, LivenessOut
 from api.state import AppState, app_state
 from services.workflow_client import WorkflowUnavailable
 
@@ -53,3 +54,11 @@ async def health(state: Annotated[AppState, Depends(app_state)]) -> JSONResponse
         token_system="enabled" if state.settings.enable_token_system else "disabled",
     )
     return JSONResponse(answer.model_dump(mode="json"), status_code=200 if healthy else 503)
+
+
+@router.get("/api/health/live", response_model=LivenessOut, include_in_schema=False)
+async def live() -> LivenessOut:
+    """No authentication; always 200 `alive` while the process serves requests. It touches
+    neither PostgreSQL nor Temporal, so their outage does not get the API restarted by a
+    liveness probe (readiness is /api/health). Left out of the schema, like /metrics."""
+    return LivenessOut(status="alive")

@@ -1,4 +1,4 @@
-"""The health answer."""
+"""The health answers: dependencies (readiness) and the process alone (liveness)."""
 
 from typing import Literal
 
@@ -16,3 +16,7 @@ class HealthOut(BaseModel):
     status: Literal["healthy", "unhealthy"]
     checks: HealthChecks
     token_system: Literal["enabled", "disabled"]
+
+
+class LivenessOut(BaseModel):
+    status: Literal["alive"]

