@@ -17,7 +17,7 @@ import yaml
 import worker.main  # noqa: F401  (its import registers every job in JOB_SCHEDULES)
 from api.routes.health import router as health_router
 from tokenbill.settings import Settings
-from worker.schedules import JOB_SCHEDULES
+from worker.registry import JOB_SCHEDULES
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "deploy" / "kubernetes"
