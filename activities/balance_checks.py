@@ -20,7 +20,8 @@ from db.safety_net import (
 )
 from db.wallet_pages import WalletRow
 from tokenbill.settings import Settings
-from workflows.auto_topup_start import signal_auto_topup
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import signal_auto_topup, wake_outbox_relay
 from workflows.auto_topup_types import TopupTrigger
 from workflows.balance_check_types import (
     CHECK_AUTO_TOPUP_TRIGGERS_JOB,
@@ -32,7 +33,6 @@ from workflows.balance_check_types import (
     WakeRelayInput,
 )
 from workflows.job_types import BatchOutcome, JobCounts, WalletBatch
-from workflows.outbox_relay_start import wake_outbox_relay
 from workflows.outbox_types import BALANCE_CRITICAL, BALANCE_LOW
 
 logger = logging.getLogger("tokenbill.jobs")
@@ -126,8 +126,7 @@ class BalanceCheckActivities:
         woken = bool(request.alerts_recorded or waiting)
         if woken:
             await wake_outbox_relay(
-                self._client,
-                task_queue=activity.info().task_queue,
+                WorkflowClient.over(self._client, activity.info().task_queue),
                 workflow_id=request.relay_workflow_id,
             )
         return RelayWake(events_waiting=waiting, woken=woken)
@@ -149,8 +148,7 @@ class BalanceCheckActivities:
             if wallet.id not in due:
                 return WalletOutcome(changed=False, details={"topups_triggered": 0})
             await signal_auto_topup(
-                self._client,
-                task_queue=activity.info().task_queue,
+                WorkflowClient.over(self._client, activity.info().task_queue),
                 wallet_id=wallet.id,
                 organization_id=wallet.organization_id,
                 trigger=trigger,

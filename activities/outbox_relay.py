@@ -18,7 +18,8 @@ from temporalio.client import Client
 from db.outbox_events import OutboxEvent, claim_batch, mark_events_delivered
 from db.webhooks import pending_deliveries, plan_deliveries
 from tokenbill.settings import Settings
-from workflows.auto_topup_start import signal_auto_topup
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import signal_auto_topup
 from workflows.auto_topup_types import TopupTrigger
 from workflows.outbox_relay_types import (
     CLAIM_EVENTS,
@@ -113,8 +114,7 @@ class OutboxRelayActivities:
             logger.warning("threshold event %s names no wallet: ignored", event.id)
             return
         await signal_auto_topup(
-            self._client,
-            task_queue=activity.info().task_queue,
+            WorkflowClient.over(self._client, activity.info().task_queue),
             wallet_id=event.wallet_id,
             organization_id=event.organization_id,
             trigger=TopupTrigger(kind="threshold", key=f"event-{event.id}"),

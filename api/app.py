@@ -19,8 +19,8 @@ from api.routes import TOKENS, UNPREFIXED
 from api.spending_state import SpendingState
 from api.state import AppState
 from db.session import create_engine, create_session_maker
-from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings, get_settings
+from tokenbill.workflow_client import WorkflowClient
 
 DESCRIPTION = """Organisational token wallets: packages, purchases, wallets and invoices.
 

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.schemas.common import MAX_ROW_ID
 from api.spending_state import SpendingState
 from api.state import get_session, get_session_maker, get_settings, get_spending, get_workflows
-from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 """One session per request; whatever a route did not commit is rolled back at the end."""

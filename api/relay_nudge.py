@@ -8,8 +8,8 @@ flight are coalesced into one more, so a burst of crossings costs at most two si
 import asyncio
 import logging
 
-from services.workflow_client import WorkflowClient
-from workflows.outbox_relay_start import wake_outbox_relay
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import wake_outbox_relay
 
 logger = logging.getLogger("tokenbill.api.relay")
 NUDGE_TIMEOUT_SECONDS = 10.0
@@ -48,7 +48,4 @@ class RelayNudger:
                 return
 
     async def _signal(self) -> None:
-        # Signal-with-start (the relay may not run yet), which WorkflowClient's signal does not do;
-        # the connection and the task queue are still the one client's.
-        client = await self._workflows.client()
-        await wake_outbox_relay(client, task_queue=self._workflows.task_queue)
+        await wake_outbox_relay(self._workflows)

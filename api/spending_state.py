@@ -7,8 +7,8 @@ from api.auth.api_key_cache import ApiKeyCache
 from api.relay_nudge import RelayNudger
 from db.spend_pool import SpendPool, create_spend_pool
 from db.spending import AlertDefaults
-from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
 
 
 @dataclass

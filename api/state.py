@@ -7,8 +7,8 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.spending_state import SpendingState
-from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
 
 
 @dataclass

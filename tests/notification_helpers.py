@@ -18,8 +18,9 @@ from db.webhook_secrets import SecretBox, new_signing_secret, secret_hint
 from tests.database_helpers import credit_wallet, rows
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import wake_outbox_relay
 from worker.main import build_worker
-from workflows.outbox_relay_start import wake_outbox_relay
 
 T = TypeVar("T")
 
@@ -113,7 +114,7 @@ async def notification_worker(
     relay_id = f"relay-{queue}"
     async with build_worker(client, settings, session_maker, task_queue=queue):
         if with_relay:
-            await wake_outbox_relay(client, task_queue=queue, workflow_id=relay_id)
+            await wake_outbox_relay(WorkflowClient.over(client, queue), workflow_id=relay_id)
         try:
             yield RunningWorker(queue, relay_id, settings)
         finally:

@@ -6,7 +6,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from tokenbill.settings import Settings
-from workflows.outbox_relay_start import wake_outbox_relay
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import wake_outbox_relay
 from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 
 logger = logging.getLogger("tokenbill.worker")
@@ -32,6 +33,6 @@ async def ensure_outbox_relay(client: Client, settings: Settings) -> None:
                 logger.warning("outbox relay ran on task queue %s: moving it to %s",
                                running.task_queue, queue)  # fmt: skip
                 await handle.terminate(f"moved to task queue {queue}")
-        await wake_outbox_relay(client, task_queue=queue)
+        await wake_outbox_relay(WorkflowClient.over(client, queue))
     except Exception as exc:  # the SDK raises RPCError or RuntimeError from its core
         logger.warning("could not start the outbox relay: %s", exc)

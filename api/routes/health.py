@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.schemas.health import CheckStatus, HealthChecks, HealthOut, LivenessOut
 from api.state import AppState, app_state
-from services.workflow_client import WorkflowUnavailable
+from tokenbill.workflow_client import WorkflowUnavailable
 
 logger = logging.getLogger("tokenbill.api.health")
 router = APIRouter(tags=["health"])

@@ -49,7 +49,7 @@ from services.subscriptions.queries import (
     read_subscription,
     subscription_invoices,
 )
-from services.workflow_client import WorkflowClient
+from tokenbill.workflow_client import WorkflowClient
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"], responses=AUTH_ERRORS)
 SubscriptionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]

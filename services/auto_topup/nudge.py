@@ -8,8 +8,8 @@ the check job share.
 import logging
 
 from db.models import AutoTopupPolicy
-from services.workflow_client import WorkflowClient
-from workflows.auto_topup_start import signal_auto_topup
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import signal_auto_topup
 from workflows.auto_topup_types import TopupTrigger
 
 logger = logging.getLogger("tokenbill.auto_topup.nudge")
@@ -19,8 +19,7 @@ async def nudge(workflows: WorkflowClient, policy: AutoTopupPolicy) -> None:
     """Best effort: the policy is saved, and the workflow re-reads it at every trigger anyway."""
     try:
         await signal_auto_topup(
-            await workflows.client(),
-            task_queue=workflows.task_queue,
+            workflows,
             wallet_id=policy.wallet_id,
             organization_id=policy.organization_id,
             trigger=TopupTrigger(

@@ -25,8 +25,8 @@ from services.auto_topup.nudge import nudge
 from services.auto_topup.view import PolicyView
 from services.errors import ServiceError, not_found
 from services.organizations import existing_organization
-from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
 
 
 def _no_policy(organization_id: int) -> ServiceError:

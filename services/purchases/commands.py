@@ -23,8 +23,8 @@ from domain.pricing import price_tokens
 from services.catalog import active_package
 from services.errors import ServiceError, invalid, unavailable
 from services.organizations import active_organization
-from services.workflow_client import StartOutcome, WorkflowClient
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import StartOutcome, WorkflowClient
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_types import PurchaseInput, PurchaseStatus, purchase_workflow_id
 from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.purchases import PurchaseRow, purchase_by_reference, purchase_page
 from services.errors import not_found
-from services.workflow_client import WorkflowClient
+from tokenbill.workflow_client import WorkflowClient
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "refunded"})
 

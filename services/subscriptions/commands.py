@@ -15,7 +15,7 @@ from services import audit
 from services.catalog import active_package
 from services.errors import conflict, unavailable
 from services.subscriptions.creation import package_terms
-from services.workflow_client import (
+from tokenbill.workflow_client import (
     WorkflowClient,
     WorkflowNotRunning,
     WorkflowRefused,

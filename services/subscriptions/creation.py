@@ -18,8 +18,8 @@ from services.catalog import active_package
 from services.errors import unavailable
 from services.organizations import active_organization
 from services.subscriptions.validation import checked_grace, checked_interval, checked_start
-from services.workflow_client import StartOutcome, WorkflowClient
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import StartOutcome, WorkflowClient
 from workflows.search_attributes import NEXT_BILLING_DATE, ORGANIZATION_ID, SUBSCRIPTION_STATUS
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_types import PackageTerms, SubscriptionRun, subscription_workflow_id

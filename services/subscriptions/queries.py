@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import subscriptions
 from db.models import Invoice, TokenSubscription
 from services.errors import not_found
-from services.workflow_client import WorkflowClient, WorkflowNotRunning, WorkflowUnavailable
+from tokenbill.workflow_client import WorkflowClient, WorkflowNotRunning, WorkflowUnavailable
 from workflows.subscription import SubscriptionWorkflow
 from workflows.subscription_types import SubscriptionState, subscription_workflow_id
 

@@ -15,8 +15,8 @@ from db.outbox_events import TEST_EVENT_TYPE, record_delivered_event
 from db.webhooks import DeliveryRecord, add_delivery, fail_delivery, list_deliveries
 from services.errors import conflict, unavailable
 from services.webhooks.audit import EndpointAudit
-from services.workflow_client import WorkflowClient, WorkflowUnavailable
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient, WorkflowUnavailable
 from workflows.search_attributes import ORGANIZATION_ID
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 from workflows.webhook_delivery_types import (

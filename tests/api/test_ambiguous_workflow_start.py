@@ -28,10 +28,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from api.state import AppState
-from services.workflow_client import WorkflowClient
 from tests.api.helpers import ApiUser, MakePackage, Maker, MakeUser, count_rows, new_key
 from tests.purchase_helpers import run_purchase
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
 from worker.main import build_worker
 from workflows.purchase_types import PurchaseInput, PurchaseResult, purchase_workflow_id
 from workflows.subscription_types import SubscriptionRun

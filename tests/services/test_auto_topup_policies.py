@@ -14,8 +14,8 @@ from db.audit import Actor
 from services.auto_topup.choice import ScheduleChoice
 from services.auto_topup.policies import read_policy, remove_policy, set_policy
 from services.errors import ErrorKind, ServiceError
-from services.workflow_client import WorkflowClient
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
 
 Maker = async_sessionmaker[AsyncSession]
 ACTOR = Actor.system("test")

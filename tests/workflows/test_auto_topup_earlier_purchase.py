@@ -21,8 +21,9 @@ from tests.notification_helpers import (
 )
 from tests.purchase_helpers import Maker, create_package
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import signal_auto_topup
 from worker.main import build_worker
-from workflows.auto_topup_start import signal_auto_topup
 from workflows.auto_topup_types import EvaluateInput, TopupTrigger, auto_topup_workflow_id
 from workflows.purchase_types import PURCHASE_WORKFLOW, PurchaseInput, purchase_workflow_id
 from workflows.search_attributes import ORGANIZATION_ID, PURCHASE_REFERENCE
@@ -75,9 +76,11 @@ async def test_a_top_up_whose_purchase_was_already_running_records_its_outcome(
 
     async with notification_worker(temporal_client, worker_settings, session_maker) as running:
         await signal_auto_topup(
-            temporal_client, task_queue=running.task_queue, wallet_id=wallet_id,
-            organization_id=organization_id, trigger=trigger,
-        )  # fmt: skip
+            WorkflowClient.over(temporal_client, running.task_queue),
+            wallet_id=wallet_id,
+            organization_id=organization_id,
+            trigger=trigger,
+        )
         # The purchase runs only now, on the queue it was started on.
         async with build_worker(
             temporal_client, worker_settings, session_maker, task_queue=elsewhere

@@ -29,8 +29,9 @@ from tests.notification_helpers import (
 from tests.purchase_helpers import Maker, create_package
 from tests.subscription_helpers import register_search_attributes
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import signal_auto_topup
 from worker.main import build_worker
-from workflows.auto_topup_start import signal_auto_topup
 from workflows.auto_topup_types import AutoTopupSummary, TopupTrigger, auto_topup_workflow_id
 
 BACKOFF = timedelta(minutes=10)
@@ -74,10 +75,11 @@ async def test_schedule_buys_at_each_slot_from_its_anchor(
         schedule_interval="P1D", schedule_anchor=anchor,
     )  # fmt: skip
     await signal_auto_topup(
-        skipping.env.client, task_queue=skipping.task_queue, wallet_id=wallet_id,
+        WorkflowClient.over(skipping.env.client, skipping.task_queue),
+        wallet_id=wallet_id,
         organization_id=organization_id,
         trigger=TopupTrigger(kind="policy_changed", key="policy-initial"),
-    )  # fmt: skip
+    )
 
     await skipping.env.sleep(timedelta(minutes=30))
     before_anchor = await auto_topup_purchases(session_maker, wallet_id)
@@ -118,9 +120,11 @@ async def test_failing_payments_back_off_then_suspend_with_the_reason_in_the_api
     )  # fmt: skip
     client = skipping.env.client
     await signal_auto_topup(
-        client, task_queue=skipping.task_queue, wallet_id=wallet_id,
-        organization_id=organization_id, trigger=TopupTrigger(kind="threshold", key="event-1"),
-    )  # fmt: skip
+        WorkflowClient.over(client, skipping.task_queue),
+        wallet_id=wallet_id,
+        organization_id=organization_id,
+        trigger=TopupTrigger(kind="threshold", key="event-1"),
+    )
     handle = client.get_workflow_handle(
         auto_topup_workflow_id(wallet_id), result_type=AutoTopupSummary
     )

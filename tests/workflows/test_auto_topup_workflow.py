@@ -28,7 +28,8 @@ from tests.notification_helpers import (
 from tests.purchase_helpers import Maker, create_package
 from tests.subscription_helpers import wallet_balance
 from tokenbill.settings import Settings
-from workflows.auto_topup_start import signal_auto_topup
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import signal_auto_topup
 from workflows.auto_topup_types import (
     STATE_QUERY,
     AutoTopupState,
@@ -113,13 +114,14 @@ async def test_burst_of_concurrent_crossings_buys_exactly_one_top_up(
     await asyncio.gather(
         *(
             signal_auto_topup(
-                temporal_client, task_queue=running.task_queue, wallet_id=wallet_id,
+                WorkflowClient.over(temporal_client, running.task_queue),
+                wallet_id=wallet_id,
                 organization_id=organization_id,
                 trigger=TopupTrigger(kind="threshold", key=f"event-burst-{n}"),
             )
             for n in range(25)
         )
-    )  # fmt: skip
+    )
     try:
         state = await quiet(temporal_client, wallet_id)
         purchases = await eventually(

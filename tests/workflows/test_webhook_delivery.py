@@ -25,6 +25,8 @@ from tests.notification_helpers import (
 )
 from tests.purchase_helpers import Maker
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
+from tokenbill.workflow_signals import wake_outbox_relay
 from worker.outbox_relay import ensure_outbox_relay
 from workflows.balance_check_types import (
     AUTO_TOPUP_CHECK_WORKFLOW,
@@ -32,7 +34,6 @@ from workflows.balance_check_types import (
     LowBalanceCheckInput,
 )
 from workflows.job_types import JobResult
-from workflows.outbox_relay_start import wake_outbox_relay
 from workflows.outbox_types import OUTBOX_RELAY_WORKFLOW_ID
 from workflows.webhook_delivery_types import WebhookDeliveryResult, webhook_delivery_workflow_id
 from workflows.webhook_signature import SignatureMismatch, verify_signature
@@ -242,7 +243,7 @@ async def test_event_committed_without_a_relay_is_delivered_by_the_safety_net(
         )
     finally:
         await wake_outbox_relay(
-            temporal_client, task_queue=running.task_queue, workflow_id=running.relay_id
+            WorkflowClient.over(temporal_client, running.task_queue), workflow_id=running.relay_id
         )
 
 
@@ -312,7 +313,7 @@ async def test_dispatched_event_left_by_a_lost_relay_is_claimed_again_and_delive
 async def test_worker_start_moves_a_relay_stranded_on_another_task_queue_to_its_own(
     running: RunningWorker, temporal_client: Client
 ):
-    await wake_outbox_relay(temporal_client, task_queue=f"gone-{uuid.uuid4().hex}")
+    await wake_outbox_relay(WorkflowClient.over(temporal_client, f"gone-{uuid.uuid4().hex}"))
     handle = temporal_client.get_workflow_handle(OUTBOX_RELAY_WORKFLOW_ID)
     try:
         await ensure_outbox_relay(

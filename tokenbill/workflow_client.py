@@ -100,11 +100,19 @@ class WorkflowClient:
         self._settings = settings
         self._interceptors = interceptors
         self._client: Client | None = None
+        self._task_queue = settings.temporal_task_queue
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def over(cls, client: Client, task_queue: str) -> "WorkflowClient":
+        """A WorkflowClient over a client the process already holds (the worker's, a test's)."""
+        workflows = cls(Settings(_env_file=None, temporal_task_queue=task_queue))
+        workflows._client = client
+        return workflows
 
     @property
     def task_queue(self) -> str:
-        return self._settings.temporal_task_queue
+        return self._task_queue
 
     async def client(self) -> Client:
         """The shared client, connecting now if there is none yet."""
@@ -179,6 +187,33 @@ class WorkflowClient:
             raise
         except (RPCError, TimeoutError) as exc:
             raise WorkflowUnavailable(str(exc)) from exc
+
+    async def signal_with_start(
+        self,
+        run: Any,
+        argument: Any,
+        *,
+        workflow_id: str,
+        signal: str,
+        signal_arguments: Sequence[Any] = (),
+        search_attributes: TypedSearchAttributes | None = None,
+    ) -> None:
+        """Deliver `signal` to the open run under the id, starting `run` first when none is open.
+        (Temporal takes the start signal by name only.) WorkflowUnavailable when not delivered."""
+        client = await self.client()
+        try:
+            await client.start_workflow(
+                run,
+                argument,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                start_signal=signal,
+                start_signal_args=list(signal_arguments),
+                search_attributes=search_attributes,
+                rpc_timeout=SIGNAL_TIMEOUT,
+            )
+        except (RPCError, TimeoutError) as exc:
+            raise WorkflowUnavailable(f"{workflow_id}: {signal} not delivered: {exc}") from exc
 
     async def update(
         self, workflow_id: str, update: Any, argument: Any, result_type: type[ResultT]
