@@ -169,6 +169,26 @@ class Settings(BaseSettings):
         default=timedelta(hours=1), ge=timedelta(minutes=1)
     )
 
+    # --- The web console: sign-in sessions, throttling, embedding ---
+    console_session_idle_timeout: timedelta = Field(
+        default=timedelta(minutes=30), gt=timedelta(0),
+        description="A console session unused this long is over",
+    )  # fmt: skip
+    console_session_absolute_timeout: timedelta = Field(
+        default=timedelta(hours=12), gt=timedelta(0),
+        description="A console session ends this long after sign-in, however busy",
+    )  # fmt: skip
+    console_sign_in_window: timedelta = Field(
+        default=timedelta(minutes=15), gt=timedelta(0),
+        description="The span in which failed sign-ins are counted for the throttle",
+    )  # fmt: skip
+    console_sign_in_max_failures_per_account: int = Field(default=5, gt=0)
+    console_sign_in_max_failures_per_address: int = Field(default=20, gt=0)
+    console_widget_frame_ancestors: str = Field(
+        default="'none'",
+        description="CSP frame-ancestors of the embeddable wallet widget (every other page: none)",
+    )
+
     # --- Idempotency keys ---
     idempotency_key_retention: timedelta = Field(default=timedelta(days=7), ge=timedelta(hours=1))
 

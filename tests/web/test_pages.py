@@ -1,0 +1,98 @@
+"""The console's pages in process: the layout, permissions, the wallet, the widget, the docs."""
+
+import re
+from decimal import Decimal
+
+import httpx
+
+from db import directory
+from tests.web.conftest import MakeConsoleUser, sign_in
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
+
+
+async def test_the_wallet_page_shows_the_widget_under_a_strict_policy(
+    console: httpx.AsyncClient, make_console_user: MakeConsoleUser, make_organization
+):
+    user = await make_console_user(await make_organization("Clinic <b>Bold</b> & Co"))
+    await sign_in(console, user.email)
+    page = await console.get("/tokens")
+    assert page.status_code == 200
+    assert "Clinic &lt;b&gt;Bold&lt;/b&gt; &amp; Co" in page.text
+    assert "<b>Bold</b>" not in page.text
+    assert 'data-testid="balance">0<' in page.text
+    assert "Critical" in page.text  # zero is under the critical threshold
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert not INLINE_SCRIPT.search(page.text)
+
+
+async def test_navigation_shows_only_what_the_user_may_open_and_refusals_are_403_pages(
+    console: httpx.AsyncClient, make_console_user: MakeConsoleUser, make_organization
+):
+    user = await make_console_user(await make_organization(), (directory.CONSUME,))
+    await sign_in(console, user.email)
+    page = await console.get("/tokens")
+    assert page.status_code == 403
+    assert "This page needs the tokens.view permission." in page.text
+    assert 'href="/tokens"' not in page.text
+    assert "Traceback" not in page.text
+
+
+async def test_a_user_cannot_open_another_organizations_wallet(
+    console: httpx.AsyncClient, make_console_user: MakeConsoleUser, make_organization
+):
+    user = await make_console_user(await make_organization())
+    other = await make_organization()
+    await sign_in(console, user.email)
+    page = await console.get(f"/tokens?organization_id={other}")
+    assert page.status_code == 403
+    assert "your own organization" in page.text
+
+
+async def test_an_admin_chooses_the_organization(
+    console: httpx.AsyncClient, make_console_user: MakeConsoleUser, make_organization
+):
+    admin = await make_console_user(None, (), role="admin")
+    organization = await make_organization("Chosen Clinic")
+    await sign_in(console, admin.email)
+    chooser = await console.get("/tokens")
+    assert "Choose an organization" in chooser.text
+    chosen = await console.get(f"/tokens?organization_id={organization}")
+    assert "Chosen Clinic" in chosen.text
+
+
+async def test_the_widget_alone_may_be_framed_by_the_configured_ancestors(
+    console: httpx.AsyncClient, make_console_user: MakeConsoleUser, make_organization
+):
+    user = await make_console_user(await make_organization())
+    await sign_in(console, user.email)
+    widget = await console.get("/tokens/widget")
+    assert widget.status_code == 200
+    assert "frame-ancestors 'none'" in widget.headers["content-security-policy"]
+    assert "x-frame-options" not in widget.headers
+    assert "<nav" not in widget.text and 'data-testid="balance"' in widget.text
+
+
+async def test_the_api_docs_are_served_from_the_app_without_inline_script(
+    console: httpx.AsyncClient,
+):
+    for path, asset in (
+        ("/docs", "/static/vendor/swagger-ui/swagger-ui-bundle.js"),
+        ("/redoc", "/static/vendor/redoc/redoc.standalone.js"),
+    ):
+        page = await console.get(path)
+        assert page.status_code == 200
+        assert asset in page.text and "cdn" not in page.text.lower()
+        assert not INLINE_SCRIPT.search(page.text)
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        served = await console.get(asset)
+        assert served.status_code == 200 and len(served.content) > 100_000
+
+
+def test_token_amounts_read_as_exact_decimals():
+    from web.templates import money, tokens
+
+    assert tokens(Decimal("500.0000")) == "500"
+    assert tokens(Decimal("12.5000")) == "12.5"
+    assert money(Decimal("290"), "USD") == "290.00 USD"
