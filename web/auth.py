@@ -74,7 +74,7 @@ async def refuse(
         context=context,
     )
     await session.commit()
-    return ConsoleForbidden(message)
+    return ConsoleForbidden(message, user)
 
 
 def require(permission: str) -> Any:

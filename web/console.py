@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from web.auth import ConsoleUser
 from web.errors import ConsoleForbidden, CsrfRefused, SignInRequired
 from web.pages import api_docs, home, sign_in, wallet
 from web.security_headers import SecurityHeadersMiddleware
@@ -25,8 +26,9 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    message = exc.message if isinstance(exc, ConsoleForbidden) else CSRF_MESSAGE
-    return render(request, "403.html", None, {"message": message}, status_code=403)
+    if isinstance(exc, ConsoleForbidden) and isinstance(exc.user, ConsoleUser):
+        return render(request, "403.html", exc.user, {"message": exc.message}, status_code=403)
+    return render(request, "403.html", None, {"message": CSRF_MESSAGE}, status_code=403)
 
 
 def install_console(app: FastAPI) -> None:

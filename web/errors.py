@@ -7,11 +7,13 @@ class SignInRequired(Exception):
 
 
 class ConsoleForbidden(Exception):
-    """The signed-in user may not open this page."""
+    """The signed-in user may not open this page; `user` is a web.auth.ConsoleUser, so the
+    403 page keeps the layout's navigation and sign-out."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, user: object) -> None:
         super().__init__(message)
         self.message = message
+        self.user = user
 
 
 class CsrfRefused(Exception):
