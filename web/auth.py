@@ -14,8 +14,6 @@ from web.context import ConsoleSettings, Context, DbSession
 from web.cookies import SESSION_COOKIE
 from web.errors import ConsoleForbidden, SignInRequired
 
-FINANCE_USER_TYPE = "finance"
-
 
 @dataclass(frozen=True)
 class ConsoleUser:

@@ -96,3 +96,20 @@ def test_token_amounts_read_as_exact_decimals():
     assert tokens(Decimal("500.0000")) == "500"
     assert tokens(Decimal("12.5000")) == "12.5"
     assert money(Decimal("290"), "USD") == "290.00 USD"
+
+
+async def test_the_widget_names_its_frame_ancestors_from_the_setting(
+    settings, make_console_user: MakeConsoleUser, make_organization
+):
+    from tests.api.helpers import api_client
+
+    host = "https://care.example.org"
+    user = await make_console_user(await make_organization())
+    framed = settings.model_copy(update={"console_widget_frame_ancestors": host})
+    async with api_client(framed) as client:
+        await sign_in(client, user.email)
+        widget = await client.get("/tokens/widget")
+        page = await client.get("/tokens")
+    assert f"frame-ancestors {host}" in widget.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"

@@ -138,3 +138,26 @@ async def test_a_deactivated_user_cannot_sign_in(
     async with session_maker() as session, session.begin():
         await session.execute(update(User).where(User.id == user.id).values(is_active=False))
     assert (await sign_in(console, user.email)).status_code == 401
+
+
+async def test_over_https_the_session_cookie_is_secure(
+    settings, make_console_user: MakeConsoleUser, make_organization
+):
+    from api.app import create_app
+
+    user = await make_console_user(await make_organization())
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="https://tokenbill.test") as c:
+            signed_in = await sign_in(c, user.email)
+    assert signed_in.status_code == 303
+    assert "Secure" in signed_in.headers["set-cookie"]
+
+
+def test_sign_in_returns_only_to_paths_on_this_site():
+    from web.pages.sign_in import safe_next
+
+    assert safe_next("/tokens?organization_id=2") == "/tokens?organization_id=2"
+    for foreign in ("https://evil.test/", "//evil.test/x", "/\\evil.test", "tokens", "", None):
+        assert safe_next(foreign) == "/tokens"

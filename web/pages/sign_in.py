@@ -24,7 +24,8 @@ def safe_next(target: str | None) -> str:
     if not target:
         return HOME
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Browsers read "/\\host" as "//host": both are refused, like any scheme or host.
+    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return HOME
     return target
 
