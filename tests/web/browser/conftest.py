@@ -26,6 +26,8 @@ CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SKIP_BANNER = "BROWSER TESTS SKIPPED"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
 PASSWORD = "correct horse battery staple"
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+SERIOUS = ("serious", "critical")
 # Quiet Chromium's own traffic (updates, sync, metrics): only the pages' requests remain.
 CHROMIUM_ARGS = [
     "--disable-background-networking",
@@ -107,6 +109,17 @@ class Browsing:
     page: Any
     watch: Watch
 
+    async def accessibility_violations(self) -> list[str]:
+        """axe-core's serious and critical violations on the page. It is evaluated through the
+        DevTools protocol, which the page's policy (no inline script) does not govern."""
+        await self.page.evaluate(AXE_SOURCE)
+        found = await self.page.evaluate("async () => (await axe.run()).violations")
+        return [
+            f"{violation['id']} ({violation['impact']}): {violation['help']}"
+            for violation in found
+            if violation["impact"] in SERIOUS
+        ]
+
     async def screenshot(self, name: str, *, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
@@ -115,6 +128,7 @@ class Browsing:
 
 
 NewBrowsing = Callable[..., Awaitable[Browsing]]
+AXE_SOURCE = AXE.read_text()
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ async def test_a_buyer_signs_in_sees_the_wallet_and_signs_out_for_good(
     browsing = await new_browsing()
     page = browsing.page
     await page.goto("/")
+    assert await browsing.accessibility_violations() == []
     await browsing.screenshot("sign-in")
     await sign_in(browsing, buyer.email)
     assert Decimal(await page.get_by_test_id("balance").inner_text()) == Decimal(500)
@@ -51,13 +52,16 @@ async def test_a_buyer_signs_in_sees_the_wallet_and_signs_out_for_good(
     assert await page.locator(".org-name b, .org-name script").count() == 0
     assert await page.get_by_role("link", name="Wallet").is_visible()
     assert await page.locator("td", has_text="purchase").count() >= 1
+    assert await browsing.accessibility_violations() == []
     await browsing.screenshot("wallet")
 
     narrow = await new_browsing(width=375, height=800)
     await narrow.context.add_cookies(await browsing.context.cookies())
     await narrow.page.goto("/tokens")
+    assert await narrow.accessibility_violations() == []
     await narrow.screenshot("wallet-375px")
     await narrow.page.goto("/tokens/widget")
+    assert await narrow.accessibility_violations() == []
     await narrow.screenshot("wallet-widget")
 
     [session_cookie] = [c for c in await browsing.context.cookies() if c["name"] == SESSION_COOKIE]
@@ -105,6 +109,7 @@ async def test_a_user_without_the_view_permission_gets_the_403_page(
     assert await page.get_by_role("heading", name="Not allowed").is_visible()
     assert await page.get_by_role("link", name="Wallet").count() == 0
     assert await page.get_by_role("button", name="Sign out").is_visible()
+    assert await browsing.accessibility_violations() == []
     await browsing.screenshot("forbidden")
 
 
@@ -126,6 +131,7 @@ async def test_wrong_passwords_are_throttled_with_a_clear_message(
         "Too many wrong passwords for this account. Sign-in to it is paused; "
         "try again in 15 minutes."
     )
+    assert await browsing.accessibility_violations() == []
     await browsing.screenshot("sign-in-throttled")
 
 
