@@ -113,3 +113,41 @@ async def test_the_widget_names_its_frame_ancestors_from_the_setting(
     assert f"frame-ancestors {host}" in widget.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
+
+
+async def test_the_widget_shows_the_low_state_the_forecast_and_the_suggested_package(
+    console: httpx.AsyncClient,
+    make_console_user: MakeConsoleUser,
+    make_organization,
+    session_maker,
+):
+    from datetime import date
+
+    from db.models import TokenPackage, TokenUsageForecast
+    from tests.notification_helpers import funded_wallet
+
+    organization = await make_organization()
+    wallet_id = await funded_wallet(session_maker, organization, "80")
+    async with session_maker() as session, session.begin():
+        package = TokenPackage(
+            name=f"Widget Pack {organization}", token_quantity=Decimal(500),
+            price_per_token=Decimal("0.58"), currency="USD",
+        )  # fmt: skip
+        session.add(package)
+        await session.flush()
+        session.add(
+            TokenUsageForecast(
+                wallet_id=wallet_id, organization_id=organization,
+                forecast_date=date(2026, 12, 1), average_daily_consumption=Decimal("8"),
+                projected_depletion_date=date(2026, 12, 11), days_remaining=10,
+                suggested_package_id=package.id,
+            )
+        )  # fmt: skip
+    user = await make_console_user(organization)
+    await sign_in(console, user.email)
+    page = await console.get("/tokens")
+    assert 'data-testid="balance">80<' in page.text
+    assert "Low: at or under 100 tokens" in page.text
+    assert "10 (by 2026-12-11)" in page.text
+    assert f"Widget Pack {organization} (500 tokens)" in page.text
+    assert "2026-" in page.text and " UTC" in page.text
