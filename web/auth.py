@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from db.audit import Actor, write_audit
 from db.directory import UserRecord
+from services.access import holds, sees_organization
 from services.sign_in.sessions import resume
 from web.context import ConsoleSettings, Context, DbSession
 from web.cookies import SESSION_COOKIE
@@ -25,10 +26,10 @@ class ConsoleUser:
         return self.user.is_admin
 
     def has(self, permission: str) -> bool:
-        return self.is_admin or permission in self.user.permissions
+        return holds(self.user, permission)
 
     def sees_organization(self, organization_id: int) -> bool:
-        return self.is_admin or self.user.organization_id == organization_id
+        return sees_organization(self.user, organization_id)
 
 
 async def optional_user(
