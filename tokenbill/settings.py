@@ -207,6 +207,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("console_widget_frame_ancestors")
+    @classmethod
+    def _one_source_list(cls, value: str) -> str:
+        """A CSP source list only: a `;` or a line break would add directives or headers."""
+        if not value.strip() or any(char in value for char in ";,\r\n"):
+            raise ValueError("a CSP frame-ancestors source list, e.g. 'self' https://host")
+        return value.strip()
+
     @property
     def database_url_async(self) -> str:
         """The database URL in the SQLAlchemy psycopg 3 form."""

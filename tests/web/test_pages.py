@@ -151,3 +151,16 @@ async def test_the_widget_shows_the_low_state_the_forecast_and_the_suggested_pac
     assert "10 (by 2026-12-11)" in page.text
     assert f"Widget Pack {organization} (500 tokens)" in page.text
     assert "2026-" in page.text and " UTC" in page.text
+
+
+def test_the_frame_ancestors_setting_is_one_source_list():
+    import pytest
+    from pydantic import ValidationError
+
+    from tokenbill.settings import Settings
+
+    for bad in ("'self'; script-src *", "https://a.test\r\nSet-Cookie: x=1", " "):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, console_widget_frame_ancestors=bad)
+    kept = Settings(_env_file=None, console_widget_frame_ancestors="'self' https://care.test")
+    assert kept.console_widget_frame_ancestors == "'self' https://care.test"
