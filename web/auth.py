@@ -2,34 +2,16 @@
 session, the database says the rest (read on every page, so a revocation or a lost permission
 takes effect at once). Refusals are audited like the API's (action access.denied)."""
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from db.audit import Actor, write_audit
-from db.directory import UserRecord
-from services.access import holds, sees_organization
 from services.sign_in.sessions import resume
+from web.console_user import ConsoleUser
 from web.context import ConsoleSettings, Context, DbSession
 from web.cookies import SESSION_COOKIE
 from web.errors import ConsoleForbidden, SignInRequired
-
-
-@dataclass(frozen=True)
-class ConsoleUser:
-    user: UserRecord
-    session_token: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.user.is_admin
-
-    def has(self, permission: str) -> bool:
-        return holds(self.user, permission)
-
-    def sees_organization(self, organization_id: int) -> bool:
-        return sees_organization(self.user, organization_id)
 
 
 async def optional_user(

@@ -8,7 +8,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from web.auth import ConsoleUser
 from web.errors import ConsoleForbidden, CsrfRefused, SignInRequired
 from web.pages import api_docs, home, sign_in, wallet
 from web.security_headers import SecurityHeadersMiddleware
@@ -26,7 +25,7 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, ConsoleForbidden) and isinstance(exc.user, ConsoleUser):
+    if isinstance(exc, ConsoleForbidden):
         return render(request, "403.html", exc.user, {"message": exc.message}, status_code=403)
     return render(request, "403.html", None, {"message": CSRF_MESSAGE}, status_code=403)
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from db.directory import VIEW
-from web.auth import ConsoleUser
+from web.console_user import ConsoleUser
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from web.auth import ConsoleUser
+from web.console_user import ConsoleUser
 from web.csrf import csrf_token, keep_csrf_cookie
 from web.navigation import navigation_for
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 from db.directory import VIEW
 from services.errors import ErrorKind, ServiceError
 from services.wallet.widget import WalletWidget, wallet_widget
-from web.auth import ConsoleUser, refuse, require
+from web.auth import refuse, require
+from web.console_user import ConsoleUser
 from web.context import ConsoleSettings, Context, DbSession
 from web.security_headers import content_security_policy
 from web.templates import render
