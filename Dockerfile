@@ -17,6 +17,7 @@ COPY activities ./activities
 COPY workflows ./workflows
 COPY worker ./worker
 COPY db ./db
+COPY web ./web
 RUN pip install . \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin tokenbill
 

@@ -21,6 +21,7 @@ from api.state import AppState
 from db.session import create_engine, create_session_maker
 from tokenbill.settings import Settings, get_settings
 from tokenbill.workflow_client import WorkflowClient
+from web.console import install_console
 
 DESCRIPTION = """Organisational token wallets: packages, purchases, wallets and invoices.
 
@@ -53,7 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await spending.close()
             await engine.dispose()
 
-    app = FastAPI(title="tokenbill", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are the console's pages, with their assets served from this app.
+    app = FastAPI(
+        title="tokenbill", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,
+    )  # fmt: skip
     install_error_handlers(app)
     document_common_errors(app)
     app.state.http_metrics = HttpMetrics()
@@ -63,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in TOKENS:
         tokens.include_router(router)
     app.include_router(tokens)
+    install_console(app)
     # Added last runs first: request id, then latency and access log, then the body guard,
     # then the token-system switch.
     app.add_middleware(TokenSystemSwitchMiddleware, enabled=settings.enable_token_system)

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import error_body
 from api.request_context import REQUEST_ID_HEADER, choose_request_id, store_request_id
 
+API_PREFIX = "/api/"
 TOKENS_PREFIX = "/api/tokens"
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -61,7 +62,8 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class BodyGuardMiddleware:
-    """Refuses bodies over the limit (413) and non-JSON bodies (415) before any route sees them.
+    """Refuses bodies over the limit (413) and, under /api, non-JSON bodies (415) before any
+    route sees them (the console's forms, outside /api, post form-encoded bodies).
 
     The body is read here, bounded, and handed on whole, so nothing downstream reads more.
     """
@@ -93,7 +95,7 @@ class BodyGuardMiddleware:
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
-        if body and not _is_json(headers.get("content-type")):
+        if body and _under_api(scope) and not _is_json(headers.get("content-type")):
             await send_error(
                 send, 415, "unsupported_media_type", "Send the request body as application/json."
             )
@@ -147,6 +149,11 @@ class TokenSystemSwitchMiddleware:
             )
             return
         await self.app(scope, receive, send)
+
+
+def _under_api(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return path.startswith(API_PREFIX)
 
 
 def _under_tokens(scope: Scope) -> bool:

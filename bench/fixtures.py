@@ -1,5 +1,6 @@
 """The data a bench run works on, written straight into the database before the clock starts."""
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.jwt_tokens import issue_token
 from db import ledger
 from db.api_keys import create_api_key
-from db.audit import Actor
+from db.audit import Actor, RequestContext
 from db.directory import PURCHASE, VIEW, create_user
 from db.session import create_engine, create_session_maker
+from services.sign_in.passwords import set_password
+from services.sign_in.sessions import sign_in
 from tokenbill.settings import Settings
+from web.cookies import SESSION_COOKIE
 
 BENCH = Actor.system("bench")
 
@@ -30,6 +34,7 @@ class SpendingData:
 class Buyer:
     organization_id: int
     token: str
+    email: str
 
 
 @asynccontextmanager
@@ -91,14 +96,28 @@ async def create_package(settings: Settings, name: str) -> int:
 async def prepare_buyers(settings: Settings, prefix: str, count: int) -> list[Buyer]:
     """`count` organizations, each with a user who may view and buy for it."""
     async with transaction(settings) as session:
-        buyers: list[tuple[int, int]] = []
+        buyers: list[tuple[int, int, str]] = []
         for org in await new_organizations(session, prefix, count):
             user = await create_user(
                 session, email=f"{prefix.lower()}-{org}@bench.test", organization_id=org,
                 permissions=[VIEW, PURCHASE], actor=BENCH,
             )  # fmt: skip
-            buyers.append((org, user.id))
-    return [Buyer(org, issue_token(settings, user)) for org, user in buyers]
+            buyers.append((org, user.id, user.email))
+    return [Buyer(org, issue_token(settings, user), email) for org, user, email in buyers]
+
+
+async def console_cookie(settings: Settings, email: str) -> str:
+    """A `Cookie` header of a console session of the user (a password set, then signed in)."""
+    password = secrets.token_urlsafe(24)
+    async with transaction(settings) as session:
+        await set_password(session, email, password, actor=BENCH)
+    engine = create_engine(settings, pool_size=1)
+    try:
+        async with create_session_maker(engine)() as session:
+            signed_in = await sign_in(session, settings, email, password, RequestContext())
+    finally:
+        await engine.dispose()
+    return f"{SESSION_COOKIE}={signed_in.token}"
 
 
 async def admin_token(settings: Settings, email: str) -> str:

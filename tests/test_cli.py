@@ -35,11 +35,11 @@ def environment(database_url: str | None) -> dict[str, str]:
 
 
 def tokenbill(
-    *args: str, database_url: str | None, cwd: Path, expect: int = 0
+    *args: str, database_url: str | None, cwd: Path, expect: int = 0, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [TOKENBILL, *args], env=environment(database_url), cwd=cwd,
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, input=stdin,
     )  # fmt: skip
     assert result.returncode == expect, (result.stdout, result.stderr)
     return result
@@ -172,6 +172,41 @@ def test_user_commands_manage_users_and_permissions_with_audit(seeded: str, tmp_
 
     duplicate = run("user", "create", "nurse@clinic.test", expect=1)
     assert "already exists" in duplicate.stderr
+
+
+def test_set_password_reads_stdin_stores_an_argon2id_hash_and_audits(
+    seeded: str, tmp_path: Path
+) -> None:
+    done = tokenbill(
+        "user", "set-password", "viewer@demo.test",
+        database_url=seeded, cwd=tmp_path, stdin="a long enough secret\n",
+    )  # fmt: skip
+    assert "set the console password of user" in done.stdout
+    [(stored,)] = query(
+        seeded, "SELECT password_hash FROM users WHERE email = %s", "viewer@demo.test"
+    )
+    assert stored.startswith("$argon2id$") and "a long enough secret" not in stored
+    actor_type, actor_id, target_type, *_ = last_audit(seeded, "user.password_set")
+    assert (actor_type, actor_id, target_type) == ("system", "cli", "user")
+
+
+def test_set_password_refuses_a_short_password_an_unknown_user_and_argv(
+    seeded: str, tmp_path: Path
+) -> None:
+    short = tokenbill(
+        "user", "set-password", "viewer@demo.test",
+        database_url=seeded, cwd=tmp_path, stdin="short\n", expect=1,
+    )  # fmt: skip
+    assert "12 to 1024 characters" in short.stderr
+    unknown = tokenbill(
+        "user", "set-password", "nobody@demo.test",
+        database_url=seeded, cwd=tmp_path, stdin="a long enough secret\n", expect=1,
+    )  # fmt: skip
+    assert "nobody@demo.test" in unknown.stderr
+    tokenbill(
+        "user", "set-password", "viewer@demo.test", "a long enough secret",
+        database_url=seeded, cwd=tmp_path, expect=2,
+    )  # fmt: skip
 
 
 def test_unknown_ids_fail_with_a_clear_message(seeded: str, tmp_path: Path) -> None:

@@ -324,6 +324,33 @@ def cmd_user_deactivate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_user_set_password(args: argparse.Namespace, settings: Settings) -> int:
+    from services.errors import ServiceError
+    from services.sign_in.passwords import check_new_password, set_password
+
+    password = read_new_password()
+    try:
+        check_new_password(password)
+        user = run_db(settings, lambda s: set_password(s, args.email, password, actor=CLI_ACTOR))
+    except ServiceError as exc:
+        raise CommandError(exc.message) from exc
+    print(f"set the console password of user {user.id} {user.email}")
+    return 0
+
+
+def read_new_password() -> str:
+    """From a prompt (typed twice) on a terminal, else the first line of stdin; never argv, where
+    other users and the shell history would see it."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise CommandError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def cmd_user_grant(args: argparse.Namespace, settings: Settings) -> int:
     return _set_permission(args, settings, granted=True)
 
@@ -519,6 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
     command(user, "deactivate", cmd_user_deactivate, "deactivate a user").add_argument(
         "id", type=int
     )
+    command(
+        user, "set-password", cmd_user_set_password,
+        "set a user's console password (from a prompt, or the first line of stdin)",
+    ).add_argument("email")  # fmt: skip
     for name, handler, verb in (
         ("grant", cmd_user_grant, "grant a permission to"),
         ("revoke", cmd_user_revoke, "revoke a permission from"),

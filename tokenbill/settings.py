@@ -169,6 +169,26 @@ class Settings(BaseSettings):
         default=timedelta(hours=1), ge=timedelta(minutes=1)
     )
 
+    # --- The web console: sign-in sessions, throttling, embedding ---
+    console_session_idle_timeout: timedelta = Field(
+        default=timedelta(minutes=30), gt=timedelta(0),
+        description="A console session unused this long is over",
+    )  # fmt: skip
+    console_session_absolute_timeout: timedelta = Field(
+        default=timedelta(hours=12), gt=timedelta(0),
+        description="A console session ends this long after sign-in, however busy",
+    )  # fmt: skip
+    console_sign_in_window: timedelta = Field(
+        default=timedelta(minutes=15), gt=timedelta(0),
+        description="The span in which failed sign-ins are counted for the throttle",
+    )  # fmt: skip
+    console_sign_in_max_failures_per_account: int = Field(default=5, gt=0)
+    console_sign_in_max_failures_per_address: int = Field(default=20, gt=0)
+    console_widget_frame_ancestors: str = Field(
+        default="'none'",
+        description="CSP frame-ancestors of the embeddable wallet widget (every other page: none)",
+    )
+
     # --- Idempotency keys ---
     idempotency_key_retention: timedelta = Field(default=timedelta(days=7), ge=timedelta(hours=1))
 
@@ -186,6 +206,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("console_widget_frame_ancestors")
+    @classmethod
+    def _one_source_list(cls, value: str) -> str:
+        """A CSP source list only: a `;` or a line break would add directives or headers."""
+        if not value.strip() or any(char in value for char in ";,\r\n"):
+            raise ValueError("a CSP frame-ancestors source list, e.g. 'self' https://host")
+        return value.strip()
 
     @property
     def database_url_async(self) -> str:

@@ -18,6 +18,7 @@ from api.state import get_session, get_session_maker, get_settings
 from db.audit import Actor, write_audit
 from db.directory import CONFIGURE, PURCHASE, VIEW, UserRecord
 from db.models import User
+from services.access import holds, sees_organization
 from tokenbill.settings import Settings
 
 MAX_ROW_ID = 2**31 - 1
@@ -47,10 +48,10 @@ class Principal:
         return self.user.is_admin
 
     def has(self, permission: str) -> bool:
-        return self.is_admin or permission in self.user.permissions
+        return holds(self.user, permission)
 
     def sees_organization(self, organization_id: int) -> bool:
-        return self.is_admin or self.organization_id == organization_id
+        return sees_organization(self.user, organization_id)
 
 
 def _unauthenticated(message: str) -> ApiError:

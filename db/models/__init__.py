@@ -3,6 +3,7 @@ system needs. Importing this package puts every table on `Base.metadata` (Alembi
 
 from db.models.auto_topup import AutoTopup, AutoTopupPolicy
 from db.models.base import Base
+from db.models.console import ConsoleSession, SignInAttempt
 from db.models.finance import MonthlyReport, MonthlyReportOrganization
 from db.models.forecasts import TokenUsageForecast
 from db.models.invoices import Invoice, InvoiceLine, InvoiceNumberSequence
@@ -37,6 +38,7 @@ __all__ = [
     "AutoTopup",
     "AutoTopupPolicy",
     "Base",
+    "ConsoleSession",
     "IdempotencyRecord",
     "Invoice",
     "InvoiceLine",
@@ -55,6 +57,7 @@ __all__ = [
     "RateLimitCounter",
     "ReconciliationMismatch",
     "ReconciliationRun",
+    "SignInAttempt",
     "TokenAuditLog",
     "TokenBalanceHistory",
     "TokenLot",

@@ -32,6 +32,8 @@ class User(Base):
     )
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
+    # Migration 0015: the console's argon2id password hash; null until a password is set.
+    password_hash: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):

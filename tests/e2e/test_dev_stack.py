@@ -159,6 +159,17 @@ async def find_and_end_the_workflow(ports: Ports, workflow_id: str) -> None:
     await handle.terminate("end of test")
 
 
+def assert_demo_user_signs_in_to_the_console(port: int, email: str, password: str) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        form = browser.get("/sign-in")
+        csrf = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed_in = browser.post(
+            "/sign-in", data={"email": email, "password": password, "csrf_token": csrf}
+        )
+        assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/tokens")
+        assert "Demo Health Insurer" in browser.get("/tokens").text
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
     """The stack's working folder; whatever a failed test left running there is stopped."""
@@ -180,6 +191,9 @@ def test_dev_stack_serves_stops_without_orphans_and_keeps_its_data(folder: Path)
     assert f"API          http://localhost:{ports.api}" in out
     assert f"API docs     http://localhost:{ports.api}/docs" in out
     assert f"Temporal UI  http://localhost:{ports.temporal_ui}" in out
+    assert f"Console      http://localhost:{ports.api}/" in out
+    assert "password tokenbill-demo for every demo user" in out
+    assert_demo_user_signs_in_to_the_console(ports.api, "buyer@demo.test", "tokenbill-demo")
     token = first.admin_token()
     kept_secret = (folder / ".data" / "jwt-secret").read_text().strip()
     settings = Settings(_env_file=None, jwt_secret=kept_secret)

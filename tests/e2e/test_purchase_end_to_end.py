@@ -14,8 +14,8 @@ from temporalio.client import Client
 from api.auth.jwt_tokens import issue_token
 from db.audit import Actor
 from db.directory import PURCHASE, VIEW, create_user
-from tests.e2e.conftest import RunningStack
 from tests.purchase_helpers import create_package
+from tests.running_stack import RunningStack
 
 Maker = async_sessionmaker[AsyncSession]
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.e2e.conftest import RunningStack
 from tests.e2e.test_purchase_end_to_end import Maker, buyer_token
 from tests.purchase_helpers import create_package
+from tests.running_stack import RunningStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 MakeOrganization = Callable[..., Awaitable[int]]

@@ -18,9 +18,9 @@ from db.directory import PURCHASE, VIEW, create_user
 from db.migrate import upgrade_to_head
 from db.models import Organization
 from db.session import create_engine, create_session_maker
-from tests.e2e.conftest import StackProcess, stack_environment
 from tests.e2e.test_purchase_end_to_end import buy, settled
 from tests.purchase_helpers import create_package
+from tests.running_stack import StackProcess, stack_environment
 from tokenbill.devstack.databases import drop_database, recreate_database
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.ports import free_port

@@ -27,6 +27,8 @@ from tokenbill.devstack.temporal import LocalTemporal, temporal_cli_path
 from tokenbill.settings import Settings
 
 ADMIN_EMAIL = "admin@demo.test"
+# The demo users' console password: known, printed at start, and only ever set by `tokenbill dev`.
+DEMO_PASSWORD = "tokenbill-demo"
 HEALTH_TIMEOUT = 90.0
 WATCH_INTERVAL = 0.5
 
@@ -230,6 +232,8 @@ class DevStack:
                 )
 
     def announce(self, token: str) -> None:
+        from db.seed import DEMO_USERS
+
         temporal_ui = (
             f"http://localhost:{self.settings.dev_temporal_ui_port}"
             if self.temporal is not None
@@ -240,12 +244,16 @@ class DevStack:
                 [
                     "",
                     "tokenbill is running:",
-                    f"  API          {self.api_url}",
+                    f"  Console      {self.api_url}/",
+                    f"  API          {self.api_url}/api/tokens",
                     f"  API docs     {self.api_url}/docs",
                     f"  Temporal UI  {temporal_ui}",
                     f"  Temporal     {self.settings.temporal_address}",
                     f"  PostgreSQL   {self.settings.database_url}",
                     f"  Logs         {_shown(self.log_dir)}/",
+                    "",
+                    f"Console sign-in: password {DEMO_PASSWORD} for every demo user:",
+                    *(f"  {user.email}" for user in DEMO_USERS),
                     "",
                     f"Admin bearer token ({ADMIN_EMAIL}):",
                     token,
@@ -284,15 +292,21 @@ def dev_database_url(settings: Settings) -> str | None:
 
 async def seed_and_issue_admin_token(settings: Settings) -> str:
     from api.auth.jwt_tokens import issue_token
+    from db.audit import Actor
     from db.directory import find_user_by_email
-    from db.seed import SeedConflict, seed_demo, seed_packages
+    from db.seed import DEMO_USERS, SeedConflict, seed_demo, seed_packages
     from db.session import create_engine, create_session_maker
+    from services.sign_in.passwords import set_password
+
+    dev_actor = Actor.system("dev")
 
     engine = create_engine(settings, pool_size=1)
     try:
         async with create_session_maker(engine)() as session, session.begin():
             await seed_packages(session, settings)
             await seed_demo(session)
+            for demo_user in DEMO_USERS:
+                await set_password(session, demo_user.email, DEMO_PASSWORD, actor=dev_actor)
             admin = await find_user_by_email(session, ADMIN_EMAIL)
     except SeedConflict as exc:
         raise DevStackError(str(exc)) from exc

@@ -1,0 +1,31 @@
+"""What a console page reads from the running app: settings, a database session, the request's
+audit context. The app's lifetime state is the API's (one app, one lifespan)."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.request_context import audit_context
+from api.state import app_state
+from db.audit import RequestContext
+from tokenbill.settings import Settings
+
+
+def console_settings(request: Request) -> Settings:
+    return app_state(request).settings
+
+
+async def console_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with app_state(request).session_maker() as session:
+        yield session
+
+
+def request_context(request: Request) -> RequestContext:
+    return audit_context(request)
+
+
+ConsoleSettings = Annotated[Settings, Depends(console_settings)]
+DbSession = Annotated[AsyncSession, Depends(console_session)]
+Context = Annotated[RequestContext, Depends(request_context)]

@@ -1,0 +1,77 @@
+"""The wallet overview (`/tokens`, TokenWalletWidget in the original) and the widget alone at
+`/tokens/widget`, which the host application may frame (CONSOLE_WIDGET_FRAME_ANCESTORS)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from db.directory import VIEW
+from services.errors import ErrorKind, ServiceError
+from services.wallet.widget import WalletWidget, wallet_widget
+from web.auth import refuse, require
+from web.console_user import ConsoleUser
+from web.context import ConsoleSettings, Context, DbSession
+from web.security_headers import content_security_policy
+from web.templates import render
+
+router = APIRouter()
+MAX_ROW_ID = 2**31 - 1
+OrganizationChoice = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
+
+
+async def _widget_for(
+    request: Request,
+    session: DbSession,
+    settings: ConsoleSettings,
+    context: Context,
+    user: ConsoleUser,
+    organization_id: int | None,
+) -> WalletWidget | None:
+    """The widget of the chosen organization (a user's own; an admin's choice), None when an
+    admin has not chosen one or it does not exist."""
+    chosen = organization_id if organization_id is not None else user.user.organization_id
+    if chosen is None:
+        return None
+    if not user.sees_organization(chosen):
+        raise await refuse(
+            request, session, context, user, "You may only see your own organization's wallet.",
+            organization_id=chosen,
+        )  # fmt: skip
+    try:
+        return await wallet_widget(session, settings, chosen)
+    except ServiceError as error:
+        if error.kind is ErrorKind.NOT_FOUND:
+            return None
+        raise
+
+
+@router.get("/tokens")
+async def wallet_page(
+    request: Request,
+    session: DbSession,
+    settings: ConsoleSettings,
+    context: Context,
+    user: Annotated[ConsoleUser, require(VIEW)],
+    organization_id: OrganizationChoice = None,
+) -> Response:
+    widget = await _widget_for(request, session, settings, context, user, organization_id)
+    return render(
+        request, "wallet.html", user, {"widget": widget, "organization_id": organization_id}
+    )
+
+
+@router.get("/tokens/widget")
+async def wallet_widget_alone(
+    request: Request,
+    session: DbSession,
+    settings: ConsoleSettings,
+    context: Context,
+    user: Annotated[ConsoleUser, require(VIEW)],
+    organization_id: OrganizationChoice = None,
+) -> Response:
+    widget = await _widget_for(request, session, settings, context, user, organization_id)
+    policy = content_security_policy(frame_ancestors=settings.console_widget_frame_ancestors)
+    return render(
+        request, "widget_page.html", user, {"widget": widget},
+        headers={"Content-Security-Policy": policy},
+    )  # fmt: skip
