@@ -23,6 +23,7 @@ from worker.notifications import (
 from worker.operations_jobs import OPERATIONS_WORKFLOWS, operations_activities
 from worker.schedules import JobSchedule, ensure_schedules, register
 from worker.telemetry import worker_runtime
+from worker.tuning import worker_tuning
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_recovery import ResumePendingPurchasesWorkflow
 from workflows.purchase_recovery_types import (
@@ -92,8 +93,7 @@ def build_worker(
                 *finance_activities(settings, session_maker),
             ]
         ),
-        graceful_shutdown_timeout=settings.worker_graceful_shutdown,
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        **worker_tuning(settings),
     )
 
 
