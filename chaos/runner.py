@@ -138,7 +138,7 @@ async def conclude(
         verdicts = [settled_verdict(settled)]
         verdicts += await run_checks(session_maker, settings, book, settled)
         async with session_maker() as session:
-            stalls = await read_stalls(session, kills, traffic_end, sticky)
+            stalls = await read_stalls(session, temporal, kills, traffic_end, sticky)
         verdicts.append(stall_verdict(stalls, sticky))
         return verdicts, stall_figures(stalls, sticky)
     finally:

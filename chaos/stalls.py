@@ -5,15 +5,19 @@ where they wait for the sticky queue timeout before any other worker may take th
 kill and each subscription, the first period that had not started at the kill is timed: from its
 due time (or the kill, if later) to the moment its purchase row was written (its first activity),
 which is the wait the sticky queue governs. Periods already being paid at the kill are timed
-apart, to their completion: an activity lost with its worker is retried only after its own
-start-to-close timeout, which the sticky queue does not bound.
+apart, to their completion. An activity lost with its worker is retried only after its own
+start-to-close timeout, which the sticky queue does not bound: a wait longer than the sticky
+timeout is looked up in its workflow's history, and one that saw an activity time out is held to
+that activity's timeout instead.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from chaos.verdict import Verdict
 from db.models import TokenPurchase
@@ -24,6 +28,7 @@ from db.models import TokenPurchase
 MARGIN = timedelta(seconds=5)
 # What the summary shows, in seconds (None when nothing was measured).
 StallFigures = dict[str, float | None]
+HISTORY_SHOWN = 12
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Period:
     due: datetime
     started: datetime  # its purchase row written
     completed: datetime | None
+    workflow_id: str
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,10 @@ class Stall:
     kill: datetime
     subscription_id: int
     seconds: float
+    workflow_id: str = ""
+    until: datetime | None = None
+    lost_activity: timedelta | None = None  # the timeout of an activity lost meanwhile
+    history: str = ""  # its workflow's events meanwhile, for a long wait
 
 
 @dataclass(frozen=True)
@@ -58,19 +68,28 @@ def due_time(reference: str) -> datetime:
 
 
 async def subscription_periods(session: AsyncSession) -> list[Period]:
+    """The periods of every subscription that never had one declined: a declined period puts
+    its subscription on the dunning schedule, so its later periods do not start on their
+    billing dates (the run subscribes one organization on a declining card)."""
+    declined = select(TokenPurchase.subscription_id).where(
+        TokenPurchase.subscription_id.is_not(None),
+        (TokenPurchase.failure_reason.is_not(None)) | (TokenPurchase.status == "failed"),
+    )
     rows = await session.execute(
         select(
             TokenPurchase.subscription_id,
             TokenPurchase.purchase_reference_id,
             TokenPurchase.processing_at,
             TokenPurchase.completed_at,
+            TokenPurchase.workflow_id,
         )
         .where(TokenPurchase.purchase_type == "subscription")
         .where(TokenPurchase.processing_at.is_not(None))
+        .where(TokenPurchase.subscription_id.not_in(declined))
     )
     return sorted(
         (
-            Period(int(row[0]), due_time(row[1]), row[2], row[3])
+            Period(int(row[0]), due_time(row[1]), row[2], row[3], row[4])
             for row in rows
             if row[0] is not None and row[2] is not None
         ),
@@ -99,7 +118,9 @@ def measure(
                 first[period.subscription_id] = period
         for subscription_id, period in first.items():
             seconds = (period.started - max(kill, period.due)).total_seconds()
-            waiting.append(Stall(kill, subscription_id, seconds))
+            waiting.append(
+                Stall(kill, subscription_id, seconds, period.workflow_id, period.started)
+            )
     undisturbed = [
         (p.started - p.due).total_seconds()
         for p in periods
@@ -108,44 +129,111 @@ def measure(
     return Stalls(waiting, paying, undisturbed)
 
 
+@dataclass(frozen=True)
+class History:
+    """What a workflow's history shows between two moments."""
+
+    lost_activity: timedelta | None  # the longest timeout of an activity that timed out
+    events: str  # the events, abridged
+
+
+async def history_between(
+    temporal: Client, workflow_id: str, since: datetime, until: datetime
+) -> History:
+    """The events of every run of the workflow between the two moments."""
+    timeouts: dict[tuple[str, int], timedelta] = {}
+    lost: timedelta | None = None
+    seen: list[str] = []
+    async for run in temporal.list_workflows(f"WorkflowId = '{workflow_id}'"):
+        handle = temporal.get_workflow_handle(workflow_id, run_id=run.run_id)
+        async for event in handle.fetch_history_events():
+            moment = event.event_time.ToDatetime(UTC)
+            key = (run.run_id, event.event_id)
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                attributes = event.activity_task_scheduled_event_attributes
+                timeouts[key] = attributes.start_to_close_timeout.ToTimedelta()
+            if not since < moment <= until:
+                continue
+            name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+            seen.append(f"{moment:%H:%M:%S.%f}"[:-3] + f" {name}")
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+                attributes_out = event.activity_task_timed_out_event_attributes
+                scheduled = timeouts.get((run.run_id, attributes_out.scheduled_event_id))
+                if scheduled is not None:
+                    lost = max(lost or timedelta(0), scheduled)
+    shown = seen if len(seen) <= HISTORY_SHOWN else [*seen[:HISTORY_SHOWN], "..."]
+    return History(lost, "; ".join(shown) or "no event")
+
+
+async def explain_long_waits(temporal: Client, stalls: Stalls, sticky: timedelta) -> Stalls:
+    """Each wait over the sticky timeout + MARGIN, with what its workflow's history shows."""
+    explained: list[Stall] = []
+    for stall in stalls.waiting:
+        if stall.until is not None and stall.seconds > (sticky + MARGIN).total_seconds():
+            found = await history_between(temporal, stall.workflow_id, stall.kill, stall.until)
+            stall = replace(stall, lost_activity=found.lost_activity, history=found.events)
+        explained.append(stall)
+    return replace(stalls, waiting=explained)
+
+
+def limit_of(stall: Stall, sticky: timedelta) -> float:
+    """The sticky timeout + MARGIN; with an activity lost meanwhile, its timeout on top."""
+    return (sticky + MARGIN + (stall.lost_activity or timedelta(0))).total_seconds()
+
+
 def describe(stall: Stall | None) -> str:
     if stall is None:
         return "none measured"
+    cause = (
+        ""
+        if stall.lost_activity is None
+        else f", an activity of {stall.lost_activity.seconds}s lost"
+    )
     return (
         f"{stall.seconds:.1f}s (subscription {stall.subscription_id}, "
-        f"kill at {stall.kill:%H:%M:%S})"
+        f"kill at {stall.kill:%H:%M:%S}{cause})"
     )
 
 
-def stall_verdict(stalls: Stalls, sticky_timeout: timedelta) -> Verdict:
-    """No subscription waited, after a worker kill, longer than the sticky timeout + MARGIN."""
-    limit = (sticky_timeout + MARGIN).total_seconds()
-    longest = Stalls.longest(stalls.waiting)
+def stall_verdict(stalls: Stalls, sticky: timedelta) -> Verdict:
+    """No subscription waited, after a worker kill, longer than the sticky timeout + MARGIN
+    (plus the start-to-close timeout of an activity lost with the worker, when one was)."""
+    limit = (sticky + MARGIN).total_seconds()
+    queue_bound = [s for s in stalls.waiting if s.lost_activity is None]
+    activity_bound = [s for s in stalls.waiting if s.lost_activity is not None]
+    longest = describe(Stalls.longest(queue_bound))
     verdict = Verdict(
         f"no subscription stalled over the sticky timeout + {MARGIN.seconds}s after a worker kill",
-        f"{len(stalls.waiting)} waits after kills; longest {describe(longest)}; limit {limit:g}s",
+        f"{len(stalls.waiting)} waits after kills; longest {longest}, "
+        f"limit {limit:g}s; {len(activity_bound)} over it after an activity was lost, longest "
+        f"{describe(Stalls.longest(activity_bound))}",
     )
     verdict.violations = [
         f"subscription {s.subscription_id} waited {s.seconds:.1f}s after the kill at "
-        f"{s.kill:%H:%M:%S}"
+        f"{s.kill:%H:%M:%S} (limit {limit_of(s, sticky):g}s); its workflow meanwhile: {s.history}"
         for s in stalls.waiting
-        if s.seconds > limit
+        if s.seconds > limit_of(s, sticky)
     ]
     return verdict
 
 
 async def read_stalls(
-    session: AsyncSession, kills: list[datetime], traffic_end: datetime, sticky: timedelta
-) -> Stalls:
-    return measure(await subscription_periods(session), kills, traffic_end, sticky + MARGIN)
+    session: AsyncSession, temporal: Client, kills: list[datetime], traffic_end: datetime,
+    sticky: timedelta,
+) -> Stalls:  # fmt: skip
+    stalls = measure(await subscription_periods(session), kills, traffic_end, sticky + MARGIN)
+    return await explain_long_waits(temporal, stalls, sticky)
 
 
 def stall_figures(stalls: Stalls, sticky_timeout: timedelta) -> StallFigures:
-    waiting, paying = Stalls.longest(stalls.waiting), Stalls.longest(stalls.paying)
+    waiting = Stalls.longest([s for s in stalls.waiting if s.lost_activity is None])
+    lost = Stalls.longest([s for s in stalls.waiting if s.lost_activity is not None])
+    paying = Stalls.longest(stalls.paying)
     calm = sorted(stalls.undisturbed)
     return {
         "longest wait after a worker kill": waiting.seconds if waiting else None,
         "limit (sticky timeout + margin)": (sticky_timeout + MARGIN).total_seconds(),
+        "longest wait after a kill that lost an activity": lost.seconds if lost else None,
         "longest payment in flight at a kill, to its completion": (
             paying.seconds if paying else None
         ),

@@ -1,5 +1,6 @@
 """The stall after a worker kill, timed from the subscription periods' rows."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,8 @@ def at(seconds: float) -> datetime:
 
 
 def period(subscription: int, due: float, started: float, completed: float | None) -> Period:
-    return Period(subscription, at(due), at(started), None if completed is None else at(completed))
+    finished = None if completed is None else at(completed)
+    return Period(subscription, at(due), at(started), finished, f"subscription-{subscription}")
 
 
 PERIODS = [
@@ -40,3 +42,12 @@ def test_a_wait_past_the_sticky_timeout_and_margin_fails_the_check() -> None:
     verdict = stall_verdict(stalls, timedelta(seconds=10))
     assert [v.split(" waited")[0] for v in verdict.violations] == ["subscription 2"]
     assert stall_verdict(stalls, timedelta(seconds=20)).passed
+
+
+def test_a_wait_that_saw_an_activity_lost_is_held_to_that_activity_s_timeout() -> None:
+    stalls = measure(PERIODS, [at(5)], traffic_end=at(30), quiet=timedelta(seconds=15))
+    lost = [
+        replace(s, lost_activity=timedelta(seconds=30)) if s.subscription_id == 2 else s
+        for s in stalls.waiting
+    ]
+    assert stall_verdict(replace(stalls, waiting=lost), timedelta(seconds=10)).passed
