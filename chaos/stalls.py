@@ -23,8 +23,9 @@ from chaos.verdict import Verdict
 from db.models import TokenPurchase
 
 # Beyond the sticky timeout, a stalled workflow's task must still be taken from the task queue,
-# its history replayed on the worker that takes it and its first activity (the row) run: on the
-# shared two-core machine the undisturbed periods of a run take up to ~2 s for that, so 5 s.
+# its history replayed on the worker that takes it and its first activity (the row) run. In four
+# 60 s runs (2 APIs, 2 workers) on the shared two-core machine, the periods no kill disturbed took
+# 1.5 to 3.5 s from due time to row, gateway faults and their retries included: so 5 s.
 MARGIN = timedelta(seconds=5)
 # What the summary shows, in seconds (None when nothing was measured).
 StallFigures = dict[str, float | None]

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=100, gt=0)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, gt=0)
     worker_max_cached_workflows: int = Field(
-        default=1000, ge=0,
+        default=2500, ge=0,
         description="Workflows kept in worker memory between tasks; past it the oldest is replayed",
     )  # fmt: skip
     worker_sticky_queue_timeout: timedelta = Field(

@@ -42,7 +42,7 @@ def test_every_section_measures_completed_work_beside_its_baseline(tmp_path: Pat
     assert wave["periods paid"] == 4
     assert wave["periods unpaid"] == wave["subscriptions not active"] == 0
     assert [limit.name for limit in results["subscriptions"].limits] == [
-        "worker peak RSS growth per live subscription"
+        "worker RSS growth per live subscription"
     ]
     scaled = results["scale-out"]
     assert [f.name for f in scaled.figures] == [
