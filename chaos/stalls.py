@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 from chaos.verdict import Verdict
@@ -157,13 +158,31 @@ async def history_between(
                 continue
             name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
             seen.append(f"{moment:%H:%M:%S.%f}"[:-3] + f" {name}")
-            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-                attributes_out = event.activity_task_timed_out_event_attributes
-                scheduled = timeouts.get((run.run_id, attributes_out.scheduled_event_id))
-                if scheduled is not None:
-                    lost = max(lost or timedelta(0), scheduled)
+            scheduled = timeouts.get((run.run_id, _scheduled_event_id(event)))
+            if scheduled is not None and timed_out(event):
+                lost = max(lost or timedelta(0), scheduled)
     shown = seen if len(seen) <= HISTORY_SHOWN else [*seen[:HISTORY_SHOWN], "..."]
     return History(lost, "; ".join(shown) or "no event")
+
+
+def _scheduled_event_id(event: HistoryEvent) -> int:
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        return event.activity_task_started_event_attributes.scheduled_event_id
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+        return event.activity_task_timed_out_event_attributes.scheduled_event_id
+    return 0
+
+
+def timed_out(event: HistoryEvent) -> bool:
+    """An activity's last attempt timed out, or (retried server-side, so no event of its own)
+    an attempt before the one this started event records did."""
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+        return True
+    started = event.activity_task_started_event_attributes
+    return event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and (
+        started.last_failure.timeout_failure_info.timeout_type
+        == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
+    )
 
 
 async def explain_long_waits(temporal: Client, stalls: Stalls, sticky: timedelta) -> Stalls:
