@@ -7,8 +7,8 @@ due time (or the kill, if later) to the moment its purchase row was written (its
 which is the wait the sticky queue governs. Periods already being paid at the kill are timed
 apart, to their completion. An activity lost with its worker is retried only after its own
 start-to-close timeout, which the sticky queue does not bound: a wait longer than the sticky
-timeout is looked up in its workflow's history, and one that saw an activity time out is held to
-that activity's timeout instead.
+timeout is looked up in its workflow's history, and one whose workflow had an activity in flight
+at the kill (or saw a workflow task time out) is held to that timeout on top.
 """
 
 from dataclasses import dataclass, replace
@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.api.enums.v1 import EventType, TimeoutType
-from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from chaos.verdict import Verdict
@@ -49,7 +48,7 @@ class Stall:
     seconds: float
     workflow_id: str = ""
     until: datetime | None = None
-    lost_activity: timedelta | None = None  # the timeout of an activity lost meanwhile
+    lost_activity: timedelta | None = None  # the timeout of work in flight at the kill
     history: str = ""  # its workflow's events meanwhile, for a long wait
 
 
@@ -135,54 +134,57 @@ def measure(
 class History:
     """What a workflow's history shows between two moments."""
 
-    lost_activity: timedelta | None  # the longest timeout of an activity that timed out
+    lost_activity: timedelta | None  # the longest timeout of work in flight at the kill
     events: str  # the events, abridged
+
+
+CLOSING = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
+}
 
 
 async def history_between(
     temporal: Client, workflow_id: str, since: datetime, until: datetime
 ) -> History:
-    """The events of every run of the workflow between the two moments."""
-    timeouts: dict[tuple[str, int], timedelta] = {}
-    lost: timedelta | None = None
+    """The events of every run of the workflow between the two moments; and the longest timeout
+    of the work in flight at `since` (the kill) that a killed worker may have taken with it: an
+    activity scheduled and not closed by then (retried after its start-to-close timeout), or a
+    workflow task that timed out meanwhile (retried after the workflow task timeout)."""
+    scheduled: dict[tuple[str, int], tuple[datetime, timedelta]] = {}
+    closed: dict[tuple[str, int], datetime] = {}
+    lost: list[timedelta] = []
     seen: list[str] = []
     async for run in temporal.list_workflows(f"WorkflowId = '{workflow_id}'"):
         handle = temporal.get_workflow_handle(workflow_id, run_id=run.run_id)
+        task_timeout = timedelta(seconds=10)
         async for event in handle.fetch_history_events():
             moment = event.event_time.ToDatetime(UTC)
-            key = (run.run_id, event.event_id)
-            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                attributes = event.activity_task_scheduled_event_attributes
-                timeouts[key] = attributes.start_to_close_timeout.ToTimedelta()
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                started = event.workflow_execution_started_event_attributes
+                task_timeout = started.workflow_task_timeout.ToTimedelta()
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                timeout = event.activity_task_scheduled_event_attributes.start_to_close_timeout
+                scheduled[(run.run_id, event.event_id)] = (moment, timeout.ToTimedelta())
+            elif kind in CLOSING:
+                attributes = getattr(event, CLOSING[kind])
+                closed[(run.run_id, attributes.scheduled_event_id)] = moment
             if not since < moment <= until:
                 continue
-            name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+            if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                lost.append(task_timeout)
+            name = EventType.Name(kind).removeprefix("EVENT_TYPE_")
             seen.append(f"{moment:%H:%M:%S.%f}"[:-3] + f" {name}")
-            scheduled = timeouts.get((run.run_id, _scheduled_event_id(event)))
-            if scheduled is not None and timed_out(event):
-                lost = max(lost or timedelta(0), scheduled)
+    lost += [
+        timeout
+        for key, (at, timeout) in scheduled.items()
+        if at <= since and closed.get(key, until) > since
+    ]
     shown = seen if len(seen) <= HISTORY_SHOWN else [*seen[:HISTORY_SHOWN], "..."]
-    return History(lost, "; ".join(shown) or "no event")
-
-
-def _scheduled_event_id(event: HistoryEvent) -> int:
-    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-        return event.activity_task_started_event_attributes.scheduled_event_id
-    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-        return event.activity_task_timed_out_event_attributes.scheduled_event_id
-    return 0
-
-
-def timed_out(event: HistoryEvent) -> bool:
-    """An activity's last attempt timed out, or (retried server-side, so no event of its own)
-    an attempt before the one this started event records did."""
-    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-        return True
-    started = event.activity_task_started_event_attributes
-    return event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and (
-        started.last_failure.timeout_failure_info.timeout_type
-        == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
-    )
+    return History(max(lost, default=None), "; ".join(shown) or "no event")
 
 
 async def explain_long_waits(temporal: Client, stalls: Stalls, sticky: timedelta) -> Stalls:
@@ -197,7 +199,7 @@ async def explain_long_waits(temporal: Client, stalls: Stalls, sticky: timedelta
 
 
 def limit_of(stall: Stall, sticky: timedelta) -> float:
-    """The sticky timeout + MARGIN; with an activity lost meanwhile, its timeout on top."""
+    """The sticky timeout + MARGIN; with work in flight at the kill, its timeout on top."""
     return (sticky + MARGIN + (stall.lost_activity or timedelta(0))).total_seconds()
 
 
@@ -207,7 +209,7 @@ def describe(stall: Stall | None) -> str:
     cause = (
         ""
         if stall.lost_activity is None
-        else f", an activity of {stall.lost_activity.seconds}s lost"
+        else f", work of a {stall.lost_activity.seconds}s timeout in flight"
     )
     return (
         f"{stall.seconds:.1f}s (subscription {stall.subscription_id}, "
@@ -217,7 +219,7 @@ def describe(stall: Stall | None) -> str:
 
 def stall_verdict(stalls: Stalls, sticky: timedelta) -> Verdict:
     """No subscription waited, after a worker kill, longer than the sticky timeout + MARGIN
-    (plus the start-to-close timeout of an activity lost with the worker, when one was)."""
+    (plus the timeout of the work its workflow had in flight at the kill, if any)."""
     limit = (sticky + MARGIN).total_seconds()
     queue_bound = [s for s in stalls.waiting if s.lost_activity is None]
     activity_bound = [s for s in stalls.waiting if s.lost_activity is not None]
@@ -225,7 +227,7 @@ def stall_verdict(stalls: Stalls, sticky: timedelta) -> Verdict:
     verdict = Verdict(
         f"no subscription stalled over the sticky timeout + {MARGIN.seconds}s after a worker kill",
         f"{len(stalls.waiting)} waits after kills; longest {longest}, "
-        f"limit {limit:g}s; {len(activity_bound)} over it after an activity was lost, longest "
+        f"limit {limit:g}s; {len(activity_bound)} over it with work in flight at the kill, longest "
         f"{describe(Stalls.longest(activity_bound))}",
     )
     verdict.violations = [
@@ -253,7 +255,7 @@ def stall_figures(stalls: Stalls, sticky_timeout: timedelta) -> StallFigures:
     return {
         "longest wait after a worker kill": waiting.seconds if waiting else None,
         "limit (sticky timeout + margin)": (sticky_timeout + MARGIN).total_seconds(),
-        "longest wait after a kill that lost an activity": lost.seconds if lost else None,
+        "longest wait with work in flight at the kill": lost.seconds if lost else None,
         "longest payment in flight at a kill, to its completion": (
             paying.seconds if paying else None
         ),
