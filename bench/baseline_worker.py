@@ -1,5 +1,5 @@
 """The purchase baseline: a workflow of three no-op activities, served by a worker process of
-the bench's own with the tokenbill worker's settings (client, data converter, activity slots)."""
+the bench's own with the tokenbill worker's settings (client, data converter, tuning)."""
 
 import asyncio
 import os
@@ -12,6 +12,7 @@ from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 from tokenbill.settings import Settings
+from worker.tuning import worker_tuning
 from workflows.converter import DATA_CONVERTER
 
 BASELINE_WORKFLOW = "BenchNoopWorkflow"
@@ -54,8 +55,7 @@ async def serve(settings: Settings) -> None:
         task_queue=BASELINE_TASK_QUEUE,
         workflows=[NoopWorkflow],
         activities=[noop_step],
-        graceful_shutdown_timeout=settings.worker_graceful_shutdown,
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        **worker_tuning(settings),
     )
     async with worker:
         await stop.wait()

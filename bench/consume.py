@@ -57,12 +57,13 @@ def direct_batch(url: str, orgs: list[int], run: str, size: int) -> Caller:
     return work
 
 
-def http_single(port: int, api_key: str, orgs: list[int], run: str) -> Caller:
+def http_single(ports: list[int], api_key: str, orgs: list[int], run: str) -> Caller:
+    """Single spends over HTTP, caller n talking to the API on ports[n % len(ports)]."""
     serial = itertools.count()
 
     async def work(number: int, deadline: float) -> int:
         done = 0
-        conn = await KeepAliveConnection.open("127.0.0.1", port)
+        conn = await KeepAliveConnection.open("127.0.0.1", ports[number % len(ports)])
         auth = f"Bearer {api_key}"
         try:
             while time.monotonic() < deadline:
@@ -113,7 +114,7 @@ def modes(stack: BenchStack, data: SpendingData, orgs: list[int], size: int) -> 
     url, port, key = stack.database_url, stack.api_port, data.api_key
     return [
         (DIRECT, direct_single(url, orgs, run)),
-        ("HTTP single spend", http_single(port, key, orgs, run)),
+        ("HTTP single spend", http_single([port], key, orgs, run)),
         (f"HTTP batch of {size}", http_batch(port, key, orgs, run, size)),
         (f"direct psycopg, batch of {size}", direct_batch(url, orgs, run, size)),
     ]

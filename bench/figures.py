@@ -4,7 +4,7 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A closed-loop caller: works until the deadline, returns how much it did.
 Caller = Callable[[int, float], Awaitable[int]]
@@ -71,12 +71,34 @@ async def closed_loop(
     return sum(counts), time.monotonic() - start
 
 
+@dataclass(frozen=True)
+class Limit:
+    """A figure held to an absolute bound rather than to a baseline of the run."""
+
+    section: str
+    name: str
+    value: float
+    unit: str
+    bound: float
+    at_most: bool = True
+
+    @property
+    def met(self) -> bool:
+        return self.value <= self.bound if self.at_most else self.value >= self.bound
+
+    @property
+    def goal(self) -> str:
+        return f"{'<=' if self.at_most else '>='} {self.bound:g} {self.unit}"
+
+
 @dataclass
 class SectionResult:
-    """A section's figures, and the facts that say whether what it measured went right."""
+    """A section's figures, the facts that say whether what it measured went right, and the
+    figures held to absolute bounds."""
 
     figures: list[Figure]
     facts: dict[str, float]
+    limits: list[Limit] = field(default_factory=list)
 
 
 @dataclass

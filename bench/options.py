@@ -3,7 +3,7 @@
 import argparse
 from dataclasses import dataclass
 
-SECTIONS = ("spending", "purchases", "reads", "subscriptions")
+SECTIONS = ("spending", "purchases", "reads", "subscriptions", "scale-out")
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Options:
     subscriptions: int
     subscription_concurrency: int
     wave_timeout: float
+    processes: int
 
 
 def parse_options(argv: list[str] | None, description: str | None = None) -> Options:
@@ -42,6 +43,8 @@ def parse_options(argv: list[str] | None, description: str | None = None) -> Opt
         help="subscriptions: concurrent creators before the wave")  # fmt: skip
     add("--wave-timeout", type=float, default=1800.0,
         help="subscriptions: seconds the wave may take after its due time")  # fmt: skip
+    add("--processes", type=int, default=2,
+        help="scale-out: 1, 2, ... up to this many API processes and workers")  # fmt: skip
     args = parser.parse_args(argv)
     return Options(
         only=tuple(args.only or SECTIONS), seconds=args.seconds, concurrency=args.concurrency,
@@ -49,5 +52,5 @@ def parse_options(argv: list[str] | None, description: str | None = None) -> Opt
         purchase_seconds=args.purchase_seconds, purchase_concurrency=args.purchase_concurrency,
         read_seconds=args.read_seconds, read_concurrency=args.read_concurrency,
         subscriptions=args.subscriptions, subscription_concurrency=args.subscription_concurrency,
-        wave_timeout=args.wave_timeout,
+        wave_timeout=args.wave_timeout, processes=args.processes,
     )  # fmt: skip

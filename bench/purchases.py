@@ -38,14 +38,16 @@ async def settle(conn: KeepAliveConnection, reference: str, auth: dict[str, str]
     return "unsettled"
 
 
-def http_buyers(port: int, buyers: list[Buyer], package: int, tally: Latencies) -> Caller:
+def http_buyers(ports: list[int], buyers: list[Buyer], package: int, tally: Latencies) -> Caller:
+    """Purchases over HTTP, buyer n talking to the API on ports[n % len(ports)]."""
+
     async def work(number: int, deadline: float) -> int:
         buyer = buyers[number % len(buyers)]
         auth = {"Authorization": f"Bearer {buyer.token}"}
         body = {"organization_id": buyer.organization_id, "package_id": package,
                 "payment_method": "pm_card_ok"}  # fmt: skip
         done = 0
-        conn = await KeepAliveConnection.open("127.0.0.1", port)
+        conn = await KeepAliveConnection.open("127.0.0.1", ports[number % len(ports)])
         try:
             while time.monotonic() < deadline:
                 started = time.monotonic()
@@ -121,7 +123,7 @@ async def run(stack: BenchStack, options: Options) -> SectionResult:
     print(f"  {BASELINE:<30} {base_rate:>8.1f}/s p50 {base.ms(0.5):.0f} ms", flush=True)
     purchase = await measure(
         stack, concurrency, options.purchase_seconds,
-        http_buyers(stack.api_port, buyers, package, bought), bought,
+        http_buyers([stack.api_port], buyers, package, bought), bought,
     )  # fmt: skip
     rate = purchase.rate
     print(f"  {'purchase over HTTP':<30} {rate:>8.1f}/s p50 {bought.ms(0.5):.0f} ms", flush=True)

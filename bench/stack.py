@@ -1,6 +1,7 @@
 """The servers a bench run measures, all started by the run and all stopped by it: PostgreSQL
 (durable: fsync and synchronous commit on), the Temporal dev server, the API (uvicorn), the
-tokenbill worker and the bench's own baseline worker, each on a free port."""
+tokenbill worker and the bench's own baseline worker, each on a free port; and, for the scale-out
+section, more API processes (each on a port of its own) and tokenbill workers beside them."""
 
 import json
 import os
@@ -38,8 +39,13 @@ class BenchStack:
     options: StackOptions
     postgres: LocalPostgres | None = None
     temporal: LocalTemporal | None = None
-    api_port: int = 0
+    api_ports: list[int] = field(default_factory=list)
     processes: dict[str, Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def api_port(self) -> int:
+        """The first API's port: every section but the scale-out talks to it alone."""
+        return self.api_ports[0]
 
     @property
     def settings(self) -> Settings:
@@ -59,17 +65,32 @@ class BenchStack:
         self.postgres = LocalPostgres(self.folder / "postgres").start()
         self.temporal = LocalTemporal(log_path=self.folder / "logs" / "temporal.log").start()
         upgrade_to_head(self.postgres.url)
-        self.api_port = free_port()
-        self._start("worker", [str(Path(sys.executable).parent / "tokenbill"), "worker"])
         self._start("baseline worker", [sys.executable, "-m", "bench.baseline_worker"])
-        api = [
-            sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
-            "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning",
-            "--no-access-log", "--workers", str(self.options.api_workers),
-        ]  # fmt: skip
-        self._start("api", api)
-        wait_for_port(self.api_port)
+        self.scale_to(1)
         return self
+
+    @property
+    def process_count(self) -> int:
+        """API processes (and tokenbill workers, as many) running."""
+        return len(self.api_ports)
+
+    def scale_to(self, count: int) -> None:
+        """Start API processes and tokenbill workers until `count` of each run (the first pair
+        is named `api` and `worker`, the next `api 2` and `worker 2`, ...)."""
+        while self.process_count < count:
+            suffix = f" {self.process_count + 1}" if self.api_ports else ""
+            port = free_port()
+            self._start(
+                f"worker{suffix}", [str(Path(sys.executable).parent / "tokenbill"), "worker"]
+            )
+            api = [
+                sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
+                "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                "--no-access-log", "--workers", str(self.options.api_workers),
+            ]  # fmt: skip
+            self._start(f"api{suffix}", api)
+            wait_for_port(port)
+            self.api_ports.append(port)
 
     def pid(self, name: str) -> int:
         return self.processes[name].pid

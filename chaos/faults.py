@@ -34,6 +34,10 @@ class FaultLog:
     def counts(self) -> Counter[str]:
         return Counter(f.kind for f in self.faults)
 
+    def kills(self) -> list[datetime]:
+        """The moments a worker was killed."""
+        return [f.at for f in self.faults if f.kind == WORKER_KILL]
+
     def add_gateway_faults(self, worker_logs: list[Path]) -> None:
         """The sandbox's own log lines of the faults it injected, in every worker incarnation."""
         for path in worker_logs:

@@ -1,9 +1,11 @@
 """What a run prints: the faults injected (counts by kind, each with its moment), the traffic the
-clients saw, and each check passed or failed with its violations."""
+clients saw, how long subscriptions stalled after worker kills, and each check passed or failed
+with its violations."""
 
 from chaos.book import Book
 from chaos.client import ClientStats
 from chaos.faults import EVERY_KIND, FaultLog
+from chaos.stalls import StallFigures
 from chaos.verdict import Verdict
 
 SHOWN_VIOLATIONS = 20
@@ -37,6 +39,12 @@ def print_traffic(book: Book, stats: ClientStats) -> None:
     )
     if book.unanswered:
         print(f"  requests the clients gave up on: {len(book.unanswered)}")
+
+
+def print_stalls(stalls: StallFigures) -> None:
+    print("\nSubscription stalls after worker kills (seconds):")
+    for name, seconds in stalls.items():
+        print(f"  {name:55} {'-' if seconds is None else f'{seconds:.1f}'}")
 
 
 def print_verdicts(verdicts: list[Verdict]) -> None:

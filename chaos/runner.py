@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,9 +28,10 @@ from chaos.money_checks import (
 from chaos.notification_checks import crossings_recorded, notifications_delivered
 from chaos.options import Options, parse
 from chaos.population import arrange, create_people
-from chaos.report import print_faults, print_traffic, print_verdicts
+from chaos.report import print_faults, print_stalls, print_traffic, print_verdicts
 from chaos.settle import Settled, cancel_subscriptions, settle
 from chaos.stack import JWT_SECRET, ChaosStack, GatewayFaultRates
+from chaos.stalls import StallFigures, read_stalls, stall_figures, stall_verdict
 from chaos.verdict import Verdict
 from chaos.webhook_sink import WebhookSink
 from db.reconciliation import use_one_snapshot
@@ -100,9 +102,10 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
         await asyncio.sleep(options.duration)
         stop.set()
         await running
+        traffic_end = datetime.now(UTC)
         print("chaos: traffic over; cancelling subscriptions and letting the system settle")
         await cancel_subscriptions(client, plans, book)
-        verdicts = await conclude(stack, options, book)
+        verdicts, stalls = await conclude(stack, options, book, log.kills(), traffic_end)
     finally:
         await client.close()
         await sink.stop()
@@ -115,20 +118,29 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
     print_faults(log)
     print(f"  webhook deliveries answered 503 by the receiver: {sink.refused} of {sink.received}")
     print_traffic(book, stats)
+    print_stalls(stalls)
     print_verdicts(verdicts)
     if options.summary is not None:
-        write_summary(options.summary, log, verdicts)
+        write_summary(options.summary, log, verdicts, stalls)
     return verdicts
 
 
-async def conclude(stack: ChaosStack, options: Options, book: Book) -> list[Verdict]:
+async def conclude(
+    stack: ChaosStack, options: Options, book: Book, kills: list[datetime], traffic_end: datetime
+) -> tuple[list[Verdict], StallFigures]:
     settings = _settings(stack)
+    sticky = settings.worker_sticky_queue_timeout
     engine = create_engine(settings, pool_size=4)
     temporal = await Client.connect(stack.temporal.address, data_converter=DATA_CONVERTER)
     try:
         session_maker = create_session_maker(engine)
         settled = await settle(session_maker, temporal, options.settle_timeout)
-        return [settled_verdict(settled), *await run_checks(session_maker, settings, book, settled)]
+        verdicts = [settled_verdict(settled)]
+        verdicts += await run_checks(session_maker, settings, book, settled)
+        async with session_maker() as session:
+            stalls = await read_stalls(session, temporal, kills, traffic_end, sticky)
+        verdicts.append(stall_verdict(stalls, sticky))
+        return verdicts, stall_figures(stalls, sticky)
     finally:
         await engine.dispose()
 
@@ -170,9 +182,10 @@ async def guarded(check: Awaitable[Verdict | list[Verdict]]) -> list[Verdict]:
     return found if isinstance(found, list) else [found]
 
 
-def write_summary(path: Path, log: FaultLog, verdicts: list[Verdict]) -> None:
+def write_summary(path: Path, log: FaultLog, verdicts: list[Verdict], stalls: StallFigures) -> None:
     summary = {
         "faults": dict(log.counts()),
+        "stall_seconds": stalls,
         "checks": [
             {"name": v.name, "passed": v.passed, "violations": v.violations[:50]} for v in verdicts
         ],

@@ -19,7 +19,7 @@ from tokenbill.settings import to_libpq_url
 SYSTEM_SERVER = "postgresql://postgres@/postgres?host=/var/run/postgresql"
 DATABASE_LEVEL_TESTS = ("tests/db", "tests/api/spending", "tests/jobs", "tests/activities")
 SHORT_CHAOS_RUN = (
-    "--duration", "40", "--settle-timeout", "100", "--worker-kill-every", "7", "14",
+    "--duration", "40", "--settle-timeout", "240", "--worker-kill-every", "7", "14",
 )  # fmt: skip
 
 

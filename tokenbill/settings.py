@@ -116,6 +116,17 @@ class Settings(BaseSettings):
     )
     worker_graceful_shutdown: timedelta = timedelta(seconds=10)
     worker_max_concurrent_activities: int = Field(default=100, gt=0)
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, gt=0)
+    worker_max_cached_workflows: int = Field(
+        default=2500, ge=0,
+        description="Workflows kept in worker memory between tasks; past it the oldest is replayed",
+    )  # fmt: skip
+    worker_sticky_queue_timeout: timedelta = Field(
+        default=timedelta(seconds=10), gt=timedelta(0),
+        description="How long a cached workflow's task waits for its worker before any takes it",
+    )  # fmt: skip
+    worker_max_concurrent_workflow_task_polls: int = Field(default=5, gt=0)
+    worker_max_concurrent_activity_task_polls: int = Field(default=5, gt=0)
     job_schedules: dict[str, str] = Field(
         default_factory=dict,
         description="Cron overrides for background jobs by seed name, as a JSON object",

@@ -17,6 +17,7 @@ from worker.outbox_relay import ensure_outbox_relay
 from worker.registry import WORKFLOWS, build_activities
 from worker.schedules import ensure_schedules
 from worker.telemetry import worker_runtime
+from worker.tuning import worker_tuning
 
 logger = logging.getLogger("tokenbill.worker")
 
@@ -39,8 +40,7 @@ def build_worker(
             if activities is not None
             else build_activities(settings, session_maker, client)
         ),
-        graceful_shutdown_timeout=settings.worker_graceful_shutdown,
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        **worker_tuning(settings),
     )
 
 

@@ -41,6 +41,15 @@ def test_every_section_measures_completed_work_beside_its_baseline(tmp_path: Pat
     wave = results["subscriptions"].facts
     assert wave["periods paid"] == 4
     assert wave["periods unpaid"] == wave["subscriptions not active"] == 0
+    assert [limit.name for limit in results["subscriptions"].limits] == [
+        "worker RSS growth per live subscription"
+    ]
+    scaled = results["scale-out"]
+    assert [f.name for f in scaled.figures] == [
+        "1 API + 1 worker: HTTP single spend", "1 API + 1 worker: purchase over HTTP",
+        "2 APIs + 2 workers: HTTP single spend", "2 APIs + 2 workers: purchase over HTTP",
+    ]  # fmt: skip
+    assert all(count == 0 for count in scaled.facts.values()), scaled.facts
 
 
 def test_only_runs_the_sections_asked_for() -> None:

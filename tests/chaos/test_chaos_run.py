@@ -14,7 +14,7 @@ from chaos.faults import EVERY_KIND
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 SHORT_RUN = [
-    "--duration", "45", "--settle-timeout", "100", "--worker-kill-every", "7", "14",
+    "--duration", "45", "--settle-timeout", "240", "--worker-kill-every", "7", "14",
     "--apis", "2", "--workers", "2",
 ]  # fmt: skip
 
