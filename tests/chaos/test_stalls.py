@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chaos.stalls import Period, measure, stall_verdict
+from chaos.stalls import MARGIN, Period, measure, stall_verdict
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -39,9 +39,10 @@ def test_each_kill_times_the_first_period_each_subscription_had_not_started() ->
 
 def test_a_wait_past_the_sticky_timeout_and_margin_fails_the_check() -> None:
     stalls = measure(PERIODS, [at(5)], traffic_end=at(30), quiet=timedelta(seconds=15))
-    verdict = stall_verdict(stalls, timedelta(seconds=10))
+    # Limits of 15 s (fails subscription 2's wait) and 25 s (holds it), whatever the margin.
+    verdict = stall_verdict(stalls, timedelta(seconds=15) - MARGIN)
     assert [v.split(" waited")[0] for v in verdict.violations] == ["subscription 2"]
-    assert stall_verdict(stalls, timedelta(seconds=20)).passed
+    assert stall_verdict(stalls, timedelta(seconds=25) - MARGIN).passed
 
 
 def test_a_wait_that_saw_an_activity_lost_is_held_to_that_activity_s_timeout() -> None:
@@ -50,4 +51,4 @@ def test_a_wait_that_saw_an_activity_lost_is_held_to_that_activity_s_timeout() -
         replace(s, lost_activity=timedelta(seconds=30)) if s.subscription_id == 2 else s
         for s in stalls.waiting
     ]
-    assert stall_verdict(replace(stalls, waiting=lost), timedelta(seconds=10)).passed
+    assert stall_verdict(replace(stalls, waiting=lost), timedelta(seconds=15) - MARGIN).passed
