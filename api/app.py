@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from api.auth.identity_provider import IdentityProvider
 from api.errors import install_error_handlers
 from api.middleware import (
     TOKENS_PREFIX,
@@ -41,16 +42,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         temporal = WorkflowClient(settings)
         spending = await SpendingState.open(settings, temporal)
+        identity_provider = IdentityProvider.from_settings(settings)
         app.state.tokenbill = AppState(
             settings=settings,
             engine=engine,
             session_maker=create_session_maker(engine),
             workflows=temporal,
             spending=spending,
+            identity_provider=identity_provider,
         )
         try:
             yield
         finally:
+            if identity_provider is not None:
+                await identity_provider.close()
             await spending.close()
             await engine.dispose()
 

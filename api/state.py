@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.auth.identity_provider import IdentityProvider
 from api.spending_state import SpendingState
 from tokenbill.settings import Settings
 from tokenbill.workflow_client import WorkflowClient
@@ -18,6 +19,7 @@ class AppState:
     session_maker: async_sessionmaker[AsyncSession]
     workflows: WorkflowClient
     spending: SpendingState
+    identity_provider: IdentityProvider | None
 
 
 def app_state(request: Request) -> AppState:
@@ -41,6 +43,10 @@ def get_workflows(request: Request) -> WorkflowClient:
 
 def get_spending(request: Request) -> SpendingState:
     return app_state(request).spending
+
+
+def get_identity_provider(request: Request) -> IdentityProvider | None:
+    return app_state(request).identity_provider
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -212,6 +212,42 @@ async def find_user_by_email(session: AsyncSession, email: str) -> UserRecord | 
     return None if user is None else UserRecord.of(user)
 
 
+async def find_user_by_external_subject(session: AsyncSession, subject: str) -> UserRecord | None:
+    user = await session.scalar(select(User).where(User.external_subject == subject))
+    return None if user is None else UserRecord.of(user)
+
+
+async def link_external_subject(
+    session: AsyncSession,
+    user_id: int,
+    subject: str,
+    *,
+    actor: Actor,
+    context: RequestContext | None = None,
+) -> UserRecord:
+    """Link the user to its subject at the identity provider (`sub`); one user per subject."""
+    subject = subject.strip()
+    if not subject or len(subject) > 255:
+        raise DirectoryError("a subject is 1 to 255 characters")
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    before = {"external_subject": user.external_subject}
+    try:
+        # Set inside the savepoint: begin_nested() flushes pending changes before it starts.
+        async with session.begin_nested():
+            user.external_subject = subject
+            await session.flush()
+    except IntegrityError as exc:
+        raise AlreadyExists(f"another user is linked to subject {subject}") from exc
+    await write_audit(
+        session, actor=actor, action="user.link_subject", organization_id=user.organization_id,
+        target_type="user", target_id=user.id, before=before,
+        after={"external_subject": subject}, context=context,
+    )  # fmt: skip
+    return UserRecord.of(user)
+
+
 async def list_users(
     session: AsyncSession,
     *,

@@ -174,6 +174,26 @@ def test_user_commands_manage_users_and_permissions_with_audit(seeded: str, tmp_
     assert "already exists" in duplicate.stderr
 
 
+def test_link_subject_names_a_user_at_the_identity_provider_once(
+    seeded: str, tmp_path: Path
+) -> None:
+    [(user_id,)] = query(seeded, "SELECT id FROM users WHERE email = %s", "viewer@demo.test")
+    [(other_id,)] = query(seeded, "SELECT id FROM users WHERE email = %s", "buyer@demo.test")
+    subject = f"auth0|{user_id}-cli"
+    done = tokenbill(
+        "user", "link-subject", str(user_id), subject, database_url=seeded, cwd=tmp_path
+    )  # fmt: skip
+    assert done.stdout.strip() == f"linked user {user_id} viewer@demo.test to subject {subject}"
+    audit = last_audit(seeded, "user.link_subject")
+    assert audit[:4] == ("system", "cli", "user", str(user_id))
+    assert audit[5] == {"external_subject": subject}
+    taken = tokenbill(
+        "user", "link-subject", str(other_id), subject,
+        database_url=seeded, cwd=tmp_path, expect=1,
+    )  # fmt: skip
+    assert "another user is linked" in taken.stderr
+
+
 def test_set_password_reads_stdin_stores_an_argon2id_hash_and_audits(
     seeded: str, tmp_path: Path
 ) -> None:

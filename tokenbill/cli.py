@@ -324,6 +324,16 @@ def cmd_user_deactivate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_user_link_subject(args: argparse.Namespace, settings: Settings) -> int:
+    from db.directory import link_external_subject
+
+    user = run_db(
+        settings, lambda s: link_external_subject(s, args.id, args.subject, actor=CLI_ACTOR)
+    )
+    print(f"linked user {user.id} {user.email} to subject {args.subject.strip()}")
+    return 0
+
+
 def cmd_user_set_password(args: argparse.Namespace, settings: Settings) -> int:
     from services.errors import ServiceError
     from services.sign_in.passwords import check_new_password, set_password
@@ -550,6 +560,12 @@ def build_parser() -> argparse.ArgumentParser:
         user, "set-password", cmd_user_set_password,
         "set a user's console password (from a prompt, or the first line of stdin)",
     ).add_argument("email")  # fmt: skip
+    link = command(
+        user, "link-subject", cmd_user_link_subject,
+        "link a user to its subject (sub) at the identity provider",
+    )  # fmt: skip
+    link.add_argument("id", type=int)
+    link.add_argument("subject")
     for name, handler, verb in (
         ("grant", cmd_user_grant, "grant a permission to"),
         ("revoke", cmd_user_revoke, "revoke a permission from"),

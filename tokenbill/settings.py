@@ -4,12 +4,22 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "change-me-in-production-tokenbill-dev-secret"
 MIN_JWT_SECRET_BYTES = 32
+# Public-key JWS algorithms only: an HMAC or `none` token from the identity provider is refused.
+SignatureAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"
+]
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def default_identity_provider_algorithms() -> list[SignatureAlgorithm]:
+    return ["RS256", "ES256"]
 
 
 class Settings(BaseSettings):
@@ -91,6 +101,38 @@ class Settings(BaseSettings):
     max_purchase_quantity: int = Field(default=100, gt=0)
     spend_pool_size: int = Field(default=20, gt=0)
     api_key_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
+
+    # --- Bearer tokens of the host system's identity provider (all unset: not accepted) ---
+    identity_provider_jwks_url: str | None = Field(
+        default=None,
+        description="JWKS URL of the identity provider whose tokens the API also accepts",
+    )
+    identity_provider_issuer: str | None = Field(
+        default=None, description="The `iss` the provider's tokens must carry"
+    )
+    identity_provider_audience: str | None = Field(
+        default=None, description="The `aud` the provider's tokens must be meant for"
+    )
+    identity_provider_user_claim: Literal["email", "sub"] = Field(
+        default="email",
+        description="email: the user with that address; sub: the user linked to that subject",
+    )
+    identity_provider_algorithms: Annotated[list[SignatureAlgorithm], NoDecode] = Field(
+        default_factory=default_identity_provider_algorithms,
+        description="Signature algorithms accepted from the provider (public-key ones only)",
+    )
+    identity_provider_jwks_cache_ttl: timedelta = Field(
+        default=timedelta(minutes=15), gt=timedelta(0),
+        description="How long fetched keys are used before the JWKS URL is read again",
+    )  # fmt: skip
+    identity_provider_jwks_min_refetch: timedelta = Field(
+        default=timedelta(seconds=30), ge=timedelta(0),
+        description="Shortest time between two reads of the JWKS URL (unknown key ids, failures)",
+    )  # fmt: skip
+    identity_provider_jwks_timeout: timedelta = Field(
+        default=timedelta(seconds=5), gt=timedelta(0),
+        description="Timeout of one read of the JWKS URL",
+    )  # fmt: skip
 
     # --- Payments and workers ---
     payment_gateway: Literal["sandbox"] = "sandbox"
@@ -217,6 +259,40 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("identity_provider_algorithms", mode="before")
+    @classmethod
+    def _comma_separated_algorithms(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("identity_provider_jwks_url")
+    @classmethod
+    def _https_or_loopback(cls, value: str | None) -> str | None:
+        """Keys read over plain http could be swapped on the way: https, or http to loopback."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme == "https" and parts.hostname:
+            return value.strip()
+        if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+            return value.strip()
+        raise ValueError("an https:// URL (http:// only to localhost, 127.0.0.1 or ::1)")
+
+    @model_validator(mode="after")
+    def _identity_provider_complete(self) -> "Settings":
+        """A JWKS URL without an issuer and an audience would accept any token its keys sign."""
+        if self.identity_provider_jwks_url and not (
+            self.identity_provider_issuer and self.identity_provider_audience
+        ):
+            raise ValueError(
+                "IDENTITY_PROVIDER_JWKS_URL needs IDENTITY_PROVIDER_ISSUER and "
+                "IDENTITY_PROVIDER_AUDIENCE"
+            )
+        if self.identity_provider_jwks_url and not self.identity_provider_algorithms:
+            raise ValueError("IDENTITY_PROVIDER_ALGORITHMS names no algorithm")
+        return self
 
     @field_validator("console_widget_frame_ancestors")
     @classmethod

@@ -34,6 +34,10 @@ class User(Base):
     created_at: Mapped[datetime] = created_at_column()
     # Migration 0015: the console's argon2id password hash; null until a password is set.
     password_hash: Mapped[str | None] = mapped_column(Text)
+    # Migration 0016: the user's `sub` at the host system's identity provider, once linked.
+    external_subject: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("external_subject", name="uq_users_external_subject"),)
 
 
 class ApiKey(Base):
