@@ -133,6 +133,10 @@ async def test_history_filters_exports_and_keeps_other_organizations_out(
     assert reference not in none_failed.text and "No purchases match." in none_failed.text
     by_type = await console.get("/tokens/history", params={"type": "one_time", "to": "2999-01-01"})
     assert reference in by_type.text
+    as_the_form_sends = await console.get(
+        "/tokens/history", params={"status": "", "type": "", "from": "", "to": ""}
+    )
+    assert as_the_form_sends.status_code == 200 and reference in as_the_form_sends.text
 
     export = await console.get("/tokens/history.csv")
     assert export.status_code == 200

@@ -6,7 +6,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,8 +23,6 @@ router = APIRouter()
 MAX_ROW_ID = 2**31 - 1
 PAGE_SIZE = 20
 EXPORT_BATCH = 500
-Status = Literal["pending", "processing", "completed", "failed", "refunded"]
-Kind = Literal["one_time", "subscription", "auto_topup"]
 STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed", "refunded")
 KINDS: tuple[str, ...] = ("one_time", "subscription", "auto_topup")
 CSV_COLUMNS = (
@@ -63,31 +61,48 @@ class Filters:
         return datetime.combine(self.created_to + timedelta(days=1), time.min, UTC)
 
 
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
 async def filters(
     request: Request,
     session: DbSession,
     context: Context,
     user: Annotated[ConsoleUser, require(VIEW)],
-    organization_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-    status: Annotated[Status | None, Query()] = None,
-    purchase_type: Annotated[Kind | None, Query(alias="type")] = None,
-    created_from: Annotated[date | None, Query(alias="from")] = None,
-    created_to: Annotated[date | None, Query(alias="to")] = None,
+    organization_id: Annotated[str, Query(max_length=12)] = "",
+    status: Annotated[str, Query(max_length=16)] = "",
+    purchase_type: Annotated[str, Query(alias="type", max_length=16)] = "",
+    created_from: Annotated[str, Query(alias="from", max_length=10)] = "",
+    created_to: Annotated[str, Query(alias="to", max_length=10)] = "",
 ) -> Filters:
-    """The filters asked for, the organization a user may see (its own; an admin's choice)."""
-    if organization_id is not None and not user.sees_organization(organization_id):
+    """The filters asked for (a field the form left empty, or a value it cannot send, filters
+    nothing) and the organization a user may see (its own; an admin's choice)."""
+    chosen = int(organization_id) if organization_id.isdigit() else None
+    if chosen is not None and not 1 <= chosen <= MAX_ROW_ID:
+        chosen = None
+    if chosen is not None and not user.sees_organization(chosen):
         raise await refuse(
             request, session, context, user, "You may only see your own organization's purchases.",
-            organization_id=organization_id,
+            organization_id=chosen,
         )  # fmt: skip
-    if organization_id is None and not user.is_admin:
+    if chosen is None and not user.is_admin:
         if user.user.organization_id is None:
             raise await refuse(
                 request, session, context, user, "Your user belongs to no organization.",
                 organization_id=None,
             )  # fmt: skip
-        organization_id = user.user.organization_id
-    return Filters(organization_id, status, purchase_type, created_from, created_to)
+        chosen = user.user.organization_id
+    return Filters(
+        chosen,
+        status if status in STATUSES else None,
+        purchase_type if purchase_type in KINDS else None,
+        _day(created_from),
+        _day(created_to),
+    )
 
 
 Chosen = Annotated[Filters, Depends(filters)]
