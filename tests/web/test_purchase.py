@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import directory
 from db.models import TokenPurchase
+from tests.api.helpers import api_client
 from tests.purchase_helpers import create_package
 from tests.web.conftest import MakeConsoleUser, csrf_of, sign_in
+from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
 BUYER = (directory.VIEW, directory.PURCHASE)
@@ -155,3 +157,29 @@ async def test_history_filters_exports_and_keeps_other_organizations_out(
         assert (await strange.get(f"/tokens/purchase/{reference}")).status_code == 403
         missing = await strange.get(f"/tokens/invoices/TOK-{uuid.uuid4().hex[:6]}")
         assert missing.status_code == 403
+
+
+async def test_an_admin_sees_every_organization_and_each_workflow_in_the_temporal_ui(
+    settings: Settings,
+    make_console_user: MakeConsoleUser,
+    make_organization,
+    session_maker: Maker,
+):
+    organization = await make_organization()
+    package = await create_package(session_maker)
+    buyer = await make_console_user(organization, BUYER)
+    admin = await make_console_user(None, (), role="admin")
+    linked = settings.model_copy(update={"temporal_ui_url": "http://localhost:8233/"})
+    async with api_client(linked) as console:
+        await sign_in(console, buyer.email)
+        bought = await console.post(
+            "/tokens/purchase", data=_confirmation(await _review(console, organization, package))
+        )
+        reference = bought.headers["location"].rsplit("/", 1)[1]
+    async with api_client(linked) as console:
+        await sign_in(console, admin.email)
+        history = await console.get("/tokens/history", params={"organization_id": organization})
+    assert reference in history.text
+    namespace = settings.temporal_namespace
+    link = f"http://localhost:8233/namespaces/{namespace}/workflows/purchase-{reference}"
+    assert f'href="{link}"' in history.text

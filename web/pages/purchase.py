@@ -148,12 +148,6 @@ async def purchase_form(
     return _form_page(request, user, packages, settings, organization_id=chosen)
 
 
-def _order_of(
-    organization_id: int, package_id: int, quantity: int, payment_method: str, key: str
-) -> Order:
-    return Order(organization_id, package_id, quantity, payment_method, key)
-
-
 @router.get(PURCHASE_PATH + "/review")
 async def purchase_review(
     request: Request,
@@ -169,7 +163,7 @@ async def purchase_review(
 ) -> Response:
     """The confirmation: what will be charged, and the button that buys."""
     await _own_organization(request, session, context, user, organization_id)
-    order = _order_of(organization_id, package_id, quantity, payment_method, key)
+    order = Order(organization_id, package_id, quantity, payment_method, key)
     packages = await _packages(session, settings)
     problem = _problem(order, packages, settings)
     if problem is not None:
@@ -205,7 +199,7 @@ async def purchase_submit(
 ) -> Response:
     """Buy, once per form: a second submit of the same form (its key) shows the same purchase."""
     await _own_organization(request, session, context, user, organization_id)
-    order = _order_of(organization_id, package_id, quantity, payment_method, key)
+    order = Order(organization_id, package_id, quantity, payment_method, key)
     packages = await _packages(session, settings)
     problem = _problem(order, packages, settings)
     if problem is None:

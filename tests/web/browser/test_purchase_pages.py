@@ -8,9 +8,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import directory
+from db.models import TokenPurchase
 from tests.purchase_helpers import create_package
 from tests.web.browser.conftest import PASSWORD, Browsing, MakeMember, NewBrowsing
 
@@ -25,6 +27,14 @@ async def sign_in(browsing: Browsing, email: str) -> None:
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/tokens")
+
+
+async def _purchases_of(session_maker: Maker, organization_id: int) -> int:
+    async with session_maker() as session:
+        count = await session.scalar(
+            select(func.count()).where(TokenPurchase.organization_id == organization_id)
+        )
+    return int(count or 0)
 
 
 async def _balance(browsing: Browsing) -> Decimal:
@@ -62,6 +72,7 @@ async def test_a_buyer_buys_the_business_pack_and_opens_its_invoice(
     await confirm.dblclick()
     await page.wait_for_url("**/tokens/purchase/TKP-*")
     reference = page.url.rsplit("/", 1)[1]
+    assert await _purchases_of(session_maker, organization) == 1  # the double click bought once
     status = page.get_by_test_id("purchase-status")
     await page.get_by_test_id("invoice-link").wait_for(timeout=SETTLE_MS)
     assert await status.inner_text() == "completed"
