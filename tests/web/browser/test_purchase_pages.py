@@ -163,3 +163,30 @@ async def test_the_history_lists_the_purchase_and_exports_it_as_csv(
     assert exported.startswith("purchase_reference_id,")
     assert f"{reference},{organization},one_time,completed,1000," in exported
     assert browsing.watch.console_errors == []
+
+
+async def test_a_declined_card_shows_the_purchase_failed_without_an_invoice(
+    session_maker: Maker,
+    make_organization: Callable[..., Awaitable[int]],
+    make_member: MakeMember,
+    new_browsing: NewBrowsing,
+):
+    organization = await make_organization()
+    buyer = await make_member(organization, (directory.VIEW, directory.PURCHASE))
+    package = await create_package(session_maker)
+    browsing = await new_browsing(width=375, height=800)
+    page = browsing.page
+    await sign_in(browsing, buyer.email)
+    await page.goto("/tokens/purchase")
+    await page.locator(f'input[name="package_id"][value="{package}"]').check()
+    await page.get_by_label("Payment method").select_option("pm_card_declined")
+    await page.get_by_role("button", name="Review the purchase").click()
+    await page.get_by_role("button", name="Confirm and pay 290.00 USD").click()
+    await page.wait_for_url("**/tokens/purchase/TKP-*")
+    status = page.get_by_test_id("purchase-status")
+    await page.get_by_text("Why it failed").wait_for(timeout=SETTLE_MS)
+    assert await status.inner_text() == "failed"
+    assert await page.get_by_test_id("invoice-link").count() == 0
+    assert await browsing.accessibility_violations() == []
+    await browsing.screenshot("purchase-failed-375px")
+    assert browsing.watch.console_errors == []
