@@ -1,15 +1,11 @@
 """Idempotency-Key on POSTs that create or move something: the first answer is kept and replayed.
 
-A key is claimed inside the route's own transaction, so a request that fails (and rolls back)
-leaves the key free; the answer is stored once the work is done. A key belongs to its principal
-and is bound to the method, the concrete path (`/subscriptions/2/cancel`, not the route's
-template) and the validated body: the same key sent to another resource, route or body is refused
-(422 `idempotency_key_reused`), never answered with another request's replay. Records older than
-IDEMPOTENCY_KEY_RETENTION are removed by the cleanupOldAuditLogs job (db/idempotency_retention.py).
+The header read and checked, and the one claim/replay/store/commit sequence of a route. A key
+belongs to its principal and is bound to the method, the concrete path (`/subscriptions/2/cancel`,
+not the route's template) and the validated body; the records themselves are
+services/idempotency.py's (422 `idempotency_key_reused` for a key sent elsewhere).
 """
 
-import hashlib
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,9 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.dependencies import Principal
 from api.errors import ApiError
 from api.openapi_errors import JSON_ERROR
-from db import idempotency
+from services.idempotency import (
+    KEY_NAME,
+    IdempotentRequest,
+    StoredAnswer,
+    bound_request,
+    claim,
+    store_response,
+)
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_HEADER = KEY_NAME
 _ACCEPTABLE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
@@ -54,22 +57,6 @@ def idempotency_key_openapi(max_length: int = 255) -> dict[str, Any]:
 IDEMPOTENT_ROUTE = idempotency_key_openapi()
 
 
-@dataclass(frozen=True)
-class IdempotentRequest:
-    scope: str
-    key: str
-    request_hash: str
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    status: int
-    body: Any
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status)
-
-
 def idempotent_request(
     request: Request, principal: Principal, body: BaseModel
 ) -> IdempotentRequest:
@@ -87,54 +74,15 @@ def idempotent_request(
             "invalid_idempotency_key",
             f"The {IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters, no spaces.",
         )
-    bound_to = {
-        "method": request.method,
-        "path": request.url.path,
-        "body": body.model_dump(mode="json"),
-    }
-    canonical = json.dumps(bound_to, sort_keys=True, separators=(",", ":"))
-    return IdempotentRequest(
-        scope=f"user:{principal.id}",
-        key=key,
-        request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
-    )
+    return bound_request(
+        user_id=principal.id, key=key, method=request.method, path=request.url.path,
+        body=body.model_dump(mode="json"),
+    )  # fmt: skip
 
 
-async def claim(session: AsyncSession, request: IdempotentRequest) -> StoredResponse | None:
-    """Claim the key (None), or return the first answer when this is a replay.
-
-    A concurrent claim of the same key waits on the unique index until the first one commits or
-    rolls back, so two requests never both do the work.
-    """
-    if await idempotency.insert_claim(session, request.scope, request.key, request.request_hash):
-        return None
-    row = await idempotency.claimed_key(session, request.scope, request.key)
-    if row.request_hash != request.request_hash:
-        raise ApiError(
-            422,
-            "idempotency_key_reused",
-            f"This {IDEMPOTENCY_HEADER} was already used for a different request (another "
-            "path, method or body); send a new key for a new operation.",
-        )
-    if row.response_status is None:
-        raise ApiError(
-            409,
-            "idempotency_request_in_progress",
-            f"A request with this {IDEMPOTENCY_HEADER} is still being processed; retry shortly.",
-        )
-    return StoredResponse(int(row.response_status), row.response_body)
-
-
-async def store_response(
-    session: AsyncSession, request: IdempotentRequest, status: int, body: Any
-) -> None:
-    await idempotency.keep_response(session, request.scope, request.key, status, body)
-
-
-async def forget(session: AsyncSession, request: IdempotentRequest) -> None:
-    """Drop a key whose stored answer no longer holds (its work was undone), so a retry with it
-    starts afresh."""
-    await idempotency.delete_key(session, request.scope, request.key)
+def json_answer(answer: StoredAnswer) -> JSONResponse:
+    """A kept answer (the first, or its replay) as the response."""
+    return JSONResponse(answer.body, status_code=answer.status)
 
 
 class _NoBody(BaseModel):
@@ -159,7 +107,7 @@ async def respond_once(
     body: BaseModel | None,
     work: Callable[[], Awaitable[Answer]],
     *,
-    on_replay: Callable[[StoredResponse], Awaitable[JSONResponse]] | None = None,
+    on_replay: Callable[[StoredAnswer], Awaitable[JSONResponse]] | None = None,
 ) -> JSONResponse:
     """The one idempotent-request sequence: claim the Idempotency-Key (or replay the first
     answer), do the work in the request's transaction, store the answer with it and commit.
@@ -170,7 +118,7 @@ async def respond_once(
     key = idempotent_request(request, principal, body if body is not None else _NoBody())
     replay = await claim(session, key)
     if replay is not None:
-        return await on_replay(replay) if on_replay is not None else replay.response()
+        return await on_replay(replay) if on_replay is not None else json_answer(replay)
     answer = await work()
     await store_response(session, key, answer.status, answer.body)
     await session.commit()

@@ -15,10 +15,11 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Principal
-from api.idempotency import StoredResponse, claim, idempotent_request, store_response
+from api.idempotency import idempotent_request
 from api.schemas.webhooks import WebhookCreated, WebhookOut
 from db.webhook_secrets import SecretBox, SecretUnreadable
 from services.errors import conflict
+from services.idempotency import StoredAnswer, claim, store_response
 from services.webhooks.endpoints import EndpointWithSecret
 from tokenbill.settings import Settings
 
@@ -57,7 +58,7 @@ async def respond_once_with_secret(
     return JSONResponse(sent, status_code=status)
 
 
-def _replay(replay: StoredResponse, box: SecretBox) -> JSONResponse:
+def _replay(replay: StoredAnswer, box: SecretBox) -> JSONResponse:
     body = dict(replay.body)
     ciphertext = body.pop(REPLAY_SECRET_FIELD, None)
     if isinstance(ciphertext, str):

@@ -39,6 +39,7 @@ async def purchase_page(
     created_to: datetime | None,
     limit: int,
     offset: int,
+    purchase_type: str | None = None,
 ) -> tuple[list[PurchaseRow], int]:
     """One page of purchases matching the filters, newest first, and how many match in all."""
     query = _with_invoice_number()
@@ -46,6 +47,8 @@ async def purchase_page(
         query = query.where(TokenPurchase.organization_id == organization_id)
     if status is not None:
         query = query.where(TokenPurchase.status == status)
+    if purchase_type is not None:
+        query = query.where(TokenPurchase.purchase_type == purchase_type)
     if created_from is not None:
         query = query.where(TokenPurchase.created_at >= created_from)
     if created_to is not None:

@@ -241,6 +241,11 @@ class Settings(BaseSettings):
         default="'none'",
         description="CSP frame-ancestors of the embeddable wallet widget (every other page: none)",
     )
+    temporal_ui_url: str | None = Field(
+        default=None,
+        description="Base URL of the Temporal Web UI; set, admins' purchase history links to "
+        "each purchase's workflow there",
+    )
 
     # --- Idempotency keys ---
     idempotency_key_retention: timedelta = Field(default=timedelta(days=7), ge=timedelta(hours=1))

@@ -1,16 +1,18 @@
-"""What a console page reads from the running app: settings, a database session, the request's
-audit context. The app's lifetime state is the API's (one app, one lifespan)."""
+"""What a console page reads from the running app: settings, a database session (and the maker,
+for work counted in a transaction of its own), the workflow client, the request's audit context.
+The app's lifetime state is the API's (one app, one lifespan)."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.request_context import audit_context
-from api.state import app_state
+from api.state import app_state, get_session_maker, get_workflows
 from db.audit import RequestContext
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
 
 
 def console_settings(request: Request) -> Settings:
@@ -29,3 +31,5 @@ def request_context(request: Request) -> RequestContext:
 ConsoleSettings = Annotated[Settings, Depends(console_settings)]
 DbSession = Annotated[AsyncSession, Depends(console_session)]
 Context = Annotated[RequestContext, Depends(request_context)]
+SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_maker)]
+WorkflowsDep = Annotated[WorkflowClient, Depends(get_workflows)]

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from db.directory import VIEW
+from db.directory import PURCHASE, VIEW
 from web.console_user import ConsoleUser
 
 
@@ -16,6 +16,8 @@ class NavItem:
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Wallet", "/tokens", lambda user: user.has(VIEW)),
+    NavItem("Buy tokens", "/tokens/purchase", lambda user: user.has(PURCHASE)),
+    NavItem("Purchase history", "/tokens/history", lambda user: user.has(VIEW)),
     NavItem("API docs", "/docs", lambda user: True),
 )
 

@@ -9,20 +9,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.auth.dependencies import Principal, current_principal, deny
-from db.directory import VIEW
-
-FINANCE_USER_TYPE = "finance"
+from services.access import is_finance_staff as finance_staff
 
 
 def is_finance_staff(principal: Principal) -> bool:
-    if principal.is_admin:
-        return True
-    user = principal.user
-    return (
-        user.user_type == FINANCE_USER_TYPE
-        and VIEW in user.permissions
-        and user.organization_id is None
-    )
+    return finance_staff(principal.user)
 
 
 async def require_finance(

@@ -9,9 +9,8 @@ from pydantic import AwareDatetime
 from api.auth.dependencies import Buyer, Viewer, authorize_organization, deny
 from api.deps import Session, SessionMaker, SettingsDep, Workflows
 from api.errors import validation_error
-from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
+from api.idempotency import IDEMPOTENT_ROUTE, idempotent_request, json_answer
 from api.pagination import PageParams
-from api.rate_limit import count_request, purchase_bucket
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.purchases import (
@@ -20,12 +19,7 @@ from api.schemas.purchases import (
     PurchaseOut,
     PurchaseStatusFilter,
 )
-from services.purchases.commands import (
-    PurchaseOrder,
-    record_pending_purchase,
-    resume_if_pending,
-    start_recorded_purchase,
-)
+from services.purchases.commands import PurchaseOrder, place_purchase, too_many_packs
 from services.purchases.queries import find_purchase, list_purchases, settled_purchase
 
 router = APIRouter(prefix="/purchases", tags=["purchases"], responses=AUTH_ERRORS)
@@ -67,43 +61,14 @@ async def create_purchase(
 ) -> JSONResponse:
     await authorize_organization(request, principal, body.organization_id)
     idempotency = idempotent_request(request, principal, body)
-    if body.quantity > settings.max_purchase_quantity:
-        raise validation_error(
-            "body.quantity", f"at most {settings.max_purchase_quantity} packs per purchase"
-        )
-    # Not respond_once: the answer is stored and committed with the pending row BEFORE the
-    # workflow starts, so a replay after a crash between the two finds both and resumes it.
-    replay = await claim(session, idempotency)
-    if replay is not None:
-        if replay.status == 202:
-            # The first request may have died between its commit and the workflow start.
-            await resume_if_pending(session, temporal, replay.body["purchase_reference_id"])
-        return replay.response()
-    await count_request(
-        session_maker,
-        bucket=purchase_bucket(body.organization_id),
-        limit=settings.purchase_rate_limit,
-        window=settings.purchase_rate_window,
-    )
-    context = audit_context(request)
-    order = PurchaseOrder(**body.model_dump())
-    purchase = await record_pending_purchase(
-        session, settings, order, actor_user_id=principal.id, context=context
-    )
-    accepted = PurchaseAccepted.model_validate(purchase, from_attributes=True).model_dump(
-        mode="json"
-    )
-    await store_response(session, idempotency, 202, accepted)
-    await session.commit()
-
-    async def free_the_key() -> None:
-        await forget(session, idempotency)
-
-    await start_recorded_purchase(
-        session, temporal, purchase, actor_user_id=principal.id, context=context,
-        undo_with_failure=free_the_key,
+    problem = too_many_packs(settings, body.quantity)
+    if problem is not None:
+        raise validation_error("body.quantity", problem)
+    answer = await place_purchase(
+        session, session_maker, settings, temporal, PurchaseOrder(**body.model_dump()),
+        idempotency, actor_user_id=principal.id, context=audit_context(request),
     )  # fmt: skip
-    return JSONResponse(accepted, status_code=202)
+    return json_answer(answer)
 
 
 @router.get(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.dependencies import Buyer, Principal, Viewer, authorize_organization, deny
 from api.deps import Session, SettingsDep, Workflows
 from api.errors import ApiError
-from api.idempotency import IDEMPOTENT_ROUTE, Answer, forget, idempotent_request, respond_once
+from api.idempotency import IDEMPOTENT_ROUTE, Answer, idempotent_request, respond_once
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
@@ -31,6 +31,7 @@ from api.schemas.subscriptions import (
     SubscriptionStatusFilter,
 )
 from db.models import TokenSubscription
+from services.idempotency import forget
 from services.subscriptions.commands import (
     CommandAnswer,
     ResumeDeclined,

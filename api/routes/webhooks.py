@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import Configurer, authorize_organization
 from api.deps import Session, SessionMaker, SettingsDep
-from api.idempotency import IDEMPOTENT_ROUTE, Answer, forget, idempotent_request, respond_once
+from api.idempotency import IDEMPOTENT_ROUTE, Answer, idempotent_request, respond_once
 from api.openapi_errors import CONFIGURING_INACTIVE_ERRORS
 from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
@@ -36,6 +36,7 @@ from api.webhook_secret_answers import respond_once_with_secret, revealed
 from db.models import WebhookEndpoint
 from services.administration.organizations import refuse_configuring_inactive
 from services.errors import ServiceError
+from services.idempotency import forget
 from services.webhooks.deliveries import RecordedTestEvent
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=AUTH_ERRORS)

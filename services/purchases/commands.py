@@ -1,4 +1,5 @@
-"""Buying a token package: the pending purchase (one transaction), then its workflow's start.
+"""Buying a token package: the pending purchase (one transaction), then its workflow's start,
+and the whole idempotent sequence both front doors run (place_purchase).
 
 The ledger is never touched here: the pending row is handed to PurchaseWorkflow, which charges,
 credits, invoices and moves the row on.
@@ -11,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from db.audit import Actor, RequestContext, write_audit
@@ -22,7 +23,9 @@ from db.purchases import fail_pending
 from domain.pricing import price_tokens
 from services.catalog import active_package
 from services.errors import ServiceError, invalid, unavailable
+from services.idempotency import IdempotentRequest, StoredAnswer, claim, forget, store_response
 from services.organizations import active_organization
+from services.rate_limits import count_request, purchase_bucket
 from tokenbill.settings import Settings
 from tokenbill.workflow_client import StartOutcome, WorkflowClient
 from workflows.purchase import PurchaseWorkflow
@@ -54,6 +57,70 @@ class NewPurchase:
     workflow_id: str
     workflow_input: PurchaseInput
     status: PurchaseStatus = "pending"
+
+
+ACCEPTED_STATUS = 202
+"""The status an accepted purchase is kept (and answered) with."""
+
+
+def too_many_packs(settings: Settings, quantity: int) -> str | None:
+    """Why `quantity` packs are too many for one purchase, or None."""
+    if quantity > settings.max_purchase_quantity:
+        return f"at most {settings.max_purchase_quantity} packs per purchase"
+    return None
+
+
+async def place_purchase(
+    session: AsyncSession,
+    session_maker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    workflows: WorkflowClient,
+    order: PurchaseOrder,
+    key: IdempotentRequest,
+    *,
+    actor_user_id: int,
+    context: RequestContext,
+) -> StoredAnswer:
+    """Buy once per idempotency key: the accepted purchase (or, for a key already used, its
+    first answer, resuming a purchase still pending).
+
+    Not the usual claim/work/store/commit: the answer is stored and committed with the pending
+    row BEFORE the workflow starts, so a replay after a crash between the two finds both and
+    resumes it. Rate limited per organization (RATE_LIMITED)."""
+    replay = await claim(session, key)
+    if replay is not None:
+        if replay.status == ACCEPTED_STATUS:
+            # The first request may have died between its commit and the workflow start.
+            await resume_if_pending(session, workflows, replay.body["purchase_reference_id"])
+        return replay
+    await count_request(
+        session_maker,
+        bucket=purchase_bucket(order.organization_id),
+        limit=settings.purchase_rate_limit,
+        window=settings.purchase_rate_window,
+    )
+    purchase = await record_pending_purchase(
+        session, settings, order, actor_user_id=actor_user_id, context=context
+    )
+    accepted = StoredAnswer(
+        ACCEPTED_STATUS,
+        {
+            "purchase_reference_id": purchase.purchase_reference_id,
+            "workflow_id": purchase.workflow_id,
+            "status": purchase.status,
+        },
+    )
+    await store_response(session, key, accepted.status, accepted.body)
+    await session.commit()
+
+    async def free_the_key() -> None:
+        await forget(session, key)
+
+    await start_recorded_purchase(
+        session, workflows, purchase, actor_user_id=actor_user_id, context=context,
+        undo_with_failure=free_the_key,
+    )  # fmt: skip
+    return accepted
 
 
 def new_purchase_reference() -> str:

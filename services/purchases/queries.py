@@ -40,10 +40,11 @@ async def list_purchases(
     created_to: datetime | None,
     limit: int,
     offset: int,
+    purchase_type: str | None = None,
 ) -> tuple[list[PurchaseRow], int]:
     """A page of purchases (newest first) and how many match: of one organization or, for an
-    admin asking for none, of all."""
+    admin asking for none, of all; of one type (one_time, subscription, auto_topup) when asked."""
     return await purchase_page(
         session, organization_id=organization_id, status=status, created_from=created_from,
-        created_to=created_to, limit=limit, offset=offset,
+        created_to=created_to, limit=limit, offset=offset, purchase_type=purchase_type,
     )  # fmt: skip

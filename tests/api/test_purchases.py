@@ -423,7 +423,7 @@ async def test_replay_after_a_crash_before_the_start_starts_the_workflow(
     def crash(*args: Any, **kwargs: Any) -> None:
         raise SimulatedCrash
 
-    monkeypatch.setattr("api.routes.purchases.start_recorded_purchase", crash)
+    monkeypatch.setattr("services.purchases.commands.start_recorded_purchase", crash)
     with pytest.raises((SimulatedCrash, BaseExceptionGroup)):
         await client.post(
             "/api/tokens/purchases", json=purchase_body(buyer, package), headers=headers

@@ -169,6 +169,10 @@ class DevStack:
         # receivers, which production refuses.
         env["JWT_SECRET"] = self.settings.jwt_secret
         env.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
+        if self.temporal is not None:
+            # Admins' purchase history links each workflow to the local Temporal UI.
+            ui_url = f"http://localhost:{self.settings.dev_temporal_ui_port}"
+            env.setdefault("TEMPORAL_UI_URL", ui_url)
         for name in ("worker", "api"):
             log_path = self.log_dir / f"{name}.log"
             say(f"starting the {name} (log: {_shown(log_path)})")
