@@ -16,6 +16,7 @@ class NavItem:
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Wallet", "/tokens", lambda user: user.has(VIEW)),
+    NavItem("Admin", "/admin", lambda user: user.is_admin),
     NavItem("API docs", "/docs", lambda user: True),
 )
 
