@@ -6,7 +6,10 @@ import re
 import httpx
 
 from db import directory
+from tests.api.helpers import api_client
 from tests.web.conftest import PASSWORD, MakeConsoleUser, csrf_of, sign_in
+from tokenbill.settings import Settings
+from worker.registry import JOB_SCHEDULES
 
 NEW_PASSWORD = "a brand new password for the console"
 
@@ -150,3 +153,30 @@ async def test_the_audit_log_filters_and_the_other_tabs_render(
     assert (await console.get("/admin/reconciliation")).status_code == 200
     users = await console.get("/admin/users?organization_id=")
     assert users.status_code == 200
+    missing = await console.get("/admin/users/2000000000")
+    assert missing.status_code == 404 and "user 2000000000 does not exist" in missing.text
+
+
+async def test_the_jobs_page_lists_every_job_and_refuses_an_unknown_one(
+    console: httpx.AsyncClient, make_console_user: MakeConsoleUser
+):
+    await _admin(console, make_console_user)
+    page = await console.get("/admin/jobs")
+    assert page.status_code == 200
+    for job in JOB_SCHEDULES:
+        assert job.name in page.text
+    unknown = await console.post(
+        "/admin/jobs/run", data={"job_name": "noSuchJob", "csrf_token": csrf_of(page)}
+    )
+    assert unknown.status_code == 422
+    assert "no job is named &#39;noSuchJob&#39;" in unknown.text
+
+
+async def test_the_jobs_page_says_when_temporal_cannot_be_reached(
+    settings: Settings, make_console_user: MakeConsoleUser
+):
+    async with api_client(settings.model_copy(update={"temporal_address": ""})) as console:
+        await _admin(console, make_console_user)
+        page = await console.get("/admin/jobs")
+    assert page.status_code == 503
+    assert "Temporal is not reachable" in page.text
