@@ -111,13 +111,19 @@ async def organization_is_active(session: AsyncSession, organization_id: int) ->
 
 
 async def list_organizations(
-    session: AsyncSession, *, limit: int = 50, offset: int = 0, active: bool | None = None
+    session: AsyncSession,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    active: bool | None = None,
+    newest_first: bool = False,
 ) -> tuple[list[OrganizationRecord], int]:
     query = select(Organization)
     if active is not None:
         query = query.where(Organization.is_active == active)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(Organization.id).limit(limit).offset(offset))
+    order = Organization.id.desc() if newest_first else Organization.id
+    rows = await session.scalars(query.order_by(order).limit(limit).offset(offset))
     return [OrganizationRecord.of(r) for r in rows], int(total or 0)
 
 
@@ -254,12 +260,14 @@ async def list_users(
     organization_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
+    newest_first: bool = False,
 ) -> tuple[list[UserRecord], int]:
     query = select(User)
     if organization_id is not None:
         query = query.where(User.organization_id == organization_id)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(User.id).limit(limit).offset(offset))
+    order = User.id.desc() if newest_first else User.id
+    rows = await session.scalars(query.order_by(order).limit(limit).offset(offset))
     return [UserRecord.of(r) for r in rows], int(total or 0)
 
 

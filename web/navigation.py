@@ -18,6 +18,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Wallet", "/tokens", lambda user: user.has(VIEW)),
     NavItem("Buy tokens", "/tokens/purchase", lambda user: user.has(PURCHASE)),
     NavItem("Purchase history", "/tokens/history", lambda user: user.has(VIEW)),
+    NavItem("Admin", "/admin", lambda user: user.is_admin),
     NavItem("API docs", "/docs", lambda user: True),
 )
 

@@ -16,10 +16,23 @@ async def create_organization(
     return await directory.create_organization(session, name, actor=actor, context=context)
 
 
+async def get_organization(session: AsyncSession, organization_id: int) -> OrganizationRecord:
+    with directory_refusals():
+        return await directory.get_organization(session, organization_id)
+
+
 async def list_organizations(
-    session: AsyncSession, *, active: bool | None, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    active: bool | None,
+    limit: int,
+    offset: int,
+    newest_first: bool = False,
 ) -> tuple[list[OrganizationRecord], int]:
-    return await directory.list_organizations(session, limit=limit, offset=offset, active=active)
+    """Oldest first (the API's order) unless `newest_first` (the console's)."""
+    return await directory.list_organizations(
+        session, limit=limit, offset=offset, active=active, newest_first=newest_first
+    )
 
 
 async def deactivate_organization(

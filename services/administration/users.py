@@ -33,11 +33,18 @@ async def create_user(
 
 
 async def list_users(
-    session: AsyncSession, *, organization_id: int | None, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    organization_id: int | None,
+    limit: int,
+    offset: int,
+    newest_first: bool = False,
 ) -> tuple[list[UserRecord], int]:
+    """Oldest first (the API's order) unless `newest_first` (the console's)."""
     return await directory.list_users(
-        session, organization_id=organization_id, limit=limit, offset=offset
-    )
+        session, organization_id=organization_id, limit=limit, offset=offset,
+        newest_first=newest_first,
+    )  # fmt: skip
 
 
 async def deactivate_user(
@@ -62,3 +69,8 @@ async def set_permission(
         return await directory.set_permission(
             session, user_id, permission, granted=granted, actor=actor, context=context
         )
+
+
+async def get_user(session: AsyncSession, user_id: int) -> UserRecord:
+    with directory_refusals():
+        return await directory.get_user(session, user_id)

@@ -6,7 +6,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.audit import Actor, write_audit
+from db.audit import Actor, RequestContext, write_audit
 from db.console_sessions import revoke_user_sessions, store_password_hash, user_by_email
 from db.directory import UserRecord
 from services.errors import invalid, not_found
@@ -40,7 +40,12 @@ def check_new_password(password: str) -> None:
 
 
 async def set_password(
-    session: AsyncSession, email: str, password: str, *, actor: Actor
+    session: AsyncSession,
+    email: str,
+    password: str,
+    *,
+    actor: Actor,
+    context: RequestContext | None = None,
 ) -> UserRecord:
     """Store a new password hash for the user, end its console sessions, and audit it (the
     caller commits)."""
@@ -57,5 +62,6 @@ async def set_password(
         organization_id=user.organization_id,
         target_type="user",
         target_id=user.id,
+        context=context,
     )
     return UserRecord.of(user)

@@ -13,6 +13,7 @@ from web.auth import MaybeSignedIn, SignedIn
 from web.context import ConsoleSettings, Context, DbSession
 from web.cookies import clear_session_cookie, set_session_cookie
 from web.csrf import check_csrf
+from web.pages.home import landing
 from web.templates import render
 
 router = APIRouter()
@@ -33,8 +34,11 @@ def safe_next(target: str | None) -> str:
 @router.get("/sign-in")
 async def sign_in_page(request: Request, user: MaybeSignedIn, next: str | None = None) -> Response:
     if user is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "sign_in.html", None, {"next": safe_next(next), "email": ""})
+        return RedirectResponse(safe_next(next) if next else landing(user.user), status_code=303)
+    # Without a page to return to, the form sends none: the user's landing page follows.
+    return render(
+        request, "sign_in.html", None, {"next": safe_next(next) if next else "", "email": ""}
+    )
 
 
 @router.post("/sign-in", dependencies=[Depends(check_csrf)])
@@ -58,10 +62,11 @@ async def sign_in_submit(
         )
         return render(
             request, "sign_in.html", None,
-            {"next": safe_next(next), "email": email, "error": refusal.message},
+            {"next": safe_next(next) if next else "", "email": email, "error": refusal.message},
             status_code=status, headers=headers,
         )  # fmt: skip
-    response = RedirectResponse(safe_next(next), status_code=303)
+    target = safe_next(next) if next else landing(signed_in.user)
+    response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, signed_in.token)
     return response
 
