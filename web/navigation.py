@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from db.directory import VIEW
+from services.access import sees_finance
 from web.console_user import ConsoleUser
 
 
@@ -16,6 +17,7 @@ class NavItem:
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Wallet", "/tokens", lambda user: user.has(VIEW)),
+    NavItem("Finance", "/finance", lambda user: sees_finance(user.user)),
     NavItem("API docs", "/docs", lambda user: True),
 )
 

@@ -1,7 +1,6 @@
-"""Who may read finance figures: platform finance staff.
-
-That is an admin, or a user of type `finance` holding `tokens.view` (finance staff see every
-organization's revenue, so they belong to none). Everyone else is refused with 403, audited.
+"""Who may read finance figures: platform finance staff (services.access.sees_finance: an admin,
+or a user of no organization holding `tokens.finance`, or of type `finance` holding
+`tokens.view`). Everyone else is refused with 403, audited.
 """
 
 from typing import Annotated
@@ -9,30 +8,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.auth.dependencies import Principal, current_principal, deny
-from db.directory import VIEW
-
-FINANCE_USER_TYPE = "finance"
-
-
-def is_finance_staff(principal: Principal) -> bool:
-    if principal.is_admin:
-        return True
-    user = principal.user
-    return (
-        user.user_type == FINANCE_USER_TYPE
-        and VIEW in user.permissions
-        and user.organization_id is None
-    )
+from services.access import sees_finance
 
 
 async def require_finance(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> Principal:
-    if not is_finance_staff(principal):
+    if not sees_finance(principal.user):
         await deny(
             request,
             principal,
-            "This needs finance staff: an admin, or a finance user with tokens.view.",
+            "This needs finance staff: an admin, or a user of no organization with "
+            "tokens.finance (or a finance user with tokens.view).",
             organization_id=principal.organization_id,
             permission="finance",
         )
