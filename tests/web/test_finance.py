@@ -126,3 +126,22 @@ async def test_a_buyer_gets_the_403_page_and_no_finance_link(
         assert response.status_code == 403
         assert "finance staff" in response.text
         assert "%PDF" not in response.text
+
+
+async def test_the_filter_form_leaves_empty_fields_unfiltered(
+    console: httpx.AsyncClient, make_console_user: MakeConsoleUser, make_organization,
+    session_maker: Maker,
+):  # fmt: skip
+    organization = await make_organization()
+    paid = await insert_invoice(session_maker, organization_id=organization, total="1.00",
+                                status="paid", issue_date="2026-02-01")  # fmt: skip
+    open_one = await insert_invoice(session_maker, organization_id=organization, total="2.00",
+                                    status="open", issue_date="2026-03-01")  # fmt: skip
+    await sign_in(console, (await finance_user(make_console_user)).email)
+    base = f"/finance?days=30&organization_id={organization}&issued_to="
+
+    every = await console.get(f"{base}&status=&issued_from=")
+    only_paid = await console.get(f"{base}&status=paid&issued_from=2026-01-01")
+
+    assert every.status_code == 200 and paid in every.text and open_one in every.text
+    assert paid in only_paid.text and open_one not in only_paid.text

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.schemas.finance import MonthlyReportOut
@@ -37,6 +38,9 @@ REPORTS_SHOWN = 12
 DAY_CHOICES = (7, 30, 90, 365)
 InvoiceNumber = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 Month = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")]
+Status = Literal["draft", "open", "paid", "void"]
+# The filter form sends a field left empty as "": no filter on it.
+BlankIsNone = BeforeValidator(lambda value: None if value == "" else value)
 
 
 async def _finance_staff(
@@ -80,10 +84,10 @@ async def finance_page(
     settings: ConsoleSettings,
     user: FinanceStaff,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
-    status: Annotated[Literal["draft", "open", "paid", "void"] | None, Query()] = None,
-    organization_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-    issued_from: Annotated[date | None, Query()] = None,
-    issued_to: Annotated[date | None, Query()] = None,
+    status: Annotated[Status | None, BlankIsNone, Query()] = None,
+    organization_id: Annotated[int | None, BlankIsNone, Query(ge=1, le=MAX_ROW_ID)] = None,
+    issued_from: Annotated[date | None, BlankIsNone, Query()] = None,
+    issued_to: Annotated[date | None, BlankIsNone, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> Response:
     revenue = await recent_revenue(session, days=days)
