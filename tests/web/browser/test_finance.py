@@ -30,7 +30,8 @@ async def sign_in_at(browsing: Browsing, path: str, email: str) -> None:
 
 
 async def figure(browsing: Browsing, test_id: str) -> str:
-    return (await browsing.page.get_by_test_id(test_id).inner_text()).strip()
+    text: str = await browsing.page.get_by_test_id(test_id).inner_text()
+    return text.strip()
 
 
 async def assert_figures_equal_the_api(browsing: Browsing, api_revenue: Any, api_summary: Any):
