@@ -63,6 +63,9 @@ async def test_finance_staff_see_the_figures_invoices_and_reports(
     assert pdf.content.startswith(b"%PDF")
     assert number.encode() in pdf.content
     assert b"580.00 XTS" in pdf_text(pdf.content)
+    missing = await console.get("/finance/invoices/TOK-1999-999999.pdf")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "invoice_not_found"
 
 
 async def test_monthly_reports_download_as_csv_and_json(
