@@ -28,8 +28,9 @@ DESCRIPTION = """Organisational token wallets: packages, purchases, wallets and 
 
 Authenticate with `Authorization: Bearer <JWT>` (`tokenbill token EMAIL` prints one). Each route
 states the permission it needs (`tokens.view`, `tokens.purchase`, `tokens.configure`,
-`tokens.consume`, or the admin role; admins pass every check). The spend routes also take a
-service API key in the same header, `Authorization: Bearer tbk_...` (`tokenbill apikey create`).
+`tokens.consume`, `tokens.finance`, or the admin role; admins pass every check). The spend routes
+also take a service API key in the same header, `Authorization: Bearer tbk_...`
+(`tokenbill apikey create`).
 Errors are `{"error": {"code", "message", "details"}}`.
 """
 

@@ -2,7 +2,7 @@
 
 from html import escape
 
-from domain.amounts import money_text, plain_decimal, unit_price_text
+from services.finance.invoice_document import invoice_document
 from services.finance.invoices import PrintableInvoice
 
 STYLE = """
@@ -22,53 +22,34 @@ def _e(value: object) -> str:
 
 
 def invoice_html(printable: PrintableInvoice) -> str:
-    invoice, organization_name = printable.invoice, printable.organization_name
-    currency = _e(invoice.currency)
+    document = invoice_document(printable)
     lines = "\n".join(
         "<tr>"
         f"<td>{_e(line.description)}</td>"
-        f'<td class="n">{_e(plain_decimal(line.token_quantity))}</td>'
-        f'<td class="n">{_e(unit_price_text(line.unit_price))}</td>'
-        f'<td class="n">{_e(money_text(line.amount))} {currency}</td>'
+        f'<td class="n">{_e(line.tokens)}</td>'
+        f'<td class="n">{_e(line.unit_price)}</td>'
+        f'<td class="n">{_e(line.amount)}</td>'
         "</tr>"
-        for line in invoice.lines
+        for line in document.lines
     )
-    paid = (
-        f"<tr><td>Paid</td><td>{_e(invoice.paid_at.isoformat())}</td></tr>"
-        if invoice.paid_at
-        else ""
+    facts = "\n".join(
+        f"<tr><td>{_e(label)}</td><td>{_e(value)}</td></tr>" for label, value in document.facts
     )
-    reference = (
-        f"<tr><td>Purchase</td><td>{_e(invoice.purchase_reference_id)}</td></tr>"
-        if invoice.purchase_reference_id
-        else ""
-    )
-    tax_percent = plain_decimal(invoice.tax_rate * 100)
     totals = "\n".join(
-        f'<tr><td colspan="3" class="n">{_e(label)}</td>'
-        f'<td class="n">{_e(money_text(amount))} {currency}</td></tr>'
-        for label, amount in (
-            ("Subtotal", invoice.subtotal),
-            (f"Tax ({tax_percent}%)", invoice.tax_amount),
-            ("Total", invoice.total),
-        )
+        f'<tr><td colspan="3" class="n">{_e(label)}</td><td class="n">{_e(amount)}</td></tr>'
+        for label, amount in document.totals
     )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>Invoice {_e(invoice.invoice_number)}</title>
+<title>{_e(document.title)}</title>
 <style>{STYLE}</style>
 </head>
 <body>
-<h1>Invoice {_e(invoice.invoice_number)}</h1>
+<h1>{_e(document.title)}</h1>
 <table class="meta">
-<tr><td>Billed to</td><td>{_e(organization_name)} (organization {invoice.organization_id})</td></tr>
-<tr><td>Status</td><td>{_e(invoice.status)}</td></tr>
-<tr><td>Issued</td><td>{_e(invoice.issue_date.isoformat())}</td></tr>
-<tr><td>Due</td><td>{_e(invoice.due_date.isoformat())}</td></tr>
-{paid}
-{reference}
+{facts}
 </table>
 <table>
 <thead><tr><th>Description</th><th class="n">Tokens</th><th class="n">Unit price</th>

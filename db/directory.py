@@ -14,7 +14,8 @@ VIEW = "tokens.view"
 PURCHASE = "tokens.purchase"
 CONFIGURE = "tokens.configure"
 CONSUME = "tokens.consume"
-KNOWN_PERMISSIONS: tuple[str, ...] = (VIEW, PURCHASE, CONFIGURE, CONSUME)
+FINANCE = "tokens.finance"
+KNOWN_PERMISSIONS: tuple[str, ...] = (VIEW, PURCHASE, CONFIGURE, CONSUME, FINANCE)
 ROLES: tuple[str, ...] = ("admin", "user")
 Role = Literal["admin", "user"]
 

@@ -12,6 +12,7 @@ from web.errors import ConsoleForbidden, CsrfRefused, SignInRequired
 from web.pages import (
     admin,
     api_docs,
+    finance,
     home,
     purchase,
     purchase_history,
@@ -45,6 +46,7 @@ def install_console(app: FastAPI) -> None:
         wallet.router,
         purchase.router,
         purchase_history.router,
+        finance.router,
         admin.router,
         api_docs.router,
     ):

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from db.directory import PURCHASE, VIEW
+from services.access import sees_finance
 from web.console_user import ConsoleUser
 
 
@@ -19,6 +20,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Buy tokens", "/tokens/purchase", lambda user: user.has(PURCHASE)),
     NavItem("Purchase history", "/tokens/history", lambda user: user.has(VIEW)),
     NavItem("Admin", "/admin", lambda user: user.is_admin),
+    NavItem("Finance", "/finance", lambda user: sees_finance(user.user)),
     NavItem("API docs", "/docs", lambda user: True),
 )
 

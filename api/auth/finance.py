@@ -1,7 +1,6 @@
-"""Who may read finance figures: platform finance staff.
-
-That is an admin, or a user of type `finance` holding `tokens.view` (finance staff see every
-organization's revenue, so they belong to none). Everyone else is refused with 403, audited.
+"""Who may read finance figures: platform finance staff (services.access.sees_finance: an admin,
+or a user of no organization holding `tokens.finance`, or of type `finance` holding
+`tokens.view`). Everyone else is refused with 403, audited.
 """
 
 from typing import Annotated
@@ -9,21 +8,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.auth.dependencies import Principal, current_principal, deny
-from services.access import is_finance_staff as finance_staff
-
-
-def is_finance_staff(principal: Principal) -> bool:
-    return finance_staff(principal.user)
+from services.access import sees_finance
 
 
 async def require_finance(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> Principal:
-    if not is_finance_staff(principal):
+    if not sees_finance(principal.user):
         await deny(
             request,
             principal,
-            "This needs finance staff: an admin, or a finance user with tokens.view.",
+            "This needs finance staff: an admin, or a user of no organization with "
+            "tokens.finance (or a finance user with tokens.view).",
             organization_id=principal.organization_id,
             permission="finance",
         )

@@ -1,4 +1,4 @@
-"""Finance (finance staff: admins, or finance users with tokens.view): revenue and the summary."""
+"""Finance (finance staff, services.access.sees_finance): revenue and the summary."""
 
 from typing import Annotated
 
@@ -17,8 +17,8 @@ MAX_DAYS = 366
 @router.get(
     "/revenue",
     summary="Revenue by day, package and kind",
-    description="Requires finance staff (admins, or users of type `finance` with `tokens.view` "
-    "and no organization). "
+    description="Requires finance staff (admins, or users of no organization holding "
+    "`tokens.finance`, or of type `finance` with `tokens.view`). "
     "Completed purchases created in the last `days` UTC days (today included): count, tokens, "
     "`revenue` (invoice totals, tax included, as the seed's monitoring query) and `net_revenue` "
     "(subtotals), per currency: by day (newest first), by package and by kind (`one_time`, "

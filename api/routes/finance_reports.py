@@ -8,9 +8,9 @@ from fastapi.responses import Response
 from api.auth.finance import FinanceStaff
 from api.deps import Session
 from api.pagination import PageParams
-from api.report_csv import report_csv
 from api.schemas.common import AUTH_ERRORS, Page
 from api.schemas.finance import MonthlyReportFieldsOut, MonthlyReportOut, MonthlyReportSummaryOut
+from services.finance.report_csv import report_csv
 from services.finance.reports import complete_report, report_list
 
 router = APIRouter(prefix="/finance/reports", tags=["finance"], responses=AUTH_ERRORS)

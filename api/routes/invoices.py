@@ -9,13 +9,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.auth.dependencies import Principal, Viewer, authorize_organization, deny
-from api.auth.finance import is_finance_staff
 from api.deps import Session
 from api.invoice_html import invoice_html
 from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.invoice_list import InvoiceFieldsOut, InvoiceSummaryOut
 from api.schemas.invoices import InvoiceOut
+from services.access import sees_finance
 from services.finance.invoices import (
     InvoiceFilter,
     invoice_by_number,
@@ -34,7 +34,7 @@ async def _visible_organization(
     request: Request, principal: Principal, organization_id: int | None
 ) -> int | None:
     """The organization the list is limited to; None means every one (admins, finance staff)."""
-    if is_finance_staff(principal):
+    if sees_finance(principal.user):
         return organization_id
     if principal.organization_id is None:
         await deny(request, principal, "You belong to no organization, so you see no invoices.")
@@ -86,7 +86,7 @@ async def get_invoice_html(
     request: Request, principal: Viewer, session: Session, invoice_number: InvoiceNumber
 ) -> HTMLResponse:
     invoice = await invoice_by_number(session, invoice_number)
-    if not is_finance_staff(principal):
+    if not sees_finance(principal.user):
         await authorize_organization(request, principal, invoice.organization_id)
     printable = await printable_invoice(session, invoice)
     return HTMLResponse(

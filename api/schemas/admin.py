@@ -13,7 +13,9 @@ from api.schemas.common import (
     _storable,
 )
 
-Permission = Literal["tokens.view", "tokens.purchase", "tokens.configure", "tokens.consume"]
+Permission = Literal[
+    "tokens.view", "tokens.purchase", "tokens.configure", "tokens.consume", "tokens.finance"
+]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),

@@ -219,3 +219,39 @@ async def expect_denied(
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "forbidden"
     assert await denied_audit_rows(session_maker, request_id) == 1
+
+
+FINANCE_ROUTES = [
+    "/api/tokens/finance/revenue",
+    "/api/tokens/finance/summary",
+    "/api/tokens/finance/reports",
+]
+
+
+@pytest.mark.parametrize("path", FINANCE_ROUTES)
+async def test_finance_routes_need_tokens_finance_without_an_organization(
+    path: str,
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    make_organization: Callable[..., Awaitable[int]],
+    session_maker: Maker,
+):
+    """tokens.finance opens the finance figures to a user of no organization; inside an
+    organization, or without it, the answer is 403 (audited); admins pass."""
+    organization = await make_organization()
+    admitted = await make_user(None, ("tokens.finance",))
+    response = await client.get(path, headers=admitted.headers())
+    assert response.status_code == 200, response.text
+    admin = await make_user(None, (), role="admin")
+    assert (await client.get(path, headers=admin.headers())).status_code == 200
+
+    refused = (
+        await make_user(None, ALL_PERMISSIONS),
+        await make_user(organization, (*ALL_PERMISSIONS, "tokens.finance")),
+    )
+    for user in refused:
+        request_id = new_request_id()
+        response = await client.get(path, headers=user.headers(**{"X-Request-ID": request_id}))
+        assert response.status_code == 403, response.text
+        assert response.json()["error"]["details"] == {"permission": "finance"}
+        assert await denied_audit_rows(session_maker, request_id) == 1

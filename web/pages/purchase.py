@@ -16,7 +16,7 @@ from db.directory import PURCHASE, VIEW
 from db.models import TokenPackage
 from db.purchases import PurchaseRow
 from domain.pricing import Price, price_tokens
-from services.access import is_finance_staff
+from services.access import sees_finance
 from services.administration.packages import list_packages
 from services.errors import ServiceError
 from services.finance.invoices import invoice_by_number, printable_invoice
@@ -293,7 +293,7 @@ async def printable_invoice_page(
     except ServiceError:
         invoice = None
     if invoice is None or not (
-        is_finance_staff(user.user) or user.sees_organization(invoice.organization_id)
+        sees_finance(user.user) or user.sees_organization(invoice.organization_id)
     ):
         message = f"There is no invoice {invoice_number} for you to see."
         raise await refuse(
