@@ -81,20 +81,29 @@ def idempotent_request(
             f"This request creates something: send an {IDEMPOTENCY_HEADER} header "
             "(a unique value per intended operation, e.g. a UUID).",
         )
-    if not _ACCEPTABLE_KEY.match(key):
+    if not acceptable_key(key):
         raise ApiError(
             400,
             "invalid_idempotency_key",
             f"The {IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters, no spaces.",
         )
-    bound_to = {
-        "method": request.method,
-        "path": request.url.path,
-        "body": body.model_dump(mode="json"),
-    }
+    return bound_request(principal.id, key, request.method, request.url.path, body)
+
+
+def acceptable_key(key: str) -> bool:
+    """1 to 255 printable ASCII characters, no spaces."""
+    return _ACCEPTABLE_KEY.match(key) is not None
+
+
+def bound_request(
+    user_id: int, key: str, method: str, path: str, body: BaseModel
+) -> IdempotentRequest:
+    """The key as its user claims it, bound to the method, the concrete path and the body (the
+    console's forms carry their key in a field and are bound the same way)."""
+    bound_to = {"method": method, "path": path, "body": body.model_dump(mode="json")}
     canonical = json.dumps(bound_to, sort_keys=True, separators=(",", ":"))
     return IdempotentRequest(
-        scope=f"user:{principal.id}",
+        scope=f"user:{user_id}",
         key=key,
         request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
     )

@@ -1,5 +1,6 @@
-"""What a console page reads from the running app: settings, a database session, the request's
-audit context. The app's lifetime state is the API's (one app, one lifespan)."""
+"""What a console page reads from the running app: settings, a database session, the workflow
+client, the request's audit context. The app's lifetime state is the API's (one app, one
+lifespan)."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -11,6 +12,7 @@ from api.request_context import audit_context
 from api.state import app_state
 from db.audit import RequestContext
 from tokenbill.settings import Settings
+from tokenbill.workflow_client import WorkflowClient
 
 
 def console_settings(request: Request) -> Settings:
@@ -22,6 +24,10 @@ async def console_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def workflow_client(request: Request) -> WorkflowClient:
+    return app_state(request).workflows
+
+
 def request_context(request: Request) -> RequestContext:
     return audit_context(request)
 
@@ -29,3 +35,4 @@ def request_context(request: Request) -> RequestContext:
 ConsoleSettings = Annotated[Settings, Depends(console_settings)]
 DbSession = Annotated[AsyncSession, Depends(console_session)]
 Context = Annotated[RequestContext, Depends(request_context)]
+Workflows = Annotated[WorkflowClient, Depends(workflow_client)]
