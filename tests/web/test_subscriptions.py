@@ -149,3 +149,40 @@ async def test_a_viewer_reads_but_may_not_subscribe_or_command_another_organizat
     await sign_in(console, stranger.email)
     assert (await console.get(location)).status_code == 403
     assert f"#{subscription_id}" not in (await console.get(PAGE)).text
+
+
+async def test_pause_resume_and_package_and_a_refused_command_shows_why(
+    console: httpx.AsyncClient,
+    make_console_user: MakeConsoleUser,
+    make_organization: MakeOrganization,
+    session_maker: Maker,
+):
+    buyer = await make_console_user(await make_organization(), BUYER)
+    package = await create_package(session_maker)
+    other = await create_package(session_maker)
+    await sign_in(console, buyer.email)
+    location = (await subscribe(console, package)).headers["location"]
+    subscription = location.split("?")[0]
+
+    async def send(action: str, **params: str) -> httpx.Response:
+        confirm = await console.get(f"{subscription}/confirm/{action}", params=params)
+        assert confirm.status_code == 200, confirm.text
+        return await console.post(f"{subscription}/{action}", data=form_of(confirm))
+
+    assert (await send("pause")).status_code == 303
+    paused = await console.get(subscription)
+    assert 'data-testid="status">Paused<' in paused.text and "Review resume" in paused.text
+    polled = await console.get(f"{subscription}/status", params={"shown": "active"})
+    assert polled.status_code == 204 and polled.headers["hx-refresh"] == "true"
+    card = await console.get(f"{subscription}/status", params={"shown": "paused"})
+    assert card.status_code == 200 and 'hx-trigger="every 2s"' in card.text
+
+    assert (await send("resume")).status_code == 303
+    refused = await send("resume")
+    assert refused.status_code == 409
+    assert 'role="alert"' in refused.text
+
+    assert (await send("package", package_id=str(other))).status_code == 303
+    changed = await console.get(subscription)
+    assert "From the next period" in changed.text
+    await send("cancel", when="immediately")

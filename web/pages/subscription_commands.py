@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from db.directory import PURCHASE
+from db.models import TokenSubscription
 from services.errors import ServiceError
 from services.subscriptions.commands import (
     CommandAnswer,
@@ -101,14 +102,20 @@ async def command(
 
         await submit_once(session, request, user, idempotency_key, body, apply)
     except ResumeDeclined as declined:
-        await session.rollback()
+        await _undo(session, row)
         return await detail(request, session, workflows, user, row, error=declined.message,
                             status_code=PAYMENT_DECLINED)  # fmt: skip
     except ServiceError as error:
-        await session.rollback()
+        await _undo(session, row)
         return await detail(request, session, workflows, user, row, error=error.message,
                             status_code=STATUS_CODES[error.kind])  # fmt: skip
     return RedirectResponse(f"/tokens/subscriptions/{subscription_id}?done={action}", 303)
+
+
+async def _undo(session: DbSession, row: TokenSubscription) -> None:
+    """Roll back what the refused command began (its key's claim), and read the row afresh."""
+    await session.rollback()
+    await session.refresh(row)
 
 
 async def _send(
