@@ -186,3 +186,32 @@ async def test_pause_resume_and_package_and_a_refused_command_shows_why(
     changed = await console.get(subscription)
     assert "From the next period" in changed.text
     await send("cancel", when="immediately")
+
+
+async def test_an_admin_lists_every_organization_and_names_one_to_subscribe_for(
+    console: httpx.AsyncClient,
+    make_console_user: MakeConsoleUser,
+    make_organization: MakeOrganization,
+    session_maker: Maker,
+):
+    organization = await make_organization()
+    admin = await make_console_user(None, (), role="admin")
+    package = await create_package(session_maker)
+    await sign_in(console, admin.email)
+    listing = await console.get(PAGE)
+    assert listing.status_code == 200 and 'id="new-organization"' in listing.text
+    unnamed = await console.get(
+        f"{PAGE}/new", params={"package_id": package, "payment_method": "pm_card_ok"}
+    )
+    assert unnamed.status_code == 422 and "choose the organization" in unnamed.text
+    created = await subscribe(console, package, organization_id=str(organization))
+    location = created.headers["location"]
+    chosen = await console.get(PAGE, params={"organization_id": organization})
+    assert location.split("?")[0].split("/")[-1] in chosen.text and "1 subscription<" in chosen.text
+    missing = await console.get(f"{PAGE}/{2**31 - 2}")
+    assert missing.status_code == 404 and "does not exist" in missing.text
+    csrf = csrf_of(chosen)
+    await console.post(
+        f"{location.split('?')[0]}/cancel",
+        data={"csrf_token": csrf, "idempotency_key": uuid.uuid4().hex, "when": "immediately"},
+    )
