@@ -68,7 +68,7 @@ def idempotent_request(
             f"This request creates something: send an {IDEMPOTENCY_HEADER} header "
             "(a unique value per intended operation, e.g. a UUID).",
         )
-    if not _ACCEPTABLE_KEY.match(key):
+    if not acceptable_key(key):
         raise ApiError(
             400,
             "invalid_idempotency_key",
@@ -78,6 +78,11 @@ def idempotent_request(
         user_id=principal.id, key=key, method=request.method, path=request.url.path,
         body=body.model_dump(mode="json"),
     )  # fmt: skip
+
+
+def acceptable_key(key: str) -> bool:
+    """1 to 255 printable ASCII characters, no spaces."""
+    return _ACCEPTABLE_KEY.match(key) is not None
 
 
 def json_answer(answer: StoredAnswer) -> JSONResponse:

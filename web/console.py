@@ -17,6 +17,8 @@ from web.pages import (
     purchase,
     purchase_history,
     sign_in,
+    subscription_commands,
+    subscriptions,
     wallet,
 )
 from web.security_headers import SecurityHeadersMiddleware
@@ -46,6 +48,8 @@ def install_console(app: FastAPI) -> None:
         wallet.router,
         purchase.router,
         purchase_history.router,
+        subscriptions.router,
+        subscription_commands.router,
         finance.router,
         admin.router,
         api_docs.router,

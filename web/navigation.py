@@ -21,6 +21,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Purchase history", "/tokens/history", lambda user: user.has(VIEW)),
     NavItem("Admin", "/admin", lambda user: user.is_admin),
     NavItem("Finance", "/finance", lambda user: sees_finance(user.user)),
+    NavItem("Subscriptions", "/tokens/subscriptions", lambda user: user.has(VIEW)),
     NavItem("API docs", "/docs", lambda user: True),
 )
 
