@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth.dependencies import Configurer, Principal, authorize_organization
 from api.deps import Session, SettingsDep, Workflows
-from api.rate_limit import count_request
 from api.request_context import audit_context
 from db.audit import Actor
 from db.models import WebhookEndpoint
 from services.administration.organizations import refuse_configuring_inactive
+from services.rate_limits import count_request
 from services.webhooks.deliveries import WebhookDeliveries
 from services.webhooks.endpoints import WebhookEndpoints
 from tokenbill.outbound_addresses import Resolver, system_resolver

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from db.directory import VIEW
+from db.directory import CONFIGURE, VIEW
 from web.console_user import ConsoleUser
 
 
@@ -16,6 +16,7 @@ class NavItem:
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Wallet", "/tokens", lambda user: user.has(VIEW)),
+    NavItem("Settings", "/tokens/settings", lambda user: user.has(CONFIGURE)),
     NavItem("API docs", "/docs", lambda user: True),
 )
 

@@ -11,7 +11,6 @@ from api.deps import Session, SessionMaker, SettingsDep, Workflows
 from api.errors import validation_error
 from api.idempotency import IDEMPOTENT_ROUTE, claim, forget, idempotent_request, store_response
 from api.pagination import PageParams
-from api.rate_limit import count_request, purchase_bucket
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.purchases import (
@@ -27,6 +26,7 @@ from services.purchases.commands import (
     start_recorded_purchase,
 )
 from services.purchases.queries import find_purchase, list_purchases, settled_purchase
+from services.rate_limits import count_request, purchase_bucket
 
 router = APIRouter(prefix="/purchases", tags=["purchases"], responses=AUTH_ERRORS)
 Reference = Annotated[
