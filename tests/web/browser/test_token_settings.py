@@ -1,0 +1,125 @@
+"""The settings page in Chromium against the running stack: a configure user sets thresholds and
+an automatic top-up policy; a spend over the API (with an API key) below the threshold shows the
+low-balance notification and the automatic top-up on the pages."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db import api_keys, directory
+from db.audit import Actor
+from tests.notification_helpers import funded_wallet
+from tests.purchase_helpers import create_package
+from tests.running_stack import RunningStack
+from tests.web.browser.conftest import Browsing, MakeMember, NewBrowsing
+from tests.web.browser.test_console_journeys import sign_in
+
+Maker = async_sessionmaker[AsyncSession]
+TOP_UP_WAIT_SECONDS = 120
+
+
+async def _api_key(session_maker: Maker, organization_id: int) -> str:
+    async with session_maker() as session, session.begin():
+        _, secret = await api_keys.create_api_key(
+            session, name="Claims robot", scopes=("tokens.consume",),
+            organization_id=organization_id, actor=Actor.system("tests"),
+        )  # fmt: skip
+    return secret
+
+
+async def _until_shown(browsing: Browsing, path: str, shown: Callable[[], Awaitable[bool]]) -> None:
+    """Reload the page until it shows what the journey waits for (the top-up is asynchronous)."""
+    deadline = time.monotonic() + TOP_UP_WAIT_SECONDS
+    while True:
+        await browsing.page.goto(path)
+        if await shown():
+            return
+        assert time.monotonic() < deadline, f"{path} never showed the automatic top-up"
+        await asyncio.sleep(2)
+
+
+async def test_a_configure_user_sets_a_policy_and_a_spend_shows_the_alert_and_the_top_up(
+    running_stack: RunningStack,
+    session_maker: Maker,
+    make_organization: Callable[..., Awaitable[int]],
+    make_member: MakeMember,
+    new_browsing: NewBrowsing,
+):
+    organization = await make_organization("Settings Clinic")
+    package = await create_package(session_maker)
+    await funded_wallet(session_maker, organization, "400")
+    configurer = await make_member(
+        organization, (directory.VIEW, directory.CONFIGURE, directory.PURCHASE)
+    )
+    browsing = await new_browsing()
+    page = browsing.page
+    await sign_in(browsing, configurer.email)
+    await page.get_by_role("link", name="Settings").click()
+    await page.wait_for_url("**/tokens/settings")
+    assert await browsing.accessibility_violations() == []
+
+    await page.get_by_label("Low threshold").fill("300")
+    await page.get_by_label("Critical threshold").fill("100")
+    await page.get_by_role("button", name="Save thresholds").click()
+    await page.get_by_role("heading", name="Thresholds saved.").wait_for()
+
+    await page.get_by_label("Top up when the balance falls below").fill("250")
+    await page.get_by_label("Package", exact=True).select_option(str(package))
+    await page.get_by_role("button", name="Save the policy").click()
+    await page.get_by_role("heading", name="Automatic top-up policy saved.").wait_for()
+    assert await page.get_by_test_id("policy-status").inner_text() == "active"
+    assert await browsing.accessibility_violations() == []
+    await browsing.screenshot("settings-policy-set")
+
+    secret = await _api_key(session_maker, organization)
+    async with running_stack.client(secret) as api:
+        spent = await api.post(
+            f"/api/tokens/wallet/{organization}/consume",
+            json={"amount": "200", "reason": "claim review"},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+    assert spent.status_code == 201, spent.text
+
+    last_topup = page.get_by_test_id("last-topup")
+    await _until_shown(browsing, "/tokens/settings",
+                       lambda: _topped_up(last_topup))  # fmt: skip
+    feed = page.get_by_test_id("notifications")
+    assert await feed.locator("td", has_text="wallet.balance_low").count() >= 1
+    assert await browsing.accessibility_violations() == []
+    await browsing.screenshot("settings-after-top-up")
+
+    await page.goto("/tokens")
+    assert Decimal(await page.get_by_test_id("balance").inner_text()) == Decimal(700)
+    assert await browsing.accessibility_violations() == []
+    await browsing.screenshot("settings-wallet-after-top-up")
+
+    narrow = await new_browsing(width=375, height=800)
+    await narrow.context.add_cookies(await browsing.context.cookies())
+    await narrow.page.goto("/tokens/settings")
+    assert await narrow.accessibility_violations() == []
+    await narrow.screenshot("settings-375px")
+    assert browsing.watch.console_errors == [] and narrow.watch.console_errors == []
+
+
+async def _topped_up(last_topup: object) -> bool:
+    text = await last_topup.inner_text()  # type: ignore[attr-defined]
+    return isinstance(text, str) and text.endswith("UTC")
+
+
+async def test_a_viewer_gets_the_403_page_on_settings(
+    make_organization: Callable[..., Awaitable[int]],
+    make_member: MakeMember,
+    new_browsing: NewBrowsing,
+):
+    viewer = await make_member(await make_organization())
+    browsing = await new_browsing()
+    await sign_in(browsing, viewer.email)
+    assert await browsing.page.get_by_role("link", name="Settings").count() == 0
+    await browsing.page.goto("/tokens/settings")
+    assert await browsing.page.get_by_role("heading", name="Not allowed").is_visible()
+    assert await browsing.accessibility_violations() == []
+    await browsing.screenshot("settings-forbidden")
