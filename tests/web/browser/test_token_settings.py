@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import api_keys, directory
 from db.audit import Actor
-from tests.notification_helpers import funded_wallet
+from tests.notification_helpers import create_endpoint, funded_wallet
 from tests.purchase_helpers import create_package
 from tests.running_stack import RunningStack
 from tests.web.browser.conftest import Browsing, MakeMember, NewBrowsing
@@ -75,6 +75,22 @@ async def test_a_configure_user_sets_a_policy_and_a_spend_shows_the_alert_and_th
     assert await browsing.accessibility_violations() == []
     await browsing.screenshot("settings-policy-set")
 
+    endpoint_id, first_secret = await create_endpoint(
+        session_maker, organization, "http://127.0.0.1:9/hook", ("webhook.test",),
+        settings=running_stack.settings,
+    )  # fmt: skip
+    await page.reload()
+    await page.get_by_role("button", name=f"Rotate the secret of endpoint {endpoint_id}").click()
+    shown = await page.get_by_test_id("secret").input_value()
+    assert shown.startswith("whsec_") and shown != first_secret
+    await browsing.screenshot("settings-secret-shown-once")
+    await page.get_by_role("button", name=f"Send a test event to endpoint {endpoint_id}").click()
+    await page.get_by_role("heading", name="Test event sent").wait_for()
+    assert await page.locator("article.endpoint td", has_text="webhook.test").count() == 1
+    await page.reload()
+    assert shown not in await page.content()
+    assert await browsing.accessibility_violations() == []
+
     secret = await _api_key(session_maker, organization)
     async with running_stack.client(secret) as api:
         spent = await api.post(
@@ -84,9 +100,7 @@ async def test_a_configure_user_sets_a_policy_and_a_spend_shows_the_alert_and_th
         )
     assert spent.status_code == 201, spent.text
 
-    last_topup = page.get_by_test_id("last-topup")
-    await _until_shown(browsing, "/tokens/settings",
-                       lambda: _topped_up(last_topup))  # fmt: skip
+    await _until_shown(browsing, "/tokens/settings", lambda: _topped_up(browsing))
     feed = page.get_by_test_id("notifications")
     assert await feed.locator("td", has_text="wallet.balance_low").count() >= 1
     assert await browsing.accessibility_violations() == []
@@ -94,6 +108,7 @@ async def test_a_configure_user_sets_a_policy_and_a_spend_shows_the_alert_and_th
 
     await page.goto("/tokens")
     assert Decimal(await page.get_by_test_id("balance").inner_text()) == Decimal(700)
+    assert await page.locator("td", has_text="Automatic top-up").count() == 1
     assert await browsing.accessibility_violations() == []
     await browsing.screenshot("settings-wallet-after-top-up")
 
@@ -105,9 +120,12 @@ async def test_a_configure_user_sets_a_policy_and_a_spend_shows_the_alert_and_th
     assert browsing.watch.console_errors == [] and narrow.watch.console_errors == []
 
 
-async def _topped_up(last_topup: object) -> bool:
-    text = await last_topup.inner_text()  # type: ignore[attr-defined]
-    return isinstance(text, str) and text.endswith("UTC")
+async def _topped_up(browsing: Browsing) -> bool:
+    """The policy says when it last topped up, and the feed has the top-up's event."""
+    last: str = await browsing.page.get_by_test_id("last-topup").inner_text()
+    feed = browsing.page.get_by_test_id("notifications")
+    succeeded: int = await feed.locator("td", has_text="auto_topup.succeeded").count()
+    return last.endswith("UTC") and succeeded == 1
 
 
 async def test_a_viewer_gets_the_403_page_on_settings(
