@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import api_keys, directory
 from db.audit import Actor
+from services.sign_in.passwords import set_password
 from tests.notification_helpers import create_endpoint, funded_wallet
 from tests.purchase_helpers import create_package
 from tests.running_stack import RunningStack
-from tests.web.browser.conftest import Browsing, MakeMember, NewBrowsing
+from tests.web.browser.conftest import PASSWORD, Browsing, MakeMember, NewBrowsing
 from tests.web.browser.test_console_journeys import sign_in
 
 Maker = async_sessionmaker[AsyncSession]
@@ -141,3 +142,35 @@ async def test_a_viewer_gets_the_403_page_on_settings(
     assert await browsing.page.get_by_role("heading", name="Not allowed").is_visible()
     assert await browsing.accessibility_violations() == []
     await browsing.screenshot("settings-forbidden")
+
+
+async def test_an_admin_creates_an_organizations_api_key_seen_once_and_revokes_it(
+    session_maker: Maker,
+    make_organization: Callable[..., Awaitable[int]],
+    new_browsing: NewBrowsing,
+):
+    organization = await make_organization("Keys Clinic")
+    email = f"browser-admin-{uuid.uuid4().hex[:10]}@web.test"
+    async with session_maker() as session, session.begin():
+        await directory.create_user(
+            session, email=email, role="admin", organization_id=None, permissions=(),
+            actor=Actor.system("tests"),
+        )  # fmt: skip
+        await set_password(session, email, PASSWORD, actor=Actor.system("tests"))
+    browsing = await new_browsing()
+    page = browsing.page
+    await sign_in(browsing, email)
+    await page.goto("/tokens/settings")
+    await page.get_by_label("Organization id").fill(str(organization))
+    await page.get_by_role("button", name="Show").click()
+    await page.get_by_label("Name").fill("Claims robot")
+    await page.get_by_role("button", name="Create the key").click()
+    shown = await page.get_by_test_id("secret").input_value()
+    assert shown.startswith("tbk_")
+    assert await browsing.accessibility_violations() == []
+    await browsing.screenshot("settings-api-key-shown-once")
+    await page.get_by_role("button", name="Revoke the key Claims robot").click()
+    await page.get_by_role("heading", name="revoked").wait_for()
+    assert shown not in await page.content()
+    assert await page.get_by_test_id("api-keys").locator("td", has_text="revoked").count() == 1
+    assert browsing.watch.console_errors == []
