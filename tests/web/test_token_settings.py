@@ -11,6 +11,7 @@ from db.audit import Actor
 from db.models import AutoTopupPolicy
 from db.models import OrganizationTokenWallet as Wallet
 from tests.api.helpers import Maker, api_client
+from tests.notification_helpers import create_endpoint
 from tests.purchase_helpers import create_package
 from tests.web.conftest import MakeConsoleUser, csrf_of, sign_in
 from tokenbill.settings import Settings
@@ -167,3 +168,21 @@ async def test_an_admin_creates_lists_and_revokes_an_organizations_api_key(
     key_id = page.text.split("/tokens/settings/api-keys/")[1].split("/")[0]
     revoked = await _post(console, f"/tokens/settings/api-keys/{key_id}/revoke{query}", {})
     assert revoked.status_code == 200 and "revoked" in revoked.text
+
+
+async def test_another_organizations_webhook_cannot_be_rotated_or_tested(
+    console: httpx.AsyncClient,
+    settings: Settings,
+    make_console_user: MakeConsoleUser,
+    make_organization,
+    session_maker: Maker,
+):
+    endpoint_id, _ = await create_endpoint(
+        session_maker, await make_organization(), "http://127.0.0.1:9/hook", settings=settings
+    )
+    stranger = await make_console_user(await make_organization(), CONFIGURER)
+    await sign_in(console, stranger.email)
+    for action in ("rotate", "test"):
+        refused = await _post(console, f"/tokens/settings/webhooks/{endpoint_id}/{action}", {})
+        assert refused.status_code == 403
+        assert "only configure your own organization" in refused.text
