@@ -8,7 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.schemas.webhooks import DEFAULT_ROTATION_OVERLAP
+from api.errors import STATUS_OF_KIND
+from api.schemas.common import MAX_ROW_ID
+from api.schemas.webhooks import DEFAULT_ROTATION_OVERLAP, TestEventRequest
 from api.state import app_state
 from api.webhook_deps import limit_test_events, outbound_resolver
 from db.audit import Actor
@@ -17,7 +19,7 @@ from services.administration import api_keys
 from services.administration.api_keys import NewApiKey
 from services.administration.organizations import refuse_configuring_inactive
 from services.auto_topup.policies import set_policy
-from services.errors import ErrorKind, ServiceError
+from services.errors import ServiceError
 from services.wallet.thresholds import configure_thresholds
 from services.webhooks.deliveries import WebhookDeliveries
 from services.webhooks.endpoints import WebhookEndpoints
@@ -35,18 +37,13 @@ from web.settings_forms import (
     webhook_form,
 )
 from web.settings_view import Notice, settings_view
-from web.templates import render
+from web.templates import render, utc
 
 router = APIRouter(prefix="/tokens/settings")
-MAX_ROW_ID = 2**31 - 1
 Configuring = Annotated[ConsoleUser, require(CONFIGURE)]
 OrganizationChoice = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 Posted = [Depends(check_csrf)]
-STATUS_OF_KIND = {
-    ErrorKind.INVALID: 422, ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409,
-    ErrorKind.FORBIDDEN: 403, ErrorKind.RATE_LIMITED: 429, ErrorKind.UNAVAILABLE: 503,
-}  # fmt: skip
 Command = Callable[[int], Awaitable[Notice]]
 
 
@@ -202,7 +199,7 @@ async def rotate_webhook_secret(
         await page.session.commit()
         return Notice.secret_shown(
             f"Webhook endpoint {endpoint_id} has a new secret; the previous one keeps signing "
-            "for 24 hours.",
+            f"until {utc(rotated.endpoint.previous_secret_expires_at)}.",
             rotated.secret,
         )
 
@@ -217,7 +214,7 @@ async def send_test_event(page: SettingsPage, user: Configuring, endpoint_id: Ro
         throttle = limit_test_events(
             app_state(page.request).session_maker, page.settings, organization
         )
-        test = await deliveries.record_test_event(endpoint, "This is a test event.", throttle)
+        test = await deliveries.record_test_event(endpoint, TestEventRequest().message, throttle)
         await page.session.commit()  # the delivery activity must find the rows
         try:
             await deliveries.start(test)
