@@ -11,7 +11,7 @@ from db.audit import Actor
 from db.models import AutoTopupPolicy
 from db.models import OrganizationTokenWallet as Wallet
 from tests.api.helpers import Maker, api_client
-from tests.notification_helpers import create_endpoint
+from tests.notification_helpers import create_endpoint, funded_wallet, set_policy
 from tests.purchase_helpers import create_package
 from tests.web.conftest import MakeConsoleUser, csrf_of, sign_in
 from tokenbill.settings import Settings
@@ -186,3 +186,28 @@ async def test_another_organizations_webhook_cannot_be_rotated_or_tested(
         refused = await _post(console, f"/tokens/settings/webhooks/{endpoint_id}/{action}", {})
         assert refused.status_code == 403
         assert "only configure your own organization" in refused.text
+
+
+async def test_a_suspended_policy_shows_its_reason(
+    console: httpx.AsyncClient,
+    make_console_user: MakeConsoleUser,
+    make_organization,
+    session_maker: Maker,
+):
+    from datetime import UTC, datetime
+
+    organization = await make_organization()
+    wallet_id = await funded_wallet(session_maker, organization, "10")
+    await set_policy(
+        session_maker, wallet_id, organization, threshold=Decimal(100),
+        target_balance=Decimal(500), status="suspended",
+        suspended_reason="3 payments in a row failed: card_declined",
+        suspended_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+    )  # fmt: skip
+    user = await make_console_user(organization, CONFIGURER)
+    await sign_in(console, user.email)
+    page = await console.get("/tokens/settings")
+    assert page.status_code == 200
+    assert 'data-testid="policy-status">suspended' in page.text
+    assert "3 payments in a row failed: card_declined (2026-12-01 09:30 UTC)" in page.text
+    assert "enough tokens to reach 500" in page.text
