@@ -19,6 +19,7 @@ from web.pages import (
     sign_in,
     subscription_commands,
     subscriptions,
+    token_settings,
     wallet,
 )
 from web.security_headers import SecurityHeadersMiddleware
@@ -52,6 +53,7 @@ def install_console(app: FastAPI) -> None:
         subscription_commands.router,
         finance.router,
         admin.router,
+        token_settings.router,
         api_docs.router,
     ):
         app.include_router(pages, include_in_schema=False)

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from db.directory import PURCHASE, VIEW
+from db.directory import CONFIGURE, PURCHASE, VIEW
 from services.access import sees_finance
 from web.console_user import ConsoleUser
 
@@ -22,6 +22,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Admin", "/admin", lambda user: user.is_admin),
     NavItem("Finance", "/finance", lambda user: sees_finance(user.user)),
     NavItem("Subscriptions", "/tokens/subscriptions", lambda user: user.has(VIEW)),
+    NavItem("Settings", "/tokens/settings", lambda user: user.has(CONFIGURE)),
     NavItem("API docs", "/docs", lambda user: True),
 )
 
