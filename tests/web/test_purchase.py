@@ -157,6 +157,8 @@ async def test_history_filters_exports_and_keeps_other_organizations_out(
         assert (await strange.get(f"/tokens/purchase/{reference}")).status_code == 403
         missing = await strange.get(f"/tokens/invoices/TOK-{uuid.uuid4().hex[:6]}")
         assert missing.status_code == 403
+        missing_pdf = await strange.get(f"/tokens/invoices/TOK-{uuid.uuid4().hex[:6]}.pdf")
+        assert missing_pdf.status_code == 403
 
 
 async def test_an_admin_sees_every_organization_and_each_workflow_in_the_temporal_ui(

@@ -10,8 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.invoice_html import invoice_html
+from db.audit import RequestContext
 from db.directory import PURCHASE, VIEW
 from db.models import TokenPackage
 from db.purchases import PurchaseRow
@@ -19,7 +21,9 @@ from domain.pricing import Price, price_tokens
 from services.access import sees_finance
 from services.administration.packages import list_packages
 from services.errors import ServiceError
-from services.finance.invoices import invoice_by_number, printable_invoice
+from services.finance.invoice_document import invoice_document
+from services.finance.invoice_pdf import invoice_pdf
+from services.finance.invoices import PrintableInvoice, invoice_by_number, printable_invoice
 from services.idempotency import bound_request
 from services.purchases.commands import PurchaseOrder, place_purchase, too_many_packs
 from services.purchases.queries import TERMINAL_STATUSES, find_purchase
@@ -278,16 +282,14 @@ async def purchase_status_partial(
     )  # fmt: skip
 
 
-@router.get("/tokens/invoices/{invoice_number}")
-async def printable_invoice_page(
+async def _visible_invoice(
     request: Request,
-    session: DbSession,
-    context: Context,
-    user: Annotated[ConsoleUser, require(VIEW)],
-    invoice_number: InvoiceNumber,
-) -> Response:
-    """The invoice's printable page (the API's /api/tokens/invoices/{number}.html, opened with
-    the console's session)."""
+    session: AsyncSession,
+    context: RequestContext,
+    user: ConsoleUser,
+    invoice_number: str,
+) -> PrintableInvoice:
+    """The invoice, when it is the user's organization's (or the user is finance staff)."""
     try:
         invoice = await invoice_by_number(session, invoice_number)
     except ServiceError:
@@ -300,7 +302,38 @@ async def printable_invoice_page(
             request, session, context, user, message,
             organization_id=None if invoice is None else invoice.organization_id,
         )  # fmt: skip
-    printable = await printable_invoice(session, invoice)
+    return await printable_invoice(session, invoice)
+
+
+# Declared before the printable page: "{number}.pdf" would otherwise reach it and fail its pattern.
+@router.get("/tokens/invoices/{invoice_number}.pdf")
+async def invoice_pdf_download(
+    request: Request,
+    session: DbSession,
+    context: Context,
+    user: Annotated[ConsoleUser, require(VIEW)],
+    invoice_number: InvoiceNumber,
+) -> Response:
+    """The invoice as a PDF, drawn from the same document as the printable page."""
+    printable = await _visible_invoice(request, session, context, user, invoice_number)
+    return Response(
+        invoice_pdf(invoice_document(printable)),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{invoice_number}.pdf"'},
+    )
+
+
+@router.get("/tokens/invoices/{invoice_number}")
+async def printable_invoice_page(
+    request: Request,
+    session: DbSession,
+    context: Context,
+    user: Annotated[ConsoleUser, require(VIEW)],
+    invoice_number: InvoiceNumber,
+) -> Response:
+    """The invoice's printable page (the API's /api/tokens/invoices/{number}.html, opened with
+    the console's session)."""
+    printable = await _visible_invoice(request, session, context, user, invoice_number)
     return HTMLResponse(
         invoice_html(printable),
         headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},

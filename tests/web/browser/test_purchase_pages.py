@@ -79,6 +79,13 @@ async def test_a_buyer_buys_the_business_pack_and_opens_its_invoice(
     assert await browsing.accessibility_violations() == []
     await browsing.screenshot("purchase-status")
 
+    pdf_link = await page.get_by_test_id("invoice-pdf-link").get_attribute("href")
+    assert pdf_link is not None
+    pdf = await page.request.get(pdf_link)
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf"
+    assert (await pdf.body()).startswith(b"%PDF")
+    assert pdf_link.rsplit("/", 1)[1] in pdf.headers["content-disposition"]
+
     await page.get_by_test_id("invoice-link").click()
     await page.wait_for_url("**/tokens/invoices/*")
     text = await page.locator("body").inner_text()
