@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from web.errors import ConsoleForbidden, CsrfRefused, SignInRequired
-from web.pages import api_docs, home, sign_in, wallet
+from web.pages import api_docs, balance, home, sign_in, wallet
 from web.security_headers import SecurityHeadersMiddleware
 from web.templates import render
 
@@ -31,7 +31,7 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
 
 
 def install_console(app: FastAPI) -> None:
-    for pages in (home.router, sign_in.router, wallet.router, api_docs.router):
+    for pages in (home.router, sign_in.router, wallet.router, balance.router, api_docs.router):
         app.include_router(pages, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_first)

@@ -16,6 +16,7 @@ class NavItem:
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Wallet", "/tokens", lambda user: user.has(VIEW)),
+    NavItem("Balance history", "/tokens/balance", lambda user: user.has(VIEW)),
     NavItem("API docs", "/docs", lambda user: True),
 )
 

@@ -8,12 +8,11 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import TokenBalanceHistory, TokenPackage
-from db.wallets import HistoryFilter
-from services.errors import ErrorKind, ServiceError
-from services.organizations import existing_organization
-from services.wallet.balances import WalletView, list_balance_changes, read_wallet
-from services.wallet.outlook import Expirations, forecast, upcoming
+from db.forecasts import latest_forecast_with_package
+from db.models import TokenBalanceHistory
+from db.wallets import latest_changes
+from services.wallet.balances import WalletView, read_organization_wallet
+from services.wallet.outlook import Expirations, expirations_of
 from tokenbill.settings import Settings
 
 LAST_MOVEMENTS = 5
@@ -64,18 +63,12 @@ def balance_state(wallet: WalletView) -> BalanceState:
     return BalanceState.OK
 
 
-async def _outlook(session: AsyncSession, organization_id: int) -> Outlook | None:
-    try:
-        latest = await forecast(session, organization_id)
-    except ServiceError as error:
-        if error.kind is ErrorKind.NOT_FOUND:
-            return None
-        raise
-    package = (
-        None
-        if latest.suggested_package_id is None
-        else await session.get(TokenPackage, latest.suggested_package_id)
-    )
+async def _outlook(session: AsyncSession, wallet_id: int | None) -> Outlook | None:
+    """What the wallet's latest forecast says, with its suggested package (one read)."""
+    found = None if wallet_id is None else await latest_forecast_with_package(session, wallet_id)
+    if found is None:
+        return None
+    latest, package = found
     return Outlook(
         forecast_date=latest.forecast_date,
         average_daily_consumption=latest.average_daily_consumption,
@@ -93,17 +86,15 @@ async def _outlook(session: AsyncSession, organization_id: int) -> Outlook | Non
 async def wallet_widget(
     session: AsyncSession, settings: Settings, organization_id: int
 ) -> WalletWidget:
-    """The widget's figures for the organization (NOT_FOUND when it does not exist)."""
-    organization = await existing_organization(session, organization_id)
-    wallet = await read_wallet(session, settings, organization_id)
-    movements, _ = await list_balance_changes(
-        session, organization_id, HistoryFilter(None, None, None), limit=LAST_MOVEMENTS, offset=0
-    )
+    """The widget's figures for the organization (NOT_FOUND when it does not exist), in four
+    reads: the organization with its wallet, the last movements, the expiring lots, the forecast
+    with its package."""
+    organization, wallet = await read_organization_wallet(session, settings, organization_id)
     return WalletWidget(
         organization_name=organization.name,
         wallet=wallet,
         state=balance_state(wallet),
-        expiring=await upcoming(session, settings, organization_id, None),
-        outlook=await _outlook(session, organization_id),
-        last_movements=movements,
+        last_movements=await latest_changes(session, organization_id, LAST_MOVEMENTS),
+        expiring=await expirations_of(session, settings, organization_id, wallet.wallet_id, None),
+        outlook=await _outlook(session, wallet.wallet_id),
     )
