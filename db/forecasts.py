@@ -117,20 +117,3 @@ async def latest_forecast(session: AsyncSession, wallet_id: int) -> TokenUsageFo
         .order_by(TokenUsageForecast.forecast_date.desc(), TokenUsageForecast.id.desc())
         .limit(1)
     )
-
-
-async def latest_forecast_with_package(
-    session: AsyncSession, wallet_id: int
-) -> tuple[TokenUsageForecast, TokenPackage | None] | None:
-    """The wallet's latest forecast with the package it suggests (None when it suggests none),
-    in one read; None before the first forecast."""
-    row = (
-        await session.execute(
-            select(TokenUsageForecast, TokenPackage)
-            .outerjoin(TokenPackage, TokenPackage.id == TokenUsageForecast.suggested_package_id)
-            .where(TokenUsageForecast.wallet_id == wallet_id)
-            .order_by(TokenUsageForecast.forecast_date.desc(), TokenUsageForecast.id.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    return None if row is None else (row.TokenUsageForecast, row.TokenPackage)

@@ -3,13 +3,20 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.forecasts import utc_day
-from db.models import Organization, OrganizationTokenWallet, TokenBalanceHistory
+from db.models import (
+    Organization,
+    OrganizationTokenWallet,
+    TokenBalanceHistory,
+    TokenPackage,
+    TokenUsageForecast,
+)
 
 
 async def wallet_of(session: AsyncSession, organization_id: int) -> OrganizationTokenWallet | None:
@@ -32,22 +39,64 @@ class OrganizationWallet:
     expired_pending: Decimal
 
 
+def _organization_wallet() -> Select[tuple[Organization, OrganizationTokenWallet, Decimal]]:
+    wallet = OrganizationTokenWallet
+    return select(
+        Organization, wallet, func.ledger_expired_remainder(wallet.id).label("expired")
+    ).outerjoin(wallet, wallet.organization_id == Organization.id)
+
+
+def _found(row: Row[Any]) -> OrganizationWallet:
+    expired = Decimal(0) if row.expired is None else Decimal(row.expired)
+    return OrganizationWallet(row.Organization, row.OrganizationTokenWallet, expired)
+
+
 async def organization_wallet(
     session: AsyncSession, organization_id: int
 ) -> OrganizationWallet | None:
     """The organization with its wallet in one read; None when the organization does not exist."""
-    wallet = OrganizationTokenWallet
     row = (
-        await session.execute(
-            select(Organization, wallet, func.ledger_expired_remainder(wallet.id).label("expired"))
-            .outerjoin(wallet, wallet.organization_id == Organization.id)
-            .where(Organization.id == organization_id)
-        )
+        await session.execute(_organization_wallet().where(Organization.id == organization_id))
     ).one_or_none()
-    if row is None:
-        return None
-    expired = Decimal(0) if row.expired is None else Decimal(row.expired)
-    return OrganizationWallet(row.Organization, row.OrganizationTokenWallet, expired)
+    return None if row is None else _found(row)
+
+
+@dataclass(frozen=True)
+class WalletOutlook:
+    """The organization's wallet with its latest forecast (None before the first) and the
+    package that forecast suggests (None when it suggests none)."""
+
+    found: OrganizationWallet
+    forecast: TokenUsageForecast | None
+    package: TokenPackage | None
+
+
+async def organization_wallet_outlook(
+    session: AsyncSession, organization_id: int
+) -> WalletOutlook | None:
+    """`organization_wallet` with the wallet's latest forecast and its package, in the same read."""
+    forecast = TokenUsageForecast
+    latest = (
+        select(forecast.id)
+        .where(forecast.wallet_id == OrganizationTokenWallet.id)
+        .order_by(forecast.forecast_date.desc(), forecast.id.desc())
+        .limit(1)
+        .correlate(OrganizationTokenWallet)
+        .scalar_subquery()
+    )
+    query = (
+        _organization_wallet()
+        .add_columns(forecast, TokenPackage)
+        .outerjoin(forecast, forecast.id == latest)
+        .outerjoin(TokenPackage, TokenPackage.id == forecast.suggested_package_id)
+        .where(Organization.id == organization_id)
+    )
+    row = (await session.execute(query)).one_or_none()
+    return (
+        None
+        if row is None
+        else WalletOutlook(_found(row), row.TokenUsageForecast, row.TokenPackage)
+    )
 
 
 @dataclass(frozen=True)

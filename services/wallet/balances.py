@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Organization, TokenBalanceHistory
+from db.models import TokenBalanceHistory
 from db.wallets import (
     HistoryFilter,
     OrganizationWallet,
@@ -47,7 +47,8 @@ class WalletView:
     updated_at: datetime | None
 
 
-def _view(settings: Settings, organization_id: int, found: OrganizationWallet) -> WalletView:
+def wallet_view(settings: Settings, organization_id: int, found: OrganizationWallet) -> WalletView:
+    """The wallet as shown, from the organization's wallet as read."""
     defaults = ThresholdLevels(
         low=settings.token_low_balance_threshold,
         critical=settings.token_critical_balance_threshold,
@@ -77,21 +78,14 @@ def _view(settings: Settings, organization_id: int, found: OrganizationWallet) -
     )
 
 
-async def read_organization_wallet(
-    session: AsyncSession, settings: Settings, organization_id: int
-) -> tuple[Organization, WalletView]:
-    """The organization and its wallet, in one read (NOT_FOUND when it does not exist)."""
-    found = await organization_wallet(session, organization_id)
-    if found is None:
-        raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
-    return found.organization, _view(settings, organization_id, found)
-
-
 async def read_wallet(
     session: AsyncSession, settings: Settings, organization_id: int
 ) -> WalletView:
-    _, wallet = await read_organization_wallet(session, settings, organization_id)
-    return wallet
+    """The organization's wallet, in one read (NOT_FOUND when the organization does not exist)."""
+    found = await organization_wallet(session, organization_id)
+    if found is None:
+        raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
+    return wallet_view(settings, organization_id, found)
 
 
 async def list_balance_changes(

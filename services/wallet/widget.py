@@ -8,10 +8,10 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.forecasts import latest_forecast_with_package
-from db.models import TokenBalanceHistory
-from db.wallets import latest_changes
-from services.wallet.balances import WalletView, read_organization_wallet
+from db.models import TokenBalanceHistory, TokenPackage, TokenUsageForecast
+from db.wallets import latest_changes, organization_wallet_outlook
+from services.errors import ErrorKind, organization_not_found
+from services.wallet.balances import WalletView, wallet_view
 from services.wallet.outlook import Expirations, expirations_of
 from tokenbill.settings import Settings
 
@@ -63,12 +63,10 @@ def balance_state(wallet: WalletView) -> BalanceState:
     return BalanceState.OK
 
 
-async def _outlook(session: AsyncSession, wallet_id: int | None) -> Outlook | None:
-    """What the wallet's latest forecast says, with its suggested package (one read)."""
-    found = None if wallet_id is None else await latest_forecast_with_package(session, wallet_id)
-    if found is None:
+def _outlook(latest: TokenUsageForecast | None, package: TokenPackage | None) -> Outlook | None:
+    """What the latest forecast says, with its suggested package."""
+    if latest is None:
         return None
-    latest, package = found
     return Outlook(
         forecast_date=latest.forecast_date,
         average_daily_consumption=latest.average_daily_consumption,
@@ -86,15 +84,18 @@ async def _outlook(session: AsyncSession, wallet_id: int | None) -> Outlook | No
 async def wallet_widget(
     session: AsyncSession, settings: Settings, organization_id: int
 ) -> WalletWidget:
-    """The widget's figures for the organization (NOT_FOUND when it does not exist), in four
-    reads: the organization with its wallet, the last movements, the expiring lots, the forecast
-    with its package."""
-    organization, wallet = await read_organization_wallet(session, settings, organization_id)
+    """The widget's figures for the organization (NOT_FOUND when it does not exist), in three
+    reads: the organization with its wallet, its forecast and the forecast's package; the last
+    movements; the expiring lots."""
+    read = await organization_wallet_outlook(session, organization_id)
+    if read is None:
+        raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
+    wallet = wallet_view(settings, organization_id, read.found)
     return WalletWidget(
-        organization_name=organization.name,
+        organization_name=read.found.organization.name,
         wallet=wallet,
         state=balance_state(wallet),
         last_movements=await latest_changes(session, organization_id, LAST_MOVEMENTS),
         expiring=await expirations_of(session, settings, organization_id, wallet.wallet_id, None),
-        outlook=await _outlook(session, wallet.wallet_id),
+        outlook=_outlook(read.forecast, read.package),
     )
