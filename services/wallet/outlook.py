@@ -67,11 +67,18 @@ async def expirations_of(
     organization_id: int,
     wallet_id: int | None,
     within: timedelta | None,
+    *,
+    read_lots: bool = True,
 ) -> Expirations:
-    """`upcoming` for a wallet already read (None: the organization has none yet)."""
+    """`upcoming` for a wallet already read (None: the organization has none yet); without
+    `read_lots` the lots are not read and none are listed."""
     span = _span(settings, within)
     now = datetime.now(UTC)
-    lots = [] if wallet_id is None else await upcoming_expirations(session, wallet_id, now + span)
+    lots = (
+        await upcoming_expirations(session, wallet_id, now + span)
+        if wallet_id is not None and read_lots
+        else []
+    )
     return Expirations(
         organization_id=organization_id,
         wallet_id=wallet_id,

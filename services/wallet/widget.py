@@ -81,12 +81,22 @@ def _outlook(latest: TokenUsageForecast | None, package: TokenPackage | None) ->
     )
 
 
+async def _expiring(
+    session: AsyncSession, settings: Settings, organization_id: int, wallet_id: int | None
+) -> Expirations:
+    """With expiry off the widget says that no tokens expire and shows no lot: none is read."""
+    enabled = settings.token_expiration_enabled
+    return await expirations_of(
+        session, settings, organization_id, wallet_id, None, read_lots=enabled
+    )
+
+
 async def wallet_widget(
     session: AsyncSession, settings: Settings, organization_id: int
 ) -> WalletWidget:
     """The widget's figures for the organization (NOT_FOUND when it does not exist), in three
     reads: the organization with its wallet, its forecast and the forecast's package; the last
-    movements; the expiring lots."""
+    movements; the expiring lots (only when tokens expire)."""
     read = await organization_wallet_outlook(session, organization_id)
     if read is None:
         raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
@@ -96,6 +106,6 @@ async def wallet_widget(
         wallet=wallet,
         state=balance_state(wallet),
         last_movements=await latest_changes(session, organization_id, LAST_MOVEMENTS),
-        expiring=await expirations_of(session, settings, organization_id, wallet.wallet_id, None),
+        expiring=await _expiring(session, settings, organization_id, wallet.wallet_id),
         outlook=_outlook(read.forecast, read.package),
     )

@@ -140,3 +140,24 @@ async def test_a_wrong_range_is_said_and_other_wallets_are_refused(
     assert empty.status_code == 200 and "No movements in this range." in empty.text
     refused = await console.get(f"/tokens/balance?organization_id={other}")
     assert refused.status_code == 403 and "your own organization" in refused.text
+
+
+async def test_the_wallet_widget_reads_expiring_lots_when_tokens_expire(
+    settings: Settings, make_console_user: MakeConsoleUser, make_organization, session_maker: Maker
+):
+    from tests.api.helpers import api_client
+    from tests.database_helpers import credit_wallet
+
+    organization = await make_organization()
+    soon = datetime.now(UTC) + timedelta(days=3)
+    await credit_wallet(session_maker, organization, "42.5", expires_at=soon)
+    user = await make_console_user(organization)
+    expiring = settings.model_copy(update={"token_expiration_enabled": True})
+    async with api_client(expiring) as client:
+        await sign_in(client, user.email)
+        page = await client.get("/tokens")
+    assert re.search(r"<dt>Expiring by [^<]+ UTC</dt><dd>42.5</dd>", page.text), page.text
+    async with api_client(settings) as client:
+        await sign_in(client, user.email)
+        page = await client.get("/tokens")
+    assert "None: tokens do not expire" in page.text
