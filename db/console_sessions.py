@@ -28,17 +28,21 @@ async def insert_session(session: AsyncSession, row: ConsoleSession) -> None:
 
 async def live_session(
     session: AsyncSession, session_id: str, *, now: datetime, idle_since: datetime
-) -> ConsoleSession | None:
-    """The session if it is neither revoked, past its absolute end, nor idle since `idle_since`."""
+) -> tuple[ConsoleSession, User] | None:
+    """The session with its user (one read) if it is neither revoked, past its absolute end, nor
+    idle since `idle_since`."""
     found = await session.execute(
-        select(ConsoleSession).where(
+        select(ConsoleSession, User)
+        .join(User, User.id == ConsoleSession.user_id)
+        .where(
             ConsoleSession.id == session_id,
             ConsoleSession.revoked_at.is_(None),
             ConsoleSession.expires_at > now,
             ConsoleSession.last_seen_at > idle_since,
         )
     )
-    return found.scalar_one_or_none()
+    row = found.one_or_none()
+    return None if row is None else (row.ConsoleSession, row.User)
 
 
 async def touch_session(session: AsyncSession, session_id: str, now: datetime) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,13 +103,6 @@ class UpcomingExpiration:
     remaining_amount: Decimal
     expires_at: datetime
     credited_at: datetime
-
-
-async def expired_pending(session: AsyncSession, wallet_id: int) -> Decimal:
-    """Tokens in the wallet's lots past their expiry that the sweep has not booked yet: part of
-    the cached balance, but no spend can take them."""
-    found = await session.scalar(select(func.ledger_expired_remainder(wallet_id)))
-    return Decimal(found or 0)
 
 
 async def upcoming_expirations(

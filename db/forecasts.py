@@ -17,7 +17,7 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _utc_day(moment: SQLColumnExpression[datetime]) -> ColumnElement[date]:
+def utc_day(moment: SQLColumnExpression[datetime]) -> ColumnElement[date]:
     """The UTC calendar day of a timestamptz: (moment AT TIME ZONE 'UTC')::date."""
     return cast(func.timezone("UTC", moment), Date)
 
@@ -28,7 +28,7 @@ async def daily_consumption(
     """Tokens consumed per wallet per UTC day, for the days from `since` up to (not) `until`."""
     spend = LedgerTransaction
     spends = (
-        select(spend.wallet_id, _utc_day(spend.created_at).label("day"), spend.amount)
+        select(spend.wallet_id, utc_day(spend.created_at).label("day"), spend.amount)
         .where(
             spend.kind == "consumption",
             spend.wallet_id.in_(wallet_ids),
@@ -58,7 +58,7 @@ async def history_starts(session: AsyncSession, wallet_ids: Sequence[int]) -> di
     )
     rows = await session.execute(
         select(
-            wallet.id, _utc_day(func.least(wallet.created_at, first_movement)).label("day")
+            wallet.id, utc_day(func.least(wallet.created_at, first_movement)).label("day")
         ).where(wallet.id.in_(wallet_ids))
     )
     return {row.id: row.day for row in rows}

@@ -12,6 +12,7 @@ from web.errors import ConsoleForbidden, CsrfRefused, SignInRequired
 from web.pages import (
     admin,
     api_docs,
+    balance,
     finance,
     home,
     purchase,
@@ -47,6 +48,7 @@ def install_console(app: FastAPI) -> None:
         home.router,
         sign_in.router,
         wallet.router,
+        balance.router,
         purchase.router,
         purchase_history.router,
         subscriptions.router,

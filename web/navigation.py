@@ -17,12 +17,13 @@ class NavItem:
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Wallet", "/tokens", lambda user: user.has(VIEW)),
+    NavItem("Balance history", "/tokens/balance", lambda user: user.has(VIEW)),
     NavItem("Buy tokens", "/tokens/purchase", lambda user: user.has(PURCHASE)),
     NavItem("Purchase history", "/tokens/history", lambda user: user.has(VIEW)),
-    NavItem("Admin", "/admin", lambda user: user.is_admin),
-    NavItem("Finance", "/finance", lambda user: sees_finance(user.user)),
     NavItem("Subscriptions", "/tokens/subscriptions", lambda user: user.has(VIEW)),
     NavItem("Settings", "/tokens/settings", lambda user: user.has(CONFIGURE)),
+    NavItem("Finance", "/finance", lambda user: sees_finance(user.user)),
+    NavItem("Admin", "/admin", lambda user: user.is_admin),
     NavItem("API docs", "/docs", lambda user: True),
 )
 

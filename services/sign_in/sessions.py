@@ -124,16 +124,16 @@ async def sign_in(
 async def resume(session: AsyncSession, settings: Settings, token: str) -> UserRecord | None:
     """The active user of a live session, or None (and the session is left as it is)."""
     now = datetime.now(UTC)
-    found = await live_session(
+    live = await live_session(
         session,
         session_id_of(token),
         now=now,
         idle_since=now - settings.console_session_idle_timeout,
     )
-    if found is None:
+    if live is None:
         return None
-    user = await session.get(User, found.user_id)
-    if user is None or not user.is_active:
+    found, user = live
+    if not user.is_active:
         return None
     if (now - found.last_seen_at).total_seconds() >= TOUCH_EVERY_SECONDS:
         await touch_session(session, found.id, now)

@@ -42,6 +42,15 @@ async def upcoming(
 ) -> Expirations:
     """The lots with tokens left that expire within `within` (default the notice lead), soonest
     first, past-due ones included until the expiry job takes them."""
+    span = _span(settings, within)
+    await existing_organization(session, organization_id)
+    wallet = await wallet_of(session, organization_id)
+    return await expirations_of(
+        session, settings, organization_id, None if wallet is None else wallet.id, span
+    )
+
+
+def _span(settings: Settings, within: timedelta | None) -> timedelta:
     span = within if within is not None else settings.token_expiration_notice_lead
     if span <= timedelta(0) or span > MAX_WITHIN:
         raise invalid(
@@ -49,13 +58,30 @@ async def upcoming(
             "within must be a positive duration of at most ten years, e.g. P30D.",
             {"within": str(within)},
         )
-    await existing_organization(session, organization_id)
-    wallet = await wallet_of(session, organization_id)
+    return span
+
+
+async def expirations_of(
+    session: AsyncSession,
+    settings: Settings,
+    organization_id: int,
+    wallet_id: int | None,
+    within: timedelta | None,
+    *,
+    read_lots: bool = True,
+) -> Expirations:
+    """`upcoming` for a wallet already read (None: the organization has none yet); without
+    `read_lots` the lots are not read and none are listed."""
+    span = _span(settings, within)
     now = datetime.now(UTC)
-    lots = [] if wallet is None else await upcoming_expirations(session, wallet.id, now + span)
+    lots = (
+        await upcoming_expirations(session, wallet_id, now + span)
+        if wallet_id is not None and read_lots
+        else []
+    )
     return Expirations(
         organization_id=organization_id,
-        wallet_id=None if wallet is None else wallet.id,
+        wallet_id=wallet_id,
         expiration_enabled=settings.token_expiration_enabled,
         until=now + span,
         total_expiring=sum((lot.remaining_amount for lot in lots), Decimal(0)),

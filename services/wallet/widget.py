@@ -8,12 +8,11 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import TokenBalanceHistory, TokenPackage
-from db.wallets import HistoryFilter
-from services.errors import ErrorKind, ServiceError
-from services.organizations import existing_organization
-from services.wallet.balances import WalletView, list_balance_changes, read_wallet
-from services.wallet.outlook import Expirations, forecast, upcoming
+from db.models import TokenBalanceHistory, TokenPackage, TokenUsageForecast
+from db.wallets import latest_changes, organization_wallet_outlook
+from services.errors import ErrorKind, organization_not_found
+from services.wallet.balances import WalletView, wallet_view
+from services.wallet.outlook import Expirations, expirations_of
 from tokenbill.settings import Settings
 
 LAST_MOVEMENTS = 5
@@ -64,18 +63,10 @@ def balance_state(wallet: WalletView) -> BalanceState:
     return BalanceState.OK
 
 
-async def _outlook(session: AsyncSession, organization_id: int) -> Outlook | None:
-    try:
-        latest = await forecast(session, organization_id)
-    except ServiceError as error:
-        if error.kind is ErrorKind.NOT_FOUND:
-            return None
-        raise
-    package = (
-        None
-        if latest.suggested_package_id is None
-        else await session.get(TokenPackage, latest.suggested_package_id)
-    )
+def _outlook(latest: TokenUsageForecast | None, package: TokenPackage | None) -> Outlook | None:
+    """What the latest forecast says, with its suggested package."""
+    if latest is None:
+        return None
     return Outlook(
         forecast_date=latest.forecast_date,
         average_daily_consumption=latest.average_daily_consumption,
@@ -90,20 +81,31 @@ async def _outlook(session: AsyncSession, organization_id: int) -> Outlook | Non
     )
 
 
+async def _expiring(
+    session: AsyncSession, settings: Settings, organization_id: int, wallet_id: int | None
+) -> Expirations:
+    """With expiry off the widget says that no tokens expire and shows no lot: none is read."""
+    enabled = settings.token_expiration_enabled
+    return await expirations_of(
+        session, settings, organization_id, wallet_id, None, read_lots=enabled
+    )
+
+
 async def wallet_widget(
     session: AsyncSession, settings: Settings, organization_id: int
 ) -> WalletWidget:
-    """The widget's figures for the organization (NOT_FOUND when it does not exist)."""
-    organization = await existing_organization(session, organization_id)
-    wallet = await read_wallet(session, settings, organization_id)
-    movements, _ = await list_balance_changes(
-        session, organization_id, HistoryFilter(None, None, None), limit=LAST_MOVEMENTS, offset=0
-    )
+    """The widget's figures for the organization (NOT_FOUND when it does not exist), in three
+    reads: the organization with its wallet, its forecast and the forecast's package; the last
+    movements; the expiring lots (only when tokens expire)."""
+    read = await organization_wallet_outlook(session, organization_id)
+    if read is None:
+        raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
+    wallet = wallet_view(settings, organization_id, read.found)
     return WalletWidget(
-        organization_name=organization.name,
+        organization_name=read.found.organization.name,
         wallet=wallet,
         state=balance_state(wallet),
-        expiring=await upcoming(session, settings, organization_id, None),
-        outlook=await _outlook(session, organization_id),
-        last_movements=movements,
+        last_movements=await latest_changes(session, organization_id, LAST_MOVEMENTS),
+        expiring=await _expiring(session, settings, organization_id, wallet.wallet_id),
+        outlook=_outlook(read.forecast, read.package),
     )

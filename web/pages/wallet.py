@@ -3,20 +3,19 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from db.directory import VIEW
 from services.errors import ErrorKind, ServiceError
 from services.wallet.widget import WalletWidget, wallet_widget
-from web.auth import refuse, require
+from web.auth import require
 from web.console_user import ConsoleUser
 from web.context import ConsoleSettings, Context, DbSession
+from web.organization_choice import OrganizationChoice, chosen_organization
 from web.security_headers import content_security_policy
 from web.templates import render
 
 router = APIRouter()
-MAX_ROW_ID = 2**31 - 1
-OrganizationChoice = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
 
 async def _widget_for(
@@ -29,14 +28,9 @@ async def _widget_for(
 ) -> WalletWidget | None:
     """The widget of the chosen organization (a user's own; an admin's choice), None when an
     admin has not chosen one or it does not exist."""
-    chosen = organization_id if organization_id is not None else user.user.organization_id
+    chosen = await chosen_organization(request, session, context, user, organization_id)
     if chosen is None:
         return None
-    if not user.sees_organization(chosen):
-        raise await refuse(
-            request, session, context, user, "You may only see your own organization's wallet.",
-            organization_id=chosen,
-        )  # fmt: skip
     try:
         return await wallet_widget(session, settings, chosen)
     except ServiceError as error:
