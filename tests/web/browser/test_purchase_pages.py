@@ -14,19 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db import directory
 from db.models import TokenPurchase
 from tests.purchase_helpers import create_package
-from tests.web.browser.conftest import PASSWORD, Browsing, MakeMember, NewBrowsing
+from tests.web.browser.conftest import Browsing, MakeMember, NewBrowsing
+from tests.web.browser.test_console_journeys import sign_in
 
 Maker = async_sessionmaker[AsyncSession]
 SETTLE_MS = 60_000
-
-
-async def sign_in(browsing: Browsing, email: str) -> None:
-    page = browsing.page
-    await page.goto("/sign-in")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/tokens")
 
 
 async def _purchases_of(session_maker: Maker, organization_id: int) -> int:
