@@ -10,22 +10,23 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from domain.amounts import money_text, plain_decimal
 from web.console_user import ConsoleUser
 from web.csrf import csrf_token, keep_csrf_cookie
 from web.navigation import navigation_for
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# The templates ship with the code: no file check on every render.
+TEMPLATES.env.auto_reload = False
 
 
 def tokens(amount: Decimal | None) -> str:
     """Token amounts as the API writes them (exact decimals), without trailing zeros."""
-    if amount is None:
-        return "-"
-    return format(amount.normalize(), "f")
+    return "-" if amount is None else plain_decimal(amount)
 
 
 def money(amount: Decimal | None, currency: str) -> str:
-    return "-" if amount is None else f"{amount.quantize(Decimal('0.01'))} {currency}"
+    return "-" if amount is None else f"{money_text(amount)} {currency}"
 
 
 def utc(moment: datetime | date | None) -> str:
