@@ -30,13 +30,11 @@ from temporalio.client import Client
 
 from api.auth.jwt_tokens import issue_token
 from bench.fixtures import BENCH, create_package, prepare_organizations, transaction
-from bench.stack import REPOSITORY, BenchStack, StackOptions
+from bench.stack import REPOSITORY, BenchStack
 from capacity.actions import RunActions, activity_scheduled_ids, count_actions
+from capacity.stack import start_stack
 from db import ledger
 from db.directory import CONFIGURE, CONSUME, PURCHASE, VIEW, create_user
-from db.migrate import upgrade_to_head
-from tokenbill.devstack.postgres import LocalPostgres
-from tokenbill.devstack.temporal import LocalTemporal
 from workflows.converter import DATA_CONVERTER
 
 ENVIRONMENT = {
@@ -224,12 +222,8 @@ async def measure_topup(stack: BenchStack, client: Client, http: httpx.AsyncClie
 
 
 async def measure(folder: Path, purchases: int) -> list[Flow]:
-    stack = BenchStack(folder, StackOptions(1, 4, ENVIRONMENT))
+    stack = start_stack(folder, ENVIRONMENT, spend_pool_size=4)
     try:
-        stack.postgres = LocalPostgres(folder / "postgres").start()
-        stack.temporal = LocalTemporal(log_path=folder / "logs" / "temporal.log").start()
-        upgrade_to_head(stack.postgres.url)
-        stack.scale_to(1)
         settings = stack.settings
         client = await Client.connect(str(settings.temporal_address), data_converter=DATA_CONVERTER)
         package = await create_package(settings, "Measure Pack")

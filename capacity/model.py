@@ -111,7 +111,7 @@ class Load:
     unit: str
     demand: float  # in units of `unit`
     one_unit: float  # what one unit carries, same units
-    needed: int
+    needed: int | None  # None: no second unit helps (one wallet is one row)
 
     @property
     def load_on_one(self) -> float:
@@ -130,6 +130,7 @@ class Plan:
     actions_per_month: float
     cloud_cost_per_month: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    sources: tuple[str, ...] = field(default_factory=tuple)
 
     def load(self, component: str) -> Load:
         return next(load for load in self.loads if load.component == component)
@@ -161,8 +162,8 @@ def rates_of(population: Population) -> Rates:
 
 def zipf_share(organizations: int, exponent: float, top: int) -> float:
     """Share of the `top` largest of `organizations` under Zipf's law with this exponent."""
-    weights = [float(rank) ** -exponent for rank in range(1, organizations + 1)]
-    return sum(weights[:top]) / sum(weights)
+    weights = [math.pow(rank, -exponent) for rank in range(1, organizations + 1)]
+    return math.fsum(weights[:top]) / math.fsum(weights)
 
 
 def skew_of(population: Population, rates: Rates) -> Skew:
@@ -232,8 +233,7 @@ def plan(
     hot = skew.hottest_peak_single_spends_per_second
     loads.append(
         Load("hot wallet", "single spends/s on the hottest wallet row", hot,
-             costs.hot_wallet_single_spends_per_second,
-             1 if hot <= costs.hot_wallet_single_spends_per_second else 2)
+             costs.hot_wallet_single_spends_per_second, None)
     )  # fmt: skip
     warnings = _warnings(skew, costs, loads, per_node, box)
     actions_per_month = average_aps * SECONDS_PER_MONTH
@@ -242,7 +242,7 @@ def plan(
         average_actions_per_second=average_aps, peak_actions_per_second=peak_aps,
         actions_per_month=actions_per_month,
         cloud_cost_per_month=actions_per_month / 1e6 * temporal.price_per_million_actions,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), sources=costs.sources,
     )  # fmt: skip
 
 
