@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_MONTH = 30 * SECONDS_PER_DAY
+HARD_LIMITS = ("postgres", "temporal", "hot wallet")
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,17 @@ class Plan:
 
     @property
     def saturates_first(self) -> Load:
-        """The component that one unit of could carry the least of this population."""
+        """With one unit of each, the component furthest past what it carries."""
         return max(self.loads, key=lambda load: load.load_on_one)
+
+    @property
+    def first_hard_limit(self) -> Load:
+        """Of the limits more processes do not lift (the wallet row, the PostgreSQL primary,
+        the namespace), the nearest."""
+        return max(
+            (load for load in self.loads if load.component in HARD_LIMITS),
+            key=lambda load: load.load_on_one,
+        )
 
 
 def rates_of(population: Population) -> Rates:

@@ -37,7 +37,7 @@ def render(made: Plan) -> str:
             f"{load.component:<12} {_rate(load.demand):>16}  {_rate(load.one_unit):>16}  "
             f"{'-' if load.needed is None else load.needed:>6}  {load.unit}"
         )
-    first = made.saturates_first
+    first, hard = made.saturates_first, made.first_hard_limit
     lines += [
         "",
         f"Temporal actions: {made.average_actions_per_second:,.1f}/s on average, "
@@ -45,6 +45,8 @@ def render(made: Plan) -> str:
         f"million a month (about {made.cloud_cost_per_month:,.0f} USD a month on Temporal Cloud)",
         f"saturates first: {first.component} (one unit would be at "
         f"{first.load_on_one:.0%} of what it carries)",
+        f"nearest limit more API processes and workers do not lift: {hard.component} at "
+        f"{hard.load_on_one:.0%} of one unit",
     ]
     lines += [f"WARNING: {warning}" for warning in made.warnings]
     if made.sources:
@@ -55,4 +57,5 @@ def render(made: Plan) -> str:
 def as_dict(made: Plan) -> dict[str, Any]:
     document = dataclasses.asdict(made)
     document["saturates_first"] = made.saturates_first.component
+    document["first_hard_limit"] = made.first_hard_limit.component
     return document

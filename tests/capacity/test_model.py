@@ -133,6 +133,14 @@ def test_the_component_nearest_its_limit_saturates_first() -> None:
     assert plan(queried, cheap_queries, WHOLE_CORES).saturates_first.component == "temporal"
 
 
+def test_the_nearest_hard_limit_ignores_what_more_processes_lift() -> None:
+    hot = replace(SPENDERS, organizations=10, spends_per_org_per_day=600.0 * SECONDS_PER_DAY,
+                  zipf_exponent=1.0)  # fmt: skip
+    made = plan(hot, COSTS, WHOLE_CORES)
+    assert made.saturates_first.component == "api"  # 6 cores, one per process
+    assert made.first_hard_limit.component == "hot wallet"
+
+
 def test_zipf_share_of_the_top_under_exponent_one() -> None:
     assert zipf_share(4, 1.0, 1) == pytest.approx(1 / (1 + 1 / 2 + 1 / 3 + 1 / 4))
     assert zipf_share(4, 0.0, 2) == pytest.approx(0.5)
