@@ -55,6 +55,7 @@ class Flow:
     windows: list[tuple[datetime, datetime]] = field(default_factory=list)
     totals: list[int] = field(default_factory=list)
     by_type: Counter[str] = field(default_factory=Counter)
+    by_kind: Counter[str] = field(default_factory=Counter)  # "<workflow type>: <kind>"
 
     @property
     def per_flow(self) -> float:
@@ -77,6 +78,9 @@ async def count_window(client: Client, flow: Flow, start: datetime, end: datetim
         within = run.within(start, end)
         total += within
         flow.by_type[run.workflow_type] += within
+        for event in run.events:
+            if start <= event.time < end:
+                flow.by_kind[f"{run.workflow_type}: {event.kind}"] += event.actions
     flow.windows.append((start, end))
     flow.totals.append(total)
 
@@ -256,7 +260,8 @@ def report(flows: list[Flow]) -> dict[str, Any]:
         "environment": ENVIRONMENT,
         "flows": {
             flow.name: {"actions": flow.per_flow, "samples": flow.totals,
-                        "by_workflow_type": dict(flow.by_type)}
+                        "by_workflow_type": {k: v for k, v in flow.by_type.items() if v},
+                        "by_kind": dict(sorted(flow.by_kind.items()))}
             for flow in flows
         },
     }  # fmt: skip
