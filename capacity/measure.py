@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Select, func, select
 from temporalio.client import Client
 
 from api.auth.jwt_tokens import issue_token
@@ -35,6 +35,8 @@ from capacity.actions import RunActions, activity_scheduled_ids, count_actions
 from capacity.stack import start_stack
 from db import ledger
 from db.directory import CONFIGURE, CONSUME, PURCHASE, VIEW, create_user
+from db.models.purchases import TokenPurchase
+from db.models.subscriptions import TokenSubscription
 from workflows.converter import DATA_CONVERTER
 
 ENVIRONMENT = {
@@ -95,9 +97,9 @@ async def wait_for(probe: Any, what: str) -> Any:
     raise RuntimeError(f"gave up waiting for {what}")
 
 
-async def scalar(stack: BenchStack, sql: str, **params: Any) -> Any:
+async def scalar(stack: BenchStack, statement: Select[Any]) -> Any:
     async with transaction(stack.settings) as session:
-        return await session.scalar(text(sql), params)
+        return await session.scalar(statement)
 
 
 async def measure_purchases(stack: BenchStack, client: Client, http: httpx.AsyncClient,
@@ -114,10 +116,8 @@ async def measure_purchases(stack: BenchStack, client: Client, http: httpx.Async
         reference = answer.json()["purchase_reference_id"]
 
         async def completed(reference: str = reference) -> bool:
-            status = await scalar(
-                stack, "SELECT status FROM token_purchases WHERE purchase_reference_id = :r",
-                r=reference,
-            )  # fmt: skip
+            status = await scalar(stack, select(TokenPurchase.status).where(
+                TokenPurchase.purchase_reference_id == reference))  # fmt: skip
             return bool(status == "completed")
 
         await wait_for(completed, f"purchase {reference}")
@@ -170,7 +170,7 @@ async def measure_dunning(stack: BenchStack, client: Client, http: httpx.AsyncCl
 
     async def suspended() -> bool:
         status = await scalar(
-            stack, "SELECT status FROM token_subscriptions WHERE id = :s", s=subscription
+            stack, select(TokenSubscription.status).where(TokenSubscription.id == subscription)
         )
         return bool(status == "suspended")
 
@@ -211,12 +211,9 @@ async def measure_topup(stack: BenchStack, client: Client, http: httpx.AsyncClie
     spend.raise_for_status()
 
     async def topped_up() -> bool:
-        done = await scalar(
-            stack,
-            "SELECT count(*) FROM token_purchases WHERE organization_id = :o "
-            "AND purchase_type = 'auto_topup' AND status = 'completed'",
-            o=org,
-        )
+        done = await scalar(stack, select(func.count()).where(
+            TokenPurchase.organization_id == org, TokenPurchase.purchase_type == "auto_topup",
+            TokenPurchase.status == "completed"))  # fmt: skip
         return bool(done)
 
     await wait_for(topped_up, f"the automatic top-up of organization {org}")
