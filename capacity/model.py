@@ -240,10 +240,9 @@ def plan(
              temporal.namespace_actions_per_second,
              _needed(peak_aps, temporal.namespace_actions_per_second))
     )  # fmt: skip
-    hot = skew.hottest_peak_single_spends_per_second
     loads.append(
-        Load("hot wallet", "single spends/s on the hottest wallet row", hot,
-             costs.hot_wallet_single_spends_per_second, None)
+        Load("hot wallet", "single spends/s (or their batched equivalent) on the hottest row",
+             _hot_row_demand(skew, costs), costs.hot_wallet_single_spends_per_second, None)
     )  # fmt: skip
     warnings = _warnings(skew, costs, loads, per_node, box)
     actions_per_month = average_aps * SECONDS_PER_MONTH
@@ -254,6 +253,14 @@ def plan(
         cloud_cost_per_month=actions_per_month / 1e6 * temporal.price_per_million_actions,
         warnings=tuple(warnings), sources=costs.sources,
     )  # fmt: skip
+
+
+def _hot_row_demand(skew: Skew, costs: UnitCosts) -> float:
+    """The hottest wallet row's peak load in single spends/s: a batched spend holds the row
+    for single/batched ceiling of the time a single spend does."""
+    batched = skew.hottest_peak_spends_per_second - skew.hottest_peak_single_spends_per_second
+    ratio = costs.hot_wallet_single_spends_per_second / costs.hot_wallet_batched_spends_per_second
+    return skew.hottest_peak_single_spends_per_second + batched * ratio
 
 
 def _warnings(
@@ -271,10 +278,11 @@ def _warnings(
             "nodes do not help (a wallet is one row on one node); give it holds (reserve a "
             "budget once, settle in bulk) or several wallets"
         )
-    elif skew.hottest_peak_single_spends_per_second > single:
+    elif _hot_row_demand(skew, costs) > single:
         warnings.append(
             f"the hottest organisation spends {skew.hottest_peak_single_spends_per_second:,.0f}"
-            f" single spends/s at the peak, above one wallet row's {single:,.0f}/s: more nodes "
+            f" single spends/s at the peak ({skew.hottest_peak_spends_per_second:,.0f}/s in all),"
+            f" above one wallet row's {single:,.0f}/s: more nodes "
             "do not help (a wallet is one row on one node); coalesce its spends into batches "
             f"(POST /consumptions, {batched:,.0f}/s measured) or use holds"
         )

@@ -110,6 +110,18 @@ def test_batched_spends_lift_the_hot_wallet_limit_until_the_batched_ceiling() ->
     assert any("holds" in warning for warning in plan(hotter, COSTS, WHOLE_CORES).warnings)
 
 
+def test_single_and_batched_spends_share_the_hot_rows_time() -> None:
+    # The hottest of 10 organisations: 1,000 single + 3,750 batched spends/s at the peak: 1,000
+    # + 3,750 x 1,400 / 7,500 = 1,700 single-spend equivalents, over the row's 1,400.
+    share = zipf_share(10, 1.0, 1)
+    hot = replace(SPENDERS, organizations=10, zipf_exponent=1.0,
+                  spends_per_org_per_day=4_750 / share / 10 * SECONDS_PER_DAY,
+                  batched_share=3_750 / 4_750)  # fmt: skip
+    made = plan(hot, COSTS, WHOLE_CORES)
+    assert made.load("hot wallet").demand == pytest.approx(1_700.0)
+    assert any("coalesce" in warning for warning in made.warnings)
+
+
 def test_an_even_population_has_no_hot_organisation() -> None:
     made = plan(SPENDERS, COSTS, WHOLE_CORES)
     assert made.skew.hottest_share == pytest.approx(1 / 1_000)
