@@ -22,7 +22,7 @@ def _options(parser: argparse.ArgumentParser, cls: type[Any], prefix: str = "") 
     for item in dataclasses.fields(cls):
         if item.name == "name":
             continue
-        flag = f"--{prefix}{item.name.replace('_', '-')}"
+        flag = f"--{prefix}{item.name}".replace("_", "-")
         kind = int if item.type in (int, "int") else float
         parser.add_argument(flag, dest=f"{prefix}{item.name}", type=kind, default=None,
                             help=f"default {item.default:,}")  # fmt: skip

@@ -62,11 +62,13 @@ def test_a_population_file_and_options_override_the_defaults(
 ) -> None:
     file = tmp_path / "insurer.yaml"
     file.write_text("organizations: 10\nzipf_exponent: 2.0\nbox:\n  vcpus: 32\n")
-    assert main(["--file", str(file), "--spends-per-org-per-day", "1e8", "--json"]) == 0
+    options = ["--spends-per-org-per-day", "1e8", "--box-core-speed", "2", "--json"]
+    assert main(["--file", str(file), *options]) == 0
     (made,) = json.loads(capsys.readouterr().out)
     assert made["population"]["organizations"] == 10
     assert made["population"]["spends_per_org_per_day"] == 1e8
     assert made["box"]["vcpus"] == 32
+    assert made["box"]["core_speed"] == 2
     assert made["warnings"]  # one organisation spends far beyond one wallet row
 
 
