@@ -7,7 +7,8 @@ Each flow runs alone, in a window of time; the figure is every billable action w
 window by every workflow of the namespace (capacity/actions.py), so the outbox relay's share (the
 notifications a purchase or a declined charge sets off) is in it. Subscriptions bill every 20 s
 with a reminder 5 s before (a month and 3 days in production: the same workflow steps), and retry
-a declined charge 4, 8 and 12 s after it inside a 14 s grace period. Prints a table and writes
+a declined charge 4, 8 and 12 s after it inside a 14 s grace period. Last, a window with no flow
+measures what the idle namespace spends (the outbox relay's polling). Prints a table and writes
 JSON under bench/results/ (actions-<time>.json).
 """
 
@@ -32,6 +33,8 @@ from api.auth.jwt_tokens import issue_token
 from bench.fixtures import BENCH, create_package, prepare_organizations, transaction
 from bench.stack import REPOSITORY, BenchStack
 from capacity.actions import RunActions, activity_scheduled_ids, count_actions
+from capacity.measurements import DUNNING_RETRY, IDLE, RENEWAL, TOPUP
+from capacity.measurements import PURCHASE as PURCHASE_FLOW
 from capacity.stack import start_stack
 from db import ledger
 from db.directory import CONFIGURE, CONSUME, PURCHASE, VIEW, create_user
@@ -47,6 +50,7 @@ ENVIRONMENT = {
 INTERVAL = "PT20S"
 GRACE = "PT14S"
 SETTLE = 4.0  # seconds after a flow's end for the notifications it set off
+IDLE_SECONDS = 120.0  # a window with no flow: the outbox relay's polling alone
 PATIENCE = 180.0
 RESULTS = REPOSITORY / "bench" / "results"
 
@@ -104,7 +108,7 @@ async def scalar(stack: BenchStack, statement: Select[Any]) -> Any:
 
 async def measure_purchases(stack: BenchStack, client: Client, http: httpx.AsyncClient,
                             org: int, package: int, count: int) -> Flow:  # fmt: skip
-    flow = Flow("purchase")
+    flow = Flow(PURCHASE_FLOW)
     for n in range(count):
         start = datetime.now(UTC)
         answer = await http.post(
@@ -150,14 +154,21 @@ async def chain(client: Client, workflow_id: str) -> list[tuple[datetime, str]]:
 
 async def measure_renewal(client: Client, http: httpx.AsyncClient, org: int, package: int) -> Flow:
     """One whole cycle: the second run, from its continue-as-new start to the next one's."""
-    flow = Flow("renewal (one billing cycle, continue-as-new included)")
-    workflow_id = f"subscription-{await create_subscription(http, org, package, 'pm_card_ok')}"
+    flow = Flow(RENEWAL)
+    subscription = await create_subscription(http, org, package, "pm_card_ok")
+    workflow_id = f"subscription-{subscription}"
 
     async def three_runs() -> list[tuple[datetime, str]] | None:
         runs = await chain(client, workflow_id)
         return runs if len(runs) >= 3 else None
 
     runs = await wait_for(three_runs, f"three runs of {workflow_id}")
+    # Cancelled before counting, so that its next cycles stay out of the later flows' windows.
+    cancelled = await http.post(
+        f"/api/tokens/subscriptions/{subscription}/cancel", json={"when": "immediately"},
+        headers={"Idempotency-Key": f"measure-cancel-{subscription}"},
+    )  # fmt: skip
+    cancelled.raise_for_status()
     await count_window(client, flow, runs[1][0], runs[2][0])
     return flow
 
@@ -165,7 +176,7 @@ async def measure_renewal(client: Client, http: httpx.AsyncClient, org: int, pac
 async def measure_dunning(stack: BenchStack, client: Client, http: httpx.AsyncClient,
                           org: int, package: int) -> Flow:  # fmt: skip
     """Each retry: from a declined charge's scheduling to the next one's."""
-    flow = Flow("dunning retry")
+    flow = Flow(DUNNING_RETRY)
     subscription = await create_subscription(http, org, package, "pm_card_declined")
 
     async def suspended() -> bool:
@@ -193,7 +204,7 @@ async def measure_dunning(stack: BenchStack, client: Client, http: httpx.AsyncCl
 async def measure_topup(stack: BenchStack, client: Client, http: httpx.AsyncClient,
                         org: int, package: int) -> Flow:  # fmt: skip
     """A spend takes the balance below the threshold; the top-up purchase completes."""
-    flow = Flow("automatic top-up (spend below threshold to tokens credited)")
+    flow = Flow(TOPUP)
     async with transaction(stack.settings) as session:
         wallet = await ledger.ensure_wallet(session, org)
         await ledger.credit(
@@ -222,6 +233,17 @@ async def measure_topup(stack: BenchStack, client: Client, http: httpx.AsyncClie
     return flow
 
 
+async def measure_idle(client: Client) -> Flow:
+    """What the namespace spends with nothing to do, in IDLE_SECONDS (the job Schedules are
+    off here: capacity/jobs.py counts them)."""
+    flow = Flow(IDLE)
+    await asyncio.sleep(2 * SETTLE)
+    start = datetime.now(UTC)
+    await asyncio.sleep(IDLE_SECONDS)
+    await count_window(client, flow, start, datetime.now(UTC))
+    return flow
+
+
 async def measure(folder: Path, purchases: int) -> list[Flow]:
     stack = start_stack(folder, ENVIRONMENT, spend_pool_size=4)
     try:
@@ -242,6 +264,7 @@ async def measure(folder: Path, purchases: int) -> list[Flow]:
             flows.append(await measure_renewal(client, http, orgs[1], package))
             flows.append(await measure_dunning(stack, client, http, orgs[2], package))
             flows.append(await measure_topup(stack, client, http, orgs[3], package))
+            flows.append(await measure_idle(client))
         return flows
     finally:
         stack.stop()
@@ -255,6 +278,7 @@ def report(flows: list[Flow]) -> dict[str, Any]:
     return {
         "measured": datetime.now(UTC).isoformat(),
         "environment": ENVIRONMENT,
+        "idle_seconds": IDLE_SECONDS,
         "flows": {
             flow.name: {"actions": flow.per_flow, "samples": flow.totals,
                         "by_workflow_type": {k: v for k, v in flow.by_type.items() if v},

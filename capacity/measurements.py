@@ -6,14 +6,19 @@ operation by server) and `python -m capacity.measure` (actions-*.json: billable 
 What is not measured directly is derived, and says so in `UnitCosts.sources`: a renewal costs
 the worker and PostgreSQL what a purchase does times the purchase rate over the wave's paid rate
 (both from one bench run on one stack); a dunning retry and a top-up scale the renewal's and the
-purchase's cost by their action counts (each action is a task the worker handles).
+purchase's cost by their action counts (each action is a task the worker handles). The actions
+spent whatever the population are the job Schedules' (capacity/jobs.py) and the idle outbox
+relay's polling (measured in a window with no flow).
 """
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from capacity.model import ComponentCosts, UnitCosts
+from capacity.jobs import Job, job_costs
+from capacity.model import SECONDS_PER_MONTH, ComponentCosts, UnitCosts
+from worker.registry import JOB_SCHEDULES
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
 # pgbench on one wallet row, 2 CPUs (issue 17): the ceiling of single spends on one wallet.
@@ -23,6 +28,7 @@ PURCHASE = "purchase"
 RENEWAL = "renewal (one billing cycle, continue-as-new included)"
 DUNNING_RETRY = "dunning retry"
 TOPUP = "automatic top-up (spend below threshold to tokens credited)"
+IDLE = "idle namespace (outbox relay polling)"
 
 
 def latest(pattern: str, folder: Path = RESULTS) -> Path:
@@ -87,9 +93,22 @@ def unit_costs_from(bench: dict[str, Any], units: dict[str, Any], actions: dict[
     )
 
 
+def fixed_actions_per_month(actions: dict[str, Any], jobs: list[Job]) -> float:
+    """The job Schedules' actions (recorded histories) and the idle relay's (measured)."""
+    idle = actions["flows"][IDLE]
+    polling = float(idle["actions"]) / float(actions["idle_seconds"]) * SECONDS_PER_MONTH
+    return polling + sum(cost.actions_per_month for cost in job_costs(jobs))
+
+
+def default_jobs() -> list[Job]:
+    """The worker's own job Schedules, at their default crons."""
+    return [Job(job.name, job.workflow, job.cron) for job in JOB_SCHEDULES]
+
+
 def load_unit_costs(folder: Path = RESULTS) -> UnitCosts:
     """Unit costs from the latest bench, unit-cost and action measurements in `folder`."""
     paths = (latest("bench-*.json", folder), latest("unit-costs-*.json", folder),
              latest("actions-*.json", folder))  # fmt: skip
     bench, units, actions = (_load(path) for path in paths)
-    return unit_costs_from(bench, units, actions, tuple(path.name for path in paths))
+    costs = unit_costs_from(bench, units, actions, tuple(path.name for path in paths))
+    return replace(costs, fixed_actions_per_month=fixed_actions_per_month(actions, default_jobs()))

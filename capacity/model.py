@@ -63,6 +63,7 @@ class UnitCosts:
     hot_wallet_single_spends_per_second: float
     hot_wallet_batched_spends_per_second: float
     sources: tuple[str, ...] = ()
+    fixed_actions_per_month: float = 0.0  # whatever the population: job schedules, relay polls
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Plan:
     average_actions_per_second: float
     peak_actions_per_second: float
     actions_per_month: float
+    fixed_actions_per_month: float
     cloud_cost_per_month: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
     sources: tuple[str, ...] = field(default_factory=tuple)
@@ -233,8 +235,10 @@ def plan(
         demand = _cores(operations, component, peak) / box.core_speed
         loads.append(Load(component, f"cores ({unit_name})", demand, one_unit,
                           _needed(demand, one_unit)))  # fmt: skip
-    average_aps = sum(rate * cost.temporal_actions for rate, cost in operations)
-    peak_aps = average_aps * peak
+    fixed_aps = costs.fixed_actions_per_month / SECONDS_PER_MONTH
+    flows_aps = sum(rate * cost.temporal_actions for rate, cost in operations)
+    average_aps = flows_aps + fixed_aps
+    peak_aps = flows_aps * peak + fixed_aps
     loads.append(
         Load("temporal", "actions/s (namespaces at the default limit)", peak_aps,
              temporal.namespace_actions_per_second,
@@ -250,6 +254,7 @@ def plan(
         population=population, box=box, rates=rates, skew=skew, loads=tuple(loads),
         average_actions_per_second=average_aps, peak_actions_per_second=peak_aps,
         actions_per_month=actions_per_month,
+        fixed_actions_per_month=costs.fixed_actions_per_month,
         cloud_cost_per_month=actions_per_month / 1e6 * temporal.price_per_million_actions,
         warnings=tuple(warnings), sources=costs.sources,
     )  # fmt: skip

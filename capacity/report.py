@@ -42,7 +42,9 @@ def render(made: Plan) -> str:
         "",
         f"Temporal actions: {made.average_actions_per_second:,.1f}/s on average, "
         f"{made.peak_actions_per_second:,.1f}/s at the peak, {made.actions_per_month / 1e6:,.1f} "
-        f"million a month (about {made.cloud_cost_per_month:,.0f} USD a month on Temporal Cloud)",
+        f"million a month (about {made.cloud_cost_per_month:,.0f} USD a month on Temporal Cloud), "
+        f"{made.fixed_actions_per_month / 1e6:,.2f} million of them whatever the population "
+        "(job schedules, the outbox relay's polling)",
         f"saturates first: {first.component} (one unit would be at "
         f"{first.load_on_one:.0%} of what it carries)",
         f"nearest limit more API processes and workers do not lift: {hard.component} at "

@@ -82,6 +82,15 @@ def test_temporal_actions_add_up_per_flow_and_price_per_million() -> None:
     assert made.cloud_cost_per_month == pytest.approx(43_000 / 1e6 * 50.0)
 
 
+def test_fixed_actions_add_to_every_second_and_are_not_peaked() -> None:
+    idle = replace(SPENDERS, spends_per_org_per_day=0.0, peak_to_average=3.0)
+    fixed = replace(COSTS, fixed_actions_per_month=float(SECONDS_PER_MONTH))  # 1 action/s
+    made = plan(idle, fixed, WHOLE_CORES)
+    assert made.average_actions_per_second == pytest.approx(1.0)
+    assert made.peak_actions_per_second == pytest.approx(1.0)
+    assert made.actions_per_month == pytest.approx(SECONDS_PER_MONTH)
+
+
 def test_subscription_reads_cost_one_query_action_each() -> None:
     population = replace(SPENDERS, spends_per_org_per_day=0.0, subscribed_share=0.5,
                          subscription_reads_per_org_per_day=86_400.0)  # fmt: skip
