@@ -6,16 +6,19 @@ A test that takes `payment_gateway_kind` (or a fixture built on it: `gateway_set
 the same test body runs on both.
 """
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.payments.factory import build_gateway
 from activities.payments.gateway import PaymentGateway
+from activities.payments.minor_units import from_minor_units
 from tokenbill.devstack.stripe_standin.faults import StandinFaults
 from tokenbill.devstack.stripe_standin.server import StandinServer
 from tokenbill.settings import Settings
@@ -42,6 +45,7 @@ class CardTable:
     refund_refused: str
     unknown: str
     requires_action: str | None  # a card that needs the customer's authentication (3-D Secure)
+    charge_prefix: str  # how the gateway's charge references start
 
 
 SANDBOX_CARDS = CardTable(
@@ -56,6 +60,7 @@ SANDBOX_CARDS = CardTable(
     refund_refused="pm_card_refund_refused",
     unknown="pm_card_made_up",
     requires_action=None,
+    charge_prefix="ch_",
 )
 STRIPE_CARDS = CardTable(
     ok="pm_card_visa",
@@ -69,6 +74,7 @@ STRIPE_CARDS = CardTable(
     refund_refused="pm_card_createDispute",
     unknown="pm_card_made_up",
     requires_action="pm_card_authenticationRequired",
+    charge_prefix="pi_",
 )
 CARDS = {"sandbox": SANDBOX_CARDS, "stripe": STRIPE_CARDS}
 
@@ -124,3 +130,60 @@ def payment_gateway(
     gateway_settings: Settings, session_maker: async_sessionmaker[AsyncSession]
 ) -> PaymentGateway:
     return build_gateway(gateway_settings, session_maker)
+
+
+# (operation, status, amount): what the processor's own records say was charged and refunded.
+ProviderOperation = tuple[str, str, Decimal]
+ProviderBook = Callable[[str], Awaitable[list[ProviderOperation]]]
+
+
+def standin_operations(standin: StandinServer, key_prefix: str) -> list[ProviderOperation]:
+    """The stand-in's payment intents and refunds made under keys starting with `key_prefix`."""
+    store = standin.store
+
+    def ours(obj: dict[str, object]) -> bool:
+        metadata = obj.get("metadata")
+        return isinstance(metadata, dict) and str(metadata.get("tokenbill_key", "")).startswith(
+            key_prefix
+        )
+
+    charges = [
+        ("charge", "succeeded" if pi["status"] == "succeeded" else "declined",
+         from_minor_units(pi["amount"], pi["currency"]))
+        for pi in list(store.objects("payment_intent").values()) if ours(pi)
+    ]  # fmt: skip
+    refunds = [
+        ("refund", r["status"], from_minor_units(r["amount"], r["currency"]))
+        for r in list(store.objects("refund").values()) if ours(r)
+    ]  # fmt: skip
+    return charges + refunds
+
+
+@pytest.fixture
+def provider_book(
+    request: pytest.FixtureRequest,
+    payment_gateway_kind: str,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> ProviderBook:
+    """Reads the charges and refunds the gateway of this run holds under a key prefix (the
+    sandbox's book in PostgreSQL, or the Stripe stand-in's objects)."""
+    if payment_gateway_kind == "stripe":
+        standin: StandinServer = request.getfixturevalue("stripe_standin")
+
+        async def from_standin(key_prefix: str) -> list[ProviderOperation]:
+            return standin_operations(standin, key_prefix)
+
+        return from_standin
+
+    async def from_sandbox(key_prefix: str) -> list[ProviderOperation]:
+        async with session_maker() as session:
+            rows = await session.execute(
+                text(
+                    "SELECT operation, status, amount FROM payment_gateway_operations "
+                    "WHERE idempotency_key LIKE :k ORDER BY id"
+                ),
+                {"k": f"{key_prefix}%"},
+            )
+            return [(row.operation, row.status, Decimal(row.amount)) for row in rows]
+
+    return from_sandbox
