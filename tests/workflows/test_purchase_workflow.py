@@ -633,6 +633,7 @@ async def test_purchase_needing_authentication_waits_then_completes_when_the_cus
         PAYMENT_CONFIRMED_SIGNAL, PaymentConfirmation(payment_reference=action.payment_reference)
     )
     result = await handle.result()
+    await record_histories(temporal_client, handle.id, "purchase-requires-action")
     assert result.status == "completed"
     assert (
         await purchase_row(session_maker, purchase.purchase_reference_id)
