@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeat import heartbeating
 from activities.organization_status import refuse_while_inactive
 from activities.payments.gateway import (
+    CancellablePayments,
     IdempotencyKeyMismatch,
     InvalidGatewayRequest,
     PaymentDeclined,
@@ -36,6 +37,7 @@ from db.stripe_customers import record_payment_action, resolve_payment_action
 from tokenbill.settings import Settings
 from workflows.payment_action_types import PAYMENT_REQUIRES_ACTION, PaymentAction
 from workflows.purchase_activity_types import (
+    CANCEL_WAITING_PAYMENT,
     CHARGE_PAYMENT,
     COMPLETE_PURCHASE,
     CREDIT_TOKENS,
@@ -50,6 +52,7 @@ from workflows.purchase_activity_types import (
     REFUND_PURCHASE,
     REFUND_REFUSED,
     REVERSAL_REFUSED,
+    CancelPaymentInput,
     ChargeOutcome,
     CompletePurchaseInput,
     CreditOutcome,
@@ -58,6 +61,7 @@ from workflows.purchase_activity_types import (
     RefundOutcome,
     RefundPurchaseInput,
     StatusOutcome,
+    cancel_key,
     charge_key,
     credit_key,
     invoice_key,
@@ -88,6 +92,7 @@ class PurchaseActivities:
             self.complete,
             self.fail,
             self.refund,
+            self.cancel_waiting_payment,
         ]
 
     @activity.defn(name=MARK_PROCESSING)
@@ -157,6 +162,25 @@ class PurchaseActivities:
         return ChargeOutcome(
             charge_reference=charge.charge_reference, amount=charge.amount, currency=charge.currency
         )
+
+    @activity.defn(name=CANCEL_WAITING_PAYMENT)
+    async def cancel_waiting_payment(self, request: CancelPaymentInput) -> bool:
+        """Call off a payment the customer did not complete, so it can never be captured later
+        without its tokens. False: it succeeded meanwhile (the charge's key answers it)."""
+        purchase = request.purchase
+        cancelled = True
+        if isinstance(self._gateway, CancellablePayments):
+            async with heartbeating():
+                cancelled = await self._gateway.cancel_payment(
+                    payment_reference=request.payment_reference,
+                    idempotency_key=cancel_key(purchase.purchase_reference_id),
+                )
+        if cancelled:
+            async with self._session_maker() as session, session.begin():
+                await resolve_payment_action(
+                    session, purchase.organization_id, request.payment_reference, "canceled"
+                )
+        return cancelled
 
     async def _record_waiting(
         self, purchase: PurchaseInput, waiting: PaymentRequiresAction

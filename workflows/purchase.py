@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentFailure,
     )
     from workflows.purchase_activity_types import (
+        CANCEL_WAITING_PAYMENT,
         CHARGE_PAYMENT,
         COMPLETE_PURCHASE,
         CREDIT_TOKENS,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         REFUND_REFUSED,
         REVERSAL_REFUSED,
         STATUS_QUERY,
+        CancelPaymentInput,
         ChargeOutcome,
         CompletePurchaseInput,
         CreditOutcome,
@@ -192,14 +194,31 @@ class PurchaseWorkflow:
                 return charge
             except ActivityError as error:
                 action = required_action(error)
-                if action is None or timed_out or not workflow.patched(REQUIRES_ACTION_PATCH):
+                if action is None or not workflow.patched(REQUIRES_ACTION_PATCH):
                     return failure_reason(error)
+                if timed_out:
+                    # The customer had their time: call the payment off (unless it succeeded).
+                    if await self._cancel_payment(purchase, action):
+                        return failure_reason(error)
+                    continue
             self._step = "awaiting_customer"
             outcome = await self._customer.wait(action)
             self._step = "charging"
-            if outcome == "failed":
+            if outcome == "failed" and await self._cancel_payment(purchase, action):
                 return self._customer.reason(action.payment_reference)
             timed_out = outcome == "timed_out"
+
+    async def _cancel_payment(self, purchase: PurchaseInput, action: PaymentAction) -> bool:
+        """True once the waiting payment is called off; False when it succeeded meanwhile."""
+        cancelled: bool = await workflow.execute_activity(
+            CANCEL_WAITING_PAYMENT,
+            CancelPaymentInput(purchase=purchase, payment_reference=action.payment_reference),
+            result_type=bool,
+            start_to_close_timeout=GATEWAY_TIMEOUT,
+            heartbeat_timeout=GATEWAY_HEARTBEAT,
+            retry_policy=STATUS_RETRY,
+        )
+        return cancelled
 
     async def _fulfil(self, purchase: PurchaseInput) -> tuple[CreditOutcome, InvoiceOutcome]:
         self._step = "crediting"

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,16 @@ class IdempotencyKeyMismatch(GatewayError):
 
 class InvalidGatewayRequest(GatewayError):
     """The request is malformed (amount, currency, key); no retry can fix it."""
+
+
+@runtime_checkable
+class CancellablePayments(Protocol):
+    """A gateway whose payments can wait for the customer can also call such a payment off."""
+
+    async def cancel_payment(self, *, payment_reference: str, idempotency_key: str) -> bool:
+        """Cancel the waiting payment: True when it is cancelled (or was), False when it
+        succeeded meanwhile (then the charge's own key answers the charge)."""
+        ...
 
 
 class PaymentGateway(Protocol):

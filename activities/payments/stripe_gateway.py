@@ -123,6 +123,22 @@ class StripeGateway:
             intent = await self._current(intent.id, idempotency_key)
         return self._outcome(intent, payment_method, replayed)
 
+    async def cancel_payment(self, *, payment_reference: str, idempotency_key: str) -> bool:
+        try:
+            await self._client.v1.payment_intents.cancel_async(
+                payment_reference,
+                params={"cancellation_reason": "abandoned"},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as refused:
+            if refused.code != "payment_intent_unexpected_state":
+                raise gateway_error(refused, idempotency_key) from refused
+            current = await self._current(payment_reference, idempotency_key)
+            return current.status != "succeeded"
+        except stripe.StripeError as failed:
+            raise gateway_error(failed, idempotency_key) from failed
+        return True
+
     async def _current(self, intent_id: str, key: str) -> stripe.PaymentIntent:
         try:
             return await self._client.v1.payment_intents.retrieve_async(intent_id)

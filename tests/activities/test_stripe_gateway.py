@@ -173,3 +173,21 @@ def test_stripe_without_a_secret_key_is_refused_at_start(db_settings, session_ma
     no_key = db_settings.model_copy(update={"payment_gateway": "stripe"})
     with pytest.raises(ValueError, match="STRIPE_SECRET_KEY"):
         build_gateway(no_key, session_maker)
+
+
+async def test_a_waiting_payment_is_cancelled_but_a_succeeded_one_is_not(gateway):
+    with pytest.raises(PaymentRequiresAction) as waiting:
+        await gateway.charge(
+            idempotency_key=new_key(), payment_method=STRIPE_CARDS.requires_action,
+            amount=Decimal("3.00"), currency="USD", description="x",
+        )  # fmt: skip
+    reference = waiting.value.payment_reference
+    assert await gateway.cancel_payment(payment_reference=reference, idempotency_key=new_key())
+    assert await gateway.cancel_payment(payment_reference=reference, idempotency_key=new_key())
+    paid = await gateway.charge(
+        idempotency_key=new_key(), payment_method=STRIPE_CARDS.ok, amount=Decimal("3.00"),
+        currency="USD", description="x",
+    )  # fmt: skip
+    assert not await gateway.cancel_payment(
+        payment_reference=paid.charge_reference, idempotency_key=new_key()
+    )

@@ -23,6 +23,7 @@ from db import ledger
 from tests.history_recording import record_histories
 from tests.payment_gateways import CardTable, ProviderBook
 from tests.purchase_helpers import Maker, create_package, insert_purchase, run_purchase
+from tokenbill.devstack.stripe_standin.server import StandinServer
 from tokenbill.settings import Settings
 from worker.main import build_worker
 from worker.registry import WORKFLOWS
@@ -655,7 +656,7 @@ async def test_purchase_needing_authentication_waits_then_completes_when_the_cus
 @pytest.mark.parametrize("payment_gateway_kind", ["stripe"])
 async def test_purchase_fails_when_the_customers_authentication_fails(
     temporal_client, gateway_queue, session_maker, make_organization, package_id,
-    cards: CardTable,
+    cards: CardTable, stripe_standin: StandinServer,
 ):  # fmt: skip
     assert cards.requires_action is not None
     org = await make_organization()
@@ -669,3 +670,36 @@ async def test_purchase_fails_when_the_customers_authentication_fails(
     result = await handle.result()
     assert (result.status, result.failure_reason) == ("failed", "3-D Secure failed")
     assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("0"),) * 2
+    # Called off, so a late authentication can never capture money without tokens.
+    assert stripe_standin.store.objects("payment_intent")[action.payment_reference]["status"] == (
+        "canceled"
+    )
+    async with session_maker() as session:
+        kept = await session.scalar(
+            text("SELECT status FROM stripe_payment_actions WHERE payment_intent_id = :p"),
+            {"p": action.payment_reference},
+        )
+    assert kept == "canceled"
+
+
+@pytest.mark.parametrize("payment_gateway_kind", ["stripe"])
+async def test_a_failure_signal_for_a_payment_that_succeeded_still_completes_the_purchase(
+    temporal_client, gateway_queue, session_maker, make_organization, package_id,
+    cards: CardTable, provider_book: ProviderBook,
+):  # fmt: skip
+    assert cards.requires_action is not None
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, cards.requires_action)
+    handle = await start_purchase(temporal_client, gateway_queue, purchase)
+    action = await waiting_action(handle)
+    assert action.action_url is not None
+    async with httpx.AsyncClient() as browser:
+        (await browser.post(action.action_url)).raise_for_status()
+    await handle.signal(
+        PAYMENT_FAILED_SIGNAL, PaymentFailure(payment_reference=action.payment_reference)
+    )
+    result = await handle.result()
+    assert result.status == "completed"
+    assert await provider_book(f"purchase:{purchase.purchase_reference_id}:") == [
+        ("charge", "succeeded", Decimal("290.00"))
+    ]

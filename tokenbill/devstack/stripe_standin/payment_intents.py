@@ -172,6 +172,22 @@ async def retrieve(call: Call) -> tuple[int, dict[str, Any]]:
     return 200, get_intent(call.store, call.path_params["id"])
 
 
+async def cancel(call: Call) -> tuple[int, dict[str, Any]]:
+    intent = get_intent(call.store, call.path_params["id"])
+    if intent["status"] in ("succeeded", "canceled", "processing"):
+        raise invalid_request(
+            "You cannot cancel this PaymentIntent because it has a status of "
+            f"{intent['status']}. Only a PaymentIntent with one of the following statuses may be "
+            "canceled: requires_payment_method, requires_capture, requires_confirmation, "
+            "requires_action, processing.",
+            code="payment_intent_unexpected_state",
+        )
+    intent.update(status="canceled", next_action=None,
+                  cancellation_reason=call.params.get("cancellation_reason"))  # fmt: skip
+    await call.store.emit("payment_intent.canceled", intent)
+    return 200, intent
+
+
 async def list_intents(call: Call) -> tuple[int, dict[str, Any]]:
     customer = call.params.get("customer")
     return 200, list_page(
@@ -210,5 +226,6 @@ def routes() -> list[Route]:
         Route("/v1/payment_intents", stripe_endpoint(list_intents), methods=["GET"]),
         Route("/v1/payment_intents/{id}", stripe_endpoint(retrieve), methods=["GET"]),
         Route("/v1/payment_intents/{id}/confirm", stripe_endpoint(confirm), methods=["POST"]),
+        Route("/v1/payment_intents/{id}/cancel", stripe_endpoint(cancel), methods=["POST"]),
         Route("/_standin/payment_intents/{id}/authenticate", authenticate, methods=["POST", "GET"]),
     ]
