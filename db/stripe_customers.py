@@ -89,3 +89,15 @@ async def resolve_payment_action(
         .returning(StripePaymentAction)
     )
     return row
+
+
+async def waiting_actions(session: AsyncSession, organization_id: int, reference: str) -> list[str]:
+    """The payments of `reference` (a period's reference) still waiting for the customer."""
+    found = await session.scalars(
+        select(StripePaymentAction.payment_intent_id).where(
+            StripePaymentAction.organization_id == organization_id,
+            StripePaymentAction.reference == reference,
+            StripePaymentAction.status == "requires_action",
+        )
+    )
+    return list(found)

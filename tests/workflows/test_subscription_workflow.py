@@ -1215,3 +1215,31 @@ async def test_renewal_needing_authentication_is_paid_once_the_customer_complete
     await record_histories(
         env.client, subscription_workflow_id(run.subscription_id), "renewal-requires-action", 2
     )
+
+
+@pytest.mark.parametrize("payment_gateway_kind", ["stripe"])
+async def test_a_retry_calls_off_the_payment_the_customer_left_waiting(
+    time_skipping_env: WorkflowEnvironment,
+    gateway_queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+    cards: CardTable,
+    stripe_standin: StandinServer,
+) -> None:
+    assert cards.requires_action is not None
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 7, 31)
+    run, handle = await started(env, gateway_queue, session_maker, await make_organization(),
+                                payment_method=cards.requires_action, anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=1, hours=12))  # the failure, the day-1 retry
+    assert (await state(handle)).dunning_attempt == 2
+    statuses = [
+        intent["status"]
+        for intent in list(stripe_standin.store.objects("payment_intent").values())
+        if intent["metadata"]
+        .get("tokenbill_key", "")
+        .startswith(f"subscription:{run.subscription_id}:")
+    ]
+    # The first attempt's payment can no longer be completed; the second one waits.
+    assert statuses == ["canceled", "requires_payment_method"]
+    await cancel(handle)
