@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "change-me-in-production-tokenbill-dev-secret"
@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     dev_postgres_port: int = Field(default=54329, gt=0, lt=65536)
     dev_temporal_port: int = Field(default=7233, gt=0, lt=65536)
     dev_temporal_ui_port: int = Field(default=8233, gt=0, lt=65536)
+    dev_stripe_standin: bool = Field(
+        default=True,
+        description="With PAYMENT_GATEWAY=stripe, `tokenbill dev` runs the local Stripe stand-in "
+        "and points the API and worker at it; false: the STRIPE_* settings as given",
+    )
+    dev_stripe_standin_port: int = Field(default=12111, gt=0, lt=65536)
     log_dir: str = "logs"
 
     # --- API ---
@@ -135,7 +141,22 @@ class Settings(BaseSettings):
     )  # fmt: skip
 
     # --- Payments and workers ---
-    payment_gateway: Literal["sandbox"] = "sandbox"
+    payment_gateway: Literal["sandbox", "stripe"] = "sandbox"
+    stripe_secret_key: SecretStr = Field(
+        default=SecretStr(""), description="Stripe's secret API key (sk_test_... or sk_live_...)"
+    )
+    stripe_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The signing secret of Stripe's webhook endpoint (whsec_...)",
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com",
+        description="Where Stripe's API is (a local stand-in in tests and `tokenbill dev`)",
+    )
+    stripe_timeout: timedelta = Field(
+        default=timedelta(seconds=30), gt=timedelta(0),
+        description="How long one Stripe request may take before it counts as unanswered",
+    )  # fmt: skip
     pending_purchase_resume_after: timedelta = Field(
         default=timedelta(minutes=2),
         description="Age after which a pending purchase without a workflow is started again",
@@ -333,6 +354,14 @@ def require_production_secrets(settings: Settings) -> None:
         raise UnsafeSettings(
             f"JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes; set a longer random secret"
         )
+    if settings.payment_gateway == "stripe":
+        key = settings.stripe_secret_key.get_secret_value()
+        if not key:
+            raise UnsafeSettings("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY")
+        if key.startswith(("sk_live_", "rk_live_")) and not settings.stripe_api_base.startswith(
+            "https://"
+        ):
+            raise UnsafeSettings("a live Stripe key goes only over https: check STRIPE_API_BASE")
 
 
 def to_sqlalchemy_url(url: str) -> str:
