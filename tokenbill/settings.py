@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "change-me-in-production-tokenbill-dev-secret"
@@ -135,7 +135,21 @@ class Settings(BaseSettings):
     )  # fmt: skip
 
     # --- Payments and workers ---
-    payment_gateway: Literal["sandbox"] = "sandbox"
+    payment_gateway: Literal["sandbox", "stripe"] = "sandbox"
+    # --- Stripe (PAYMENT_GATEWAY=stripe); the keys are never logged (SecretStr) ---
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, description="Stripe secret API key (sk_test_... / sk_live_...)"
+    )
+    stripe_publishable_key: str | None = Field(
+        default=None, description="Stripe publishable key a client confirms a SetupIntent with"
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="Signing secret of the Stripe webhook endpoint (whsec_...)"
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com",
+        description="Stripe's API address; the local stand-in's in tests and `tokenbill dev`",
+    )
     pending_purchase_resume_after: timedelta = Field(
         default=timedelta(minutes=2),
         description="Age after which a pending purchase without a workflow is started again",

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     admin_api_keys,
+    admin_disputes,
     admin_operations,
     admin_organizations,
     admin_users,
@@ -16,8 +17,10 @@ from api.routes import (
     metrics,
     notifications,
     packages,
+    payment_methods,
     purchases,
     spending,
+    stripe_webhooks,
     subscriptions,
     thresholds,
     wallet,
@@ -45,5 +48,8 @@ TOKENS: tuple[APIRouter, ...] = (
     auto_topup.router,
     webhooks.router,
     subscriptions.router,
+    stripe_webhooks.router,
+    admin_disputes.router,
+    payment_methods.router,
 )
 """Served under /api/tokens."""

@@ -24,6 +24,7 @@ from db.models.notifications import (
 )
 from db.models.operations import JobRun, ReconciliationMismatch, ReconciliationRun
 from db.models.organizations import ApiKey, Organization, User
+from db.models.payments_provider import StripeEvent, StripePaymentMethod, TokenDispute
 from db.models.platform import (
     IdempotencyRecord,
     PaymentGatewayOperation,
@@ -58,8 +59,11 @@ __all__ = [
     "ReconciliationMismatch",
     "ReconciliationRun",
     "SignInAttempt",
+    "StripeEvent",
+    "StripePaymentMethod",
     "TokenAuditLog",
     "TokenBalanceHistory",
+    "TokenDispute",
     "TokenLot",
     "TokenPackage",
     "TokenPurchase",
