@@ -41,9 +41,12 @@ async def freeze(
                 "FROM ledger_dispute_freeze(:key, :credit, :amount, :description, :reference)"
             ),
             {
-                "key": freeze_key(stripe_dispute_id), "credit": credit_key, "amount": tokens,
-                "description": f"Frozen by dispute {stripe_dispute_id}", "reference": reference,
-            },  # fmt: skip
+                "key": freeze_key(stripe_dispute_id),
+                "credit": credit_key,
+                "amount": tokens,
+                "description": f"Frozen by dispute {stripe_dispute_id}",
+                "reference": reference,
+            },
         )
     ).one_or_none()
     return None if row is None else DisputeMovement(*row)
@@ -59,10 +62,12 @@ async def release(
                 "ledger_dispute_release(:key, :freeze, :credit, :description, :reference)"
             ),
             {
-                "key": release_key(stripe_dispute_id), "freeze": freeze_key(stripe_dispute_id),
-                "credit": credit_key, "reference": reference,
+                "key": release_key(stripe_dispute_id),
+                "freeze": freeze_key(stripe_dispute_id),
+                "credit": credit_key,
+                "reference": reference,
                 "description": f"Released: dispute {stripe_dispute_id} decided for the customer",
-            },  # fmt: skip
+            },
         )
     ).one_or_none()
     return None if row is None else DisputeMovement(*row)
@@ -78,10 +83,11 @@ async def forfeit(
                 "ledger_dispute_forfeit(:key, :freeze, :description, :reference)"
             ),
             {
-                "key": forfeit_key(stripe_dispute_id), "freeze": freeze_key(stripe_dispute_id),
+                "key": forfeit_key(stripe_dispute_id),
+                "freeze": freeze_key(stripe_dispute_id),
                 "reference": reference,
                 "description": f"Forfeited: dispute {stripe_dispute_id} lost",
-            },  # fmt: skip
+            },
         )
     ).one_or_none()
     return None if row is None else DisputeMovement(*row)

@@ -18,6 +18,7 @@ from api.routes import (
     notifications,
     packages,
     payment_methods,
+    provider_reconciliation,
     purchases,
     spending,
     stripe_webhooks,
@@ -51,5 +52,6 @@ TOKENS: tuple[APIRouter, ...] = (
     stripe_webhooks.router,
     admin_disputes.router,
     payment_methods.router,
+    provider_reconciliation.router,
 )
 """Served under /api/tokens."""

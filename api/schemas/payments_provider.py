@@ -61,6 +61,10 @@ class SavedCardOut(BaseModel):
     exp_year: int | None = None
 
 
+class ProviderReconciliationIn(RequestBody):
+    day: date = Field(description="The UTC day to reconcile.")
+
+
 class ProviderMismatchOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -3,9 +3,7 @@
 from decimal import Decimal
 
 # Stripe's zero-decimal currencies (its "Zero-decimal currencies" list).
-ZERO_DECIMAL = frozenset(
-    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
-)
+ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
 
 
 def exponent(currency: str) -> int:

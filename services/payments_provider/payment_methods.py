@@ -47,10 +47,12 @@ async def start_setup(
     try:
         customer = await _customer(session, client, organization_id)
         intent = await client.v1.setup_intents.create_async(
-            params={
-                "customer": customer, "usage": "off_session", "payment_method_types": ["card"],
+            params={  # type: ignore[arg-type]
+                "customer": customer,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
                 "metadata": {"organization_id": str(organization_id)},
-            }  # fmt: skip
+            }
         )
     except stripe.StripeError as exc:
         raise provider_unavailable(exc) from exc
@@ -59,10 +61,14 @@ async def start_setup(
         audit.Target("organization", organization_id, organization_id), None,
         {"setup_intent": intent.id, "customer": customer}, context,
     )  # fmt: skip
-    return SetupStarted(intent.id, intent.client_secret or "", customer, settings.stripe_publishable_key)
+    return SetupStarted(
+        intent.id, intent.client_secret or "", customer, settings.stripe_publishable_key
+    )
 
 
-async def _customer(session: AsyncSession, client: stripe.StripeClient, organization_id: int) -> str:
+async def _customer(
+    session: AsyncSession, client: stripe.StripeClient, organization_id: int
+) -> str:
     """The organisation's Stripe Customer, created once (the key makes a retry find it)."""
     known = await saved.customer_id(session, organization_id)
     if known is not None:

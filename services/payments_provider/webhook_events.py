@@ -107,4 +107,3 @@ async def _act(
         saved = await payment_methods.store_from_setup_intent(session, settings, obj)
         return saved.outcome, saved.organization_id
     return "ignored", None
-
