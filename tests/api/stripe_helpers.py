@@ -34,9 +34,11 @@ def standin() -> Iterator[StandinServer]:
 
 
 @pytest.fixture(scope="session")
-def stripe_settings(api_settings: Settings, standin: StandinServer) -> Settings:
-    return api_settings.model_copy(
+def stripe_settings(settings: Settings, standin: StandinServer) -> Settings:
+    """No worker serves this task queue: purchases started here stay pending."""
+    return settings.model_copy(
         update={
+            "temporal_task_queue": "tokenbill-stripe-tests",
             "payment_gateway": "stripe",
             "stripe_secret_key": SecretStr(STANDIN_KEY),
             "stripe_publishable_key": "pk_test_standin_events",
