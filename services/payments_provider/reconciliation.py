@@ -91,7 +91,10 @@ def _operation(txn: stripe.BalanceTransaction) -> ProviderOperation | None:
     if isinstance(source, str) or source is None:
         references: tuple[str, ...] = (str(source),)
     else:
-        references = tuple(str(r) for r in (source.get("id"), source.get("payment_intent")) if r)
+        expanded = source.to_dict()  # a Charge or Refund (expand data.source)
+        references = tuple(
+            str(r) for r in (expanded.get("id"), expanded.get("payment_intent")) if r
+        )
     currency = txn.currency.upper()
     return ProviderOperation(
         kind, references, txn.id, from_minor_units(abs(txn.amount), currency), currency

@@ -7,6 +7,7 @@ purchase's own lot to system:dispute_frozen (the wallet's spendable balance drop
 them), `ledger_dispute_release` gives them back to that lot, `ledger_dispute_forfeit` books them
 from system:dispute_frozen to system:dispute_loss. `stripe_payment_methods` keeps the card an
 organisation saved for off-session charges (brand, last four, expiry; never the card itself).
+reconciliation_mismatches takes the provider reconciliation's three kinds.
 """
 
 from collections.abc import Sequence
@@ -194,6 +195,11 @@ BEGIN
 END $$
 """
 
+WALLET_KINDS = "'balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction'"
+PROVIDER_KINDS = (
+    "'provider_missing_in_ledger', 'provider_missing_at_provider', 'provider_amount_mismatch'"
+)
+
 FUNCTIONS = {
     "ledger_dispute_freeze(text, text, numeric, text, text)": LEDGER_DISPUTE_FREEZE,
     "ledger_dispute_release(text, text, text, text, text)": LEDGER_DISPUTE_RELEASE,
@@ -285,6 +291,13 @@ def upgrade() -> None:
             "organization_id", "stripe_customer_id", name="uq_stripe_payment_methods_customer"
         ),
     )
+    # The provider reconciliation records its mismatches beside the wallet reconciliation's.
+    op.drop_constraint("ck_reconciliation_mismatch_kind", "reconciliation_mismatches")
+    op.create_check_constraint(
+        "ck_reconciliation_mismatch_kind",
+        "reconciliation_mismatches",
+        f"kind IN ({WALLET_KINDS}, {PROVIDER_KINDS})",
+    )
     for signature, function in FUNCTIONS.items():
         op.execute(function)
         op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {APP_ROLE}")
@@ -293,6 +306,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     for signature in FUNCTIONS:
         op.execute(f"DROP FUNCTION {signature}")
+    op.execute(f"DELETE FROM reconciliation_mismatches WHERE kind IN ({PROVIDER_KINDS})")
+    op.drop_constraint("ck_reconciliation_mismatch_kind", "reconciliation_mismatches")
+    op.create_check_constraint(
+        "ck_reconciliation_mismatch_kind", "reconciliation_mismatches", f"kind IN ({WALLET_KINDS})"
+    )
     op.drop_table("stripe_payment_methods")
     op.drop_index("idx_token_disputes_status", table_name="token_disputes")
     op.drop_index("idx_token_disputes_stripe_id", table_name="token_disputes")
