@@ -22,6 +22,7 @@ from activities.payments.gateway import (
     InvalidGatewayRequest,
     PaymentDeclined,
     PaymentGateway,
+    PaymentRequiresAction,
     RefundRefused,
 )
 from activities.token_switch import refuse_while_switched_off
@@ -31,7 +32,9 @@ from db.errors import LedgerError
 from db.invoices import InvoiceError, InvoiceLineInput, issue_invoice
 from db.notifications import Severity, record_event
 from db.purchase_patterns import check_purchase_pattern, rule_from_settings
+from db.stripe_customers import record_payment_action
 from tokenbill.settings import Settings
+from workflows.payment_action_types import PAYMENT_REQUIRES_ACTION, PaymentAction
 from workflows.purchase_activity_types import (
     CHARGE_PAYMENT,
     COMPLETE_PURCHASE,
@@ -108,6 +111,9 @@ class PurchaseActivities:
                     amount=purchase.total_amount,
                     currency=purchase.currency,
                     description=purchase.description,
+                    organization_id=purchase.organization_id,
+                    reference=ref,
+                    off_session=purchase.purchase_type != "one_time",
                 )
         except PaymentDeclined as declined:
             raise ApplicationError(
@@ -120,6 +126,16 @@ class PurchaseActivities:
             raise ApplicationError(
                 str(invalid), type=INVALID_PAYMENT_REQUEST, non_retryable=True
             ) from invalid
+        except PaymentRequiresAction as waiting:
+            await self._record_waiting(purchase, waiting)
+            action = PaymentAction(
+                payment_reference=waiting.payment_reference,
+                client_secret=waiting.client_secret,
+                action_url=waiting.action_url,
+            )
+            raise ApplicationError(
+                str(waiting), action.model_dump(), type=PAYMENT_REQUIRES_ACTION, non_retryable=True
+            ) from waiting
         # GatewayTimeout is left to propagate: the retry uses the same key and charges once.
         async with self._session_maker() as session, session.begin():
             if await purchases.record_charge(session, ref, charge.charge_reference):
@@ -137,6 +153,30 @@ class PurchaseActivities:
         return ChargeOutcome(
             charge_reference=charge.charge_reference, amount=charge.amount, currency=charge.currency
         )
+
+    async def _record_waiting(
+        self, purchase: PurchaseInput, waiting: PaymentRequiresAction
+    ) -> None:
+        """The payment waits for the customer: kept with the workflow to signal, audited once."""
+        async with self._session_maker() as session, session.begin():
+            if await record_payment_action(
+                session,
+                organization_id=purchase.organization_id,
+                payment_intent_id=waiting.payment_reference,
+                workflow_id=activity.info().workflow_id or "",
+                reference=purchase.purchase_reference_id,
+                client_secret=waiting.client_secret,
+                action_url=waiting.action_url,
+            ):
+                await self._audit(
+                    session,
+                    purchase,
+                    "purchase.requires_action",
+                    after={
+                        "payment_reference": waiting.payment_reference,
+                        "action_url": waiting.action_url,
+                    },
+                )
 
     @activity.defn(name=CREDIT_TOKENS)
     async def credit_tokens(self, purchase: PurchaseInput) -> CreditOutcome:

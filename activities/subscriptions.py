@@ -163,6 +163,9 @@ class SubscriptionActivities:
                 amount=price.total,
                 currency=bill.terms.currency,
                 description=period_description(bill),
+                organization_id=bill.organization_id,
+                reference=reference,
+                off_session=True,
             )
         except PaymentDeclined as declined:
             return ChargeAttempt(

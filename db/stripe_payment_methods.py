@@ -1,4 +1,5 @@
-"""An organisation's Stripe Customer id and the card saved on it (brand, last four, expiry)."""
+"""The card an organisation saved: its id as the Customer's default (stripe_customers, which the
+Stripe gateway charges off-session) and how it shows (stripe_payment_methods)."""
 
 from dataclasses import dataclass
 
@@ -6,7 +7,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import StripePaymentMethod
+from db.models import StripeCustomer, StripePaymentMethod
 
 
 @dataclass(frozen=True)
@@ -18,51 +19,34 @@ class SavedCard:
     exp_year: int
 
 
-async def customer_id(session: AsyncSession, organization_id: int) -> str | None:
+async def organization_of_customer(session: AsyncSession, customer_id: str) -> int | None:
     return await session.scalar(
-        select(StripePaymentMethod.stripe_customer_id).where(
-            StripePaymentMethod.organization_id == organization_id
-        )
-    )
-
-
-async def remember_customer(session: AsyncSession, organization_id: int, customer: str) -> str:
-    """Store the organisation's customer id; the one stored first wins (returned)."""
-    await session.execute(
-        insert(StripePaymentMethod)
-        .values(organization_id=organization_id, stripe_customer_id=customer)
-        .on_conflict_do_nothing(index_elements=[StripePaymentMethod.organization_id])
-    )
-    stored = await customer_id(session, organization_id)
-    assert stored is not None
-    return stored
-
-
-async def organization_of_customer(session: AsyncSession, customer: str) -> int | None:
-    return await session.scalar(
-        select(StripePaymentMethod.organization_id).where(
-            StripePaymentMethod.stripe_customer_id == customer
-        )
+        select(StripeCustomer.organization_id).where(StripeCustomer.customer_id == customer_id)
     )
 
 
 async def save_card(session: AsyncSession, organization_id: int, card: SavedCard) -> None:
+    """Make the card the organisation's default and keep how it shows (the last saved wins)."""
     await session.execute(
-        update(StripePaymentMethod)
-        .where(StripePaymentMethod.organization_id == organization_id)
-        .values(
-            payment_method_id=card.payment_method_id, brand=card.brand, last4=card.last4,
-            exp_month=card.exp_month, exp_year=card.exp_year,
-            updated_at=func.now(),
+        update(StripeCustomer)
+        .where(StripeCustomer.organization_id == organization_id)
+        .values(default_payment_method=card.payment_method_id)
+    )
+    shown = {
+        "payment_method_id": card.payment_method_id, "brand": card.brand, "last4": card.last4,
+        "exp_month": card.exp_month, "exp_year": card.exp_year,
+    }  # fmt: skip
+    upsert = insert(StripePaymentMethod).values(organization_id=organization_id, **shown)
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[StripePaymentMethod.organization_id],
+            set_={**shown, "updated_at": func.now()},
         )
-    )  # fmt: skip
+    )
 
 
 async def saved_card(session: AsyncSession, organization_id: int) -> SavedCard | None:
     row = await session.get(StripePaymentMethod, organization_id)
-    if row is None or row.payment_method_id is None:
+    if row is None:
         return None
-    return SavedCard(
-        row.payment_method_id, row.brand or "", row.last4 or "", row.exp_month or 0,
-        row.exp_year or 0,
-    )  # fmt: skip
+    return SavedCard(row.payment_method_id, row.brand, row.last4, row.exp_month, row.exp_year)

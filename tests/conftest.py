@@ -26,7 +26,7 @@ from workflows.converter import DATA_CONVERTER
 _exit_status = 0
 E2E_NAMESPACE = "tokenbill-e2e"
 # The running stack (API and worker as child processes), for tests/e2e and tests/web/browser.
-pytest_plugins = ("tests.running_stack",)
+pytest_plugins = ("tests.running_stack", "tests.payment_gateways")
 
 
 @pytest.fixture(scope="session")

@@ -136,20 +136,24 @@ class Settings(BaseSettings):
 
     # --- Payments and workers ---
     payment_gateway: Literal["sandbox", "stripe"] = "sandbox"
-    # --- Stripe (PAYMENT_GATEWAY=stripe); the keys are never logged (SecretStr) ---
-    stripe_secret_key: SecretStr | None = Field(
-        default=None, description="Stripe secret API key (sk_test_... / sk_live_...)"
+    stripe_secret_key: SecretStr = Field(
+        default=SecretStr(""), description="Stripe's secret API key (sk_test_... or sk_live_...)"
+    )
+    stripe_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The signing secret of Stripe's webhook endpoint (whsec_...)",
     )
     stripe_publishable_key: str | None = Field(
         default=None, description="Stripe publishable key a client confirms a SetupIntent with"
     )
-    stripe_webhook_secret: SecretStr | None = Field(
-        default=None, description="Signing secret of the Stripe webhook endpoint (whsec_...)"
-    )
     stripe_api_base: str = Field(
         default="https://api.stripe.com",
-        description="Stripe's API address; the local stand-in's in tests and `tokenbill dev`",
+        description="Where Stripe's API is (a local stand-in in tests and `tokenbill dev`)",
     )
+    stripe_timeout: timedelta = Field(
+        default=timedelta(seconds=30), gt=timedelta(0),
+        description="How long one Stripe request may take before it counts as unanswered",
+    )  # fmt: skip
     pending_purchase_resume_after: timedelta = Field(
         default=timedelta(minutes=2),
         description="Age after which a pending purchase without a workflow is started again",
@@ -298,6 +302,13 @@ class Settings(BaseSettings):
         if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
             return value.strip()
         raise ValueError("an https:// URL (http:// only to localhost, 127.0.0.1 or ::1)")
+
+    @model_validator(mode="after")
+    def _stripe_has_its_key(self) -> "Settings":
+        """PAYMENT_GATEWAY=stripe without a secret key could charge nobody."""
+        if self.payment_gateway == "stripe" and not self.stripe_secret_key.get_secret_value():
+            raise ValueError("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY")
+        return self
 
     @model_validator(mode="after")
     def _identity_provider_complete(self) -> "Settings":

@@ -20,6 +20,7 @@ PurchaseStep = Literal[
     "starting",
     "processing",
     "charging",
+    "awaiting_customer",
     "crediting",
     "invoicing",
     "completing",

@@ -32,6 +32,7 @@ from db.models.platform import (
     TokenAuditLog,
 )
 from db.models.purchases import TokenPackage, TokenPurchase
+from db.models.stripe import StripeCustomer, StripePaymentAction
 from db.models.subscriptions import TokenSubscription
 
 __all__ = [
@@ -59,7 +60,9 @@ __all__ = [
     "ReconciliationMismatch",
     "ReconciliationRun",
     "SignInAttempt",
+    "StripeCustomer",
     "StripeEvent",
+    "StripePaymentAction",
     "StripePaymentMethod",
     "TokenAuditLog",
     "TokenBalanceHistory",

@@ -86,24 +86,19 @@ class TokenDispute(Base):
 
 
 class StripePaymentMethod(Base):
-    """The card an organisation saved for off-session charges: what shows it, never the card."""
+    """How the card an organisation saved shows (brand, last four, expiry), never the card; the
+    card charged is stripe_customers.default_payment_method."""
 
     __tablename__ = "stripe_payment_methods"
 
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), nullable=False)
-    stripe_customer_id: Mapped[str] = mapped_column(String(255), nullable=False)
-    payment_method_id: Mapped[str | None] = mapped_column(String(255))
-    brand: Mapped[str | None] = mapped_column(String(32))
-    last4: Mapped[str | None] = mapped_column(String(4))
-    exp_month: Mapped[int | None] = mapped_column(Integer)
-    exp_year: Mapped[int | None] = mapped_column(Integer)
+    payment_method_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    brand: Mapped[str] = mapped_column(String(32), nullable=False)
+    last4: Mapped[str] = mapped_column(String(4), nullable=False)
+    exp_month: Mapped[int] = mapped_column(Integer, nullable=False)
+    exp_year: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
 
-    __table_args__ = (
-        PrimaryKeyConstraint("organization_id", name="pk_stripe_payment_methods"),
-        UniqueConstraint(
-            "organization_id", "stripe_customer_id", name="uq_stripe_payment_methods_customer"
-        ),
-    )
+    __table_args__ = (PrimaryKeyConstraint("organization_id", name="pk_stripe_payment_methods"),)

@@ -9,6 +9,7 @@ from typing import Any
 import stripe
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import stripe_customers
 from db import stripe_payment_methods as saved
 from db.audit import Actor, RequestContext
 from db.stripe_payment_methods import SavedCard
@@ -19,6 +20,11 @@ from services.payments_provider.stripe_api import (
     stripe_client,
 )
 from tokenbill.settings import Settings
+
+
+def customer_key(organization_id: int) -> str:
+    """The Idempotency-Key activities/payments/stripe_gateway.py creates the Customer with."""
+    return f"customer:{organization_id}"
 
 
 @dataclass(frozen=True)
@@ -69,18 +75,16 @@ async def start_setup(
 async def _customer(
     session: AsyncSession, client: stripe.StripeClient, organization_id: int
 ) -> str:
-    """The organisation's Stripe Customer, created once (the key makes a retry find it)."""
-    known = await saved.customer_id(session, organization_id)
+    """The organisation's Stripe Customer, created once under the key the Stripe gateway uses,
+    so a first charge and a first setup make one Customer."""
+    known = await stripe_customers.customer_of(session, organization_id)
     if known is not None:
         return known
     created = await client.v1.customers.create_async(
-        params={
-            "description": f"tokenbill organization {organization_id}",
-            "metadata": {"organization_id": str(organization_id)},
-        },
-        options={"idempotency_key": f"organization:{organization_id}:customer"},
+        params={"metadata": {"organization_id": str(organization_id)}},
+        options={"idempotency_key": customer_key(organization_id)},
     )
-    return await saved.remember_customer(session, organization_id, created.id)
+    return await stripe_customers.keep_customer(session, organization_id, created.id)
 
 
 async def current_card(

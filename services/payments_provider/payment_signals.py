@@ -1,16 +1,23 @@
-"""A PaymentIntent that went to `requires_action` (SCA) leaves a purchase or a renewal waiting;
-Stripe's `payment_intent.succeeded` / `payment_intent.payment_failed` tell its workflow, by the
-business key the charge's metadata carries (`purchase_reference`, `subscription_id`)."""
+"""A payment that went to `requires_action` (SCA) leaves a purchase or a renewal waiting; the
+Stripe gateway kept it in stripe_payment_actions with the waiting workflow's id. Stripe's
+`payment_intent.succeeded` / `payment_intent.payment_failed` resolve it there and signal that
+workflow (`payment_confirmed` / `payment_failed`, workflows/payment_action_types.py)."""
 
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.stripe_customers import resolve_payment_action
 from services.errors import unavailable
 from tokenbill.workflow_client import WorkflowClient, WorkflowNotRunning, WorkflowUnavailable
-
-# The waiting workflows' signal handlers (workflows/purchase.py, workflows/subscription.py).
-PAYMENT_CONFIRMED = "payment_confirmed"
-PAYMENT_FAILED = "payment_failed"
+from workflows.payment_action_types import (
+    PAYMENT_CONFIRMED_SIGNAL,
+    PAYMENT_FAILED_SIGNAL,
+    PaymentConfirmation,
+    PaymentFailure,
+)
 
 
 @dataclass(frozen=True)
@@ -19,41 +26,38 @@ class SignalOutcome:
     organization_id: int | None
 
 
-def waiting_workflow_id(metadata: dict[str, Any]) -> str | None:
-    """The workflow the charge was made for, from the PaymentIntent's metadata."""
-    if metadata.get("purchase_reference"):
-        return f"purchase-{metadata['purchase_reference']}"
-    if metadata.get("subscription_id"):
-        return f"subscription-{metadata['subscription_id']}"
-    return None
-
-
 def _organization(metadata: dict[str, Any]) -> int | None:
     value = str(metadata.get("organization_id") or "")
     return int(value) if value.isdigit() else None
 
 
-async def signal_payment(
-    workflows: WorkflowClient, event_type: str, intent: dict[str, Any]
-) -> SignalOutcome:
-    """Signal the waiting workflow. Temporal not reached: `unavailable` (503), so the event's
-    record rolls back and Stripe delivers it again."""
-    metadata = dict(intent.get("metadata") or {})
-    organization_id = _organization(metadata)
-    workflow_id = waiting_workflow_id(metadata)
-    if workflow_id is None:
-        return SignalOutcome("no_business_key", organization_id)
-    succeeded = event_type == "payment_intent.succeeded"
+def _failure_reason(intent: dict[str, Any]) -> str:
     error = intent.get("last_payment_error") or {}
-    argument = {
-        "payment_intent_id": str(intent["id"]),
-        "status": str(intent.get("status") or ""),
-        "decline_code": error.get("decline_code") or error.get("code"),
-    }
+    return str(error.get("message") or "The customer's authentication failed.")
+
+
+async def signal_payment(
+    session: AsyncSession, workflows: WorkflowClient, event_type: str, intent: dict[str, Any]
+) -> SignalOutcome:
+    """Resolve the waiting payment and signal its workflow, in the caller's transaction. Temporal
+    not reached: `unavailable` (503), so the resolution rolls back and Stripe delivers again."""
+    organization_id = _organization(dict(intent.get("metadata") or {}))
+    if organization_id is None:
+        return SignalOutcome("no_organization", None)
+    succeeded = event_type == "payment_intent.succeeded"
+    waiting = await resolve_payment_action(
+        session, organization_id, str(intent["id"]), "succeeded" if succeeded else "failed"
+    )
+    if waiting is None:
+        return SignalOutcome("no_waiting_payment", organization_id)
+    signal = PAYMENT_CONFIRMED_SIGNAL if succeeded else PAYMENT_FAILED_SIGNAL
+    argument: BaseModel = (
+        PaymentConfirmation(payment_reference=str(intent["id"]))
+        if succeeded
+        else PaymentFailure(payment_reference=str(intent["id"]), reason=_failure_reason(intent))
+    )
     try:
-        await workflows.signal(
-            workflow_id, PAYMENT_CONFIRMED if succeeded else PAYMENT_FAILED, argument
-        )
+        await workflows.signal(waiting.workflow_id, signal, argument)
     except WorkflowNotRunning:
         return SignalOutcome("no_waiting_workflow", organization_id)
     except WorkflowUnavailable as exc:

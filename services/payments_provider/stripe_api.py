@@ -18,7 +18,7 @@ def not_configured() -> ServiceError:
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
-    if settings.payment_gateway != "stripe" or settings.stripe_secret_key is None:
+    if settings.payment_gateway != "stripe" or not settings.stripe_secret_key.get_secret_value():
         raise not_configured()
     return stripe.StripeClient(
         settings.stripe_secret_key.get_secret_value(),

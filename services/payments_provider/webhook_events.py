@@ -41,7 +41,7 @@ Handler = Callable[[AsyncSession, WorkflowClient, Settings, str, dict[str, Any]]
 def verified_event(settings: Settings, payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event the body carries, if Stripe signed it for our endpoint; BadSignature if not."""
     secret = settings.stripe_webhook_secret
-    if secret is None:
+    if not secret.get_secret_value():
         raise conflict(
             "payment_provider_not_configured",
             "No Stripe webhook signing secret is set (STRIPE_WEBHOOK_SECRET).",
@@ -95,7 +95,7 @@ async def _act(
     obj: dict[str, Any],
 ) -> tuple[str, int | None]:
     if event_type in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-        signalled = await signal_payment(workflows, event_type, obj)
+        signalled = await signal_payment(session, workflows, event_type, obj)
         return signalled.outcome, signalled.organization_id
     if event_type == "charge.refunded":
         checked = await refund_events.check_refund(session, event_id, obj)

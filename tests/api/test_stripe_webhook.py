@@ -3,6 +3,7 @@ checked with the SDK, each event id is acted on once, refunds are checked agains
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import httpx
 import stripe
@@ -68,23 +69,24 @@ async def test_same_event_id_is_acted_on_once(
     assert await count_rows(session_maker, "stripe_events", "event_id = :e", e=event["id"]) == 1
 
 
-async def test_payment_succeeded_without_a_waiting_workflow_is_recorded(
-    stripe_api: httpx.AsyncClient,
+async def test_payment_nobody_waits_for_is_recorded_and_signals_nothing(
+    stripe_api: httpx.AsyncClient, make_organization: Callable[..., Awaitable[int]]
 ) -> None:
-    intent = {"id": "pi_y", "status": "succeeded",
-              "metadata": {"purchase_reference": f"TKP-NOBODY-{uuid.uuid4().hex[:8]}"}}  # fmt: skip
+    org = await make_organization()
+    intent = {"id": f"pi_{uuid.uuid4().hex}", "status": "succeeded",
+              "metadata": {"organization_id": str(org)}}  # fmt: skip
     answer = await deliver(stripe_api, _event("payment_intent.succeeded", intent))
-    assert answer.json()["outcome"] == "no_waiting_workflow"
+    assert answer.json()["outcome"] == "no_waiting_payment"
 
 
 async def test_refund_made_outside_tokenbill_is_flagged_to_finance(
     stripe_api: httpx.AsyncClient,
     standin: StandinServer,
     session_maker: Maker,
-    make_organization: object,
+    make_organization: Callable[..., Awaitable[int]],
     make_package: MakePackage,
 ) -> None:
-    org = await make_organization()  # type: ignore[operator]
+    org = await make_organization()
     purchase = await paid_purchase(session_maker, standin, org, await make_package())
     refund = await sdk(standin).v1.refunds.create_async(
         params={"payment_intent": purchase.payment_intent}

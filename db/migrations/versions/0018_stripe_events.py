@@ -5,8 +5,9 @@ it. `token_disputes` holds a dispute opened on a purchase's charge until an admi
 disputed tokens move by ledger transactions only: `ledger_dispute_freeze` takes them from the
 purchase's own lot to system:dispute_frozen (the wallet's spendable balance drops by exactly
 them), `ledger_dispute_release` gives them back to that lot, `ledger_dispute_forfeit` books them
-from system:dispute_frozen to system:dispute_loss. `stripe_payment_methods` keeps the card an
-organisation saved for off-session charges (brand, last four, expiry; never the card itself).
+from system:dispute_frozen to system:dispute_loss. `stripe_payment_methods` shows the card an
+organisation saved for off-session charges (brand, last four, expiry; never the card itself);
+the card's id is stripe_customers.default_payment_method (migration 0017).
 reconciliation_mismatches takes the provider reconciliation's three kinds.
 """
 
@@ -17,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -277,19 +278,15 @@ def upgrade() -> None:
         sa.Column(
             "organization_id", sa.Integer(), sa.ForeignKey("organizations.id"), nullable=False
         ),
-        sa.Column("stripe_customer_id", sa.String(255), nullable=False),
-        sa.Column("payment_method_id", sa.String(255)),
-        sa.Column("brand", sa.String(32)),
-        sa.Column("last4", sa.String(4)),
-        sa.Column("exp_month", sa.Integer()),
-        sa.Column("exp_year", sa.Integer()),
+        sa.Column("payment_method_id", sa.String(255), nullable=False),
+        sa.Column("brand", sa.String(32), nullable=False),
+        sa.Column("last4", sa.String(4), nullable=False),
+        sa.Column("exp_month", sa.Integer(), nullable=False),
+        sa.Column("exp_year", sa.Integer(), nullable=False),
         sa.Column(
             "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.PrimaryKeyConstraint("organization_id", name="pk_stripe_payment_methods"),
-        sa.UniqueConstraint(
-            "organization_id", "stripe_customer_id", name="uq_stripe_payment_methods_customer"
-        ),
     )
     # The provider reconciliation records its mismatches beside the wallet reconciliation's.
     op.drop_constraint("ck_reconciliation_mismatch_kind", "reconciliation_mismatches")
