@@ -111,7 +111,7 @@ async def paid_purchase(
             "amount": int(amount * 100), "currency": "usd", "payment_method": "pm_card_visa",
             "confirm": True, "metadata": {"purchase_reference": reference,
                                           "organization_id": str(organization_id)},
-        },  # type: ignore[typeddict-item]
+        },
         options={"idempotency_key": f"purchase:{reference}:charge"},
     )  # fmt: skip
     assert intent.status == "succeeded"

@@ -3,6 +3,7 @@ system:dispute_frozen) until an admin releases them to the wallet or forfeits th
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import httpx
 
@@ -29,7 +30,7 @@ MakeOrganization = Callable[..., Awaitable[int]]
 
 async def _dispute(
     client: httpx.AsyncClient, standin: StandinServer, purchase: PaidPurchase, amount: int
-) -> dict[str, object]:
+) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=standin.url) as raw:
         opened = await raw.post(
             f"/_standin/charges/{purchase.charge}/dispute", params={"amount": str(amount)}
@@ -41,7 +42,7 @@ async def _dispute(
     return dict(dispute)
 
 
-async def _dispute_row(client: httpx.AsyncClient, admin: ApiUser, stripe_id: object) -> dict:
+async def _dispute_row(client: httpx.AsyncClient, admin: ApiUser, stripe_id: str) -> dict[str, Any]:
     listed = await client.get(
         "/api/tokens/admin/disputes", params={"limit": 100}, headers=admin.headers()
     )
