@@ -39,6 +39,9 @@ def install(store: StandinStore) -> None:
         event = event_object(store, event_type, obj)
         store.objects("event")[event["id"]] = event
         for endpoint in list(store.objects("webhook_endpoint").values()):
+            enabled = endpoint["enabled_events"]
+            if "*" not in enabled and event_type not in enabled:
+                continue
             task = asyncio.get_running_loop().create_task(_deliver(endpoint, event))
             _deliveries.add(task)
             task.add_done_callback(_deliveries.discard)
