@@ -22,6 +22,7 @@ from activities.payments.gateway import (
     InvalidGatewayRequest,
     PaymentDeclined,
     PaymentGateway,
+    PaymentRequiresAction,
 )
 from activities.token_switch import refuse_while_switched_off
 from db import ledger, subscription_periods, subscriptions
@@ -36,8 +37,10 @@ from db.invoices import (
     mark_invoice_paid,
 )
 from db.notifications import Severity, record_event
+from db.stripe_customers import record_payment_action
 from domain.pricing import Price, price_tokens
 from tokenbill.settings import Settings
+from workflows.payment_action_types import PaymentAction
 from workflows.subscription_activity_types import (
     CHARGE_PERIOD,
     CREDIT_PERIOD,
@@ -176,6 +179,24 @@ class SubscriptionActivities:
             return ChargeAttempt(
                 paid=False, decline_code=INVALID_PAYMENT_REQUEST, message=str(invalid), hard=True
             )
+        except PaymentRequiresAction as waiting:
+            # Off-session, the bank wants the customer: dunning goes on while the workflow waits
+            # for them to complete this payment (payment_confirmed), then asks with this key.
+            async with self._session_maker() as session, session.begin():
+                await record_payment_action(
+                    session, organization_id=bill.organization_id,
+                    payment_intent_id=waiting.payment_reference,
+                    workflow_id=activity.info().workflow_id or "", reference=reference,
+                    client_secret=waiting.client_secret, action_url=waiting.action_url,
+                )  # fmt: skip
+            return ChargeAttempt(
+                paid=False, decline_code="authentication_required", hard=False,
+                message=f"{waiting}: the customer must complete the payment",
+                action=PaymentAction(
+                    payment_reference=waiting.payment_reference,
+                    client_secret=waiting.client_secret, action_url=waiting.action_url,
+                ),
+            )  # fmt: skip
         # GatewayTimeout propagates: the retry uses the same key and charges once.
         async with self._session_maker() as session, session.begin():
             await self._ensure_period_purchase(session, bill, price)

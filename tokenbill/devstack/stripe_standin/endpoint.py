@@ -19,7 +19,7 @@ from tokenbill.devstack.stripe_standin.errors import (
     idempotency_mismatch,
     unauthorized,
 )
-from tokenbill.devstack.stripe_standin.faults import FaultDice
+from tokenbill.devstack.stripe_standin.faults import LOST_RESPONSE, PROCESSING_ERROR, FaultDice
 from tokenbill.devstack.stripe_standin.forms import parse_form
 from tokenbill.devstack.stripe_standin.store import StandinStore, StoredAnswer
 
@@ -98,7 +98,9 @@ def stripe_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]
 
 async def _run(handler: Handler, call: Call, dice: FaultDice, key: str | None) -> Response:
     writes = call.request.method == "POST"
+    operation = f"{call.request.method} {call.request.url.path}"
     if writes and dice.fails_before():
+        dice.record(PROCESSING_ERROR, operation, key)
         return api_error().response()  # nothing done, nothing stored: a retry may succeed
     try:
         async with call.store.lock:
@@ -110,6 +112,7 @@ async def _run(handler: Handler, call: Call, dice: FaultDice, key: str | None) -
             call.request.method, call.request.url.path, call.params, status, body
         )
     if writes and call.hang_seconds == 0 and dice.loses_answer():
+        dice.record(LOST_RESPONSE, operation, key)
         call.hang_seconds = dice.faults.hang_seconds
     if call.hang_seconds > 0:
         await asyncio.sleep(call.hang_seconds)  # done and stored; the client gave up meanwhile
