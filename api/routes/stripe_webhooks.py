@@ -28,8 +28,9 @@ SIGNATURE_HEADER = "Stripe-Signature"
         409: {"description": "No webhook signing secret is set.", "content": JSON_ERROR},
         503: {"description": "Not acted on; Stripe delivers it again.", "content": JSON_ERROR},
     },
-    description="For Stripe only: the body must carry a `Stripe-Signature` made with "
-    "STRIPE_WEBHOOK_SECRET no more than 300 s ago. Each event id is acted on once: "
+    description="Requires Stripe's signature instead of a bearer token: the body must carry a "
+    "`Stripe-Signature` made with STRIPE_WEBHOOK_SECRET no more than 300 s ago (else 400 "
+    "`invalid_signature`, audited). Each event id is acted on once: "
     "`payment_intent.succeeded`/`payment_intent.payment_failed` signal the purchase or renewal "
     "waiting for the customer's authentication, `charge.refunded` is checked against our "
     "refunds, `charge.dispute.created` freezes the disputed tokens, `setup_intent.succeeded` "
