@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from db.api_keys import create_api_key
 from db.audit import Actor
@@ -178,3 +179,31 @@ async def test_dispute_decision_needs_the_admin_role(
         headers=buyer.headers(**{"Idempotency-Key": new_key()}),
     )
     assert answer.status_code == 403
+
+
+async def test_dispute_after_spending_freezes_what_is_left_and_says_what_was_spent(
+    stripe_api: httpx.AsyncClient,
+    standin: StandinServer,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+    make_package: MakePackage,
+    admin: ApiUser,
+) -> None:
+    org = await make_organization()
+    purchase = await paid_purchase(session_maker, standin, org, await make_package())
+    key = await _consume_key(session_maker, org)
+    assert (await _spend(stripe_api, key, org, "450")).status_code == 201
+    dispute = await _dispute(stripe_api, standin, purchase, 29000)
+    row = await _dispute_row(stripe_api, admin, dispute["id"])
+    assert (row["disputed_tokens"], row["frozen_tokens"]) == ("500.0000", "50.0000")
+    assert await wallet_balance(session_maker, org) == Decimal("0")
+    async with session_maker() as session:
+        spent = await session.scalar(
+            text(
+                "SELECT payload->>'tokens_already_spent' FROM notification_events "
+                "WHERE event_type = 'dispute.opened' AND organization_id = :o"
+            ),
+            {"o": org},
+        )
+    assert spent == "450.0000"
+    await _books_agree(session_maker, purchase.wallet_id)

@@ -98,3 +98,11 @@ async def test_refund_made_outside_tokenbill_is_flagged_to_finance(
         session_maker, "notification_events",
         "event_type = 'payment_provider.refund_unmatched' AND organization_id = :o", o=org,
     ) == 1  # fmt: skip
+
+
+async def test_webhook_without_a_signing_secret_is_not_configured(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = await deliver(client, _event("customer.created", {"id": "cus_y"}))
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "payment_provider_not_configured"
