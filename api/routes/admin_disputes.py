@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from api.auth.dependencies import Admin
 from api.deps import Session
 from api.idempotency import IDEMPOTENT_ROUTE, Answer, respond_once
+from api.openapi_errors import JSON_ERROR
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
@@ -44,6 +45,10 @@ async def list_disputes(
     "/{dispute_id}/decision",
     openapi_extra=IDEMPOTENT_ROUTE,
     summary="Decide a payment dispute",
+    responses={
+        404: {"description": "dispute_not_found", "content": JSON_ERROR},
+        409: {"description": "dispute_already_decided", "content": JSON_ERROR},
+    },
     description="Requires the admin role and an `Idempotency-Key`. `release` gives the frozen "
     "tokens back to the wallet (into the purchase's own lot); `forfeit` books them to the "
     "dispute-loss account. One decision per dispute (409 `dispute_already_decided`). Audited; "

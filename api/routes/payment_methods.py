@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from api.auth.dependencies import Buyer, Viewer, authorize_organization
 from api.deps import OrganizationId, Session, SettingsDep
 from api.idempotency import IDEMPOTENT_ROUTE, Answer, respond_once
+from api.openapi_errors import PROVIDER_ERRORS
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS
 from api.schemas.payments_provider import PaymentMethodSetupOut, SavedCardOut
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/organizations", tags=["payment method"], responses=A
     openapi_extra=IDEMPOTENT_ROUTE,
     status_code=201,
     response_model=PaymentMethodSetupOut,
+    responses=PROVIDER_ERRORS,
     summary="Start saving a card for later charges",
     description="Requires `tokens.purchase` on the organization and an `Idempotency-Key`. "
     "Creates the organization's Stripe Customer on first need and a SetupIntent for "
@@ -54,6 +56,7 @@ async def start_payment_method_setup(
 @router.get(
     "/{organization_id}/payment-method",
     summary="Read the saved card",
+    responses=PROVIDER_ERRORS,
     description="Requires `tokens.view` on the organization. Brand, last four digits and "
     "expiry of the card renewals and top-ups charge; `saved` false when there is none.",
 )

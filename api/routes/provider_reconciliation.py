@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from api.auth.finance import FinanceStaff
 from api.deps import Session, SettingsDep
 from api.idempotency import IDEMPOTENT_ROUTE, Answer, respond_once
+from api.openapi_errors import PROVIDER_ERRORS
 from api.schemas.common import AUTH_ERRORS
 from api.schemas.payments_provider import (
     ProviderMismatchOut,
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/finance", tags=["finance"], responses=AUTH_ERRORS)
     "/provider-reconciliation",
     openapi_extra=IDEMPOTENT_ROUTE,
     response_model=ProviderReconciliationOut,
+    responses=PROVIDER_ERRORS,
     summary="Reconcile a day with the payment provider",
     description="Requires finance staff and an `Idempotency-Key`. Reads Stripe's balance "
     "transactions created on the UTC `day` (charges, refunds) and compares them with the "
