@@ -69,6 +69,11 @@ async def _all(lister: Any) -> list[Any]:
         after = page.data[-1].id
 
 
+def _metadata(resource: Any) -> dict[str, str]:
+    metadata = resource.metadata
+    return dict(metadata.to_dict()) if metadata is not None else {}
+
+
 async def stripe_book(api_base: str, secret_key: str) -> GatewayBook:
     """Every PaymentIntent and Refund the account holds that tokenbill made (its key in the
     metadata), read through Stripe's list endpoints."""
@@ -81,7 +86,7 @@ async def stripe_book(api_base: str, secret_key: str) -> GatewayBook:
     records: list[ProviderRecord] = []
     organization_of: dict[str, int | None] = {}
     for intent in intents:
-        metadata = intent.metadata or {}
+        metadata = _metadata(intent)
         org = metadata.get("organization_id")
         organization_of[intent.id] = int(org) if org else None
         if "tokenbill_key" not in metadata:
@@ -95,7 +100,7 @@ async def stripe_book(api_base: str, secret_key: str) -> GatewayBook:
             )
         )  # fmt: skip
     for refund in refunds:
-        metadata = refund.metadata or {}
+        metadata = _metadata(refund)
         if "tokenbill_key" not in metadata:
             continue
         records.append(

@@ -22,6 +22,8 @@ def build_gateway(
             session_maker, latency=settings.sandbox_gateway_latency, faults=faults
         )
     if settings.payment_gateway == "stripe":
+        if not settings.stripe_secret_key.get_secret_value():
+            raise ValueError("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY")
         return StripeGateway(
             session_maker,
             secret_key=settings.stripe_secret_key.get_secret_value(),

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.payments.factory import build_gateway
 from activities.payments.gateway import (
     GatewayUnavailable,
     InvalidGatewayRequest,
@@ -166,3 +167,9 @@ def test_stripe_secrets_are_not_shown_by_the_settings(db_settings):
     with StandinServer(STANDIN_KEY) as standin:
         shown = repr(stripe_settings(db_settings, standin))
     assert STANDIN_KEY not in shown
+
+
+def test_stripe_without_a_secret_key_is_refused_at_start(db_settings, session_maker):
+    no_key = db_settings.model_copy(update={"payment_gateway": "stripe"})
+    with pytest.raises(ValueError, match="STRIPE_SECRET_KEY"):
+        build_gateway(no_key, session_maker)

@@ -6,7 +6,8 @@ import pytest
 
 from tests.payment_gateways import STANDIN_KEY
 from tokenbill.devstack.stripe_standin.forms import parse_form
-from tokenbill.devstack.stripe_standin.server import StandinServer
+from tokenbill.devstack.stripe_standin.process import StandinProcess
+from tokenbill.devstack.stripe_standin.server import StandinServer, free_port
 
 AUTH = {"Authorization": f"Bearer {STANDIN_KEY}"}
 
@@ -102,3 +103,17 @@ async def test_unknown_urls_answer_a_stripe_error(stripe_standin: StandinServer,
         answer = await client.get(path, headers=AUTH)
     assert answer.status_code == 400
     assert answer.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_standin_runs_as_a_process_for_chaos_and_the_dev_stack(tmp_path):
+    standin = StandinProcess(free_port(), tmp_path / "standin.log")
+    standin.start()
+    try:
+        refused = httpx.get(f"{standin.url}/v1/customers/cus_x")
+        found = httpx.get(
+            f"{standin.url}/v1/payment_methods/pm_card_visa",
+            headers={"Authorization": f"Bearer {standin.api_key}"},
+        )
+    finally:
+        standin.stop()
+    assert refused.status_code == 401 and found.json()["card"]["last4"] == "4242"
