@@ -96,3 +96,17 @@ def routes() -> list[Route]:
         Route("/v1/events/{id}", stripe_endpoint(retrieve), methods=["GET"]),
         Route("/v1/webhook_endpoints", stripe_endpoint(create_endpoint), methods=["POST"]),
     ]
+
+
+def register_webhook_endpoint(standin_url: str, api_key: str, url: str) -> str:
+    """Register `url` for every event at a running stand-in; its signing secret (`tokenbill dev`
+    gives it to the API as STRIPE_WEBHOOK_SECRET)."""
+    answer = httpx.post(
+        f"{standin_url}/v1/webhook_endpoints",
+        data={"url": url, "enabled_events[]": "*"},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=DELIVERY_TIMEOUT_SECONDS,
+    )
+    answer.raise_for_status()
+    secret: str = answer.json()["secret"]
+    return secret
