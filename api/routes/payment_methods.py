@@ -27,8 +27,9 @@ router = APIRouter(prefix="/organizations", tags=["payment method"], responses=A
     description="Requires `tokens.purchase` on the organization and an `Idempotency-Key`. "
     "Creates the organization's Stripe Customer on first need and a SetupIntent for "
     "off-session use; confirm it in the client (Stripe.js) with `client_secret` and "
-    "`publishable_key`. Once Stripe reports it succeeded the card is the organization's default "
-    "for renewals and top-ups. Audited.",
+    "`publishable_key`. The secret is in the first answer only (a replay of the key says null: "
+    "start again with a new key). Once Stripe reports the SetupIntent succeeded, the card is "
+    "the organization's default for renewals and top-ups. Audited.",
 )
 async def start_payment_method_setup(
     request: Request,
@@ -44,11 +45,14 @@ async def start_payment_method_setup(
             session, settings, organization_id,
             actor=Actor.user(principal.id), context=audit_context(request),
         )  # fmt: skip
-        out = PaymentMethodSetupOut(
-            setup_intent_id=started.setup_intent_id, client_secret=started.client_secret,
+        kept = PaymentMethodSetupOut(
+            setup_intent_id=started.setup_intent_id, client_secret=None,
             customer_id=started.customer_id, publishable_key=started.publishable_key,
         )  # fmt: skip
-        return Answer(201, out.model_dump(mode="json"))
+        # The client secret confirms the SetupIntent: shown once, never kept for a replay.
+        return Answer(
+            201, kept.model_dump(mode="json"), shown_once={"client_secret": started.client_secret}
+        )
 
     return await respond_once(session, request, principal, None, work)
 

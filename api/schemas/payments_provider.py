@@ -48,7 +48,9 @@ class DisputeDecisionIn(RequestBody):
 
 class PaymentMethodSetupOut(BaseModel):
     setup_intent_id: str
-    client_secret: str = Field(description="Confirm the SetupIntent with it (Stripe.js).")
+    client_secret: str | None = Field(
+        description="Confirm the SetupIntent with it (Stripe.js); in the first answer only."
+    )
     customer_id: str
     publishable_key: str | None = Field(description="The Stripe publishable key to confirm with.")
 

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from tests.api.helpers import ApiUser, new_key
+from tests.api.helpers import ApiUser, Maker, count_rows, new_key
 from tests.api.stripe_helpers import deliver, emitted, standin, stripe_api, stripe_settings
 from tokenbill.devstack.stripe_standin.server import StandinServer
 
@@ -58,6 +58,25 @@ async def test_confirmed_setup_saves_the_default_card(
         f"{url}/setup", headers=buyer.headers(**{"Idempotency-Key": new_key()})
     )
     assert again.json()["customer_id"] == setup["customer_id"], "one customer per organization"
+
+
+async def test_setup_replay_does_not_show_the_client_secret_again(
+    stripe_api: httpx.AsyncClient,
+    make_user: MakeUser,
+    make_organization: Callable[..., Awaitable[int]],
+    session_maker: Maker,
+) -> None:
+    buyer = await make_user(await make_organization())
+    url = f"/api/tokens/organizations/{buyer.organization_id}/payment-method/setup"
+    headers = buyer.headers(**{"Idempotency-Key": new_key()})
+    first = (await stripe_api.post(url, headers=headers)).json()
+    replay = (await stripe_api.post(url, headers=headers)).json()
+    assert first["client_secret"].startswith(first["setup_intent_id"] + "_secret_")
+    assert replay == {**first, "client_secret": None}
+    assert await count_rows(
+        session_maker, "idempotency_records", "response_body::text LIKE :s",
+        s=f"%{first['client_secret']}%",
+    ) == 0  # fmt: skip
 
 
 async def test_setup_needs_tokens_purchase(
