@@ -32,7 +32,7 @@ from db.errors import LedgerError
 from db.invoices import InvoiceError, InvoiceLineInput, issue_invoice
 from db.notifications import Severity, record_event
 from db.purchase_patterns import check_purchase_pattern, rule_from_settings
-from db.stripe_customers import record_payment_action
+from db.stripe_customers import record_payment_action, resolve_payment_action
 from tokenbill.settings import Settings
 from workflows.payment_action_types import PAYMENT_REQUIRES_ACTION, PaymentAction
 from workflows.purchase_activity_types import (
@@ -138,6 +138,10 @@ class PurchaseActivities:
             ) from waiting
         # GatewayTimeout is left to propagate: the retry uses the same key and charges once.
         async with self._session_maker() as session, session.begin():
+            # A payment that waited for the customer is no longer waiting.
+            await resolve_payment_action(
+                session, purchase.organization_id, charge.charge_reference, "succeeded"
+            )
             if await purchases.record_charge(session, ref, charge.charge_reference):
                 await self._audit(
                     session,

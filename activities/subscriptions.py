@@ -37,7 +37,7 @@ from db.invoices import (
     mark_invoice_paid,
 )
 from db.notifications import Severity, record_event
-from db.stripe_customers import record_payment_action
+from db.stripe_customers import record_payment_action, resolve_payment_action
 from domain.pricing import Price, price_tokens
 from tokenbill.settings import Settings
 from workflows.payment_action_types import PaymentAction
@@ -199,6 +199,9 @@ class SubscriptionActivities:
             )  # fmt: skip
         # GatewayTimeout propagates: the retry uses the same key and charges once.
         async with self._session_maker() as session, session.begin():
+            await resolve_payment_action(
+                session, bill.organization_id, charge.charge_reference, "succeeded"
+            )
             await self._ensure_period_purchase(session, bill, price)
             if await subscription_periods.record_charge(
                 session, reference, charge_id=charge.charge_reference,

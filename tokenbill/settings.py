@@ -357,6 +357,14 @@ def require_production_secrets(settings: Settings) -> None:
         raise UnsafeSettings(
             f"JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes; set a longer random secret"
         )
+    if settings.payment_gateway == "stripe":
+        key = settings.stripe_secret_key.get_secret_value()
+        if not key:
+            raise UnsafeSettings("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY")
+        if key.startswith(("sk_live_", "rk_live_")) and not settings.stripe_api_base.startswith(
+            "https://"
+        ):
+            raise UnsafeSettings("a live Stripe key goes only over https: check STRIPE_API_BASE")
 
 
 def to_sqlalchemy_url(url: str) -> str:

@@ -14,12 +14,14 @@ from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.purchases import (
+    PaymentActionOut,
     PurchaseAccepted,
     PurchaseCreate,
     PurchaseOut,
     PurchaseStatusFilter,
 )
 from services.purchases.commands import PurchaseOrder, place_purchase, too_many_packs
+from services.purchases.payment_actions import waiting_payment
 from services.purchases.queries import find_purchase, list_purchases, settled_purchase
 
 router = APIRouter(prefix="/purchases", tags=["purchases"], responses=AUTH_ERRORS)
@@ -120,4 +122,9 @@ async def get_purchase(
     purchase = await find_purchase(session, purchase_reference_id)
     await authorize_organization(request, principal, purchase.organization_id)
     purchase = await settled_purchase(session, temporal, purchase, wait_seconds)
-    return PurchaseOut.model_validate(purchase, from_attributes=True)
+    answer = PurchaseOut.model_validate(purchase, from_attributes=True)
+    if purchase.status == "processing":
+        waiting = await waiting_payment(session, purchase_reference_id)
+        if waiting is not None:
+            answer.payment_action = PaymentActionOut.model_validate(waiting, from_attributes=True)
+    return answer

@@ -117,3 +117,26 @@ def test_the_standin_runs_as_a_process_for_chaos_and_the_dev_stack(tmp_path):
     finally:
         standin.stop()
     assert refused.status_code == 401 and found.json()["card"]["last4"] == "4242"
+
+
+async def test_listeners_hear_events_after_the_handler_and_may_call_the_api():
+    heard: list[tuple[str, str]] = []
+    with StandinServer(STANDIN_KEY) as standin:
+
+        async def listener(event_type: str, obj: dict[str, object]) -> None:
+            async with httpx.AsyncClient(base_url=standin.url) as client:  # no deadlock
+                again = await client.get(
+                    f"/v1/payment_intents/{obj['payment_intent']}", headers=AUTH
+                )
+            heard.append((event_type, again.json()["status"]))
+
+        async with httpx.AsyncClient(base_url=standin.url) as client:
+            created = await post(client, "/v1/payment_intents", {
+                "amount": "100", "currency": "usd", "payment_method": "pm_card_visa",
+                "confirm": "true",
+            })  # fmt: skip
+            assert created.status_code == 200
+        standin.store.event_listeners.append(listener)
+        async with httpx.AsyncClient(base_url=standin.url) as client:
+            await post(client, "/v1/refunds", {"payment_intent": created.json()["id"]})
+    assert heard == [("refund.created", "succeeded"), ("charge.refunded", "succeeded")]

@@ -633,6 +633,7 @@ async def test_purchase_needing_authentication_waits_then_completes_when_the_cus
         PAYMENT_CONFIRMED_SIGNAL, PaymentConfirmation(payment_reference=action.payment_reference)
     )
     result = await handle.result()
+    await record_histories(temporal_client, handle.id, "purchase-requires-action")
     assert result.status == "completed"
     assert (
         await purchase_row(session_maker, purchase.purchase_reference_id)
@@ -640,6 +641,12 @@ async def test_purchase_needing_authentication_waits_then_completes_when_the_cus
     assert await provider_book(f"purchase:{purchase.purchase_reference_id}:") == [
         ("charge", "succeeded", Decimal("290.00"))
     ]
+    async with session_maker() as session:
+        resolved = await session.scalar(
+            text("SELECT status FROM stripe_payment_actions WHERE payment_intent_id = :p"),
+            {"p": action.payment_reference},
+        )
+    assert resolved == "succeeded"
     assert (await audit_actions(session_maker, purchase.purchase_reference_id))[:2] == [
         "purchase.requires_action", "purchase.charge",
     ]  # fmt: skip

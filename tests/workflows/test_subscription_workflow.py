@@ -1212,3 +1212,6 @@ async def test_renewal_needing_authentication_is_paid_once_the_customer_complete
     ]
     assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["paid"]
     await cancel(handle)
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "renewal-requires-action", 2
+    )

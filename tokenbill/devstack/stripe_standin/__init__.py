@@ -12,10 +12,13 @@ Extension points (one module per Stripe resource):
   `endpoint.stripe_endpoint` (auth, form parsing, idempotency, faults and error objects are done
   there); add the module to `RESOURCE_MODULES` in app.py;
 - state lives in `store.StandinStore` (in memory, one per app): `store.objects(kind)` is a dict
-  per object kind, `store.new_id(prefix)` makes Stripe-like ids, `store.emit(type, obj)` tells the
-  listeners in `store.event_listeners` that something happened (`payment_intent.succeeded`,
-  `payment_intent.payment_failed`, `charge.refunded`, ...): an events/webhook module subscribes
-  there;
+  per object kind, `store.new_id(prefix)` makes Stripe-like ids, `store.add_balance_transaction`
+  keeps the balance transactions charges and refunds make (for a reconciliation to list);
+- `store.emit(type, obj)` notes an event (`payment_intent.created`, `payment_intent.succeeded`,
+  `payment_intent.payment_failed`, `payment_intent.requires_action`, `charge.succeeded`,
+  `refund.created`, `charge.refunded`); the async callables in `store.event_listeners` hear each
+  one, with a copy of the object, after the handler has released the store's lock (so a
+  listener may send a webhook and wait for tokenbill's answer): an events module subscribes there;
 - `errors.StripeError` (and its helpers) is the one way to answer an error;
 - `forms.parse_form` turns a form body into nested dicts and lists.
 

@@ -107,6 +107,7 @@ async def _run(handler: Handler, call: Call, dice: FaultDice, key: str | None) -
             status, body = await handler(call)
     except StripeError as refused:
         status, body = refused.status, refused.body
+    await call.store.flush_events()
     if key is not None and status < 500:
         call.store.answers[key] = StoredAnswer(
             call.request.method, call.request.url.path, call.params, status, body

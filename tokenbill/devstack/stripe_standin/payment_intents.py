@@ -199,7 +199,9 @@ async def authenticate(request: Request) -> Response:
                 "message": "The provided PaymentMethod has failed authentication.",
             })  # fmt: skip
             await store.emit("payment_intent.payment_failed", intent)
-        return JSONResponse(intent)
+        answer = JSONResponse(intent)
+    await store.flush_events()
+    return answer
 
 
 def routes() -> list[Route]:

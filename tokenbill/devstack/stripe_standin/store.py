@@ -1,6 +1,7 @@
 """The stand-in's state: Stripe objects by kind, idempotent answers, event listeners."""
 
 import asyncio
+import copy
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ class StandinStore:
     answers: dict[str, StoredAnswer] = field(default_factory=dict)
     in_flight: set[str] = field(default_factory=set)
     event_listeners: list[EventListener] = field(default_factory=list)
+    pending_events: list[tuple[str, StripeObject]] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def objects(self, kind: str) -> dict[str, StripeObject]:
@@ -46,9 +48,17 @@ class StandinStore:
         return int(time.time())
 
     async def emit(self, event_type: str, obj: StripeObject) -> None:
-        """Tell the listeners (events, webhooks) that `obj` changed as `event_type` says."""
-        for listener in list(self.event_listeners):
-            await listener(event_type, obj)
+        """Note that `obj` changed as `event_type` says; the listeners hear it once the handler
+        has let go of the lock (flush_events), with a copy of the object as it was then."""
+        self.pending_events.append((event_type, copy.deepcopy(obj)))
+
+    async def flush_events(self) -> None:
+        """Tell the listeners (events, webhooks) what the last handler did, outside the lock, so
+        a listener may call the stand-in's API (and wait for tokenbill's webhook answer)."""
+        events, self.pending_events = self.pending_events, []
+        for event_type, obj in events:
+            for listener in list(self.event_listeners):
+                await listener(event_type, obj)
 
     def add_balance_transaction(
         self, *, type_: str, amount: int, currency: str, source: str
