@@ -50,6 +50,7 @@ async def open_from_request(request: Request) -> Response:
             )  # fmt: skip
         except StripeError as refused:
             return refused.response()
+    await store.flush_events()
     return JSONResponse(dispute)
 
 

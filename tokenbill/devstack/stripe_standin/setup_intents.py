@@ -84,7 +84,9 @@ async def confirm_in_browser(request: Request) -> Response:
             await _confirm(store, intent, method)
         except StripeError as refused:
             return refused.response()
-        return JSONResponse(intent)
+        answer = JSONResponse(intent)
+    await store.flush_events()
+    return answer
 
 
 def routes() -> list[Route]:
