@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.api_keys import ApiKeyRecord
 from db.models import Organization, TokenPackage, WebhookEndpoint
 from db.notification_feed import NotificationRecord
+from db.stripe_payment_methods import SavedCard
 from db.webhooks import DeliveryRecord
 from services.administration.api_keys import list_api_keys
 from services.administration.packages import list_packages
@@ -17,6 +18,7 @@ from services.auto_topup.policies import read_policy
 from services.auto_topup.view import PolicyView
 from services.errors import ErrorKind, ServiceError
 from services.organizations import existing_organization
+from services.payments_provider.payment_methods import current_card
 from services.wallet.balances import WalletView, read_wallet
 from services.wallet.notifications import notifications_feed
 from services.webhooks.deliveries import WebhookDeliveries
@@ -68,6 +70,9 @@ class SettingsView:
     endpoints: list[EndpointWithLog]
     notifications: list[NotificationRecord]
     api_keys: list[ApiKeyRecord] | None
+    card_payments: bool = False
+    """A card provider is configured (PAYMENT_GATEWAY=stripe): the saved card is shown."""
+    saved_card: SavedCard | None = None
 
 
 async def _policy(
@@ -117,4 +122,14 @@ async def settings_view(
         default_critical=str(settings.token_critical_balance_threshold),
         policy=await _policy(session, settings, organization_id),
         packages=packages, endpoints=with_logs, notifications=notifications, api_keys=keys,
+        card_payments=settings.payment_gateway == "stripe",
+        saved_card=await _saved_card(session, settings, organization_id),
     )  # fmt: skip
+
+
+async def _saved_card(
+    session: AsyncSession, settings: Settings, organization_id: int
+) -> SavedCard | None:
+    if settings.payment_gateway != "stripe":
+        return None
+    return await current_card(session, settings, organization_id)

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     admin_api_keys,
+    admin_disputes,
     admin_operations,
     admin_organizations,
     admin_users,
@@ -16,8 +17,11 @@ from api.routes import (
     metrics,
     notifications,
     packages,
+    payment_methods,
+    provider_reconciliation,
     purchases,
     spending,
+    stripe_webhooks,
     subscriptions,
     thresholds,
     wallet,
@@ -45,5 +49,9 @@ TOKENS: tuple[APIRouter, ...] = (
     auto_topup.router,
     webhooks.router,
     subscriptions.router,
+    stripe_webhooks.router,
+    admin_disputes.router,
+    payment_methods.router,
+    provider_reconciliation.router,
 )
 """Served under /api/tokens."""

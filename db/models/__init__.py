@@ -24,6 +24,7 @@ from db.models.notifications import (
 )
 from db.models.operations import JobRun, ReconciliationMismatch, ReconciliationRun
 from db.models.organizations import ApiKey, Organization, User
+from db.models.payments_provider import StripeEvent, StripePaymentMethod, TokenDispute
 from db.models.platform import (
     IdempotencyRecord,
     PaymentGatewayOperation,
@@ -60,9 +61,12 @@ __all__ = [
     "ReconciliationRun",
     "SignInAttempt",
     "StripeCustomer",
+    "StripeEvent",
     "StripePaymentAction",
+    "StripePaymentMethod",
     "TokenAuditLog",
     "TokenBalanceHistory",
+    "TokenDispute",
     "TokenLot",
     "TokenPackage",
     "TokenPurchase",

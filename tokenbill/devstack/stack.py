@@ -23,6 +23,7 @@ from tokenbill.devstack.dev_secret import dev_jwt_secret
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import start_process, stop_process
+from tokenbill.devstack.stripe_standin.events import register_webhook_endpoint
 from tokenbill.devstack.stripe_standin.process import StandinProcess
 from tokenbill.devstack.temporal import LocalTemporal, temporal_cli_path
 from tokenbill.settings import Settings
@@ -197,10 +198,16 @@ class DevStack:
         self.stripe_standin.start()
         assert self.stripe_standin.process is not None
         self.children.append(Child("Stripe stand-in", self.stripe_standin.process, log_path))
+        # The stand-in sends its events (signed) to the API's webhook, as Stripe would.
+        webhook = f"http://127.0.0.1:{self.settings.api_port}/api/tokens/stripe/webhook"
+        secret = register_webhook_endpoint(
+            self.stripe_standin.url, self.stripe_standin.api_key, webhook
+        )
         return {
             "PAYMENT_GATEWAY": "stripe",
             "STRIPE_API_BASE": self.stripe_standin.url,
             "STRIPE_SECRET_KEY": self.stripe_standin.api_key,
+            "STRIPE_WEBHOOK_SECRET": secret,
         }
 
     def _database(self) -> str:

@@ -8,11 +8,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tokenbill.devstack.stripe_standin import (
+    balance_transactions,
     charges,
     customers,
+    disputes,
+    events,
     payment_intents,
     payment_methods,
     refunds,
+    setup_intents,
 )
 from tokenbill.devstack.stripe_standin.errors import invalid_request
 from tokenbill.devstack.stripe_standin.faults import FaultDice, StandinFaults
@@ -25,6 +29,10 @@ RESOURCE_MODULES: tuple[ModuleType, ...] = (
     charges,
     refunds,
     payment_methods,
+    balance_transactions,
+    setup_intents,
+    disputes,
+    events,
 )
 
 
@@ -53,4 +61,9 @@ def build_app(
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
     app.state.store = StandinStore(api_key=api_key)
     app.state.dice = FaultDice(faults or StandinFaults())
+    for module in modules:
+        # A module that listens to the store's changes (events) installs itself on it.
+        install = getattr(module, "install", None)
+        if install is not None:
+            install(app.state.store)
     return app
