@@ -31,6 +31,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TOKENS = sa.Numeric(20, 4)
+MISMATCH_KINDS = "kind IN ('balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction')"
+MISMATCH_KINDS_WITH_HOLDS = (
+    "kind IN ('balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction', "
+    "'held_vs_entries', 'held_vs_holds')"
+)
 
 LEDGER_DRAW_HELD_LOTS = """
 CREATE FUNCTION ledger_draw_held_lots(p_wallet_id integer, p_amount numeric) RETURNS void
@@ -457,6 +462,12 @@ def upgrade() -> None:
     op.create_check_constraint(
         "ck_account_kind", "ledger_accounts", "kind IN ('wallet', 'system', 'held')"
     )
+    op.drop_constraint(
+        "ck_reconciliation_mismatch_kind", "reconciliation_mismatches", type_="check"
+    )
+    op.create_check_constraint(
+        "ck_reconciliation_mismatch_kind", "reconciliation_mismatches", MISMATCH_KINDS_WITH_HOLDS
+    )
     op.add_column(
         "organization_token_wallets",
         sa.Column("held_balance", TOKENS, server_default="0", nullable=False),
@@ -553,3 +564,9 @@ def downgrade() -> None:
     op.drop_column("organization_token_wallets", "held_balance")
     op.drop_constraint("ck_account_kind", "ledger_accounts", type_="check")
     op.create_check_constraint("ck_account_kind", "ledger_accounts", "kind IN ('wallet', 'system')")
+    op.drop_constraint(
+        "ck_reconciliation_mismatch_kind", "reconciliation_mismatches", type_="check"
+    )
+    op.create_check_constraint(
+        "ck_reconciliation_mismatch_kind", "reconciliation_mismatches", MISMATCH_KINDS
+    )
