@@ -18,6 +18,8 @@ from chaos.book import Book
 from chaos.book_checks import books_balanced, reconciliation_clean
 from chaos.client import ClientStats, ResilientClient
 from chaos.faults import EVERY_KIND, FaultLog, FaultPlan, inject_faults
+from chaos.holds_checks import holds_settled_as_answered
+from chaos.holds_traffic import hold_traffic
 from chaos.load import Traffic, drive
 from chaos.money_checks import (
     charges_paired_with_tokens,
@@ -97,7 +99,9 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
         plan = FaultPlan(options.duration, options.worker_kill_every)
         traffic = Traffic(client, plans, api_key, packages["pack"], book, rng, stop)
         running = asyncio.gather(
-            drive(traffic), inject_faults(stack, plan, log, random.Random(options.seed + 2), stop)
+            drive(traffic),
+            hold_traffic(traffic, book.holds),
+            inject_faults(stack, plan, log, random.Random(options.seed + 2), stop),
         )
         await asyncio.sleep(options.duration)
         stop.set()
@@ -163,6 +167,7 @@ async def run_checks(
             charges_paired_with_tokens(session),
             one_charge_per_business_key(session),
             spends_applied_as_answered(session, book),
+            holds_settled_as_answered(session, book.holds),
             books_balanced(session),
             crossings_recorded(session, low, critical),
             notifications_delivered(session),
