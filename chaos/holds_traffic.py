@@ -1,6 +1,7 @@
 """Holds among the chaos traffic: a platform client reserves tokens, then captures all or part,
 releases, or leaves the hold to expire (short TTLs, so the expireHolds job races captures)."""
 
+import asyncio
 import uuid
 from decimal import Decimal
 
@@ -13,7 +14,12 @@ TTLS = ("PT2S", "PT5S", "PT30S")
 
 
 async def hold_traffic(traffic: Traffic, answers: HoldAnswers) -> None:
-    """One client per run: holds on random organizations, each settled one way or another."""
+    """As many clients as organizations, each making holds on random organizations and settling
+    each one way or another."""
+    await asyncio.gather(*(_hold_client(traffic, answers) for _ in traffic.plans))
+
+
+async def _hold_client(traffic: Traffic, answers: HoldAnswers) -> None:
     while await _pause(traffic, *HOLD_PAUSE):
         plan = traffic.rng.choice(traffic.plans)
         org, amount = plan.organization_id, Decimal(traffic.rng.randint(1, 40))
