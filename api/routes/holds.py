@@ -60,7 +60,7 @@ HOLD_ERRORS: dict[int | str, dict[str, Any]] = {
     status_code=201,
     response_model=HoldCommandOut,
     summary="Reserve tokens (a hold)",
-    description="A spend's permission (an API key with `tokens.consume`, a user with "
+    description="Requires what a spend requires (an API key with `tokens.consume`, a user with "
     "`tokens.consume`, or an admin). Needs an `Idempotency-Key` (like a spend's): a replay "
     f"answers the hold as it is now (`{REPLAYED_HEADER}: true`). Moves `amount` from the "
     "wallet's balance to its held tokens, so spends and other holds can no longer take them; "
@@ -106,8 +106,8 @@ async def create_hold(
     "/wallet/{organization_id}/holds/{hold_id}/capture",
     response_model=HoldCommandOut,
     summary="Capture a hold, all or part",
-    description="A spend's permission. Captures `amount` (default: all; at most the hold's "
-    "amount) as consumption, drawing the wallet's lots down, and releases the rest, in one "
+    description="Requires what a spend requires. Captures `amount` (default: all; at most the "
+    "hold's amount) as consumption, drawing the wallet's lots down, and releases the rest, in one "
     "transaction. Idempotent by the hold: the same capture again answers the hold "
     f"(`{REPLAYED_HEADER}: true`); 409 `hold_not_active` when it was released, expired or "
     "captured with another amount, `hold_expired` at or after its expiry.",
@@ -132,9 +132,9 @@ async def capture_hold(
     "/wallet/{organization_id}/holds/{hold_id}/release",
     response_model=HoldCommandOut,
     summary="Release a hold",
-    description="A spend's permission. Returns the hold's tokens to the wallet's balance. "
-    f"Idempotent: a hold already released or expired answers as it is (`{REPLAYED_HEADER}: "
-    "true`); 409 `hold_not_active` when it was captured.",
+    description="Requires what a spend requires. Returns the hold's tokens to the wallet's "
+    "balance. Idempotent: a hold already released or expired answers as it is "
+    f"(`{REPLAYED_HEADER}: true`); 409 `hold_not_active` when it was captured.",
     responses=HOLD_ERRORS,
 )
 async def release_hold(
@@ -154,8 +154,8 @@ async def release_hold(
     "/holds/captures",
     response_model=CaptureBatchOut,
     summary="Capture holds in a batch",
-    description="What a capture requires, for every organization in the batch (403 for the "
-    "whole batch otherwise). Up to 1,000 captures (`organization_id`, `hold_id`, optional "
+    description="Requires what a capture requires, for every organization in the batch (403 for "
+    "the whole batch otherwise). Up to 1,000 captures (`organization_id`, `hold_id`, optional "
     "`amount`) in one transaction, answered item by item in the order sent: `applied`, "
     "`replayed` or `failed` with the error.",
 )
