@@ -57,7 +57,7 @@ async def test_expire_holds_job_releases_only_the_holds_past_their_expiry(
     assert first.counts.details["holds_expired"] >= 1
     assert second.status == "succeeded"
     async with session_maker() as session:
-        rows = dict(
+        rows: dict[int, str] = dict(
             (
                 await session.execute(
                     text("SELECT id, status FROM token_holds WHERE organization_id = :o"),

@@ -325,8 +325,8 @@ async def test_batch_capture_answers_each_item_in_order(
     assert body["items"][3]["error"]["code"] == "hold_not_found"
     assert again.json()["replayed"] == 2
     first, second = await books(session_maker, first_org), await books(session_maker, second_org)
-    assert (first["total_consumed"], first["held_balance"]) == (10, 5)
-    assert (second["total_consumed"], second["current_balance"]) == (15, 85)
+    assert (first["total_consumed"], first["held_balance"]) == (Decimal(10), Decimal(5))
+    assert (second["total_consumed"], second["current_balance"]) == (Decimal(15), Decimal(85))
     assert_books_agree(first)
     assert_books_agree(second)
 
