@@ -151,7 +151,7 @@ BEGIN
   END IF;
 
   v_held_account := ledger_held_account(p_organization_id);
-  v_hold := nextval(pg_get_serial_sequence('token_holds', 'id'));
+  v_hold := nextval('token_holds_id_seq');
   INSERT INTO ledger_transactions AS t (idempotency_key, kind, wallet_id, amount, description,
                                         reference)
   VALUES ('hold:' || v_hold || ':reserve', 'hold', v_wallet.id, p_amount, p_description,
