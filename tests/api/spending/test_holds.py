@@ -14,6 +14,7 @@ from sqlalchemy import text
 from db.holds import expire_hold, holds_due
 from tests.api.helpers import Maker, MakeUser
 from tests.api.spending.conftest import FundOrganization, LiveApi, MakeApiKey
+from tests.api.spending.test_inactive_organization import set_active
 
 
 def holds_url(org: int) -> str:
@@ -373,3 +374,24 @@ async def _wait_past_seconds(instant: str, margin: float) -> None:
     """Sleep until `margin` seconds after the instant (before it when negative)."""
     moment = datetime.fromisoformat(instant) + timedelta(seconds=margin)
     await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+
+
+async def test_a_deactivated_organization_holds_and_captures_nothing_but_may_release(
+    live_api: LiveApi, fund: FundOrganization, make_api_key: MakeApiKey, session_maker: Maker
+):
+    org = await fund("100")
+    async with live_api.client(await make_api_key(org)) as client:
+        kept = (await hold(client, org, "10")).json()
+        freed = (await hold(client, org, "20")).json()
+        await set_active(session_maker, org, False)
+        refused_hold = await hold(client, org, "1")
+        refused_capture = await client.post(f"{holds_url(org)}/{kept['hold_id']}/capture")
+        released = await client.post(f"{holds_url(org)}/{freed['hold_id']}/release")
+        await set_active(session_maker, org, True)
+    for refused in (refused_hold, refused_capture):
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "organization_inactive"
+    assert released.status_code == 200 and released.json()["status"] == "released"
+    figures = await books(session_maker, org)
+    assert (figures["current_balance"], figures["held_balance"]) == (Decimal(90), Decimal(10))
+    assert figures["total_consumed"] == 0
