@@ -189,7 +189,9 @@ BEGIN
                              'reference', p_reference, 'transaction_id', v_tx),
           p_ip, p_request_id);
 
-  RETURN QUERY SELECT * FROM ledger_hold_answer('applied', p_organization_id, v_hold);
+  RETURN QUERY SELECT 'applied'::text, v_hold, v_wallet.id, 'active'::text, p_amount,
+                      0::numeric, 0::numeric, v_balance, v_held, p_expires_at, now(),
+                      NULL::timestamptz, p_description, p_reference;
 END $$
 """
 
@@ -199,7 +201,6 @@ CREATE FUNCTION ledger_hold_settle(
   p_actor_type text, p_actor_id text, p_ip text, p_request_id text
 ) RETURNS TABLE ({HOLD_RESULT}) LANGUAGE plpgsql AS $$
 DECLARE
-  v_wallet_id integer;
   v_wallet record;
   v_hold record;
   v_capture numeric;
@@ -208,25 +209,26 @@ DECLARE
   v_release_tx bigint;
   v_held_account integer;
   v_balance numeric;
+  v_held numeric;
+  v_settled timestamptz := now();
 BEGIN
   -- p_outcome: 'captured' (p_capture tokens, NULL for all of them; the rest is released),
   -- 'released' or 'expired'. The wallet row lock first, as every movement of the wallet takes
   -- it, then the hold's own row: a capture and an expiry of one hold queue here, and the first
   -- to commit settles it; the other finds it settled.
-  SELECT h.wallet_id INTO v_wallet_id FROM token_holds h
-   WHERE h.organization_id = p_organization_id AND h.id = p_hold_id;
-  IF v_wallet_id IS NULL THEN
+  -- A hold belongs to its organization's one wallet, so the wallet is locked by organization.
+  SELECT w.id, w.ledger_account_id, w.current_balance, w.held_balance, o.is_active INTO v_wallet
+    FROM organization_token_wallets w JOIN organizations o ON o.id = w.organization_id
+   WHERE w.organization_id = p_organization_id FOR UPDATE OF w;
+  SELECT * INTO v_hold FROM token_holds h
+   WHERE h.organization_id = p_organization_id AND h.id = p_hold_id FOR UPDATE;
+  IF v_hold.id IS NULL THEN
     RETURN QUERY SELECT 'hold_not_found'::text, p_hold_id, NULL::integer, NULL::text,
                         NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
                         NULL::numeric, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
                         NULL::text, NULL::text;
     RETURN;
   END IF;
-  SELECT w.id, w.ledger_account_id, o.is_active INTO v_wallet
-    FROM organization_token_wallets w JOIN organizations o ON o.id = w.organization_id
-   WHERE w.id = v_wallet_id FOR UPDATE OF w;
-  SELECT * INTO v_hold FROM token_holds h
-   WHERE h.organization_id = p_organization_id AND h.id = p_hold_id FOR UPDATE;
 
   IF v_hold.status <> 'active' THEN
     -- Settled before: the same request again is a replay; anything else is refused.
@@ -277,11 +279,6 @@ BEGIN
     SELECT v_capture_tx, v_held_account, -v_capture
     UNION ALL
     SELECT v_capture_tx, a.id, v_capture FROM ledger_accounts a WHERE a.code = 'system:consumption';
-    UPDATE organization_token_wallets w
-       SET held_balance = w.held_balance - v_capture,
-           total_consumed = w.total_consumed + v_capture, updated_at = now()
-     WHERE w.id = v_wallet.id
-    RETURNING w.current_balance INTO v_balance;
     PERFORM ledger_draw_held_lots(v_wallet.id, v_capture);
     -- The wallet account does not move (the hold took the tokens out of it): the history row
     -- says what was consumed, with the balance before and after unchanged.
@@ -289,7 +286,8 @@ BEGIN
                                        change_amount, balance_before, balance_after,
                                        description, reference)
     VALUES (v_wallet.id, p_organization_id, v_capture_tx, 'hold_capture', -v_capture,
-            v_balance, v_balance, v_hold.description, v_hold.reference);
+            v_wallet.current_balance, v_wallet.current_balance, v_hold.description,
+            v_hold.reference);
   END IF;
 
   IF v_release > 0 THEN
@@ -301,21 +299,25 @@ BEGIN
     INSERT INTO ledger_entries (transaction_id, account_id, amount)
     VALUES (v_release_tx, v_held_account, -v_release),
            (v_release_tx, v_wallet.ledger_account_id, v_release);
-    UPDATE organization_token_wallets w
-       SET current_balance = w.current_balance + v_release,
-           held_balance = w.held_balance - v_release, updated_at = now()
-     WHERE w.id = v_wallet.id
-    RETURNING w.current_balance INTO v_balance;
     INSERT INTO token_balance_history (wallet_id, organization_id, transaction_id, change_type,
                                        change_amount, balance_before, balance_after,
                                        description, reference)
     VALUES (v_wallet.id, p_organization_id, v_release_tx, 'hold_release', v_release,
-            v_balance - v_release, v_balance, v_hold.description, v_hold.reference);
+            v_wallet.current_balance, v_wallet.current_balance + v_release, v_hold.description,
+            v_hold.reference);
   END IF;
+
+  -- One new version of the (hot) wallet row for the capture and the release together.
+  UPDATE organization_token_wallets w
+     SET current_balance = w.current_balance + v_release,
+         held_balance = w.held_balance - v_hold.amount,
+         total_consumed = w.total_consumed + v_capture, updated_at = now()
+   WHERE w.id = v_wallet.id
+  RETURNING w.current_balance, w.held_balance INTO v_balance, v_held;
 
   UPDATE token_holds h
      SET status = CASE WHEN p_outcome = 'captured' THEN 'captured' ELSE p_outcome END,
-         captured_amount = v_capture, released_amount = v_release, settled_at = now(),
+         captured_amount = v_capture, released_amount = v_release, settled_at = v_settled,
          capture_transaction_id = v_capture_tx, release_transaction_id = v_release_tx
    WHERE h.organization_id = p_organization_id AND h.id = p_hold_id;
 
@@ -334,7 +336,9 @@ BEGIN
                              'release_transaction_id', v_release_tx),
           p_ip, p_request_id);
 
-  RETURN QUERY SELECT * FROM ledger_hold_answer('applied', p_organization_id, p_hold_id);
+  RETURN QUERY SELECT 'applied'::text, p_hold_id, v_wallet.id, p_outcome, v_hold.amount,
+                      v_capture, v_release, v_balance, v_held, v_hold.expires_at,
+                      v_hold.created_at, v_settled, v_hold.description, v_hold.reference::text;
 END $$
 """
 
