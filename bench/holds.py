@@ -17,6 +17,7 @@ SECTION = "holds"
 SINGLE = "HTTP single spend"
 HOLD_AND_CAPTURE = "HTTP hold + capture"
 GOAL = Goal(0.5)
+ROUNDS = 3
 
 
 def http_hold_and_capture(port: int, api_key: str, org: int, run: str) -> Caller:
@@ -50,20 +51,29 @@ def http_hold_and_capture(port: int, api_key: str, org: int, run: str) -> Caller
 
 
 async def run(stack: BenchStack, options: Options) -> SectionResult:
+    """The two modes alternate in ROUNDS slices, so a machine whose load changes during the run
+    (other work on it) weighs on both alike."""
     data = await prepare_spending(stack.settings, 0)
     run_id, hot = f"{time.time_ns()}", data.hot[0]
-    warm_up = min(1.0, options.seconds)
-    single, elapsed = await closed_loop(
-        options.concurrency, options.seconds,
-        http_single([stack.api_port], data.api_key, [hot], f"{run_id}-s"), warm_up=warm_up,
-    )  # fmt: skip
-    single_rate = single / elapsed
+    slice_seconds = options.seconds / ROUNDS
+    warm_up = min(1.0, slice_seconds)
+    totals = {SINGLE: [0, 0.0], HOLD_AND_CAPTURE: [0, 0.0]}
+    for round_number in range(ROUNDS):
+        callers = {
+            SINGLE: http_single([stack.api_port], data.api_key, [hot], f"{run_id}-{round_number}"),
+            HOLD_AND_CAPTURE: http_hold_and_capture(
+                stack.api_port, data.api_key, hot, f"{run_id}-{round_number}"
+            ),
+        }
+        for mode, caller in callers.items():
+            done, elapsed = await closed_loop(
+                options.concurrency, slice_seconds, caller, warm_up=warm_up
+            )
+            totals[mode][0] += done
+            totals[mode][1] += elapsed
+    single_rate = totals[SINGLE][0] / totals[SINGLE][1]
+    pair_rate = totals[HOLD_AND_CAPTURE][0] / totals[HOLD_AND_CAPTURE][1]
     print(f"  hot wallet     {SINGLE:<30} {single_rate:>10.0f} spends/s", flush=True)
-    pairs, elapsed = await closed_loop(
-        options.concurrency, options.seconds,
-        http_hold_and_capture(stack.api_port, data.api_key, hot, run_id), warm_up=warm_up,
-    )  # fmt: skip
-    pair_rate = pairs / elapsed
     print(f"  hot wallet     {HOLD_AND_CAPTURE:<30} {pair_rate:>10.0f} captures/s", flush=True)
     figure = Figure(
         SECTION, f"hot wallet: {HOLD_AND_CAPTURE}", pair_rate, "captures/s", SINGLE, single_rate,
