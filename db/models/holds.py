@@ -73,5 +73,4 @@ class TokenHold(Base):
             "status = 'captured' OR captured_amount = 0", name="ck_hold_captured_only_if_captured"
         ),
         Index("idx_token_holds_due", "expires_at", postgresql_where=text("status = 'active'")),
-        Index("idx_token_holds_organization", "organization_id", "status", "id"),
     )

@@ -542,9 +542,6 @@ def upgrade() -> None:
         "idx_token_holds_due", "token_holds", ["expires_at"],
         postgresql_where=sa.text("status = 'active'"),
     )  # fmt: skip
-    op.create_index(
-        "idx_token_holds_organization", "token_holds", ["organization_id", "status", "id"]
-    )
     # The bodies hold ledger keys such as 'hold:<id>:capture', which SQLAlchemy's text() would
     # read as bind parameters: they go to the driver as they are.
     for _name, _signature, body in NEW_FUNCTIONS:
