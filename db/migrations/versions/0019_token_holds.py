@@ -12,7 +12,8 @@ new holds compete for one number, `current_balance` less the expired remainder, 
 since the hold guaranteed those tokens while they were valid). A capture moves held ->
 system:consumption (`hold:<id>:capture`, kind consumption), a release or an expiry moves
 held -> wallet (`hold:<id>:release`, kind hold_release); the hold row's status, changed under the
-wallet lock and the hold's own row lock, lets exactly one of capture, release and expiry happen.
+wallet lock every settlement takes first, lets exactly one of capture, release and expiry
+happen.
 
 `ledger_expire_lot` leaves a lot for a later sweep while booking it would take the wallet below
 zero, i.e. while held tokens need it; the lot's key is not used, so the next sweep books it.
@@ -213,15 +214,16 @@ DECLARE
   v_settled timestamptz := now();
 BEGIN
   -- p_outcome: 'captured' (p_capture tokens, NULL for all of them; the rest is released),
-  -- 'released' or 'expired'. The wallet row lock first, as every movement of the wallet takes
-  -- it, then the hold's own row: a capture and an expiry of one hold queue here, and the first
-  -- to commit settles it; the other finds it settled.
-  -- A hold belongs to its organization's one wallet, so the wallet is locked by organization.
+  -- 'released' or 'expired'. The wallet row lock, as every movement of the wallet takes it (a
+  -- hold belongs to its organization's one wallet): every settlement of the organization's
+  -- holds queues on it, so a capture and an expiry of one hold are decided here. The first to
+  -- commit settles the hold; the other reads it after that commit (a new statement in READ
+  -- COMMITTED) and finds it settled. The hold's row needs no lock of its own.
   SELECT w.id, w.ledger_account_id, w.current_balance, w.held_balance, o.is_active INTO v_wallet
     FROM organization_token_wallets w JOIN organizations o ON o.id = w.organization_id
    WHERE w.organization_id = p_organization_id FOR UPDATE OF w;
   SELECT * INTO v_hold FROM token_holds h
-   WHERE h.organization_id = p_organization_id AND h.id = p_hold_id FOR UPDATE;
+   WHERE h.organization_id = p_organization_id AND h.id = p_hold_id;
   IF v_hold.id IS NULL THEN
     RETURN QUERY SELECT 'hold_not_found'::text, p_hold_id, NULL::integer, NULL::text,
                         NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
