@@ -3,7 +3,7 @@
 import argparse
 from dataclasses import dataclass
 
-SECTIONS = ("spending", "purchases", "reads", "subscriptions", "scale-out")
+SECTIONS = ("spending", "holds", "purchases", "reads", "subscriptions", "scale-out")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import consume, purchases, reads, scaleout, subscriptions
+from bench import consume, holds, purchases, reads, scaleout, subscriptions
 from bench.figures import SectionResult
 from bench.options import Options
 from bench.report import table, write
@@ -20,6 +20,8 @@ async def run_sections(stack: BenchStack, options: Options) -> dict[str, Section
     results: dict[str, SectionResult] = {}
     if "spending" in options.only:
         results["spending"] = await consume.run(stack, options)
+    if "holds" in options.only:
+        results["holds"] = await holds.run(stack, options)
     if "purchases" in options.only or "subscriptions" in options.only:
         results["purchases"] = await purchases.run(stack, options)
     if "reads" in options.only:

@@ -188,7 +188,11 @@ async def spends_applied_as_answered(session: AsyncSession, book: Book) -> Verdi
         f"({dict(Counter(book.refused_spends.values()))})",
     )
     rows = await session.execute(
-        text("SELECT idempotency_key, amount FROM ledger_transactions WHERE kind = 'consumption'")
+        # Hold captures are consumption too; chaos/holds_checks.py checks them.
+        text(
+            "SELECT idempotency_key, amount FROM ledger_transactions WHERE kind = 'consumption' "
+            "AND idempotency_key NOT LIKE 'hold:%'"
+        )
     )
     booked = {r.idempotency_key: r.amount for r in rows}
     for (org, key), amount in book.spends.items():

@@ -20,6 +20,8 @@ from chaos.cards import CARDS
 from chaos.client import ClientStats, ResilientClient
 from chaos.faults import EVERY_KIND, FaultLog, FaultPlan, inject_faults
 from chaos.gateway_book import SANDBOX_BOOK, GatewayBook, stripe_book
+from chaos.holds_checks import holds_settled_as_answered
+from chaos.holds_traffic import hold_traffic
 from chaos.load import Traffic, drive
 from chaos.money_checks import (
     charges_paired_with_tokens,
@@ -103,7 +105,9 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
         plan = FaultPlan(options.duration, options.worker_kill_every)
         traffic = Traffic(client, plans, api_key, packages["pack"], book, rng, stop, cards)
         running = asyncio.gather(
-            drive(traffic), inject_faults(stack, plan, log, random.Random(options.seed + 2), stop)
+            drive(traffic),
+            hold_traffic(traffic, book.holds),
+            inject_faults(stack, plan, log, random.Random(options.seed + 2), stop),
         )
         await asyncio.sleep(options.duration)
         stop.set()
@@ -173,6 +177,7 @@ async def run_checks(
             charges_paired_with_tokens(session, gateway),
             one_charge_per_business_key(session, gateway),
             spends_applied_as_answered(session, book),
+            holds_settled_as_answered(session, book.holds),
             books_balanced(session),
             crossings_recorded(session, low, critical),
             notifications_delivered(session),

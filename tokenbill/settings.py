@@ -199,6 +199,17 @@ class Settings(BaseSettings):
     )
     worker_metrics_port: int = Field(default=9464, ge=0, lt=65536)
 
+    # --- Holds: reserve tokens, then capture or release them ---
+    token_hold_default_ttl: timedelta = Field(
+        default=timedelta(minutes=15), gt=timedelta(0),
+        description="How long a hold lasts when the request names no expiry",
+    )  # fmt: skip
+    token_hold_max_ttl: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0),
+        description="The longest a hold may last from its creation",
+    )  # fmt: skip
+    token_hold_expiry_batch_size: int = Field(default=500, gt=0, le=10_000)
+
     # --- Operations jobs: batches, expiry notices, usage forecasts ---
     job_batch_size: int = Field(default=200, gt=0, le=10_000)
     token_expiration_notice_lead: timedelta = Field(

@@ -6,6 +6,7 @@ from db.models.base import Base
 from db.models.console import ConsoleSession, SignInAttempt
 from db.models.finance import MonthlyReport, MonthlyReportOrganization
 from db.models.forecasts import TokenUsageForecast
+from db.models.holds import TokenHold
 from db.models.invoices import Invoice, InvoiceLine, InvoiceNumberSequence
 from db.models.ledger import (
     LedgerAccount,
@@ -67,6 +68,7 @@ __all__ = [
     "TokenAuditLog",
     "TokenBalanceHistory",
     "TokenDispute",
+    "TokenHold",
     "TokenLot",
     "TokenPackage",
     "TokenPurchase",

@@ -38,6 +38,8 @@ class WalletView:
     organization_id: int
     wallet_id: int | None
     current_balance: Decimal
+    held_balance: Decimal
+    available_balance: Decimal
     spendable_balance: Decimal
     expired_pending: Decimal
     total_purchased: Decimal
@@ -57,15 +59,21 @@ def wallet_view(settings: Settings, organization_id: int, found: OrganizationWal
     if wallet is None:
         return WalletView(
             organization_id=organization_id, wallet_id=None, current_balance=ZERO,
-            spendable_balance=ZERO, expired_pending=ZERO, total_purchased=ZERO,
+            held_balance=ZERO, available_balance=ZERO, spendable_balance=ZERO,
+            expired_pending=ZERO, total_purchased=ZERO,
             total_consumed=ZERO, currency=settings.token_currency,
             thresholds=defaults, updated_at=None,
         )  # fmt: skip
+    # Held tokens are out of the balance already; expired tokens a hold still needs can make
+    # the difference negative until the hold is settled: nothing is available then.
+    available = max(wallet.current_balance - found.expired_pending, ZERO)
     return WalletView(
         organization_id=organization_id,
         wallet_id=wallet.id,
         current_balance=wallet.current_balance,
-        spendable_balance=wallet.current_balance - found.expired_pending,
+        held_balance=wallet.held_balance,
+        available_balance=available,
+        spendable_balance=available,
         expired_pending=found.expired_pending,
         total_purchased=wallet.total_purchased,
         total_consumed=wallet.total_consumed,

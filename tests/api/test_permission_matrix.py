@@ -105,6 +105,7 @@ ROUTES = [
     ),
     RouteCase("GET", "/api/tokens/wallet/{org}", "tokens.view", 200, org_scoped=True),
     RouteCase("GET", "/api/tokens/wallet/{org}/history", "tokens.view", 200, org_scoped=True),
+    RouteCase("GET", "/api/tokens/wallet/{org}/holds", "tokens.view", 200, org_scoped=True),
     RouteCase(
         "POST", "/api/tokens/purchases", "tokens.purchase", 202, org_scoped=True, body=_purchase
     ),

@@ -36,7 +36,7 @@ SCENARIOS = {
     "auto-topup-earlier-purchase",
     # Scheduled jobs
     "cleanup-expired-tokens", "reconcile-wallet-balances", "update-usage-forecasts",
-    "renewal-reminders", "generate-monthly-reports", "cleanup-old-audit-logs",
+    "renewal-reminders", "generate-monthly-reports", "cleanup-old-audit-logs", "expire-holds",
 }  # fmt: skip
 
 
