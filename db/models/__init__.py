@@ -31,6 +31,7 @@ from db.models.platform import (
     TokenAuditLog,
 )
 from db.models.purchases import TokenPackage, TokenPurchase
+from db.models.spend_limits import SpendLimit, SpendLimitUsage
 from db.models.subscriptions import TokenSubscription
 
 __all__ = [
@@ -58,6 +59,8 @@ __all__ = [
     "ReconciliationMismatch",
     "ReconciliationRun",
     "SignInAttempt",
+    "SpendLimit",
+    "SpendLimitUsage",
     "TokenAuditLog",
     "TokenBalanceHistory",
     "TokenLot",
