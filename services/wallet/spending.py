@@ -110,6 +110,9 @@ def refusal(outcome: SpendOutcome) -> ServiceError:
     )
 
 
+_PERIODICAL = {"day": "daily", "month": "monthly"}
+
+
 def limit_reached(org: int, amount: Decimal, limit: LimitReached) -> ServiceError:
     """409 spend_limit_reached: which limit, its cap and use, and when its period ends."""
     subject = (
@@ -119,9 +122,10 @@ def limit_reached(org: int, amount: Decimal, limit: LimitReached) -> ServiceErro
     resets = limit.resets_at.astimezone(UTC).isoformat()
     return conflict(
         "spend_limit_reached",
-        f"The {limit.period}ly hard spend limit of {subject} is {_amount(limit.cap)} tokens and "
-        f"{_amount(limit.used)} are spent this {limit.period} (UTC); the {_amount(amount)} asked "
-        f"for would cross it, so nothing was spent. The limit resets at {resets}.",
+        f"The {_PERIODICAL[limit.period]} hard spend limit of {subject} is "
+        f"{_amount(limit.cap)} tokens and {_amount(limit.used)} are spent this {limit.period} "
+        f"(UTC); the {_amount(amount)} asked for would cross it, so nothing was spent. The limit "
+        f"resets at {resets}.",
         {"organization_id": org, "limit_id": limit.limit_id, "scope": limit.scope,
          "api_key_id": limit.api_key_id, "period": limit.period, "cap": _amount(limit.cap),
          "used": _amount(limit.used), "requested": _amount(amount), "resets_at": resets},

@@ -67,8 +67,9 @@ BEGIN
      AND (l.api_key_id IS NULL OR l.api_key_id = p_api_key_id)
   ON CONFLICT DO NOTHING;
   RETURN QUERY
-  SELECT v_wallet, h.id, h.scope, h.api_key_id, h.period, h.cap, h.used, h.resets_at
-    FROM (SELECT v_wallet) q
+  SELECT q.wallet, h.id, h.scope, h.api_key_id, h.period::text, h.cap::numeric,
+         h.used::numeric, h.resets_at
+    FROM (SELECT v_wallet AS wallet) q
     LEFT JOIN LATERAL (
       SELECT l.id, CASE WHEN l.api_key_id IS NULL THEN 'organization' ELSE 'api_key' END AS scope,
              l.api_key_id, l.period, l.cap, u.used,
@@ -252,6 +253,8 @@ DECLARE
   v_limited integer[];
   v_keep integer[] := '{{}}';
   v_counted boolean[] := '{{}}';
+  v_kept boolean[] := '{{}}';
+  v_first integer[];
   v_i integer;
   v_check record;
   v_done jsonb;
@@ -277,10 +280,16 @@ BEGIN
     WHERE w.organization_id = ANY (p_organization_ids) ORDER BY w.organization_id
     FOR UPDATE;
 
+  -- Where each key first appears in the batch: a repeat of a key passed on is the ledger's to
+  -- answer (replayed or idempotency_key_reused), so it is neither judged nor counted here.
+  v_first := ARRAY(SELECT min(u.n) OVER (PARTITION BY u.k)
+                     FROM unnest(p_keys) WITH ORDINALITY u(k, n) ORDER BY u.n);
+
   -- The limit pass, in arrival order: an item that would cross a hard cap is refused here; the
   -- others of limited organizations are counted now and taken back below when not applied.
   FOR v_i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
-    IF p_organization_ids[v_i] = ANY (v_limited) THEN
+    IF p_organization_ids[v_i] = ANY (v_limited)
+       AND NOT (v_first[v_i] < v_i AND coalesce(v_kept[v_first[v_i]], false)) THEN
       PERFORM 1 FROM ledger_spend_replay(p_keys[v_i], p_amounts[v_i], p_descriptions[v_i],
                                          p_references[v_i]);
       IF NOT FOUND THEN
@@ -303,6 +312,7 @@ BEGIN
       END IF;
     END IF;
     v_keep := v_keep || v_i;
+    v_kept[v_i] := true;
   END LOOP;
 
   SELECT coalesce(jsonb_agg(to_jsonb(b)), '[]'::jsonb) INTO v_done
@@ -315,24 +325,27 @@ BEGIN
       p_low_default, p_critical_default, p_auto_topup, p_actor_type, p_actor_id, p_ip,
       p_request_id) b;
 
-  -- Take back what was counted for items not applied (refused for balance, replayed within the
-  -- batch, key reused), then notify once per soft limit reached.
+  -- Take back what was counted for items not applied (refused for balance), then notify once
+  -- per soft limit reached.
   FOR v_row IN
     SELECT x.item, x.status, x.wallet_id FROM jsonb_to_recordset(v_done)
       AS x(item integer, status text, wallet_id integer)
   LOOP
     v_i := v_keep[v_row.item];
-    IF coalesce(v_counted[v_i], false) THEN
-      IF v_row.status = 'applied' THEN
-        v_wallets := v_wallets || jsonb_build_object(
-          p_organization_ids[v_i] || ':' || coalesce(p_api_key_ids[v_i]::text, ''),
-          v_row.wallet_id);
-        v_last := v_last || jsonb_build_object(
-          p_organization_ids[v_i] || ':' || coalesce(p_api_key_ids[v_i]::text, ''), v_i);
-      ELSE
-        PERFORM spend_limit_count(p_organization_ids[v_i], p_api_key_ids[v_i], -p_amounts[v_i],
+    IF v_row.status = 'applied' AND p_organization_ids[v_i] = ANY (v_limited) THEN
+      -- Applied without being counted: a repeated key whose first item the balance refused.
+      IF NOT coalesce(v_counted[v_i], false) THEN
+        PERFORM spend_limit_count(p_organization_ids[v_i], p_api_key_ids[v_i], p_amounts[v_i],
                                   v_at);
       END IF;
+      v_wallets := v_wallets || jsonb_build_object(
+        p_organization_ids[v_i] || ':' || coalesce(p_api_key_ids[v_i]::text, ''),
+        v_row.wallet_id);
+      v_last := v_last || jsonb_build_object(
+        p_organization_ids[v_i] || ':' || coalesce(p_api_key_ids[v_i]::text, ''), v_i);
+    ELSIF coalesce(v_counted[v_i], false) THEN
+      PERFORM spend_limit_count(p_organization_ids[v_i], p_api_key_ids[v_i], -p_amounts[v_i],
+                                v_at);
     END IF;
   END LOOP;
   FOR v_pair IN SELECT k, (v_wallets ->> k)::integer AS wallet FROM jsonb_object_keys(v_wallets) k
