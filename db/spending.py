@@ -103,12 +103,12 @@ _LIMIT_COLUMNS = (
 SPEND_SQL = (
     "SELECT status, transaction_id, wallet_id, amount, balance, created_at, events, "
     f"{_LIMIT_COLUMNS} FROM ledger_spend_limited("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer, NULL)"
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer, %s::timestamptz)"
 )
 SPEND_BATCH_SQL = (
     "SELECT item, status, transaction_id, wallet_id, amount, balance, created_at, events, "
     f"{_LIMIT_COLUMNS} FROM ledger_spend_batch_limited("
-    "%s, %s, %s::numeric[], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer[], NULL)"
+    "%s, %s, %s::numeric[], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer[], %s::timestamptz)"
 )
 
 
@@ -117,12 +117,14 @@ async def spend(
     request: SpendRequest,
     defaults: AlertDefaults,
     context: SpendContext,
+    at: datetime | None = None,
 ) -> SpendOutcome:
-    """Apply one spend as one statement on an autocommit connection."""
+    """Apply one spend as one statement on an autocommit connection. `at` places the spend in
+    its spend limits' periods (None: the transaction's time; tests choose anchors)."""
     parameters = (
         request.ledger_key, request.organization_id, request.amount, request.reason,
         request.reference, defaults.low, defaults.critical, defaults.auto_topup,
-        *context.parameters(), request.api_key_id,
+        *context.parameters(), request.api_key_id, at,
     )  # fmt: skip
     cursor = await conn.execute(SPEND_SQL, parameters, prepare=True)
     row = await cursor.fetchone()
@@ -135,6 +137,7 @@ async def spend_batch(
     requests: list[SpendRequest],
     defaults: AlertDefaults,
     context: SpendContext,
+    at: datetime | None = None,
 ) -> list[SpendOutcome]:
     """Apply many spends in one statement (one transaction) on an autocommit connection; the
     outcomes come back in the order of the requests."""
@@ -144,7 +147,7 @@ async def spend_batch(
         [r.ledger_key for r in requests], [r.organization_id for r in requests],
         [r.amount for r in requests], [r.reason for r in requests],
         [r.reference for r in requests], defaults.low, defaults.critical, defaults.auto_topup,
-        *context.parameters(), [r.api_key_id for r in requests],
+        *context.parameters(), [r.api_key_id for r in requests], at,
     )  # fmt: skip
     cursor = await conn.execute(SPEND_BATCH_SQL, parameters, prepare=True)
     rows = await cursor.fetchall()
