@@ -182,6 +182,13 @@ NO_LIMIT = (
     "NULL::timestamptz"
 )
 
+# The columns of ledger_spend's answer named one by one, so a later version of it that answers
+# more (holds) still fits these wrappers.
+SPEND_COLUMNS = (
+    "{x}.status, {x}.transaction_id, {x}.wallet_id, {x}.amount, {x}.balance, {x}.created_at, "
+    "{x}.events"
+)
+
 LEDGER_SPEND_LIMITED = f"""
 CREATE FUNCTION ledger_spend_limited(
   p_key text, p_organization_id integer, p_amount numeric, p_description text,
@@ -198,14 +205,14 @@ DECLARE
   v_spent record;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM spend_limits l WHERE l.organization_id = p_organization_id) THEN
-    RETURN QUERY SELECT s.*, {NO_LIMIT}
+    RETURN QUERY SELECT {SPEND_COLUMNS.format(x="s")}, {NO_LIMIT}
       FROM ledger_spend(p_key, p_organization_id, p_amount, p_description, p_reference,
                         p_low_default, p_critical_default, p_auto_topup, p_actor_type,
                         p_actor_id, p_ip, p_request_id) s;
     RETURN;
   END IF;
   -- A replay answers its first result even when the limit is reached now.
-  RETURN QUERY SELECT r.*, {NO_LIMIT}
+  RETURN QUERY SELECT {SPEND_COLUMNS.format(x="r")}, {NO_LIMIT}
     FROM ledger_spend_replay(p_key, p_amount, p_description, p_reference) r;
   IF FOUND THEN
     RETURN;
@@ -214,7 +221,7 @@ BEGIN
   SELECT * INTO v_check FROM spend_limit_check(p_organization_id, p_api_key_id, p_amount, v_at);
   IF v_check.limit_id IS NOT NULL THEN
     -- A concurrent spend with this key may have committed while this one waited for the row.
-    RETURN QUERY SELECT r.*, {NO_LIMIT}
+    RETURN QUERY SELECT {SPEND_COLUMNS.format(x="r")}, {NO_LIMIT}
       FROM ledger_spend_replay(p_key, p_amount, p_description, p_reference) r;
     IF NOT FOUND THEN
       RETURN QUERY SELECT 'spend_limit_reached'::text, NULL::bigint, v_check.wallet_id, p_amount,
@@ -267,7 +274,7 @@ BEGIN
   SELECT array_agg(DISTINCT l.organization_id) INTO v_limited
     FROM spend_limits l WHERE l.organization_id = ANY (p_organization_ids);
   IF v_limited IS NULL THEN
-    RETURN QUERY SELECT b.*, {NO_LIMIT}
+    RETURN QUERY SELECT b.item, {SPEND_COLUMNS.format(x="b")}, {NO_LIMIT}
       FROM ledger_spend_batch(p_keys, p_organization_ids, p_amounts, p_descriptions,
                               p_references, p_low_default, p_critical_default, p_auto_topup,
                               p_actor_type, p_actor_id, p_ip, p_request_id) b;
