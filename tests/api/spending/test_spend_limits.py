@@ -300,3 +300,40 @@ async def test_only_the_organizations_configurers_and_admins_set_limits(
     deleted = await api.delete(limits_url(org), headers=admin.headers())
     assert deleted.status_code == 204
     assert await count_rows(session_maker, "spend_limits", "organization_id = :org", org=org) == 0
+
+
+async def test_concurrent_batches_and_single_spends_share_hard_caps_exactly(
+    live_api: LiveApi,
+    api: httpx.AsyncClient,
+    fund: FundOrganization,
+    make_api_key: MakeApiKey,
+    make_user: MakeUser,
+    session_maker: Maker,
+) -> None:
+    orgs = [await fund("1000") for _ in range(3)]
+    for org in orgs:
+        await set_limits(api, make_user, org, limit("day", "40"))
+
+    def batch(number: int) -> dict[str, Any]:
+        ordered = orgs if number % 2 else list(reversed(orgs))
+        return {"items": [
+            {"organization_id": org, "amount": "1", "idempotency_key": f"b{number}-{n}-{org}",
+             "reason": "b"}
+            for n in range(3) for org in ordered
+        ]}  # fmt: skip
+
+    async with live_api.client(await make_api_key()) as client:
+        batches = [client.post("/api/tokens/consumptions", json=batch(n)) for n in range(12)]
+        singles = [spend(client, org, "1") for org in orgs for _ in range(8)]
+        answers = await asyncio.gather(*batches, *singles)
+    assert all(a.status_code in (200, 201, 409) for a in answers), [a.text for a in answers]
+    for org in orgs:
+        async with session_maker() as session:
+            spent = await session.scalar(
+                text(
+                    "SELECT total_consumed FROM organization_token_wallets "
+                    "WHERE organization_id = :o"
+                ),
+                {"o": org},
+            )
+        assert spent == Decimal(40)
