@@ -15,6 +15,7 @@ from sqlalchemy import text
 from db.api_keys import hash_secret
 from tests.api.helpers import Maker, MakeUser, count_rows
 from tests.api.spending.conftest import FundOrganization, LiveApi, MakeApiKey
+from workflows.outbox_types import SPEND_LIMIT_REACHED
 
 CONFIGURE = ("tokens.view", "tokens.configure")
 
@@ -179,7 +180,7 @@ async def test_soft_limit_lets_spends_through_and_notifies_once_per_period(
         answers = [await spend(client, org, "9") for _ in range(2)]
         answers += await asyncio.gather(*(spend(client, org, "9") for _ in range(4)))
     assert [a.status_code for a in answers] == [201] * 6
-    where = "organization_id = :org AND event_type = 'wallet.spend_limit_reached'"
+    where = f"organization_id = :org AND event_type = '{SPEND_LIMIT_REACHED}'"
     assert await count_rows(session_maker, "notification_events", where, org=org) == 1
     async with session_maker() as session:
         payload = await session.scalar(
