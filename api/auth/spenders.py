@@ -29,6 +29,7 @@ class Spender:
     actor: Actor
     organization_id: int | None
     allowed: bool
+    api_key_id: int | None = None
 
     def may_spend_for(self, organization_id: int) -> bool:
         return self.organization_id is None or self.organization_id == organization_id
@@ -55,6 +56,7 @@ async def current_spender(
             Actor("service", f"api_key:{identity.id}"),
             identity.organization_id,
             CONSUME in identity.scopes,
+            identity.id,
         )
         if not spender.allowed:
             await deny_spend(request, spender, f"This API key lacks the {CONSUME} scope.")

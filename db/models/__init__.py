@@ -33,6 +33,7 @@ from db.models.platform import (
     TokenAuditLog,
 )
 from db.models.purchases import TokenPackage, TokenPurchase
+from db.models.spend_limits import SpendLimit, SpendLimitUsage
 from db.models.stripe import StripeCustomer, StripePaymentAction
 from db.models.subscriptions import TokenSubscription
 
@@ -61,6 +62,8 @@ __all__ = [
     "ReconciliationMismatch",
     "ReconciliationRun",
     "SignInAttempt",
+    "SpendLimit",
+    "SpendLimitUsage",
     "StripeCustomer",
     "StripeEvent",
     "StripePaymentAction",
