@@ -84,7 +84,7 @@ async def test_one_window_is_one_transaction_answered_in_arrival_order_per_walle
                 {"ids": [str(i) for i in applied]},
             )
         ).all()
-        balances = dict(
+        balances: dict[int, Decimal] = dict(
             (
                 await session.execute(
                     text(

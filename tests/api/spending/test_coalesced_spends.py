@@ -3,11 +3,12 @@ transactions, and every caller still gets exactly the answer it would have had a
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from itertools import cycle, islice
+from typing import cast
 
 from psycopg import AsyncConnection
 from sqlalchemy import text
@@ -27,7 +28,7 @@ async def coalescing(
     settings: Settings, window: timedelta, max_batch: int = 64
 ) -> AsyncIterator[LiveApi]:
     update = {"spend_coalesce_window": window, "spend_coalesce_max_batch": max_batch}
-    served = serve(settings.model_copy(update=update))
+    served = cast(AsyncGenerator[LiveApi], serve(settings.model_copy(update=update)))
     api = await anext(served)
     try:
         yield api
