@@ -28,7 +28,7 @@ async def coalescing(
     settings: Settings, window: timedelta, max_batch: int = 64
 ) -> AsyncIterator[LiveApi]:
     update = {"spend_coalesce_window": window, "spend_coalesce_max_batch": max_batch}
-    served = cast(AsyncGenerator[LiveApi], serve(settings.model_copy(update=update)))
+    served = cast(AsyncGenerator[LiveApi, None], serve(settings.model_copy(update=update)))
     api = await anext(served)
     try:
         yield api
