@@ -27,7 +27,13 @@ class _Waiting:
 
 
 class SpendCoalescer:
-    """Collects single spends and applies them in groups; `spend` answers one caller."""
+    """Collects single spends and applies them in groups; `spend` answers one caller.
+
+    A wallet is in at most one group in flight: the spends that arrive for it meanwhile wait
+    for that group to commit and then go together in the next one. They would wait as long for
+    the wallet's row lock in the database, holding a connection each; waiting here lets the
+    next group take all of them at once, so a hot wallet commits once per group, not per spend.
+    """
 
     def __init__(
         self, pool: SpendPool, defaults: AlertDefaults, window_seconds: float, max_batch: int
@@ -39,6 +45,7 @@ class SpendCoalescer:
         self._window = window_seconds
         self._max_batch = max_batch
         self._waiting: list[_Waiting] = []
+        self._busy: set[int] = set()  # organizations with a group in flight
         self._timer: asyncio.TimerHandle | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
@@ -56,21 +63,39 @@ class SpendCoalescer:
 
     async def close(self) -> None:
         """Apply what is waiting and let the transactions in flight finish."""
-        self._flush()
-        while self._in_flight:
+        while self._waiting or self._in_flight:
+            self._flush()
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     def _flush(self) -> None:
+        """Send every spend whose wallet is free, in groups of at most the batch size; the
+        others stay waiting for their wallet's group to finish."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        group, self._waiting = self._waiting, []
-        if group:
+        while True:
+            group: list[_Waiting] = []
+            held: list[_Waiting] = []
+            for waiting in self._waiting:
+                free = waiting.request.organization_id not in self._busy
+                (group if free and len(group) < self._max_batch else held).append(waiting)
+            if not group:
+                return
+            self._waiting = held
+            self._busy.update(w.request.organization_id for w in group)
             task = asyncio.get_running_loop().create_task(self._apply(group))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
     async def _apply(self, group: list[_Waiting]) -> None:
+        try:
+            await self._answer(group)
+        finally:
+            self._busy.difference_update(w.request.organization_id for w in group)
+            if self._waiting:
+                self._flush()
+
+    async def _answer(self, group: list[_Waiting]) -> None:
         try:
             async with self._pool.connection() as conn:
                 outcomes = await spend_together(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
 from db.spend_pool import SpendPool, create_spend_pool
-from db.spending import AlertDefaults, SpendContext, SpendRequest
+from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest
 from services.wallet.coalescer import SpendCoalescer
 from tokenbill.settings import Settings
 
@@ -131,3 +131,38 @@ async def test_a_failed_transaction_answers_every_spend_in_it_with_the_error_and
         coalescer.spend(SpendRequest(org, Decimal(1), "fine-3", "claim review"), context),
     )  # fmt: skip
     assert [o.status for o in retried] == ["applied"] * 3, "the keys stayed free"
+
+
+async def test_spends_for_a_wallet_in_flight_wait_and_go_together_while_others_go_on(
+    pool: SpendPool, session_maker: Maker, make_organization: Callable[[], Awaitable[int]]
+):
+    hot = await funded(session_maker, make_organization, "10")
+    other = await funded(session_maker, make_organization, "10")
+    coalescer = SpendCoalescer(pool, DEFAULTS, NEVER_BY_TIME, max_batch=2)
+    context = SpendContext("service", "tests")
+
+    def spend(org: int, key: str) -> asyncio.Task[SpendOutcome]:
+        request = SpendRequest(org, Decimal(1), key, "claim review")
+        return asyncio.create_task(coalescer.spend(request, context))
+
+    async with session_maker() as holder, holder.begin():
+        await holder.execute(
+            text("SELECT 1 FROM organization_token_wallets WHERE organization_id = :o FOR UPDATE"),
+            {"o": hot},
+        )
+        first = [spend(hot, "first-1"), spend(hot, "first-2")]
+        second = [spend(hot, "second-1"), spend(hot, "second-2")]
+        elsewhere = await spend(other, "elsewhere")
+        assert elsewhere.status == "applied", "a wallet in flight holds up no other wallet"
+        assert not any(t.done() for t in first + second)
+    outcomes = [await t for t in first + second]
+
+    assert [o.balance for o in outcomes] == [Decimal(n) for n in (9, 8, 7, 6)]
+    async with session_maker() as session:
+        rows = await session.execute(
+            text("SELECT id, xmin::text FROM ledger_transactions WHERE id = ANY(:ids)"),
+            {"ids": [o.transaction_id for o in outcomes]},
+        )
+        transaction_of: dict[int, str] = dict(rows.all())
+    groups = [transaction_of[o.transaction_id] for o in outcomes]
+    assert groups[0] == groups[1] != groups[2] == groups[3]
