@@ -53,7 +53,7 @@ async def test_one_window_is_one_transaction_answered_in_arrival_order_per_walle
         asyncio.create_task(
             coalescer.spend(
                 SpendRequest(org, Decimal(amount), f"line-{n}", "claim review"),
-                SpendContext("service", f"api_key:{n}", "127.0.0.1", f"request-{n}"),
+                SpendContext("service", f"api_key:{n // 4}", f"10.0.0.{n}", f"request-{n}"),
             )
         )
         for n, (org, amount) in enumerate(line)
@@ -78,7 +78,8 @@ async def test_one_window_is_one_transaction_answered_in_arrival_order_per_walle
         audit = (
             await session.execute(
                 text(
-                    "SELECT target_id::bigint, actor_id, request_id FROM token_audit_logs "
+                    "SELECT target_id::bigint, actor_id, ip_address, request_id "
+                    "FROM token_audit_logs "
                     "WHERE action = 'tokens.consume' AND target_id = ANY(:ids)"
                 ),
                 {"ids": [str(i) for i in applied]},
@@ -97,7 +98,7 @@ async def test_one_window_is_one_transaction_answered_in_arrival_order_per_walle
         )
     assert transactions == 1, "the window's spends committed together"
     assert sorted(audit) == sorted(
-        (i, f"api_key:{n}", f"request-{n}") for i, n in applied.items()
+        (i, f"api_key:{n // 4}", f"10.0.0.{n}", f"request-{n}") for i, n in applied.items()
     ), "each spend's audit row names its own caller and request"
     assert balances == {a: Decimal(0), b: Decimal(0)}
 
@@ -164,5 +165,5 @@ async def test_spends_for_a_wallet_in_flight_wait_and_go_together_while_others_g
             {"ids": [o.transaction_id for o in outcomes]},
         )
         transaction_of: dict[int, str] = dict(rows.all())
-    groups = [transaction_of[o.transaction_id] for o in outcomes]
+    groups = [transaction_of[o.transaction_id or 0] for o in outcomes]
     assert groups[0] == groups[1] != groups[2] == groups[3]
