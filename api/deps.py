@@ -3,7 +3,7 @@ workflow client, the spending state, and the path parameters several resources s
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.schemas.common import MAX_ROW_ID
@@ -17,5 +17,13 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 SessionMaker = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_maker)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Workflows = Annotated[WorkflowClient, Depends(get_workflows)]
-Spending = Annotated[SpendingState, Depends(get_spending)]
+
+
+async def _spending(request: Request) -> SpendingState:
+    """`get_spending` as a coroutine: FastAPI runs a plain function dependency in its thread
+    pool, a hop that cost the spend path about a tenth of its time (py-spy)."""
+    return get_spending(request)
+
+
+Spending = Annotated[SpendingState, Depends(_spending)]
 OrganizationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Organization id.")]

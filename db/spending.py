@@ -143,14 +143,27 @@ async def spend_batch(
     outcomes come back in the order of the requests."""
     if not requests:
         return []
-    parameters = (
+    parameters = batch_parameters(requests, defaults, context)
+    cursor = await conn.execute(SPEND_BATCH_SQL, parameters, prepare=True)
+    return batch_outcomes(requests, await cursor.fetchall())
+
+
+def batch_parameters(
+    requests: list[SpendRequest], defaults: AlertDefaults, context: SpendContext
+) -> tuple[object, ...]:
+    """The parameters of SPEND_BATCH_SQL for these requests."""
+    return (
         [r.ledger_key for r in requests], [r.organization_id for r in requests],
         [r.amount for r in requests], [r.reason for r in requests],
         [r.reference for r in requests], defaults.low, defaults.critical, defaults.auto_topup,
         *context.parameters(), [r.api_key_id for r in requests], at,
     )  # fmt: skip
-    cursor = await conn.execute(SPEND_BATCH_SQL, parameters, prepare=True)
-    rows = await cursor.fetchall()
+
+
+def batch_outcomes(
+    requests: list[SpendRequest], rows: list[tuple[object, ...]]
+) -> list[SpendOutcome]:
+    """SPEND_BATCH_SQL's rows as the outcomes of the requests, in their order."""
     outcomes: list[SpendOutcome | None] = [None] * len(requests)
     for row in rows:
         index = cast(int, row[0]) - 1

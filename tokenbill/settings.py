@@ -107,6 +107,15 @@ class Settings(BaseSettings):
     max_purchase_quantity: int = Field(default=100, gt=0)
     spend_pool_size: int = Field(default=20, gt=0)
     api_key_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
+    spend_coalesce_window: timedelta = Field(
+        default=timedelta(milliseconds=2),
+        ge=timedelta(0),
+        le=timedelta(seconds=1),
+        description="How long a single spend waits for others to share its transaction; 0: off",
+    )
+    spend_coalesce_max_batch: int = Field(
+        default=64, gt=0, le=1000, description="Single spends applied in one coalesced transaction"
+    )
 
     # --- Bearer tokens of the host system's identity provider (all unset: not accepted) ---
     identity_provider_jwks_url: str | None = Field(

@@ -34,6 +34,7 @@ from services.errors import (
     organization_not_found,
     unavailable,
 )
+from services.wallet.coalescer import SpendCoalescer
 
 T = TypeVar("T")
 
@@ -52,11 +53,19 @@ class SpendLine(Protocol):
     def defaults(self) -> AlertDefaults: ...
     @property
     def relay(self) -> RelayWaker: ...
+    @property
+    def coalescer(self) -> SpendCoalescer | None:
+        """Single spends go through it when set (SPEND_COALESCE_WINDOW above 0)."""
 
 
 async def spend_once(line: SpendLine, wanted: SpendRequest, context: SpendContext) -> SpendOutcome:
-    """Apply one spend (or replay it); a refusal raises its ServiceError, nothing written."""
-    outcome = await _on_pool(line, lambda conn: spend(conn, wanted, line.defaults, context))
+    """Apply one spend (or replay it); a refusal raises its ServiceError, nothing written.
+    With a coalescer the spend shares its transaction with those that arrive beside it."""
+    coalescer = line.coalescer
+    if coalescer is not None:
+        outcome = await _unavailable_when_down(coalescer.spend(wanted, context))
+    else:
+        outcome = await _on_pool(line, lambda conn: spend(conn, wanted, line.defaults, context))
     if outcome.events:
         line.relay.nudge()
     if not outcome.succeeded:
@@ -77,9 +86,16 @@ async def spend_many(
 async def _on_pool(
     line: SpendLine, work: Callable[[AsyncConnection[tuple[object, ...]]], Awaitable[T]]
 ) -> T:
-    try:
+    async def on_a_connection() -> T:
         async with line.pool.connection() as conn:
             return await work(conn)
+
+    return await _unavailable_when_down(on_a_connection())
+
+
+async def _unavailable_when_down(work: Awaitable[T]) -> T:
+    try:
+        return await work
     except (OperationalError, PoolTimeout) as exc:
         raise unavailable(
             "database_unavailable", "The database is unavailable; retry in a moment."
