@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     max_purchase_quantity: int = Field(default=100, gt=0)
     spend_pool_size: int = Field(default=20, gt=0)
     api_key_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
-    principal_cache_ttl: timedelta = Field(default=timedelta(seconds=2), ge=timedelta(0))
+    principal_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
 
     # --- Bearer tokens of the host system's identity provider (all unset: not accepted) ---
     identity_provider_jwks_url: str | None = Field(

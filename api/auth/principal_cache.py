@@ -5,7 +5,8 @@ What is remembered: the active user a verified token resolved to, by user id (to
 tokens) or by the identity provider's email or subject. The token itself is still verified on
 every request (signature, issuer, expiry); unknown and inactive users are never remembered.
 
-When a change takes effect (PRINCIPAL_CACHE_TTL, 2 seconds by default; PT0S turns it off):
+When a change takes effect (PRINCIPAL_CACHE_TTL, 5 seconds by default as for API keys; PT0S
+turns the cache off):
 - made by this process (the admin API, the console, the CLI run in-process, a test's session):
   on the next request after it commits. Every statement that writes the `users` table, through
   the ORM or as SQL, empties this process's caches when it executes and again when its
