@@ -3,6 +3,7 @@ transfer (a public PostgreSQL ledger, vendored under bench/peers/pgledger with i
 and for tokenbill's `ledger_spend`, each on one hot account and spread over many accounts, at the
 same clients, threads and duration. Later sections are held to these rates (bench/goals.py)."""
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ PGLEDGER_FILES = ("ulid-to-uuid.sql", "uuid-to-ulid.sql", "pgledger.sql")
 PGLEDGER_DATABASE = "pgledger"
 FUNDS = 10**9
 UNIT = "tx/s"
+TURNS = 2
 
 
 def pgledger_name(scenario: str) -> str:
@@ -104,21 +106,45 @@ async def prepare(stack: BenchStack, wallets: int) -> Peers:
     return Peers(pgledger_url, stack.database_url, data.hot[0], many[0], len(many))
 
 
-async def measure(url: str, script: str, load: Load, warm_up: bool) -> Rate:
-    with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as file:
-        file.write(script)
+async def measure_pair(
+    first: tuple[str, str], second: tuple[str, str], load: Load, warm_up: bool
+) -> tuple[Rate, Rate]:
+    """Two (database URL, script) modes, each for `load.seconds` in all, in TURNS turns taken in
+    order (first, second, first, ...), so a shared machine's drifting load weighs on both alike;
+    each turn lasts ceil(seconds / TURNS), each rate is the mean of its turns."""
+    scripts: list[Path] = []
     try:
+        for _, script in (first, second):
+            with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as file:
+                file.write(script)
+            scripts.append(Path(file.name))
+        modes = [(first[0], scripts[0]), (second[0], scripts[1])]
         if warm_up:
-            await run_script(url, Path(file.name), Load(load.clients, load.threads, 1))
-        return await run_script(url, Path(file.name), load)
+            for url, path in modes:
+                await run_script(url, path, Load(load.clients, load.threads, 1))
+        turns = min(TURNS, load.seconds)
+        turn = Load(load.clients, load.threads, math.ceil(load.seconds / turns))
+        rates: list[list[Rate]] = [[], []]
+        for _ in range(turns):
+            for index, (url, path) in enumerate(modes):
+                rates[index].append(await run_script(url, path, turn))
+        return _mean(rates[0]), _mean(rates[1])
     finally:
-        os.unlink(file.name)
+        for path in scripts:
+            path.unlink(missing_ok=True)
+
+
+def _mean(rates: list[Rate]) -> Rate:
+    return Rate(
+        sum(r.transactions_per_second for r in rates) / len(rates), sum(r.failed for r in rates)
+    )
 
 
 async def run(stack: BenchStack, options: Options) -> SectionResult:
     load = Load.of(options.concurrency, options.seconds, os.cpu_count() or 1)
     print(f"peers: pgbench, {load.clients} clients, {load.threads} threads, {load.seconds}s per "
-          f"mode; preparing {options.wallets} accounts of each ledger", flush=True)  # fmt: skip
+          f"mode in {TURNS} interleaved turns; preparing {options.wallets} accounts of each "
+          "ledger", flush=True)  # fmt: skip
     peers = await prepare(stack, options.wallets)
     warm_up = options.seconds >= 2
     hot, spread = scenarios(options.wallets)
@@ -130,8 +156,9 @@ async def run(stack: BenchStack, options: Options) -> SectionResult:
     figures: list[Figure] = []
     facts: dict[str, float] = {}
     for scenario, transfer, spend in cases:
-        peer = await measure(peers.pgledger_url, transfer, load, warm_up)
-        ours = await measure(peers.tokenbill_url, spend, load, warm_up)
+        peer, ours = await measure_pair(
+            (peers.pgledger_url, transfer), (peers.tokenbill_url, spend), load, warm_up
+        )
         for name, rate in ((pgledger_name(scenario), peer), (ledger_spend_name(scenario), ours)):
             facts[f"{name} rate"] = rate.transactions_per_second
             facts[f"{name} failed transactions"] = rate.failed
