@@ -143,13 +143,16 @@ async def spend_batch(
     outcomes come back in the order of the requests."""
     if not requests:
         return []
-    parameters = batch_parameters(requests, defaults, context)
+    parameters = batch_parameters(requests, defaults, context, at)
     cursor = await conn.execute(SPEND_BATCH_SQL, parameters, prepare=True)
     return batch_outcomes(requests, await cursor.fetchall())
 
 
 def batch_parameters(
-    requests: list[SpendRequest], defaults: AlertDefaults, context: SpendContext
+    requests: list[SpendRequest],
+    defaults: AlertDefaults,
+    context: SpendContext,
+    at: datetime | None = None,
 ) -> tuple[object, ...]:
     """The parameters of SPEND_BATCH_SQL for these requests."""
     return (

@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     spend_coalesce_max_batch: int = Field(
         default=64, gt=0, le=1000, description="Single spends applied in one coalesced transaction"
     )
+    principal_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
 
     # --- Bearer tokens of the host system's identity provider (all unset: not accepted) ---
     identity_provider_jwks_url: str | None = Field(

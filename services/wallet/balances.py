@@ -8,6 +8,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import TokenBalanceHistory
+from db.point_reads import WalletRead, wallet_read
+from db.spend_pool import SpendPool
 from db.wallets import (
     HistoryFilter,
     OrganizationWallet,
@@ -19,6 +21,7 @@ from db.wallets import (
 )
 from services.errors import ErrorKind, invalid, organization_not_found
 from services.organizations import existing_organization
+from services.read_pool import on_read_pool
 from tokenbill.settings import Settings
 
 ZERO = Decimal(0)
@@ -49,7 +52,9 @@ class WalletView:
     updated_at: datetime | None
 
 
-def wallet_view(settings: Settings, organization_id: int, found: OrganizationWallet) -> WalletView:
+def wallet_view(
+    settings: Settings, organization_id: int, found: OrganizationWallet | WalletRead
+) -> WalletView:
     """The wallet as shown, from the organization's wallet as read."""
     defaults = ThresholdLevels(
         low=settings.token_low_balance_threshold,
@@ -91,6 +96,14 @@ async def read_wallet(
 ) -> WalletView:
     """The organization's wallet, in one read (NOT_FOUND when the organization does not exist)."""
     found = await organization_wallet(session, organization_id)
+    if found is None:
+        raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
+    return wallet_view(settings, organization_id, found)
+
+
+async def read_wallet_now(pool: SpendPool, settings: Settings, organization_id: int) -> WalletView:
+    """`read_wallet` as one prepared statement on the read pool (GET wallet)."""
+    found = await on_read_pool(pool, lambda conn: wallet_read(conn, organization_id))
     if found is None:
         raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
     return wallet_view(settings, organization_id, found)
