@@ -28,7 +28,9 @@ from tests.api.spending.test_spend_limits import key_id, limit, set_limits
 from workflows.outbox_types import SPEND_LIMIT_REACHED
 
 
-async def capture(client: httpx.AsyncClient, org: int, hold_id: int, amount: str | None = None):
+async def capture(
+    client: httpx.AsyncClient, org: int, hold_id: int, amount: str | None = None
+) -> httpx.Response:
     body: dict[str, Any] | None = None if amount is None else {"amount": amount}
     return await client.post(f"{holds_url(org)}/{hold_id}/capture", json=body)
 
