@@ -35,6 +35,8 @@ async def _waiting_purchase(
     organization_id: int,
     package_id: int,
     status: str,
+    *,
+    charged: bool = False,
 ) -> tuple[str, stripe.PaymentIntent]:
     """A purchase (in `status`) whose 3-D Secure payment was kept waiting for the customer."""
     reference = "TKP-" + uuid.uuid4().hex[:20].upper()
@@ -53,6 +55,7 @@ async def _waiting_purchase(
             package_id=package_id, kind="one_time", tokens=Decimal(100), price=Decimal("0.49"),
             subtotal=Decimal("49.00"), tax_rate=Decimal(0), tax=Decimal(0),
             total=Decimal("49.00"), currency="USD", payment_method="card", status=status,
+            gateway_charge_id=intent.id if charged else None,
         )  # fmt: skip
         await record_payment_action(
             session, organization_id=organization_id, payment_intent_id=intent.id,
@@ -150,3 +153,35 @@ async def test_ordinary_successful_charge_is_not_refunded(
     answer = await deliver(stripe_api, event)
     assert answer.json()["outcome"] == "no_waiting_payment"
     assert await _refunds(standin, purchase.payment_intent) == []
+
+
+async def test_payment_whose_purchase_workflow_is_gone_is_refunded_when_the_purchase_failed(
+    stripe_api: httpx.AsyncClient,
+    standin: StandinServer,
+    session_maker: Maker,
+    make_organization: Callable[..., Awaitable[int]],
+    make_package: MakePackage,
+) -> None:
+    org = await make_organization()
+    _, intent = await _waiting_purchase(session_maker, standin, org, await make_package(), "failed")
+    await _authenticate(standin, intent.id, "succeed")
+    answer = await deliver(stripe_api, emitted(standin, "payment_intent.succeeded", intent.id))
+    assert answer.json()["outcome"] == "late_payment_refunded"
+    assert len(await _refunds(standin, intent.id)) == 1
+
+
+async def test_payment_its_purchase_took_is_not_refunded_though_the_workflow_is_gone(
+    stripe_api: httpx.AsyncClient,
+    standin: StandinServer,
+    session_maker: Maker,
+    make_organization: Callable[..., Awaitable[int]],
+    make_package: MakePackage,
+) -> None:
+    org = await make_organization()
+    _, intent = await _waiting_purchase(
+        session_maker, standin, org, await make_package(), "completed", charged=True
+    )
+    await _authenticate(standin, intent.id, "succeed")
+    answer = await deliver(stripe_api, emitted(standin, "payment_intent.succeeded", intent.id))
+    assert answer.json()["outcome"] == "payment_taken"
+    assert await _refunds(standin, intent.id) == []
