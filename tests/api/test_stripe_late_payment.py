@@ -106,6 +106,7 @@ async def test_payment_completed_after_its_purchase_failed_is_refunded_once(
     assert redelivered.json()["outcome"] == "late_payment_refunded"
     refunds = await _refunds(standin, intent.id)
     assert len(refunds) == 1
+    assert refunds[0].metadata is not None
     assert refunds[0].metadata["tokenbill_key"] == f"late-payment:{intent.id}:refund"
     captured = await sdk(standin).v1.payment_intents.retrieve_async(intent.id)
     assert captured.amount_received - sum(r.amount for r in refunds) == 0
