@@ -53,20 +53,25 @@ def test_the_provider_job_is_kept_only_with_stripe(
     assert job_commands.find_job(RECONCILE_PROVIDER_PAYMENTS_JOB).cron == "30 4 * * *"
 
 
-async def _worker_run(client: Client, settings: Settings, session_maker: Maker) -> object:
+async def _worker_run(
+    client: Client, settings: Settings, session_maker: Maker, history: str | None = None
+) -> object:
     queue = f"provider-reconciliation-{uuid.uuid4().hex}"
     async with Worker(
         client, task_queue=queue, workflows=[ReconcileProviderPaymentsWorkflow],
         activities=[*JobRunActivities(session_maker).definitions(),
                     *ProviderReconciliationActivities(session_maker, settings).definitions()],
     ):  # fmt: skip
-        return await run_job(client, queue, RECONCILE_PROVIDER_PAYMENTS_WORKFLOW)
+        return await run_job(client, queue, RECONCILE_PROVIDER_PAYMENTS_WORKFLOW, history=history)
 
 
 async def test_the_job_records_a_reconciliation_run_and_its_job_run(
     temporal_client: Client, settings: Settings, session_maker: Maker, own_standin: StandinServer
 ) -> None:
-    result = await _worker_run(temporal_client, _stripe(settings, own_standin), session_maker)
+    result = await _worker_run(
+        temporal_client, _stripe(settings, own_standin), session_maker,
+        history="reconcile-provider-payments",
+    )  # fmt: skip
     assert result.status == "succeeded"  # type: ignore[attr-defined]
     counts = result.counts  # type: ignore[attr-defined]
     async with session_maker() as session:
