@@ -18,6 +18,7 @@ from tokenbill import job_commands
 from tokenbill.devstack.stripe_standin.server import StandinServer
 from tokenbill.settings import Settings
 from worker.registry import JOB_SCHEDULES, WORKFLOWS, job_schedules
+from workflows.job_types import JobResult
 from workflows.provider_reconciliation import ReconcileProviderPaymentsWorkflow
 from workflows.provider_reconciliation_types import (
     RECONCILE_PROVIDER_PAYMENTS_JOB,
@@ -55,7 +56,7 @@ def test_the_provider_job_is_kept_only_with_stripe(
 
 async def _worker_run(
     client: Client, settings: Settings, session_maker: Maker, history: str | None = None
-) -> object:
+) -> JobResult:
     queue = f"provider-reconciliation-{uuid.uuid4().hex}"
     async with Worker(
         client, task_queue=queue, workflows=[ReconcileProviderPaymentsWorkflow],
@@ -72,8 +73,8 @@ async def test_the_job_records_a_reconciliation_run_and_its_job_run(
         temporal_client, _stripe(settings, own_standin), session_maker,
         history="reconcile-provider-payments",
     )  # fmt: skip
-    assert result.status == "succeeded"  # type: ignore[attr-defined]
-    counts = result.counts  # type: ignore[attr-defined]
+    assert result.status == "succeeded"
+    counts = result.counts
     async with session_maker() as session:
         run = (
             await session.execute(
@@ -84,7 +85,7 @@ async def test_the_job_records_a_reconciliation_run_and_its_job_run(
         job_run = (
             await session.execute(
                 text("SELECT job_name, status FROM job_runs WHERE id = :i"),
-                {"i": result.job_run_id},  # type: ignore[attr-defined]
+                {"i": result.job_run_id},
             )
         ).one()
     assert run.workflow_id.startswith("test-ReconcileProviderPaymentsWorkflow-")
