@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from db.spend_pool import SpendPool
 from db.spend_together import spend_together
-from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest
+from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest, spend
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,13 @@ class SpendCoalescer:
     async def _answer(self, group: list[_Waiting]) -> None:
         try:
             async with self._pool.connection() as conn:
-                outcomes = await spend_together(
-                    conn, [(w.request, w.context) for w in group], self._defaults
-                )
+                if len(group) == 1:  # alone: the plain single spend, one call, no pipeline
+                    only = group[0]
+                    outcomes = [await spend(conn, only.request, self._defaults, only.context)]
+                else:
+                    outcomes = await spend_together(
+                        conn, [(w.request, w.context) for w in group], self._defaults
+                    )
         except Exception as exc:
             for waiting in group:
                 if not waiting.answer.done():
