@@ -2,6 +2,7 @@
 
 import json
 from email.message import Message as MimeMessage
+from functools import lru_cache
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +51,7 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+@lru_cache(maxsize=256)  # parsing a MIME header per request was a cost on the spend path
 def _is_json(content_type: str | None) -> bool:
     if not content_type:
         return False

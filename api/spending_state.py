@@ -31,7 +31,13 @@ class SpendingState:
         )
         window = settings.spend_coalesce_window.total_seconds()
         coalescer = (
-            SpendCoalescer(pool, defaults, window, settings.spend_coalesce_max_batch)
+            SpendCoalescer(
+                pool,
+                defaults,
+                window,
+                settings.spend_coalesce_max_batch,
+                adaptive=settings.spend_coalesce_adaptive,
+            )
             if window > 0
             else None
         )

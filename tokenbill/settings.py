@@ -113,6 +113,10 @@ class Settings(BaseSettings):
         le=timedelta(seconds=1),
         description="How long a single spend waits for others to share its transaction; 0: off",
     )
+    spend_coalesce_adaptive: bool = Field(
+        default=True,
+        description="A single spend with nothing in flight in this process starts at once",
+    )
     spend_coalesce_max_batch: int = Field(
         default=64, gt=0, le=1000, description="Single spends applied in one coalesced transaction"
     )

@@ -8,10 +8,11 @@ own organization unless it is an admin. Every refusal is written to the audit lo
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security.utils import get_authorization_scheme_param
 
 from api.auth.dependencies import bearer_scheme, resolve_principal, route_label
 from api.errors import ApiError
@@ -39,10 +40,25 @@ def _unauthenticated(message: str) -> ApiError:
     return ApiError(401, "unauthenticated", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def current_spender(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Spender:
+BEARER_SECURITY_OPENAPI: dict[str, Any] = {"security": [{bearer_scheme.scheme_name: []}]}
+"""The spend routes' OpenAPI security requirement, declared by hand: `current_spender` reads the
+Authorization header itself rather than through the HTTPBearer security dependency, whose
+dependency-cache bookkeeping FastAPI recomputes on every request (the spend routes' hot path).
+Other routes still use `bearer_scheme`, so the scheme stays in components.securitySchemes."""
+
+
+def bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """What HTTPBearer(auto_error=False) gives: the bearer token of the Authorization header, or
+    None when the header is missing, not `<scheme> <credentials>`, or not of the bearer scheme."""
+    authorization = request.headers.get("authorization")
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials)
+
+
+async def current_spender(request: Request) -> Spender:
+    credentials = bearer_credentials(request)
     if credentials is None:
         raise _unauthenticated(
             "Send a bearer token or API key: Authorization: Bearer <token or tbk_ key>."

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import Viewer, authorize_organization
-from api.auth.spenders import SpenderDep, authorize_spend
+from api.auth.spenders import BEARER_SECURITY_OPENAPI, SpenderDep, authorize_spend
 from api.deps import OrganizationId, Session, SettingsDep, Spending
 from api.errors import error_body
 from api.pagination import PageParams
@@ -58,7 +58,7 @@ HOLD_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/wallet/{organization_id}/holds",
-    openapi_extra=SPEND_KEY_OPENAPI,
+    openapi_extra={**SPEND_KEY_OPENAPI, **BEARER_SECURITY_OPENAPI},
     status_code=201,
     response_model=HoldCommandOut,
     summary="Reserve tokens (a hold)",
@@ -113,6 +113,7 @@ async def create_hold(
 
 @router.post(
     "/wallet/{organization_id}/holds/{hold_id}/capture",
+    openapi_extra=BEARER_SECURITY_OPENAPI,
     response_model=HoldCommandOut,
     summary="Capture a hold, all or part",
     description="Requires what a spend requires. Captures `amount` (default: all; at most the "
@@ -139,6 +140,7 @@ async def capture_hold(
 
 @router.post(
     "/wallet/{organization_id}/holds/{hold_id}/release",
+    openapi_extra=BEARER_SECURITY_OPENAPI,
     response_model=HoldCommandOut,
     summary="Release a hold",
     description="Requires what a spend requires. Returns the hold's tokens to the wallet's "
@@ -161,6 +163,7 @@ async def release_hold(
 
 @router.post(
     "/holds/captures",
+    openapi_extra=BEARER_SECURITY_OPENAPI,
     response_model=CaptureBatchOut,
     summary="Capture holds in a batch",
     description="Requires what a capture requires, for every organization in the batch (403 for "

@@ -9,6 +9,11 @@ idempotency key and replay, `insufficient_balance` when its spend no longer fits
 that arrived before it, the same answer. If the transaction fails nothing of it is applied and
 every caller in it gets the error, so each may retry with its key. The cost is latency: a spend
 waits up to the window before its transaction starts.
+
+Adaptive window (the default in the API): a spend that arrives when this process has no group in
+flight and none forming starts its transaction at once, so a lone caller pays no window; the
+window opens only when another spend is already in flight, which is exactly when there is
+something to group with.
 """
 
 import asyncio
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 
 from db.spend_pool import SpendPool
 from db.spend_together import spend_together
-from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest
+from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest, spend
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,13 @@ class SpendCoalescer:
     """
 
     def __init__(
-        self, pool: SpendPool, defaults: AlertDefaults, window_seconds: float, max_batch: int
+        self,
+        pool: SpendPool,
+        defaults: AlertDefaults,
+        window_seconds: float,
+        max_batch: int,
+        *,
+        adaptive: bool = False,
     ) -> None:
         if window_seconds <= 0 or max_batch < 1:
             raise ValueError("a coalescer needs a positive window and batch size")
@@ -44,6 +55,7 @@ class SpendCoalescer:
         self._defaults = defaults
         self._window = window_seconds
         self._max_batch = max_batch
+        self._adaptive = adaptive
         self._waiting: list[_Waiting] = []
         self._busy: set[int] = set()  # organizations with a group in flight
         self._timer: asyncio.TimerHandle | None = None
@@ -55,7 +67,8 @@ class SpendCoalescer:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[SpendOutcome] = loop.create_future()
         self._waiting.append(_Waiting(request, context, answer))
-        if len(self._waiting) >= self._max_batch:
+        alone = self._adaptive and len(self._waiting) == 1 and not self._in_flight
+        if alone or len(self._waiting) >= self._max_batch:
             self._flush()
         elif self._timer is None:
             self._timer = loop.call_later(self._window, self._flush)
@@ -98,9 +111,13 @@ class SpendCoalescer:
     async def _answer(self, group: list[_Waiting]) -> None:
         try:
             async with self._pool.connection() as conn:
-                outcomes = await spend_together(
-                    conn, [(w.request, w.context) for w in group], self._defaults
-                )
+                if len(group) == 1:  # alone: the plain single spend, one call, no pipeline
+                    only = group[0]
+                    outcomes = [await spend(conn, only.request, self._defaults, only.context)]
+                else:
+                    outcomes = await spend_together(
+                        conn, [(w.request, w.context) for w in group], self._defaults
+                    )
         except Exception as exc:
             for waiting in group:
                 if not waiting.answer.done():

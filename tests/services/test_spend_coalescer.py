@@ -167,3 +167,49 @@ async def test_spends_for_a_wallet_in_flight_wait_and_go_together_while_others_g
         transaction_of: dict[int, str] = dict(rows.all())
     groups = [transaction_of[o.transaction_id or 0] for o in outcomes]
     assert groups[0] == groups[1] != groups[2] == groups[3]
+
+
+async def test_an_adaptive_lone_spend_starts_at_once_without_waiting_the_window(
+    pool: SpendPool, session_maker: Maker, make_organization: Callable[[], Awaitable[int]]
+):
+    org = await funded(session_maker, make_organization, "10")
+    coalescer = SpendCoalescer(pool, DEFAULTS, NEVER_BY_TIME, max_batch=64, adaptive=True)
+    request = SpendRequest(org, Decimal(3), "alone", "claim review")
+
+    # With a 600 s window and room for 64 this could only finish if it started at once.
+    outcome = await asyncio.wait_for(coalescer.spend(request, SpendContext("service", "t")), 60)
+
+    assert (outcome.status, outcome.balance) == ("applied", Decimal(7))
+
+
+async def test_an_adaptive_window_opens_while_a_spend_is_in_flight_and_groups_the_others(
+    pool: SpendPool, session_maker: Maker, make_organization: Callable[[], Awaitable[int]]
+):
+    hot = await funded(session_maker, make_organization, "10")
+    other = await funded(session_maker, make_organization, "10")
+    coalescer = SpendCoalescer(pool, DEFAULTS, NEVER_BY_TIME, max_batch=2, adaptive=True)
+    context = SpendContext("service", "tests")
+
+    def spend(org: int, key: str) -> asyncio.Task[SpendOutcome]:
+        request = SpendRequest(org, Decimal(1), key, "claim review")
+        return asyncio.create_task(coalescer.spend(request, context))
+
+    async with session_maker() as holder, holder.begin():
+        await holder.execute(
+            text("SELECT 1 FROM organization_token_wallets WHERE organization_id = :o FOR UPDATE"),
+            {"o": hot},
+        )
+        blocked = spend(hot, "blocked")
+        await asyncio.sleep(0)  # it starts alone and waits for the row lock
+        pair = [spend(other, "pair-1"), spend(other, "pair-2")]
+        outcomes = [await t for t in pair]
+        assert not blocked.done()
+    assert (await blocked).status == "applied"
+
+    assert [o.balance for o in outcomes] == [Decimal(9), Decimal(8)]
+    async with session_maker() as session:
+        rows = await session.execute(
+            text("SELECT count(DISTINCT xmin::text) FROM ledger_transactions WHERE id = ANY(:ids)"),
+            {"ids": [o.transaction_id for o in outcomes]},
+        )
+        assert rows.scalar_one() == 1, "the two that arrived while one was in flight went together"

@@ -160,3 +160,20 @@ def test_sign_in_returns_only_to_paths_on_this_site():
     assert safe_next("/tokens?organization_id=2") == "/tokens?organization_id=2"
     for foreign in ("https://evil.test/", "//evil.test/x", "/\\evil.test", "tokens", "", None):
         assert safe_next(foreign) == "/tokens"
+
+
+async def test_a_remembered_session_of_a_user_deactivated_in_this_process_opens_nothing_at_once(
+    console: httpx.AsyncClient,
+    make_console_user: MakeConsoleUser,
+    make_organization,
+    session_maker: Maker,
+):
+    from db.models import User
+
+    user = await make_console_user(await make_organization())
+    await sign_in(console, user.email)
+    assert (await console.get("/tokens")).status_code == 200  # the session's user is remembered
+    async with session_maker() as session, session.begin():
+        await session.execute(update(User).where(User.id == user.id).values(is_active=False))
+    after = await console.get("/tokens")
+    assert (after.status_code, after.headers["location"]) == (303, "/sign-in?next=%2Ftokens")

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from services.errors import ErrorKind, ServiceError
 from services.sign_in.sessions import sign_in, sign_out
-from web.auth import MaybeSignedIn, SignedIn
+from web.auth import MaybeSignedIn, SignedIn, forget_console_session
 from web.context import ConsoleSettings, Context, DbSession
 from web.cookies import clear_session_cookie, set_session_cookie
 from web.csrf import check_csrf
@@ -74,6 +74,7 @@ async def sign_in_submit(
 @router.post("/sign-out", dependencies=[Depends(check_csrf)])
 async def sign_out_submit(request: Request, session: DbSession, user: SignedIn) -> Response:
     await sign_out(session, user.session_token, user.user)
+    forget_console_session()
     response = RedirectResponse("/sign-in", status_code=303)
     clear_session_cookie(request, response)
     return response

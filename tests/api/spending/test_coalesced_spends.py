@@ -28,7 +28,12 @@ NEVER_BY_TIME = timedelta(minutes=10)  # these groups are flushed by their size,
 async def coalescing(
     settings: Settings, window: timedelta, max_batch: int = 64
 ) -> AsyncIterator[LiveApi]:
-    update = {"spend_coalesce_window": window, "spend_coalesce_max_batch": max_batch}
+    # Not adaptive: these tests group by size or the clock, so a lone first spend must wait too.
+    update = {
+        "spend_coalesce_window": window,
+        "spend_coalesce_max_batch": max_batch,
+        "spend_coalesce_adaptive": False,
+    }
     served = cast(AsyncGenerator[LiveApi, None], serve(settings.model_copy(update=update)))
     api = await anext(served)
     try:
