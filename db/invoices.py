@@ -127,7 +127,7 @@ async def issue_invoice(
     subtotal = sum((line_amount(line) for line in lines), Decimal("0"))
     tax_amount = to_cents(subtotal * tax_rate)
     total = subtotal + tax_amount
-    found = await _find_by_key(session, idempotency_key)
+    found = await _find_by_key(session, organization_id, idempotency_key)
     if found is not None:
         return await _replay(session, idempotency_key, found, organization_id, total, currency)
     # A concurrent call with this key may commit while this one waits for the year's number:
@@ -145,12 +145,14 @@ async def issue_invoice(
             paid_at=func.now() if status == "paid" else None,
             purchase_reference_id=purchase_reference_id, subscription_id=subscription_id,
         )
-        .on_conflict_do_nothing(index_elements=[Invoice.idempotency_key])
+        .on_conflict_do_nothing(
+            index_elements=[Invoice.organization_id, Invoice.idempotency_key]
+        )
         .returning(Invoice.id)
     )  # fmt: skip
     if invoice_id is None:
         await savepoint.rollback()
-        raced = await _find_by_key(session, idempotency_key)
+        raced = await _find_by_key(session, organization_id, idempotency_key)
         assert raced is not None
         return await _replay(session, idempotency_key, raced, organization_id, total, currency)
     await savepoint.commit()
@@ -158,7 +160,8 @@ async def issue_invoice(
         insert(InvoiceLine),
         [
             {
-                "invoice_id": invoice_id, "description": line.description,
+                "organization_id": organization_id, "invoice_id": invoice_id,
+                "description": line.description,
                 "package_id": line.package_id, "token_quantity": line.token_quantity,
                 "unit_price": line.unit_price, "amount": line_amount(line),
             }
@@ -252,8 +255,12 @@ async def invoice_page(
     return list(rows), int(total or 0)
 
 
-async def _find_by_key(session: AsyncSession, key: str) -> int | None:
-    return await session.scalar(select(Invoice.id).where(Invoice.idempotency_key == key))
+async def _find_by_key(session: AsyncSession, organization_id: int, key: str) -> int | None:
+    return await session.scalar(
+        select(Invoice.id).where(
+            Invoice.organization_id == organization_id, Invoice.idempotency_key == key
+        )
+    )
 
 
 async def _replay(

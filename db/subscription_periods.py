@@ -56,7 +56,9 @@ async def add_period_purchase(
             purchased_by_user_id=purchased_by_user_id,
             processing_at=func.now(),
         )
-        .on_conflict_do_nothing(index_elements=[TokenPurchase.purchase_reference_id])
+        .on_conflict_do_nothing(
+            index_elements=[TokenPurchase.organization_id, TokenPurchase.purchase_reference_id]
+        )
     )
 
 

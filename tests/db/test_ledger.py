@@ -184,8 +184,8 @@ async def test_unbalanced_transaction_is_refused_at_commit(session_maker, make_o
                 {"k": f"t:unbalanced-{wallet}", "w": wallet},
             )
             await session.execute(
-                text("INSERT INTO ledger_entries (transaction_id, account_id, amount) "
-                     "SELECT :t, ledger_account_id, 1 FROM organization_token_wallets "
-                     "WHERE id = :w"),
+                text("INSERT INTO ledger_entries (organization_id, transaction_id, account_id,"
+                     " amount) SELECT organization_id, :t, ledger_account_id, 1"
+                     " FROM organization_token_wallets WHERE id = :w"),
                 {"t": tx, "w": wallet},
             )  # fmt: skip

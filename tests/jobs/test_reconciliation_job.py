@@ -37,10 +37,12 @@ async def insert_unbalanced_transaction(owner: Maker, wallet_id: int) -> int:
         )
         await session.execute(
             text(
-                "INSERT INTO ledger_entries (transaction_id, account_id, amount) "
-                "SELECT :t, w.ledger_account_id, 10 FROM organization_token_wallets w "
-                "WHERE w.id = :w UNION ALL "
-                "SELECT :t, a.id, -7 FROM ledger_accounts a WHERE a.code = 'system:adjustment'"
+                "INSERT INTO ledger_entries (organization_id, transaction_id, account_id, amount) "
+                "SELECT w.organization_id, :t, w.ledger_account_id, 10"
+                " FROM organization_token_wallets w WHERE w.id = :w UNION ALL "
+                "SELECT w.organization_id, :t, a.id, -7 FROM ledger_accounts a"
+                " JOIN organization_token_wallets w ON w.id = :w"
+                " WHERE a.code = 'system:adjustment'"
             ),
             {"t": tx, "w": wallet_id},
         )

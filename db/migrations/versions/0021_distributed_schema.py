@@ -1,0 +1,763 @@
+"""A schema that distributes by organisation (issue 17, part 1).
+
+Every organisation table carries `organization_id` NOT NULL (backfilled from its parent), its
+primary key and every unique key lead with it, and the foreign keys between organisation tables
+are composite (organization_id, id): a row and everything it points to live on one shard when
+the tables are distributed on `organization_id` (db/distribution/citus.sql). Platform rows of
+the two tables that also hold them (the outbox and the audit log) are kept under the reserved key
+0, which no organisation has (ids come from a sequence starting at 1).
+
+The ledger functions this migration owns (ledger_post, ledger_expire_lot, ledger_reverse_lot,
+ledger_spend_book, ledger_spend_replay, ledger_draw_lots, ledger_expired_remainder,
+ledger_topup_threshold and the balance check) write `organization_id` and filter every statement
+on an organisation table by it. `ledger_spend` and `ledger_spend_batch` are left as they are
+(another change re-creates them); until they name the organisation themselves, two shims keep
+them working: `ledger_transactions_idempotency_key_key` (their ON CONFLICT target) and the
+trigger `ledger_transactions_organization` that fills a consumption's organisation from its
+wallet. docs/distributed-schema.md says what they need and the shims go with that change.
+See docs/distributed-schema.md for the classification of every table.
+"""
+
+import runpy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import op
+
+revision: str = "0021"
+down_revision: str | None = "0016"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+PLATFORM_KEY = 0  # the organisation key of platform rows in the outbox and the audit log
+WALLETS = "organization_token_wallets"
+
+
+@dataclass(frozen=True)
+class Fk:
+    name: str
+    column: str
+    parent: str
+    parent_column: str = "id"
+
+
+@dataclass(frozen=True)
+class Unique:
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OrgTable:
+    name: str
+    # How a table without organization_id fills it: (parent table, the child's column naming it).
+    backfill_from: tuple[str, str] | None = None
+    platform_rows: bool = False  # NULL organisation rows become PLATFORM_KEY
+    pk_extra: tuple[str, ...] = ()  # partition key columns
+    uniques: tuple[Unique, ...] = ()
+    fks: tuple[Fk, ...] = ()
+    append_only: bool = False
+    drop_org_fk: str | None = None  # a FK to organizations that platform rows cannot keep
+
+
+ORG_TABLES: tuple[OrgTable, ...] = (
+    OrgTable(
+        WALLETS,
+        uniques=(
+            Unique("organization_token_wallets_ledger_account_id_key", ("ledger_account_id",)),
+        ),
+    ),
+    OrgTable(
+        "ledger_transactions",
+        backfill_from=(WALLETS, "wallet_id"),
+        uniques=(Unique("ledger_transactions_idempotency_key_key", ("idempotency_key",)),),
+        fks=(Fk("ledger_transactions_wallet_id_fkey", "wallet_id", WALLETS),),
+        append_only=True,
+    ),
+    OrgTable(
+        "ledger_entries",
+        backfill_from=("ledger_transactions", "transaction_id"),
+        fks=(Fk("ledger_entries_transaction_id_fkey", "transaction_id", "ledger_transactions"),),
+        append_only=True,
+    ),
+    OrgTable(
+        "token_lots",
+        backfill_from=(WALLETS, "wallet_id"),
+        uniques=(Unique("token_lots_transaction_id_key", ("transaction_id",)),),
+        fks=(
+            Fk("token_lots_wallet_id_fkey", "wallet_id", WALLETS),
+            Fk("token_lots_transaction_id_fkey", "transaction_id", "ledger_transactions"),
+        ),
+    ),
+    OrgTable(
+        "token_balance_history",
+        uniques=(Unique("token_balance_history_transaction_id_key", ("transaction_id",)),),
+        fks=(
+            Fk("token_balance_history_wallet_id_fkey", "wallet_id", WALLETS),
+            Fk(
+                "token_balance_history_transaction_id_fkey", "transaction_id", "ledger_transactions"
+            ),
+        ),
+        append_only=True,
+    ),
+    OrgTable(
+        "token_subscriptions",
+        fks=(Fk("token_subscriptions_wallet_id_fkey", "wallet_id", WALLETS),),
+    ),
+    OrgTable(
+        "invoices",
+        uniques=(
+            Unique("invoices_idempotency_key_key", ("idempotency_key",)),
+            Unique("invoices_invoice_number_key", ("invoice_number",)),
+        ),
+        fks=(Fk("invoices_subscription_id_fkey", "subscription_id", "token_subscriptions"),),
+    ),
+    OrgTable(
+        "invoice_lines",
+        backfill_from=("invoices", "invoice_id"),
+        fks=(Fk("invoice_lines_invoice_id_fkey", "invoice_id", "invoices"),),
+    ),
+    OrgTable(
+        "token_purchases",
+        uniques=(Unique("token_purchases_purchase_reference_id_key", ("purchase_reference_id",)),),
+        fks=(
+            Fk("token_purchases_wallet_id_fkey", "wallet_id", WALLETS),
+            Fk("token_purchases_invoice_id_fkey", "invoice_id", "invoices"),
+            Fk("token_purchases_subscription_id_fkey", "subscription_id", "token_subscriptions"),
+        ),
+    ),
+    OrgTable(
+        "notification_events",
+        platform_rows=True,
+        drop_org_fk="notification_events_organization_id_fkey",
+        uniques=(Unique("notification_events_idempotency_key_key", ("idempotency_key",)),),
+        fks=(Fk("notification_events_wallet_id_fkey", "wallet_id", WALLETS),),
+    ),
+    OrgTable(
+        "low_balance_notifications",
+        fks=(Fk("low_balance_notifications_wallet_id_fkey", "wallet_id", WALLETS),),
+    ),
+    OrgTable("webhook_endpoints"),
+    OrgTable(
+        "webhook_deliveries",
+        uniques=(Unique("uq_webhook_delivery_endpoint_event", ("endpoint_id", "event_id")),),
+        fks=(
+            Fk("webhook_deliveries_endpoint_id_fkey", "endpoint_id", "webhook_endpoints"),
+            Fk("webhook_deliveries_event_id_fkey", "event_id", "notification_events"),
+        ),
+    ),
+    OrgTable(
+        "webhook_delivery_attempts",
+        backfill_from=("webhook_deliveries", "delivery_id"),
+        fks=(
+            Fk("webhook_delivery_attempts_delivery_id_fkey", "delivery_id", "webhook_deliveries"),
+        ),
+    ),
+    OrgTable(
+        "token_usage_forecasts",
+        uniques=(Unique("uq_usage_forecast_wallet_date", ("wallet_id", "forecast_date")),),
+        fks=(Fk("token_usage_forecasts_wallet_id_fkey", "wallet_id", WALLETS),),
+    ),
+    OrgTable(
+        "auto_topup_policies",
+        uniques=(Unique("auto_topup_policies_wallet_id_key", ("wallet_id",)),),
+        fks=(Fk("auto_topup_policies_wallet_id_fkey", "wallet_id", WALLETS),),
+    ),
+    OrgTable(
+        "auto_topups",
+        uniques=(Unique("auto_topups_idempotency_key_key", ("idempotency_key",)),),
+        fks=(Fk("auto_topups_wallet_id_fkey", "wallet_id", WALLETS),),
+    ),
+    OrgTable("token_audit_logs", platform_rows=True, pk_extra=("created_at",)),
+)
+
+# ledger_spend and ledger_spend_batch (not re-created here) claim a key with
+# ON CONFLICT (idempotency_key) and insert consumptions without their organisation: this index
+# and the trigger below keep them working until they do both themselves.
+TRANSITIONAL_UNIQUE = "ledger_transactions_idempotency_key_key"
+
+
+def _cols(*columns: str) -> str:
+    return ", ".join(columns)
+
+
+def _by_name() -> dict[str, OrgTable]:
+    return {t.name: t for t in ORG_TABLES}
+
+
+def upgrade() -> None:
+    # 1. Drop what points at an organisation table by its id alone, children first.
+    for table in reversed(ORG_TABLES):
+        for fk in table.fks:
+            op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {fk.name}")
+    op.execute(
+        "ALTER TABLE reconciliation_mismatches "
+        "DROP CONSTRAINT reconciliation_mismatches_wallet_id_fkey"
+    )
+    # 2. The column, filled from the parent (parents come first in ORG_TABLES).
+    for table in ORG_TABLES:
+        if table.append_only:
+            op.execute(f"ALTER TABLE {table.name} DISABLE TRIGGER {table.name}_append_only")
+        if table.backfill_from is not None:
+            parent, column = table.backfill_from
+            op.execute(f"ALTER TABLE {table.name} ADD COLUMN organization_id integer")
+            op.execute(
+                f"UPDATE {table.name} c SET organization_id = p.organization_id "
+                f"FROM {parent} p WHERE p.id = c.{column}"
+            )
+        if table.drop_org_fk is not None:
+            op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {table.drop_org_fk}")
+        if table.platform_rows:
+            op.execute(
+                f"UPDATE {table.name} SET organization_id = {PLATFORM_KEY} "
+                "WHERE organization_id IS NULL"
+            )
+        op.execute(f"ALTER TABLE {table.name} ALTER COLUMN organization_id SET NOT NULL")
+        if table.append_only:
+            op.execute(f"ALTER TABLE {table.name} ENABLE TRIGGER {table.name}_append_only")
+    op.execute(
+        f"ALTER TABLE token_audit_logs ALTER COLUMN organization_id SET DEFAULT {PLATFORM_KEY}"
+    )
+    # 3. Keys that lead with the organisation.
+    for table in ORG_TABLES:
+        for unique in table.uniques:
+            if unique.name != TRANSITIONAL_UNIQUE:
+                op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT IF EXISTS {unique.name}")
+        op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {table.name}_pkey")
+        op.execute(
+            f"ALTER TABLE {table.name} ADD CONSTRAINT {table.name}_pkey "
+            f"PRIMARY KEY ({_cols('organization_id', 'id', *table.pk_extra)})"
+        )
+        for unique in table.uniques:
+            op.execute(
+                f"ALTER TABLE {table.name} ADD CONSTRAINT {_org_unique_name(table, unique)} "
+                f"UNIQUE ({_cols('organization_id', *unique.columns)})"
+            )
+    # 4. Composite foreign keys.
+    for table in ORG_TABLES:
+        for fk in table.fks:
+            op.execute(
+                f"ALTER TABLE {table.name} ADD CONSTRAINT {fk.name} "
+                f"FOREIGN KEY (organization_id, {fk.column}) "
+                f"REFERENCES {fk.parent} (organization_id, {fk.parent_column})"
+            )
+    for table in ORG_TABLES:
+        if table.backfill_from is not None:
+            op.execute(
+                f"CREATE INDEX IF NOT EXISTS idx_{table.name}_organization "
+                f"ON {table.name} (organization_id)"
+            )
+    for statement in FUNCTIONS:
+        op.execute(statement)
+
+
+def _org_unique_name(table: OrgTable, unique: Unique) -> str:
+    return f"uq_{table.name}_org_{'_'.join(unique.columns)}"[:63]
+
+
+FUNCTIONS = (
+    # The consumption inserts of ledger_spend/ledger_spend_batch name only the wallet (shim).
+    """
+    CREATE FUNCTION ledger_transactions_fill_organization() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.organization_id IS NULL THEN
+        SELECT w.organization_id INTO NEW.organization_id
+          FROM organization_token_wallets w WHERE w.id = NEW.wallet_id;
+      END IF;
+      RETURN NEW;
+    END $$
+    """,
+    """
+    CREATE TRIGGER ledger_transactions_organization BEFORE INSERT ON ledger_transactions
+    FOR EACH ROW EXECUTE FUNCTION ledger_transactions_fill_organization()
+    """,
+    """
+    CREATE OR REPLACE FUNCTION check_ledger_transaction_balanced() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    DECLARE total numeric;
+    BEGIN
+      SELECT sum(amount) INTO total FROM ledger_entries
+        WHERE organization_id = NEW.organization_id AND transaction_id = NEW.transaction_id;
+      IF total <> 0 THEN
+        RAISE EXCEPTION 'ledger transaction % does not balance (sum %)',
+          NEW.transaction_id, total USING ERRCODE = 'check_violation';
+      END IF;
+      RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION ledger_post(
+      p_key text, p_kind text, p_wallet_id integer, p_delta numeric, p_system_account text,
+      p_description text, p_reference text, p_expires_at timestamptz
+    ) RETURNS TABLE (
+      transaction_id bigint, kind text, wallet_id integer, amount numeric,
+      balance_after numeric, created_at timestamptz, replayed boolean
+    ) LANGUAGE plpgsql AS $$
+    DECLARE
+      v_amount numeric := abs(p_delta);
+      v_id bigint;
+      v_created timestamptz;
+      v_balance numeric;
+      v_org integer;
+      v_account integer;
+    BEGIN
+      -- The wallet names its organisation; every statement below is on that organisation.
+      SELECT w.organization_id INTO v_org FROM organization_token_wallets w
+       WHERE w.id = p_wallet_id;
+      IF v_org IS NULL THEN
+        RAISE EXCEPTION 'wallet % does not exist', p_wallet_id USING ERRCODE = 'TB002';
+      END IF;
+
+      INSERT INTO ledger_transactions AS t (organization_id, idempotency_key, kind, wallet_id,
+                                            amount, description, reference)
+      VALUES (v_org, p_key, p_kind, p_wallet_id, v_amount, p_description, p_reference)
+      ON CONFLICT (organization_id, idempotency_key) DO NOTHING
+      RETURNING t.id, t.created_at INTO v_id, v_created;
+
+      IF v_id IS NULL THEN
+        RETURN QUERY
+          SELECT t.id, t.kind::text, t.wallet_id, t.amount, h.balance_after, t.created_at, true
+          FROM ledger_transactions t
+          JOIN token_balance_history h
+            ON h.organization_id = t.organization_id AND h.transaction_id = t.id
+          WHERE t.organization_id = v_org AND t.idempotency_key = p_key;
+        RETURN;
+      END IF;
+
+      IF p_delta > 0 THEN
+        UPDATE organization_token_wallets w
+           SET current_balance = w.current_balance + v_amount,
+               total_purchased = w.total_purchased
+                 + CASE WHEN p_kind = 'purchase' THEN v_amount ELSE 0 END,
+               updated_at = now()
+         WHERE w.organization_id = v_org AND w.id = p_wallet_id
+        RETURNING w.current_balance, w.ledger_account_id INTO v_balance, v_account;
+      ELSE
+        -- The conditional UPDATE decides and locks the wallet row: concurrent spends queue here.
+        UPDATE organization_token_wallets w
+           SET current_balance = w.current_balance - v_amount,
+               total_consumed = w.total_consumed
+                 + CASE WHEN p_kind = 'consumption' THEN v_amount ELSE 0 END,
+               updated_at = now()
+         WHERE w.organization_id = v_org AND w.id = p_wallet_id
+           AND w.current_balance >= v_amount
+        RETURNING w.current_balance, w.ledger_account_id INTO v_balance, v_account;
+        IF NOT FOUND THEN
+          SELECT w.current_balance INTO v_balance
+            FROM organization_token_wallets w
+           WHERE w.organization_id = v_org AND w.id = p_wallet_id;
+          RAISE EXCEPTION 'insufficient balance' USING ERRCODE = 'TB001',
+            DETAIL = v_balance::text;
+        END IF;
+      END IF;
+
+      -- The system account gets an entry on this organisation's shard, never a balance update.
+      INSERT INTO ledger_entries (organization_id, transaction_id, account_id, amount)
+      SELECT v_org, v_id, v_account, p_delta
+      UNION ALL
+      SELECT v_org, v_id, a.id, -p_delta FROM ledger_accounts a WHERE a.code = p_system_account;
+
+      IF p_delta > 0 THEN
+        INSERT INTO token_lots (organization_id, wallet_id, transaction_id, original_amount,
+                                remaining_amount, expires_at)
+        VALUES (v_org, p_wallet_id, v_id, v_amount, v_amount, p_expires_at);
+      ELSE
+        -- First to expire first (no expiry last), then oldest first.
+        WITH ordered AS (
+          SELECT l.id, l.remaining_amount,
+                 sum(l.remaining_amount) OVER (
+                   ORDER BY l.expires_at ASC NULLS LAST, l.created_at, l.id) AS running
+            FROM token_lots l
+           WHERE l.organization_id = v_org AND l.wallet_id = p_wallet_id
+             AND l.remaining_amount > 0
+        ), taken AS (
+          SELECT o.id,
+                 LEAST(o.remaining_amount, v_amount - (o.running - o.remaining_amount)) AS take
+            FROM ordered o WHERE o.running - o.remaining_amount < v_amount
+        )
+        UPDATE token_lots l SET remaining_amount = l.remaining_amount - taken.take
+          FROM taken WHERE l.organization_id = v_org AND l.id = taken.id;
+      END IF;
+
+      INSERT INTO token_balance_history (wallet_id, organization_id, transaction_id,
+                                         change_type, change_amount, balance_before,
+                                         balance_after, description, reference)
+      VALUES (p_wallet_id, v_org, v_id, p_kind, p_delta, v_balance - p_delta, v_balance,
+              p_description, p_reference);
+
+      RETURN QUERY SELECT v_id, p_kind, p_wallet_id, v_amount, v_balance, v_created, false;
+    END $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION ledger_topup_threshold(p_wallet_id integer, p_enabled boolean)
+    RETURNS numeric LANGUAGE sql STABLE AS $$
+      SELECT p.threshold FROM auto_topup_policies p
+        JOIN organization_token_wallets w
+          ON w.organization_id = p.organization_id AND w.id = p.wallet_id
+       WHERE p_enabled AND p.wallet_id = p_wallet_id AND p.enabled AND p.status = 'active'
+         AND p.threshold IS NOT NULL
+    $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION ledger_spend_book(
+      p_id bigint, p_key text, p_wallet_id integer, p_account_id integer,
+      p_organization_id integer, p_amount numeric, p_before numeric, p_after numeric,
+      p_description text, p_reference text, p_low numeric, p_critical numeric, p_topup numeric,
+      p_actor_type text, p_actor_id text, p_ip text, p_request_id text
+    ) RETURNS integer LANGUAGE plpgsql AS $$
+    DECLARE
+      v_events integer := 0;
+      v_notification bigint;
+      v_level record;
+    BEGIN
+      INSERT INTO ledger_entries (organization_id, transaction_id, account_id, amount)
+      SELECT p_organization_id, p_id, p_account_id, -p_amount
+      UNION ALL
+      SELECT p_organization_id, p_id, a.id, p_amount
+        FROM ledger_accounts a WHERE a.code = 'system:consumption';
+
+      INSERT INTO token_balance_history (wallet_id, organization_id, transaction_id,
+                                         change_type, change_amount, balance_before,
+                                         balance_after, description, reference)
+      VALUES (p_wallet_id, p_organization_id, p_id, 'consumption', -p_amount, p_before, p_after,
+              p_description, p_reference);
+
+      INSERT INTO token_audit_logs (actor_type, actor_id, organization_id, action, target_type,
+                                    target_id, after, ip_address, request_id)
+      VALUES (p_actor_type, p_actor_id, p_organization_id, 'tokens.consume',
+              'ledger_transaction', p_id::text,
+              jsonb_build_object('amount', trim_scale(p_amount)::text,
+                                 'balance', trim_scale(p_after)::text,
+                                 'idempotency_key', p_key, 'reference', p_reference),
+              p_ip, p_request_id);
+
+      -- Alerts: only the spend that takes the balance from at-or-above a threshold to below it.
+      FOR v_level IN
+        SELECT * FROM (VALUES ('low', p_low, 'wallet.balance_low', 'warning'),
+                              ('critical', p_critical, 'wallet.balance_critical', 'critical'))
+                 AS x(level, threshold, event_type, severity)
+         WHERE x.threshold IS NOT NULL AND p_before >= x.threshold AND x.threshold > p_after
+      LOOP
+        INSERT INTO low_balance_notifications (wallet_id, organization_id, level, threshold,
+                                               balance)
+        VALUES (p_wallet_id, p_organization_id, v_level.level, v_level.threshold, p_after)
+        RETURNING id INTO v_notification;
+        INSERT INTO notification_events (idempotency_key, organization_id, wallet_id,
+                                         event_type, severity, payload)
+        VALUES ('balance_' || v_level.level || ':' || p_wallet_id || ':' || p_id,
+                p_organization_id, p_wallet_id, v_level.event_type, v_level.severity,
+                jsonb_build_object(
+                  'wallet_id', p_wallet_id, 'organization_id', p_organization_id,
+                  'level', v_level.level, 'threshold', trim_scale(v_level.threshold)::text,
+                  'balance', trim_scale(p_after)::text,
+                  'balance_before', trim_scale(p_before)::text,
+                  'transaction_id', p_id, 'notification_id', v_notification));
+        v_events := v_events + 1;
+      END LOOP;
+
+      IF p_topup IS NOT NULL AND p_before >= p_topup AND p_topup > p_after THEN
+        INSERT INTO notification_events (idempotency_key, organization_id, wallet_id,
+                                         event_type, severity, payload)
+        VALUES ('auto_topup_threshold:' || p_wallet_id || ':' || p_id, p_organization_id,
+                p_wallet_id, 'wallet.auto_topup_threshold_crossed', 'info',
+                jsonb_build_object(
+                  'wallet_id', p_wallet_id, 'organization_id', p_organization_id,
+                  'balance', trim_scale(p_after)::text,
+                  'threshold', trim_scale(p_topup)::text, 'transaction_id', p_id));
+        v_events := v_events + 1;
+      END IF;
+      RETURN v_events;
+    END $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION ledger_spend_replay(
+      p_key text, p_amount numeric, p_description text, p_reference text
+    ) RETURNS TABLE (
+      status text, transaction_id bigint, wallet_id integer, amount numeric, balance numeric,
+      created_at timestamptz, events integer
+    ) LANGUAGE sql STABLE AS $$
+      SELECT CASE WHEN t.kind = 'consumption' AND t.amount = p_amount
+                       AND t.description IS NOT DISTINCT FROM p_description
+                       AND t.reference IS NOT DISTINCT FROM p_reference
+                  THEN 'replayed' ELSE 'idempotency_key_reused' END,
+             t.id, t.wallet_id, t.amount, h.balance_after, t.created_at, 0
+        FROM ledger_transactions t
+        JOIN token_balance_history h
+          ON h.organization_id = t.organization_id AND h.transaction_id = t.id
+       WHERE t.idempotency_key = p_key
+    $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION ledger_expired_remainder(p_wallet_id integer)
+    RETURNS numeric LANGUAGE sql STABLE AS $$
+      -- What the wallet holds in lots past their expiry that the sweep has not booked yet.
+      SELECT coalesce(sum(l.remaining_amount), 0) FROM token_lots l
+        JOIN organization_token_wallets w
+          ON w.organization_id = l.organization_id AND w.id = l.wallet_id
+       WHERE w.id = p_wallet_id AND l.remaining_amount > 0 AND l.expires_at <= now()
+    $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION ledger_draw_lots(p_wallet_id integer, p_amount numeric)
+    RETURNS void LANGUAGE sql AS $$
+      -- Unexpired lots only: first to expire first (no expiry last), then oldest first.
+      WITH wallet AS (
+        SELECT w.organization_id, w.id FROM organization_token_wallets w WHERE w.id = p_wallet_id
+      ), ordered AS (
+        SELECT l.organization_id, l.id, l.remaining_amount,
+               sum(l.remaining_amount) OVER (
+                 ORDER BY l.expires_at ASC NULLS LAST, l.created_at, l.id) AS running
+          FROM token_lots l JOIN wallet w
+            ON l.organization_id = w.organization_id AND l.wallet_id = w.id
+         WHERE l.remaining_amount > 0 AND (l.expires_at IS NULL OR l.expires_at > now())
+      ), taken AS (
+        SELECT o.organization_id, o.id,
+               LEAST(o.remaining_amount, p_amount - (o.running - o.remaining_amount)) AS take
+          FROM ordered o WHERE o.running - o.remaining_amount < p_amount
+      )
+      UPDATE token_lots l SET remaining_amount = l.remaining_amount - taken.take
+        FROM taken WHERE l.organization_id = taken.organization_id AND l.id = taken.id
+    $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION ledger_expire_lot(p_key text, p_lot_id bigint, p_description text)
+    RETURNS TABLE (
+      transaction_id bigint, kind text, wallet_id integer, amount numeric,
+      balance_after numeric, created_at timestamptz, replayed boolean
+    ) LANGUAGE plpgsql AS $$
+    DECLARE
+      v_wallet integer;
+      v_org integer;
+      v_expires timestamptz;
+      v_remaining numeric;
+      v_id bigint;
+      v_created timestamptz;
+      v_balance numeric;
+      v_account integer;
+    BEGIN
+      SELECT l.wallet_id, l.organization_id, l.expires_at INTO v_wallet, v_org, v_expires
+        FROM token_lots l WHERE l.id = p_lot_id;
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'lot % does not exist', p_lot_id USING ERRCODE = 'TB003';
+      END IF;
+      -- A lot's expiry never changes, so this holds for the rest of the call.
+      IF v_expires IS NULL OR v_expires > now() THEN
+        RAISE EXCEPTION 'lot % has not expired', p_lot_id USING ERRCODE = 'TB004',
+          DETAIL = coalesce(v_expires::text, 'no expiry');
+      END IF;
+      -- Wallet row first, like ledger_post and ledger_spend: the lot cannot change meanwhile.
+      PERFORM 1 FROM organization_token_wallets w
+        WHERE w.organization_id = v_org AND w.id = v_wallet FOR UPDATE;
+
+      RETURN QUERY
+        SELECT t.id, t.kind::text, t.wallet_id, t.amount, h.balance_after, t.created_at, true
+        FROM ledger_transactions t
+        JOIN token_balance_history h
+          ON h.organization_id = t.organization_id AND h.transaction_id = t.id
+        WHERE t.organization_id = v_org AND t.idempotency_key = p_key;
+      IF FOUND THEN
+        RETURN;
+      END IF;
+
+      SELECT l.remaining_amount INTO v_remaining FROM token_lots l
+       WHERE l.organization_id = v_org AND l.id = p_lot_id;
+      IF v_remaining = 0 THEN
+        RETURN;  -- spent in full before it expired: nothing to post
+      END IF;
+
+      INSERT INTO ledger_transactions AS t (organization_id, idempotency_key, kind, wallet_id,
+                                            amount, description, reference)
+      VALUES (v_org, p_key, 'expiry', v_wallet, v_remaining, p_description, 'lot:' || p_lot_id)
+      RETURNING t.id, t.created_at INTO v_id, v_created;
+
+      UPDATE organization_token_wallets w
+         SET current_balance = w.current_balance - v_remaining, updated_at = now()
+       WHERE w.organization_id = v_org AND w.id = v_wallet
+      RETURNING w.current_balance, w.ledger_account_id INTO v_balance, v_account;
+
+      INSERT INTO ledger_entries (organization_id, transaction_id, account_id, amount)
+      SELECT v_org, v_id, v_account, -v_remaining
+      UNION ALL
+      SELECT v_org, v_id, a.id, v_remaining FROM ledger_accounts a WHERE a.code = 'system:expiry';
+
+      UPDATE token_lots l SET remaining_amount = 0
+       WHERE l.organization_id = v_org AND l.id = p_lot_id;
+
+      INSERT INTO token_balance_history (wallet_id, organization_id, transaction_id,
+                                         change_type, change_amount, balance_before,
+                                         balance_after, description, reference)
+      VALUES (v_wallet, v_org, v_id, 'expiry', -v_remaining, v_balance + v_remaining, v_balance,
+              p_description, 'lot:' || p_lot_id);
+
+      RETURN QUERY SELECT v_id, 'expiry'::text, v_wallet, v_remaining, v_balance, v_created,
+                          false;
+    END $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION ledger_reverse_lot(
+      p_key text, p_credit_key text, p_description text, p_reference text
+    ) RETURNS TABLE (
+      transaction_id bigint, kind text, wallet_id integer, amount numeric,
+      balance_after numeric, created_at timestamptz, replayed boolean
+    ) LANGUAGE plpgsql AS $$
+    DECLARE
+      v_wallet integer;
+      v_org integer;
+      v_lot bigint;
+      v_remaining numeric;
+      v_id bigint;
+      v_created timestamptz;
+      v_balance numeric;
+      v_account integer;
+    BEGIN
+      SELECT l.wallet_id, l.organization_id, l.id INTO v_wallet, v_org, v_lot
+        FROM ledger_transactions c
+        JOIN token_lots l ON l.organization_id = c.organization_id AND l.transaction_id = c.id
+       WHERE c.idempotency_key = p_credit_key;
+      IF NOT FOUND THEN
+        RETURN;  -- nothing was credited: nothing to take back
+      END IF;
+      -- Wallet row first, like every other movement: the lot cannot change meanwhile.
+      PERFORM 1 FROM organization_token_wallets w
+        WHERE w.organization_id = v_org AND w.id = v_wallet FOR UPDATE;
+
+      RETURN QUERY
+        SELECT t.id, t.kind::text, t.wallet_id, t.amount, h.balance_after, t.created_at, true
+        FROM ledger_transactions t
+        JOIN token_balance_history h
+          ON h.organization_id = t.organization_id AND h.transaction_id = t.id
+        WHERE t.organization_id = v_org AND t.idempotency_key = p_key;
+      IF FOUND THEN
+        RETURN;
+      END IF;
+
+      SELECT l.remaining_amount INTO v_remaining FROM token_lots l
+       WHERE l.organization_id = v_org AND l.id = v_lot;
+      IF v_remaining = 0 THEN
+        RETURN;  -- spent or expired in full: nothing left to take
+      END IF;
+
+      INSERT INTO ledger_transactions AS t (organization_id, idempotency_key, kind, wallet_id,
+                                            amount, description, reference)
+      VALUES (v_org, p_key, 'reversal', v_wallet, v_remaining, p_description, p_reference)
+      RETURNING t.id, t.created_at INTO v_id, v_created;
+
+      UPDATE organization_token_wallets w
+         SET current_balance = w.current_balance - v_remaining, updated_at = now()
+       WHERE w.organization_id = v_org AND w.id = v_wallet
+      RETURNING w.current_balance, w.ledger_account_id INTO v_balance, v_account;
+
+      INSERT INTO ledger_entries (organization_id, transaction_id, account_id, amount)
+      SELECT v_org, v_id, v_account, -v_remaining
+      UNION ALL
+      SELECT v_org, v_id, a.id, v_remaining
+        FROM ledger_accounts a WHERE a.code = 'system:reversal';
+
+      UPDATE token_lots l SET remaining_amount = 0
+       WHERE l.organization_id = v_org AND l.id = v_lot;
+
+      INSERT INTO token_balance_history (wallet_id, organization_id, transaction_id,
+                                         change_type, change_amount, balance_before,
+                                         balance_after, description, reference)
+      VALUES (v_wallet, v_org, v_id, 'reversal', -v_remaining, v_balance + v_remaining,
+              v_balance, p_description, p_reference);
+
+      RETURN QUERY SELECT v_id, 'reversal'::text, v_wallet, v_remaining, v_balance, v_created,
+                          false;
+    END $$
+    """,
+)
+
+
+def downgrade() -> None:
+    op.execute("DROP TRIGGER ledger_transactions_organization ON ledger_transactions")
+    op.execute("DROP FUNCTION ledger_transactions_fill_organization()")
+    # The function bodies of 0016 (their statements work with or without the column).
+    _restore_functions()
+    for table in reversed(ORG_TABLES):
+        for fk in table.fks:
+            op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {fk.name}")
+    for table in ORG_TABLES:
+        for unique in table.uniques:
+            op.execute(
+                f"ALTER TABLE {table.name} DROP CONSTRAINT {_org_unique_name(table, unique)}"
+            )
+            if unique.name != TRANSITIONAL_UNIQUE:
+                op.execute(
+                    f"ALTER TABLE {table.name} ADD CONSTRAINT {unique.name} "
+                    f"UNIQUE ({_cols(*unique.columns)})"
+                )
+        op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {table.name}_pkey")
+        op.execute(
+            f"ALTER TABLE {table.name} ADD CONSTRAINT {table.name}_pkey "
+            f"PRIMARY KEY ({_cols('id', *table.pk_extra)})"
+        )
+    for table in ORG_TABLES:
+        for fk in table.fks:
+            op.execute(
+                f"ALTER TABLE {table.name} ADD CONSTRAINT {fk.name} "
+                f"FOREIGN KEY ({fk.column}) REFERENCES {fk.parent} ({fk.parent_column})"
+            )
+    op.execute(
+        "ALTER TABLE reconciliation_mismatches ADD CONSTRAINT "
+        f"reconciliation_mismatches_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES {WALLETS}(id)"
+    )
+    op.execute("ALTER TABLE token_audit_logs ALTER COLUMN organization_id DROP DEFAULT")
+    for table in ORG_TABLES:
+        if table.backfill_from is not None:
+            op.execute(f"ALTER TABLE {table.name} DROP COLUMN organization_id")
+            continue
+        if table.platform_rows:
+            op.execute(f"ALTER TABLE {table.name} ALTER COLUMN organization_id DROP NOT NULL")
+            if table.append_only:
+                op.execute(f"ALTER TABLE {table.name} DISABLE TRIGGER {table.name}_append_only")
+            op.execute(
+                f"UPDATE {table.name} SET organization_id = NULL "
+                f"WHERE organization_id = {PLATFORM_KEY}"
+            )
+        if table.drop_org_fk is not None:
+            op.execute(
+                f"ALTER TABLE {table.name} ADD CONSTRAINT {table.drop_org_fk} "
+                "FOREIGN KEY (organization_id) REFERENCES organizations(id)"
+            )
+
+
+def _restore_functions() -> None:
+    """The previous bodies, read from the migrations that wrote them last."""
+    versions = Path(__file__).parent
+    for name, attributes in PREVIOUS_FUNCTIONS:
+        module = runpy.run_path(str(versions / name))
+        for attribute in attributes:
+            op.execute(
+                module[attribute].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+            )
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION check_ledger_transaction_balanced() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        DECLARE total numeric;
+        BEGIN
+          SELECT sum(amount) INTO total FROM ledger_entries
+            WHERE transaction_id = NEW.transaction_id;
+          IF total <> 0 THEN
+            RAISE EXCEPTION 'ledger transaction % does not balance (sum %)',
+              NEW.transaction_id, total USING ERRCODE = 'check_violation';
+          END IF;
+          RETURN NULL;
+        END $$
+        """
+    )
+
+
+PREVIOUS_FUNCTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("0003_ledger_post_function.py", ("LEDGER_POST",)),
+    ("0005_spending.py", ("LEDGER_SPEND_BOOK", "LEDGER_SPEND_REPLAY")),
+    ("0006_auto_topup.py", ("TOPUP_THRESHOLD_OF_ACTIVE_POLICY",)),
+    (
+        "0009_spendable_lots.py",
+        ("LEDGER_EXPIRED_REMAINDER", "LEDGER_DRAW_LOTS", "LEDGER_EXPIRE_LOT"),
+    ),
+    ("0012_purchase_reversal.py", ("LEDGER_REVERSE_LOT",)),
+)
