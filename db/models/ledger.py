@@ -43,9 +43,7 @@ class OrganizationTokenWallet(Base):
     organization_id: Mapped[int] = mapped_column(
         ForeignKey("organizations.id"), unique=True, nullable=False
     )
-    ledger_account_id: Mapped[int] = mapped_column(
-        ForeignKey("ledger_accounts.id"), nullable=False
-    )
+    ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), nullable=False)
     current_balance: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
     total_purchased: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
     total_consumed: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
