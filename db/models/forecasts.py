@@ -38,9 +38,9 @@ class TokenUsageForecast(Base):
 
     __table_args__ = (
         UniqueConstraint(
-            "organization_id",
             "wallet_id",
             "forecast_date",
+            "organization_id",
             name="uq_token_usage_forecasts_org_wallet_id_forecast_date",
         ),
     )

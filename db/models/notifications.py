@@ -130,9 +130,9 @@ class WebhookDelivery(Base):
 
     __table_args__ = (
         UniqueConstraint(
-            "organization_id",
             "endpoint_id",
             "event_id",
+            "organization_id",
             name="uq_webhook_deliveries_org_endpoint_id_event_id",
         ),
         CheckConstraint(

@@ -1,11 +1,13 @@
 """A schema that distributes by organisation (issue 17, part 1).
 
 Every organisation table carries `organization_id` NOT NULL (backfilled from its parent), its
-primary key and every unique key lead with it, and the foreign keys between organisation tables
-are composite (organization_id, id): a row and everything it points to live on one shard when
-the tables are distributed on `organization_id` (db/distribution/citus.sql). Platform rows of
-the two tables that also hold them (the outbox and the audit log) are kept under the reserved key
-0, which no organisation has (ids come from a sequence starting at 1).
+primary key and every unique key include it, and the foreign keys between organisation tables
+are composite (id, organization_id): a row and everything it points to live on one shard when
+the tables are distributed on `organization_id` (db/distribution/citus.sql). The organisation is
+the last column of each key, so a lookup by id or business key alone still finds its index on
+one PostgreSQL (on a cluster it is the cross-shard lookup docs/distributed-schema.md lists).
+Platform rows of the two tables that also hold them (the outbox and the audit log) are kept
+under the reserved key 0, which no organisation has (ids come from a sequence starting at 1).
 
 The ledger functions this migration owns (ledger_post, ledger_expire_lot, ledger_reverse_lot,
 ledger_spend_book, ledger_spend_replay, ledger_draw_lots, ledger_expired_remainder,
@@ -219,7 +221,7 @@ def upgrade() -> None:
     op.execute(
         f"ALTER TABLE token_audit_logs ALTER COLUMN organization_id SET DEFAULT {PLATFORM_KEY}"
     )
-    # 3. Keys that lead with the organisation.
+    # 3. Keys that include the organisation (last, so lookups by id keep their index).
     for table in ORG_TABLES:
         for unique in table.uniques:
             if unique.name != TRANSITIONAL_UNIQUE:
@@ -227,26 +229,20 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {table.name}_pkey")
         op.execute(
             f"ALTER TABLE {table.name} ADD CONSTRAINT {table.name}_pkey "
-            f"PRIMARY KEY ({_cols('organization_id', 'id', *table.pk_extra)})"
+            f"PRIMARY KEY ({_cols('id', *table.pk_extra, 'organization_id')})"
         )
         for unique in table.uniques:
             op.execute(
                 f"ALTER TABLE {table.name} ADD CONSTRAINT {_org_unique_name(table, unique)} "
-                f"UNIQUE ({_cols('organization_id', *unique.columns)})"
+                f"UNIQUE ({_cols(*unique.columns, 'organization_id')})"
             )
     # 4. Composite foreign keys.
     for table in ORG_TABLES:
         for fk in table.fks:
             op.execute(
                 f"ALTER TABLE {table.name} ADD CONSTRAINT {fk.name} "
-                f"FOREIGN KEY (organization_id, {fk.column}) "
-                f"REFERENCES {fk.parent} (organization_id, {fk.parent_column})"
-            )
-    for table in ORG_TABLES:
-        if table.backfill_from is not None:
-            op.execute(
-                f"CREATE INDEX IF NOT EXISTS idx_{table.name}_organization "
-                f"ON {table.name} (organization_id)"
+                f"FOREIGN KEY ({fk.column}, organization_id) "
+                f"REFERENCES {fk.parent} ({fk.parent_column}, organization_id)"
             )
     for statement in FUNCTIONS:
         op.execute(statement)
@@ -259,7 +255,7 @@ def _org_unique_name(table: OrgTable, unique: Unique) -> str:
 FUNCTIONS = (
     # The consumption inserts of ledger_spend/ledger_spend_batch name only the wallet (shim).
     """
-    CREATE FUNCTION ledger_transactions_fill_organization() RETURNS trigger
+    CREATE FUNCTION fill_ledger_transaction_organization() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
       IF NEW.organization_id IS NULL THEN
@@ -271,7 +267,7 @@ FUNCTIONS = (
     """,
     """
     CREATE TRIGGER ledger_transactions_organization BEFORE INSERT ON ledger_transactions
-    FOR EACH ROW EXECUTE FUNCTION ledger_transactions_fill_organization()
+    FOR EACH ROW EXECUTE FUNCTION fill_ledger_transaction_organization()
     """,
     """
     CREATE OR REPLACE FUNCTION check_ledger_transaction_balanced() RETURNS trigger
@@ -673,7 +669,7 @@ FUNCTIONS = (
 
 def downgrade() -> None:
     op.execute("DROP TRIGGER ledger_transactions_organization ON ledger_transactions")
-    op.execute("DROP FUNCTION ledger_transactions_fill_organization()")
+    op.execute("DROP FUNCTION fill_ledger_transaction_organization()")
     # The function bodies of 0016 (their statements work with or without the column).
     _restore_functions()
     for table in reversed(ORG_TABLES):
