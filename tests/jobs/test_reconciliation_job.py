@@ -30,8 +30,9 @@ async def insert_unbalanced_transaction(owner: Maker, wallet_id: int) -> int:
         await session.execute(text("SET LOCAL session_replication_role = replica"))
         tx = await session.scalar(
             text(
-                "INSERT INTO ledger_transactions (idempotency_key, kind, wallet_id, amount) "
-                "VALUES (:k, 'adjustment', :w, 10) RETURNING id"
+                "INSERT INTO ledger_transactions (organization_id, idempotency_key, kind,"
+                " wallet_id, amount) SELECT w.organization_id, :k, 'adjustment', w.id, 10"
+                " FROM organization_token_wallets w WHERE w.id = :w RETURNING id"
             ),
             {"k": f"test:broken:{uuid.uuid4()}", "w": wallet_id},
         )
