@@ -323,11 +323,23 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
             f"SELECT * FROM ledger_reverse_lot('probe:r', '{org.credit_key}', 'probe', 'ref')",
             f"SELECT * FROM ledger_reverse_lot('probe:r', '{org.credit_key}', 'probe', 'ref')",
         ],
-        "ledger_spend_replay": ["SELECT * FROM ledger_spend_replay('probe:s', 2, 'probe', 'ref')"],
+        "ledger_spend_replay": [
+            "SELECT * FROM ledger_spend_replay('probe:s', 2, 'probe', 'ref')",
+            f"SELECT * FROM ledger_spend_replay({org.id}, 'probe:s', 2, 'probe', 'ref')",
+        ],
         "ledger_spend_refusal": [f"SELECT * FROM ledger_spend_refusal({org.id}, 1, NULL)"],
-        "ledger_expired_remainder": [f"SELECT ledger_expired_remainder({org.wallet})"],
-        "ledger_topup_threshold": [f"SELECT ledger_topup_threshold({org.wallet}, true)"],
-        "ledger_draw_lots": [f"SELECT ledger_draw_lots({org.wallet}, 1)"],
+        "ledger_expired_remainder": [
+            f"SELECT ledger_expired_remainder({org.wallet})",
+            f"SELECT ledger_expired_remainder({org.id}, {org.wallet})",
+        ],
+        "ledger_topup_threshold": [
+            f"SELECT ledger_topup_threshold({org.wallet}, true)",
+            f"SELECT ledger_topup_threshold({org.id}, {org.wallet}, true)",
+        ],
+        "ledger_draw_lots": [
+            f"SELECT ledger_draw_lots({org.wallet}, 1)",
+            f"SELECT ledger_draw_lots({org.id}, {org.wallet}, 1)",
+        ],
         # Called by ledger_spend with the wallet it locked; here with the same arguments.
         "ledger_spend_book": [
             f"SELECT ledger_spend_book(t.id, t.idempotency_key, {org.wallet}, w.ledger_account_id,"
@@ -381,6 +393,8 @@ async def test_no_ledger_function_touches_another_organisations_rows(
     assert answers["ledger_expire_lot"][0][0].kind == "expiry"
     assert answers["ledger_expire_lot"][1][0].replayed is True
     assert answers["ledger_reverse_lot"][0][0].kind == "reversal"
+    assert answers["ledger_spend_replay"][0] == answers["ledger_spend_replay"][1]
+    assert answers["ledger_spend_replay"][1][0].status == "replayed"
     assert other.id != acting.id
 
 

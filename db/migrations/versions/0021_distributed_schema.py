@@ -244,7 +244,7 @@ def upgrade() -> None:
                 f"FOREIGN KEY ({fk.column}, organization_id) "
                 f"REFERENCES {fk.parent} ({fk.parent_column}, organization_id)"
             )
-    for statement in FUNCTIONS:
+    for statement in (*FUNCTIONS, *ORGANISATION_HELPERS):
         op.execute(statement)
 
 
@@ -667,7 +667,79 @@ FUNCTIONS = (
 )
 
 
+# The spend's helpers keyed by the organisation, for ledger_spend and ledger_spend_batch to call
+# once they name it (docs/distributed-schema.md): every statement then filters by it, so a
+# spend delegated to the node of its organisation's shard never leaves it. The wallet-keyed
+# versions above stay until then.
+ORGANISATION_HELPERS = (
+    """
+    CREATE FUNCTION ledger_spend_replay(
+      p_organization_id integer, p_key text, p_amount numeric, p_description text,
+      p_reference text
+    ) RETURNS TABLE (
+      status text, transaction_id bigint, wallet_id integer, amount numeric, balance numeric,
+      created_at timestamptz, events integer
+    ) LANGUAGE sql STABLE AS $$
+      SELECT CASE WHEN t.kind = 'consumption' AND t.amount = p_amount
+                       AND t.description IS NOT DISTINCT FROM p_description
+                       AND t.reference IS NOT DISTINCT FROM p_reference
+                  THEN 'replayed' ELSE 'idempotency_key_reused' END,
+             t.id, t.wallet_id, t.amount, h.balance_after, t.created_at, 0
+        FROM ledger_transactions t
+        JOIN token_balance_history h
+          ON h.organization_id = t.organization_id AND h.transaction_id = t.id
+       WHERE t.organization_id = p_organization_id AND t.idempotency_key = p_key
+    $$
+    """,
+    """
+    CREATE FUNCTION ledger_expired_remainder(p_organization_id integer, p_wallet_id integer)
+    RETURNS numeric LANGUAGE sql STABLE AS $$
+      SELECT coalesce(sum(l.remaining_amount), 0) FROM token_lots l
+       WHERE l.organization_id = p_organization_id AND l.wallet_id = p_wallet_id
+         AND l.remaining_amount > 0 AND l.expires_at <= now()
+    $$
+    """,
+    """
+    CREATE FUNCTION ledger_draw_lots(
+      p_organization_id integer, p_wallet_id integer, p_amount numeric
+    ) RETURNS void LANGUAGE sql AS $$
+      WITH ordered AS (
+        SELECT l.id, l.remaining_amount,
+               sum(l.remaining_amount) OVER (
+                 ORDER BY l.expires_at ASC NULLS LAST, l.created_at, l.id) AS running
+          FROM token_lots l
+         WHERE l.organization_id = p_organization_id AND l.wallet_id = p_wallet_id
+           AND l.remaining_amount > 0 AND (l.expires_at IS NULL OR l.expires_at > now())
+      ), taken AS (
+        SELECT o.id,
+               LEAST(o.remaining_amount, p_amount - (o.running - o.remaining_amount)) AS take
+          FROM ordered o WHERE o.running - o.remaining_amount < p_amount
+      )
+      UPDATE token_lots l SET remaining_amount = l.remaining_amount - taken.take
+        FROM taken WHERE l.organization_id = p_organization_id AND l.id = taken.id
+    $$
+    """,
+    """
+    CREATE FUNCTION ledger_topup_threshold(
+      p_organization_id integer, p_wallet_id integer, p_enabled boolean
+    ) RETURNS numeric LANGUAGE sql STABLE AS $$
+      SELECT p.threshold FROM auto_topup_policies p
+       WHERE p_enabled AND p.organization_id = p_organization_id AND p.wallet_id = p_wallet_id
+         AND p.enabled AND p.status = 'active' AND p.threshold IS NOT NULL
+    $$
+    """,
+)
+ORGANISATION_HELPER_SIGNATURES = (
+    "ledger_spend_replay(integer, text, numeric, text, text)",
+    "ledger_expired_remainder(integer, integer)",
+    "ledger_draw_lots(integer, integer, numeric)",
+    "ledger_topup_threshold(integer, integer, boolean)",
+)
+
+
 def downgrade() -> None:
+    for signature in ORGANISATION_HELPER_SIGNATURES:
+        op.execute(f"DROP FUNCTION {signature}")
     op.execute("DROP TRIGGER ledger_transactions_organization ON ledger_transactions")
     op.execute("DROP FUNCTION fill_ledger_transaction_organization()")
     # The function bodies of 0016 (their statements work with or without the column).
