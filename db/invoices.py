@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -168,7 +168,7 @@ async def issue_invoice(
             for line in lines
         ],
     )  # fmt: skip
-    return await load_invoice(session, invoice_id, replayed=False)
+    return await load_invoice(session, invoice_id, replayed=False, organization_id=organization_id)
 
 
 async def _next_number(session: AsyncSession, year: int) -> int:
@@ -201,15 +201,31 @@ async def mark_invoice_paid(
 
 
 async def load_invoice(
-    session: AsyncSession, invoice_id: int, *, replayed: bool = True
+    session: AsyncSession,
+    invoice_id: int,
+    *,
+    replayed: bool = True,
+    organization_id: int | None = None,
 ) -> IssuedInvoice:
+    """The invoice and its lines; with its organisation, read from its own shard only when the
+    tables are distributed (docs/distributed-schema.md)."""
+    same_organization: list[ColumnElement[bool]] = []
+    if organization_id is not None:
+        same_organization.append(Invoice.organization_id == organization_id)
     row = (
-        await session.execute(select(*_INVOICE_COLUMNS).where(Invoice.id == invoice_id))
+        await session.execute(
+            select(*_INVOICE_COLUMNS).where(Invoice.id == invoice_id, *same_organization)
+        )
     ).one_or_none()
     if row is None:
         raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
     lines = await session.execute(
-        select(*_LINE_COLUMNS).where(InvoiceLine.invoice_id == invoice_id).order_by(InvoiceLine.id)
+        select(*_LINE_COLUMNS)
+        .where(
+            InvoiceLine.organization_id == row.organization_id,
+            InvoiceLine.invoice_id == invoice_id,
+        )
+        .order_by(InvoiceLine.id)
     )
     return IssuedInvoice(
         **row._asdict(),
@@ -272,7 +288,9 @@ async def _replay(
     currency: str,
 ) -> IssuedInvoice:
     """The stored invoice, if the replay asks for the same one."""
-    invoice = await load_invoice(session, invoice_id, replayed=True)
+    invoice = await load_invoice(
+        session, invoice_id, replayed=True, organization_id=organization_id
+    )
     asked: tuple[Any, ...] = (organization_id, total, currency.upper())
     if (invoice.organization_id, invoice.total, invoice.currency) != asked:
         raise InvoiceKeyReused(key)
