@@ -159,6 +159,7 @@ class PurchaseActivities:
                     description=f"Purchase {ref}: {purchase.description}",
                     reference=ref,
                     expires_at=expires_at,
+                    organization_id=purchase.organization_id,
                 )
             except LedgerError as refused:
                 raise ApplicationError(

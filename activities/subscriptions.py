@@ -239,6 +239,7 @@ class SubscriptionActivities:
                     description=period_description(bill),
                     reference=purchase_reference(bill.subscription_id, bill.period_start),
                     expires_at=expires_at,
+                    organization_id=bill.organization_id,
                 )
             except LedgerError as refused:
                 raise ApplicationError(

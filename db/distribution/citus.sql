@@ -65,7 +65,8 @@ SELECT create_distributed_table('token_audit_logs', 'organization_id', colocate_
 SELECT create_distributed_function('ledger_spend(text,integer,numeric,text,text,numeric,numeric,boolean,text,text,text,text)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_spend_refusal(integer,numeric,numeric)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_spend_book(bigint,text,integer,integer,integer,numeric,numeric,numeric,text,text,numeric,numeric,numeric,text,text,text,text)', 'p_organization_id', colocate_with := 'organization_token_wallets');
--- The spend's helpers keyed by the organisation (called from the spend on its own node).
+-- Credits and debits named by their organisation, and the spend's helpers keyed by it.
+SELECT create_distributed_function('ledger_post(integer,text,text,integer,numeric,text,text,text,timestamp with time zone)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_spend_replay(integer,text,numeric,text,text)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_expired_remainder(integer,integer)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_draw_lots(integer,integer,numeric)', 'p_organization_id', colocate_with := 'organization_token_wallets');

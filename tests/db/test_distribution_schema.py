@@ -302,6 +302,10 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
             " 'system:issuance', 'probe', 'ref', NULL)",
             f"SELECT * FROM ledger_post('probe:d', 'consumption', {org.wallet}, -1,"
             " 'system:consumption', 'probe', 'ref', NULL)",
+            f"SELECT * FROM ledger_post({org.id}, 'probe:o', 'purchase', {org.wallet}, 3,"
+            " 'system:issuance', 'probe', 'ref', NULL)",
+            f"SELECT * FROM ledger_post({org.id}, 'probe:d2', 'consumption', {org.wallet}, -1,"
+            " 'system:consumption', 'probe', 'ref', NULL)",
         ],
         "ledger_spend": [
             # 114 tokens held: this spend crosses a low threshold of 113 (an alert, an event).

@@ -284,9 +284,10 @@ FUNCTIONS = (
     END $$
     """,
     """
-    CREATE OR REPLACE FUNCTION ledger_post(
-      p_key text, p_kind text, p_wallet_id integer, p_delta numeric, p_system_account text,
-      p_description text, p_reference text, p_expires_at timestamptz
+    CREATE FUNCTION ledger_post(
+      p_organization_id integer, p_key text, p_kind text, p_wallet_id integer,
+      p_delta numeric, p_system_account text, p_description text, p_reference text,
+      p_expires_at timestamptz
     ) RETURNS TABLE (
       transaction_id bigint, kind text, wallet_id integer, amount numeric,
       balance_after numeric, created_at timestamptz, replayed boolean
@@ -296,13 +297,13 @@ FUNCTIONS = (
       v_id bigint;
       v_created timestamptz;
       v_balance numeric;
-      v_org integer;
+      v_org integer := p_organization_id;
       v_account integer;
     BEGIN
-      -- The wallet names its organisation; every statement below is on that organisation.
-      SELECT w.organization_id INTO v_org FROM organization_token_wallets w
-       WHERE w.id = p_wallet_id;
-      IF v_org IS NULL THEN
+      -- Every statement below is on the wallet's organisation.
+      PERFORM 1 FROM organization_token_wallets w
+        WHERE w.organization_id = v_org AND w.id = p_wallet_id;
+      IF NOT FOUND THEN
         RAISE EXCEPTION 'wallet % does not exist', p_wallet_id USING ERRCODE = 'TB002';
       END IF;
 
@@ -384,6 +385,29 @@ FUNCTIONS = (
               p_description, p_reference);
 
       RETURN QUERY SELECT v_id, p_kind, p_wallet_id, v_amount, v_balance, v_created, false;
+    END $$
+    """,
+    # By wallet alone: finds the wallet's organisation (a lookup by id on every shard when
+    # distributed), then posts there. db/ledger.py names the organisation when it has it.
+    """
+    CREATE OR REPLACE FUNCTION ledger_post(
+      p_key text, p_kind text, p_wallet_id integer, p_delta numeric, p_system_account text,
+      p_description text, p_reference text, p_expires_at timestamptz
+    ) RETURNS TABLE (
+      transaction_id bigint, kind text, wallet_id integer, amount numeric,
+      balance_after numeric, created_at timestamptz, replayed boolean
+    ) LANGUAGE plpgsql AS $$
+    DECLARE
+      v_org integer;
+    BEGIN
+      SELECT w.organization_id INTO v_org FROM organization_token_wallets w
+       WHERE w.id = p_wallet_id;
+      IF v_org IS NULL THEN
+        RAISE EXCEPTION 'wallet % does not exist', p_wallet_id USING ERRCODE = 'TB002';
+      END IF;
+      RETURN QUERY SELECT * FROM ledger_post(v_org, p_key, p_kind, p_wallet_id, p_delta,
+                                             p_system_account, p_description, p_reference,
+                                             p_expires_at);
     END $$
     """,
     """
@@ -730,6 +754,7 @@ ORGANISATION_HELPERS = (
     """,
 )
 ORGANISATION_HELPER_SIGNATURES = (
+    "ledger_post(integer, text, text, integer, numeric, text, text, text, timestamptz)",
     "ledger_spend_replay(integer, text, numeric, text, text)",
     "ledger_expired_remainder(integer, integer)",
     "ledger_draw_lots(integer, integer, numeric)",
