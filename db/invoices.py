@@ -185,19 +185,30 @@ async def _next_number(session: AsyncSession, year: int) -> int:
 
 
 async def mark_invoice_paid(
-    session: AsyncSession, invoice_id: int, *, paid_at: datetime | None = None
+    session: AsyncSession,
+    invoice_id: int,
+    *,
+    paid_at: datetime | None = None,
+    organization_id: int | None = None,
 ) -> IssuedInvoice:
     """Move an open invoice to paid; an invoice already paid is returned as it is."""
+    same_organization = _in_organization(organization_id)
     changed = await session.scalar(
         update(Invoice)
-        .where(Invoice.id == invoice_id, Invoice.status == "open")
+        .where(Invoice.id == invoice_id, *same_organization, Invoice.status == "open")
         .values(status="paid", paid_at=func.now() if paid_at is None else paid_at)
         .returning(Invoice.id)
     )
-    invoice = await load_invoice(session, invoice_id, replayed=changed is None)
+    invoice = await load_invoice(
+        session, invoice_id, replayed=changed is None, organization_id=organization_id
+    )
     if invoice.status != "paid":
         raise InvoiceNotPayable(f"invoice {invoice.invoice_number} is {invoice.status}")
     return invoice
+
+
+def _in_organization(organization_id: int | None) -> list[ColumnElement[bool]]:
+    return [] if organization_id is None else [Invoice.organization_id == organization_id]
 
 
 async def load_invoice(
@@ -209,9 +220,7 @@ async def load_invoice(
 ) -> IssuedInvoice:
     """The invoice and its lines; with its organisation, read from its own shard only when the
     tables are distributed (docs/distributed-schema.md)."""
-    same_organization: list[ColumnElement[bool]] = []
-    if organization_id is not None:
-        same_organization.append(Invoice.organization_id == organization_id)
+    same_organization = _in_organization(organization_id)
     row = (
         await session.execute(
             select(*_INVOICE_COLUMNS).where(Invoice.id == invoice_id, *same_organization)

@@ -308,8 +308,9 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
             " 'system:consumption', 'probe', 'ref', NULL)",
         ],
         "ledger_spend": [
-            # 114 tokens held: this spend crosses a low threshold of 113 (an alert, an event).
-            f"SELECT * FROM ledger_spend('probe:s', {org.id}, 2, 'probe', 'ref', 113, 10, true,"
+            # 116 tokens held (105, +10 -1 +3 -1 above): this spend crosses a low threshold of
+            # 115 (an alert, an event).
+            f"SELECT * FROM ledger_spend('probe:s', {org.id}, 2, 'probe', 'ref', 115, 10, true,"
             " 'system', 'probe', NULL, NULL)",
             f"SELECT * FROM ledger_spend('probe:s', {org.id}, 2, 'probe', 'ref', {spend_tail})",
             f"SELECT * FROM ledger_spend('probe:big', {org.id}, 100000, 'p', NULL, {spend_tail})",
