@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
@@ -188,7 +189,64 @@ def _by_name() -> dict[str, OrgTable]:
     return {t.name: t for t in ORG_TABLES}
 
 
+# Foreign keys this migration does not list (tables of other changes) that point at an
+# organisation table's id: dropped before its key changes and made composite after.
+OTHER_FOREIGN_KEYS = """
+SELECT c.conname AS name, c.conrelid::regclass::text AS child,
+       c.confrelid::regclass::text AS parent,
+       (SELECT array_agg(a.attname::text ORDER BY k.ord)
+          FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS columns,
+       (SELECT array_agg(a.attname::text ORDER BY k.ord)
+          FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum)
+         AS parent_columns,
+       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.conrelid
+               AND a.attname = 'organization_id' AND NOT a.attisdropped) AS child_has_organization
+  FROM pg_constraint c
+ WHERE c.contype = 'f' AND c.conparentid = 0 AND c.connamespace = 'public'::regnamespace
+   AND c.confrelid::regclass::text = ANY (:parents) AND NOT (c.conname = ANY (:known))
+"""
+
+
+@dataclass(frozen=True)
+class OtherFk:
+    name: str
+    child: str
+    parent: str
+    columns: tuple[str, ...]
+    parent_columns: tuple[str, ...]
+    child_has_organization: bool
+
+
+def _known_foreign_keys() -> list[str]:
+    return [fk.name for t in ORG_TABLES for fk in t.fks] + [
+        "reconciliation_mismatches_wallet_id_fkey"
+    ]
+
+
+def _other_foreign_keys(parent_columns: tuple[str, ...]) -> list[OtherFk]:
+    rows = op.get_bind().execute(
+        sa.text(OTHER_FOREIGN_KEYS),
+        {"parents": [t.name for t in ORG_TABLES], "known": _known_foreign_keys()},
+    )
+    found = [
+        OtherFk(r.name, r.child, r.parent, tuple(r.columns), tuple(r.parent_columns),
+                r.child_has_organization)
+        for r in rows
+    ]  # fmt: skip
+    return [fk for fk in found if fk.parent_columns == parent_columns]
+
+
 def upgrade() -> None:
+    others = _other_foreign_keys(("id",))
+    for other in others:
+        if not other.child_has_organization:
+            raise RuntimeError(
+                f"{other.child} points at {other.parent} but has no organization_id: "
+                "classify it (docs/distributed-schema.md) before this migration"
+            )
+        op.execute(f"ALTER TABLE {other.child} DROP CONSTRAINT {other.name}")
     # 1. Drop what points at an organisation table by its id alone, children first.
     for table in reversed(ORG_TABLES):
         for fk in table.fks:
@@ -244,6 +302,12 @@ def upgrade() -> None:
                 f"FOREIGN KEY ({fk.column}, organization_id) "
                 f"REFERENCES {fk.parent} ({fk.parent_column}, organization_id)"
             )
+    for other in others:
+        op.execute(
+            f"ALTER TABLE {other.child} ADD CONSTRAINT {other.name} "
+            f"FOREIGN KEY ({_cols(*other.columns, 'organization_id')}) "
+            f"REFERENCES {other.parent} (id, organization_id)"
+        )
     for statement in (*FUNCTIONS, *ORGANISATION_HELPERS):
         op.execute(statement)
 
@@ -763,8 +827,11 @@ ORGANISATION_HELPER_SIGNATURES = (
 
 
 def downgrade() -> None:
+    others = _other_foreign_keys(("id", "organization_id"))
+    for other in others:
+        op.execute(f"ALTER TABLE {other.child} DROP CONSTRAINT {other.name}")
     for signature in ORGANISATION_HELPER_SIGNATURES:
-        op.execute(f"DROP FUNCTION {signature}")
+        op.execute(f"DROP FUNCTION IF EXISTS {signature}")
     op.execute("DROP TRIGGER ledger_transactions_organization ON ledger_transactions")
     op.execute("DROP FUNCTION fill_ledger_transaction_organization()")
     # The function bodies of 0016 (their statements work with or without the column).
@@ -793,6 +860,11 @@ def downgrade() -> None:
                 f"ALTER TABLE {table.name} ADD CONSTRAINT {fk.name} "
                 f"FOREIGN KEY ({fk.column}) REFERENCES {fk.parent} ({fk.parent_column})"
             )
+    for other in others:
+        op.execute(
+            f"ALTER TABLE {other.child} ADD CONSTRAINT {other.name} "
+            f"FOREIGN KEY ({other.columns[0]}) REFERENCES {other.parent} (id)"
+        )
     op.execute(
         "ALTER TABLE reconciliation_mismatches ADD CONSTRAINT "
         f"reconciliation_mismatches_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES {WALLETS}(id)"
