@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test tools lint typecheck bench fuzz chaos clean
+.PHONY: dev test tools lint typecheck bench fuzz chaos capacity clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ fuzz: $(STAMP)
 # Money rules under faults: worker SIGKILLs, a PostgreSQL restart, an API kill, gateway faults.
 chaos: $(STAMP)
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
+# What a population of organisations needs (API processes, workers, Temporal actions, database
+# nodes), from the measurements under bench/results/ (docs/scaling.md). E.g.
+# CAPACITY_ARGS="--all" or "--organizations 100000 --zipf-exponent 1.2"; --help lists the rest.
+capacity: $(STAMP)
+	$(BIN)/python -m capacity $(CAPACITY_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,10 +18,12 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeat import heartbeating
 from activities.organization_status import refuse_while_inactive
 from activities.payments.gateway import (
+    CancellablePayments,
     IdempotencyKeyMismatch,
     InvalidGatewayRequest,
     PaymentDeclined,
     PaymentGateway,
+    PaymentRequiresAction,
     RefundRefused,
 )
 from activities.token_switch import refuse_while_switched_off
@@ -31,8 +33,11 @@ from db.errors import LedgerError
 from db.invoices import InvoiceError, InvoiceLineInput, issue_invoice
 from db.notifications import Severity, record_event
 from db.purchase_patterns import check_purchase_pattern, rule_from_settings
+from db.stripe_customers import record_payment_action, resolve_payment_action
 from tokenbill.settings import Settings
+from workflows.payment_action_types import PAYMENT_REQUIRES_ACTION, PaymentAction
 from workflows.purchase_activity_types import (
+    CANCEL_WAITING_PAYMENT,
     CHARGE_PAYMENT,
     COMPLETE_PURCHASE,
     CREDIT_TOKENS,
@@ -47,6 +52,7 @@ from workflows.purchase_activity_types import (
     REFUND_PURCHASE,
     REFUND_REFUSED,
     REVERSAL_REFUSED,
+    CancelPaymentInput,
     ChargeOutcome,
     CompletePurchaseInput,
     CreditOutcome,
@@ -55,6 +61,7 @@ from workflows.purchase_activity_types import (
     RefundOutcome,
     RefundPurchaseInput,
     StatusOutcome,
+    cancel_key,
     charge_key,
     credit_key,
     invoice_key,
@@ -85,6 +92,7 @@ class PurchaseActivities:
             self.complete,
             self.fail,
             self.refund,
+            self.cancel_waiting_payment,
         ]
 
     @activity.defn(name=MARK_PROCESSING)
@@ -110,6 +118,9 @@ class PurchaseActivities:
                     amount=purchase.total_amount,
                     currency=purchase.currency,
                     description=purchase.description,
+                    organization_id=purchase.organization_id,
+                    reference=ref,
+                    off_session=purchase.purchase_type != "one_time",
                 )
         except PaymentDeclined as declined:
             raise ApplicationError(
@@ -122,8 +133,22 @@ class PurchaseActivities:
             raise ApplicationError(
                 str(invalid), type=INVALID_PAYMENT_REQUEST, non_retryable=True
             ) from invalid
+        except PaymentRequiresAction as waiting:
+            await self._record_waiting(purchase, waiting)
+            action = PaymentAction(
+                payment_reference=waiting.payment_reference,
+                client_secret=waiting.client_secret,
+                action_url=waiting.action_url,
+            )
+            raise ApplicationError(
+                str(waiting), action.model_dump(), type=PAYMENT_REQUIRES_ACTION, non_retryable=True
+            ) from waiting
         # GatewayTimeout is left to propagate: the retry uses the same key and charges once.
         async with self._session_maker() as session, session.begin():
+            # A payment that waited for the customer is no longer waiting.
+            await resolve_payment_action(
+                session, purchase.organization_id, charge.charge_reference, "succeeded"
+            )
             if await purchases.record_charge(
                 session, ref, charge.charge_reference, organization_id=purchase.organization_id
             ):
@@ -141,6 +166,49 @@ class PurchaseActivities:
         return ChargeOutcome(
             charge_reference=charge.charge_reference, amount=charge.amount, currency=charge.currency
         )
+
+    @activity.defn(name=CANCEL_WAITING_PAYMENT)
+    async def cancel_waiting_payment(self, request: CancelPaymentInput) -> bool:
+        """Call off a payment the customer did not complete, so it can never be captured later
+        without its tokens. False: it succeeded meanwhile (the charge's key answers it)."""
+        purchase = request.purchase
+        cancelled = True
+        if isinstance(self._gateway, CancellablePayments):
+            async with heartbeating():
+                cancelled = await self._gateway.cancel_payment(
+                    payment_reference=request.payment_reference,
+                    idempotency_key=cancel_key(purchase.purchase_reference_id),
+                )
+        if cancelled:
+            async with self._session_maker() as session, session.begin():
+                await resolve_payment_action(
+                    session, purchase.organization_id, request.payment_reference, "canceled"
+                )
+        return cancelled
+
+    async def _record_waiting(
+        self, purchase: PurchaseInput, waiting: PaymentRequiresAction
+    ) -> None:
+        """The payment waits for the customer: kept with the workflow to signal, audited once."""
+        async with self._session_maker() as session, session.begin():
+            if await record_payment_action(
+                session,
+                organization_id=purchase.organization_id,
+                payment_intent_id=waiting.payment_reference,
+                workflow_id=activity.info().workflow_id or "",
+                reference=purchase.purchase_reference_id,
+                client_secret=waiting.client_secret,
+                action_url=waiting.action_url,
+            ):
+                await self._audit(
+                    session,
+                    purchase,
+                    "purchase.requires_action",
+                    after={
+                        "payment_reference": waiting.payment_reference,
+                        "action_url": waiting.action_url,
+                    },
+                )
 
     @activity.defn(name=CREDIT_TOKENS)
     async def credit_tokens(self, purchase: PurchaseInput) -> CreditOutcome:

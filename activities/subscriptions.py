@@ -18,10 +18,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.organization_status import refuse_while_inactive
 from activities.payments.gateway import (
+    CancellablePayments,
+    ChargeResult,
     IdempotencyKeyMismatch,
     InvalidGatewayRequest,
     PaymentDeclined,
     PaymentGateway,
+    PaymentRequiresAction,
 )
 from activities.token_switch import refuse_while_switched_off
 from db import ledger, subscription_periods, subscriptions
@@ -36,8 +39,10 @@ from db.invoices import (
     mark_invoice_paid,
 )
 from db.notifications import Severity, record_event
+from db.stripe_customers import record_payment_action, resolve_payment_action, waiting_actions
 from domain.pricing import Price, price_tokens
 from tokenbill.settings import Settings
+from workflows.payment_action_types import PaymentAction
 from workflows.subscription_activity_types import (
     CHARGE_PERIOD,
     CREDIT_PERIOD,
@@ -161,13 +166,17 @@ class SubscriptionActivities:
         await refuse_while_inactive(
             self._session_maker, bill.organization_id, f"the charge of {reference}"
         )
+        earlier = await self._earlier_payment_completed(bill, reference)
         try:
-            charge = await self._gateway.charge(
+            charge = earlier or await self._gateway.charge(
                 idempotency_key=charge_key(bill.subscription_id, bill.period_start, bill.attempt),
                 payment_method=bill.payment_method,
                 amount=price.total,
                 currency=bill.terms.currency,
                 description=period_description(bill),
+                organization_id=bill.organization_id,
+                reference=reference,
+                off_session=True,
             )
         except PaymentDeclined as declined:
             return ChargeAttempt(
@@ -178,8 +187,29 @@ class SubscriptionActivities:
             return ChargeAttempt(
                 paid=False, decline_code=INVALID_PAYMENT_REQUEST, message=str(invalid), hard=True
             )
+        except PaymentRequiresAction as waiting:
+            # Off-session, the bank wants the customer: dunning goes on while the workflow waits
+            # for them to complete this payment (payment_confirmed), then asks with this key.
+            async with self._session_maker() as session, session.begin():
+                await record_payment_action(
+                    session, organization_id=bill.organization_id,
+                    payment_intent_id=waiting.payment_reference,
+                    workflow_id=activity.info().workflow_id or "", reference=reference,
+                    client_secret=waiting.client_secret, action_url=waiting.action_url,
+                )  # fmt: skip
+            return ChargeAttempt(
+                paid=False, decline_code="authentication_required", hard=False,
+                message=f"{waiting}: the customer must complete the payment",
+                action=PaymentAction(
+                    payment_reference=waiting.payment_reference,
+                    client_secret=waiting.client_secret, action_url=waiting.action_url,
+                ),
+            )  # fmt: skip
         # GatewayTimeout propagates: the retry uses the same key and charges once.
         async with self._session_maker() as session, session.begin():
+            await resolve_payment_action(
+                session, bill.organization_id, charge.charge_reference, "succeeded"
+            )
             await self._ensure_period_purchase(session, bill, price)
             if await subscription_periods.record_charge(
                 session, reference, charge_id=charge.charge_reference,
@@ -194,6 +224,30 @@ class SubscriptionActivities:
                            "payment_method": bill.payment_method},
                 )  # fmt: skip
         return ChargeAttempt(paid=True, charge_reference=charge.charge_reference)
+
+    async def _earlier_payment_completed(
+        self, bill: PeriodBill, reference: str
+    ) -> ChargeResult | None:
+        """Before another attempt, call off the period's payments still waiting for the
+        customer, so no late authentication captures money the period no longer expects; one
+        the customer has completed meanwhile is the period's charge."""
+        if not isinstance(self._gateway, CancellablePayments):
+            return None
+        async with self._session_maker() as session:
+            waiting = await waiting_actions(session, bill.organization_id, reference)
+        for payment in waiting:
+            cancelled = await self._gateway.cancel_payment(
+                payment_reference=payment, idempotency_key=f"{reference}:cancel:{payment}"
+            )
+            if not cancelled:
+                return ChargeResult(
+                    charge_reference=payment, amount=period_price(bill).total,
+                    currency=bill.terms.currency, payment_method=bill.payment_method,
+                    replayed=True,
+                )  # fmt: skip
+            async with self._session_maker() as session, session.begin():
+                await resolve_payment_action(session, bill.organization_id, payment, "canceled")
+        return None
 
     @activity.defn(name=RECORD_FAILED_CHARGE)
     async def record_failed_charge(self, failed: FailedCharge) -> None:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from api.auth.identity_provider import IdentityProvider
+from api.auth.principal_cache import PrincipalCache
 from api.errors import install_error_handlers
 from api.middleware import (
     TOKENS_PREFIX,
@@ -20,6 +21,7 @@ from api.routes import TOKENS, UNPREFIXED
 from api.spending_state import SpendingState
 from api.state import AppState
 from db.session import create_engine, create_session_maker
+from db.spend_pool import create_spend_pool
 from tokenbill.settings import Settings, get_settings
 from tokenbill.workflow_client import WorkflowClient
 from web.console import install_console
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        reads = create_spend_pool(settings, size=settings.database_pool_size, name="read")
+        await reads.open(wait=False)
         temporal = WorkflowClient(settings)
         spending = await SpendingState.open(settings, temporal)
         identity_provider = IdentityProvider.from_settings(settings)
@@ -51,13 +55,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             workflows=temporal,
             spending=spending,
             identity_provider=identity_provider,
+            principals=PrincipalCache(settings.principal_cache_ttl.total_seconds()),
+            reads=reads,
         )
         try:
             yield
         finally:
             if identity_provider is not None:
                 await identity_provider.close()
+            app.state.tokenbill.principals.close()
             await spending.close()
+            await reads.close()
             await engine.dispose()
 
     # /docs and /redoc are the console's pages, with their assets served from this app.

@@ -56,3 +56,12 @@ CONFIGURING_INACTIVE_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "organization_inactive: the organization is "
           "deactivated; its users may read but not change its configuration."},
 }  # fmt: skip
+
+
+# The answers of the routes that need a card payment provider (PAYMENT_GATEWAY=stripe).
+PROVIDER_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "payment_provider_not_configured: the payment "
+          "gateway is the sandbox; saved cards and provider records are Stripe's."},
+    503: {"model": ErrorBody, "description": "payment_provider_unavailable: Stripe did not do "
+          "what was asked; nothing changed, try again."},
+}  # fmt: skip

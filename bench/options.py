@@ -3,7 +3,7 @@
 import argparse
 from dataclasses import dataclass
 
-SECTIONS = ("spending", "purchases", "reads", "subscriptions", "scale-out")
+SECTIONS = ("peers", "spending", "holds", "purchases", "reads", "subscriptions", "scale-out")
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,11 @@ def parse_options(argv: list[str] | None, description: str | None = None) -> Opt
     add = parser.add_argument
     add("--only", action="append", choices=SECTIONS,
         help="run this section (repeatable); all sections by default")  # fmt: skip
-    add("--seconds", type=float, default=5.0, help="spending: measured time per mode")
-    add("--concurrency", type=int, default=32, help="spending: concurrent callers")
+    add("--seconds", type=float, default=5.0, help="peers, spending: measured time per mode")
+    add("--concurrency", type=int, default=32, help="peers, spending: concurrent callers")
     add("--batch-size", type=int, default=100, help="spending: spends per batch")
     add("--api-workers", type=int, default=1, help="uvicorn worker processes of the API")
-    add("--wallets", type=int, default=1000, help="spending: wallets of the spread case")
+    add("--wallets", type=int, default=1000, help="peers, spending: wallets of the spread case")
     add("--purchase-seconds", type=float, default=20.0, help="purchases: measured time per mode")
     add("--purchase-concurrency", type=int, default=32, help="purchases: concurrent buyers")
     add("--read-seconds", type=float, default=5.0, help="reads: measured time per route")

@@ -4,7 +4,7 @@ no-op activities, started and awaited through Temporal at the same concurrency."
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
@@ -22,6 +22,7 @@ BASELINE = "3 no-op activities"
 TERMINAL = ("completed", "failed", "refunded")
 WAIT_SECONDS = 30
 WARM_UP = 3.0
+TURNS = 2
 
 
 async def settle(conn: KeepAliveConnection, reference: str, auth: dict[str, str]) -> str:
@@ -85,53 +86,77 @@ def baseline_starters(client: Client, tally: Latencies) -> Caller:
     return work
 
 
-@dataclass(frozen=True)
+@dataclass
 class Mode:
-    rate: float
-    cpu_ms: dict[str, float]  # CPU time per completed workflow, by server
+    """One mode's completed work, time and CPU time per server over its turns."""
+
+    caller: Caller
+    tally: Latencies
+    done: int = 0
+    elapsed: float = 0.0
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed
+
+    @property
+    def cpu_ms(self) -> dict[str, float]:
+        """CPU time per completed workflow, by server."""
+        return {name: 1000 * s / max(self.done, 1) for name, s in self.cpu_seconds.items()}
 
 
-async def measure(
-    stack: BenchStack, concurrency: int, seconds: float, caller: Caller, tally: Latencies
-) -> Mode:
+async def measure_interleaved(
+    stack: BenchStack, concurrency: int, seconds: float, modes: list[Mode]
+) -> None:
+    """Each mode for `seconds` in all, in TURNS turns taken in order (baseline, purchases,
+    baseline, ...), so a machine whose load drifts weighs on both alike; a warm-up before each
+    mode's first turn."""
     groups = stack.process_groups()
-    before: dict[str, float] = {}
+    for turn in range(TURNS):
+        for mode in modes:
+            before: dict[str, float] = {}
 
-    def measuring() -> None:
-        tally.clear()
-        before.update(cpu_seconds(groups))
+            def measuring(
+                mode: Mode = mode, before: dict[str, float] = before, first: bool = turn == 0
+            ) -> None:
+                if first:  # drop what the warm-up recorded
+                    mode.tally.clear()
+                before.update(cpu_seconds(groups))
 
-    warm_up = min(WARM_UP, seconds)
-    done, elapsed = await closed_loop(concurrency, seconds, caller, warm_up, measuring)
-    used = spent(before, cpu_seconds(groups))
-    return Mode(done / elapsed, {name: 1000 * s / max(done, 1) for name, s in used.items()})
+            warm_up = min(WARM_UP, seconds) if turn == 0 else 0.0
+            done, elapsed = await closed_loop(
+                concurrency, seconds / TURNS, mode.caller, warm_up, measuring
+            )
+            mode.done += done
+            mode.elapsed += elapsed
+            for name, used in spent(before, cpu_seconds(groups)).items():
+                mode.cpu_seconds[name] = mode.cpu_seconds.get(name, 0.0) + used
 
 
 async def run(stack: BenchStack, options: Options) -> SectionResult:
     concurrency = options.purchase_concurrency
-    print(f"purchases: {concurrency} buyers, {options.purchase_seconds:g}s per mode", flush=True)
+    print(f"purchases: {concurrency} buyers, {options.purchase_seconds:g}s per mode in {TURNS} "
+          "interleaved turns", flush=True)  # fmt: skip
     settings = stack.settings
     buyers = await prepare_buyers(settings, "Buyer", concurrency)
     package = await create_package(settings, "Bench Pack")
     assert settings.temporal_address is not None
     client = await Client.connect(settings.temporal_address, data_converter=DATA_CONVERTER)
     base, bought = Latencies.empty(), Latencies.empty()
-    baseline = await measure(
-        stack, concurrency, options.purchase_seconds, baseline_starters(client, base), base
-    )
-    base_rate = baseline.rate
-    print(f"  {BASELINE:<30} {base_rate:>8.1f}/s p50 {base.ms(0.5):.0f} ms", flush=True)
-    purchase = await measure(
-        stack, concurrency, options.purchase_seconds,
-        http_buyers([stack.api_port], buyers, package, bought), bought,
-    )  # fmt: skip
-    rate = purchase.rate
-    print(f"  {'purchase over HTTP':<30} {rate:>8.1f}/s p50 {bought.ms(0.5):.0f} ms", flush=True)
+    baseline = Mode(baseline_starters(client, base), base)
+    purchase = Mode(http_buyers([stack.api_port], buyers, package, bought), bought)
+    await measure_interleaved(stack, concurrency, options.purchase_seconds, [baseline, purchase])
+    base_rate, rate = baseline.rate, purchase.rate
+    for name, mode in ((BASELINE, baseline), ("purchase over HTTP", purchase)):
+        print(f"  {name:<30} {mode.rate:>8.1f}/s p50 {mode.tally.ms(0.5):.0f} ms "
+              f"p99 {mode.tally.ms(0.99):.0f} ms", flush=True)  # fmt: skip
     figures = [
-        Figure(SECTION, "throughput", rate, "purchases/s", BASELINE, base_rate, Goal(0.8)),
+        Figure(SECTION, "throughput", rate, "purchases/s", BASELINE, base_rate, Goal(0.9)),
         Figure(SECTION, "p50 latency", bought.ms(0.5), "ms", BASELINE, base.ms(0.5),
                Goal(1.5, at_least=False)),
-        Figure(SECTION, "p99 latency", bought.ms(0.99), "ms", BASELINE, base.ms(0.99)),
+        Figure(SECTION, "p99 latency", bought.ms(0.99), "ms", BASELINE, base.ms(0.99),
+               Goal(1.5, at_least=False)),
     ]  # fmt: skip
     facts: dict[str, float] = {
         "purchases measured": len(bought.seconds),
@@ -141,6 +166,9 @@ async def run(stack: BenchStack, options: Options) -> SectionResult:
         "purchase rate": rate,
         "baseline rate": base_rate,
     }
+    for label, tally in (("purchase", bought), ("baseline", base)):
+        for fraction in (0.9, 0.95, 1.0):
+            facts[f"{label} p{fraction * 100:g} ms"] = tally.ms(fraction)
     for server, ms in purchase.cpu_ms.items():
         facts[f"CPU ms per purchase: {server}"] = ms
     for server, ms in baseline.cpu_ms.items():

@@ -1,5 +1,6 @@
 """Runs the chosen sections against one stack, in an order that lets later sections use earlier
-figures (the subscription wave is set against the purchase rate)."""
+figures (the subscription wave is set against the purchase rate), then the goals that set one
+section's figure against another's (bench/goals.py)."""
 
 import asyncio
 import os
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import consume, purchases, reads, scaleout, subscriptions
+from bench import consume, goals, holds, peers, purchases, reads, scaleout, subscriptions
 from bench.figures import SectionResult
 from bench.options import Options
 from bench.report import table, write
@@ -18,8 +19,12 @@ from bench.stack import BenchStack, StackOptions
 
 async def run_sections(stack: BenchStack, options: Options) -> dict[str, SectionResult]:
     results: dict[str, SectionResult] = {}
+    if "peers" in options.only:  # first: later sections' goals are set against its rates
+        results["peers"] = await peers.run(stack, options)
     if "spending" in options.only:
         results["spending"] = await consume.run(stack, options)
+    if "holds" in options.only:
+        results["holds"] = await holds.run(stack, options)
     if "purchases" in options.only or "subscriptions" in options.only:
         results["purchases"] = await purchases.run(stack, options)
     if "reads" in options.only:
@@ -31,6 +36,11 @@ async def run_sections(stack: BenchStack, options: Options) -> dict[str, Section
         )
     if "scale-out" in options.only:  # last: the processes it adds stay until the end
         results["scale-out"] = await scaleout.run(stack, options)
+    across, missing = goals.evaluate(results, goals.cross_goals(options))
+    if across.figures:
+        results[goals.SECTION] = across
+    for name in missing:
+        print(f"goal not measured in this run (its sections did not both run): {name}")
     return results
 
 

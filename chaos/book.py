@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from chaos.holds_book import HoldAnswers
+
 
 @dataclass(frozen=True)
 class OrgPlan:
@@ -24,6 +26,7 @@ class Book:
     subscriptions: dict[int, int] = field(default_factory=dict)  # id -> organization
     topup_policies: dict[int, Decimal] = field(default_factory=dict)  # organization -> threshold
     unanswered: list[str] = field(default_factory=list)
+    holds: HoldAnswers = field(default_factory=HoldAnswers)
 
     def spend_answered(
         self, organization_id: int, key: str, amount: Decimal, refusal: str | None

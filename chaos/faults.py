@@ -39,15 +39,16 @@ class FaultLog:
         return [f.at for f in self.faults if f.kind == WORKER_KILL]
 
     def add_gateway_faults(self, worker_logs: list[Path]) -> None:
-        """The sandbox's own log lines of the faults it injected, in every worker incarnation."""
+        """The gateway's own log lines of the faults it injected: the sandbox's in every worker
+        incarnation, or the Stripe stand-in's."""
         for path in worker_logs:
             for line in path.read_text(errors="replace").splitlines():
-                if '"sandbox_fault"' not in line:
+                if '"sandbox_fault"' not in line and '"standin_fault"' not in line:
                     continue
                 entry = json.loads(line)
                 self.faults.append(
                     Fault(
-                        entry["sandbox_fault"],
+                        entry.get("sandbox_fault") or entry["standin_fault"],
                         datetime.fromisoformat(entry["time"]),
                         f"{entry['operation']} {entry['idempotency_key']}",
                     )

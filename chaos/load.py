@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from chaos.book import Book, OrgPlan
+from chaos.cards import CARDS, ChaosCards
 from chaos.client import GaveUp, ResilientClient
 
 PURCHASE_PAUSE = {"buyer": (1.0, 3.0), "topup": (30.0, 60.0), "drained": (4.0, 8.0)}
@@ -24,6 +25,7 @@ class Traffic:
     book: Book
     rng: random.Random
     stop: asyncio.Event
+    cards: ChaosCards = CARDS["sandbox"]
 
 
 async def drive(traffic: Traffic) -> None:
@@ -52,7 +54,7 @@ async def buy(traffic: Traffic, plan: OrgPlan) -> None:
         body = {
             "organization_id": plan.organization_id,
             "package_id": traffic.package_id,
-            "payment_method": "pm_card_declined" if declined else "pm_card_ok",
+            "payment_method": traffic.cards.declined if declined else traffic.cards.ok,
         }
         try:
             answer = await traffic.client.send(

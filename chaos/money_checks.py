@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chaos.book import Book
+from chaos.gateway_book import SANDBOX_BOOK, GatewayBook
 from chaos.verdict import Verdict
 
 TERMINAL_ACTIONS = ("purchase.complete", "purchase.fail", "purchase.refund")
@@ -16,9 +17,9 @@ SELECT p.purchase_reference_id AS ref, p.purchase_type, p.status, p.total_amount
        p.token_quantity, c.status AS charge_status, c.amount AS charged,
        r.status AS refund_status, cr.amount AS credited, rv.id AS reversal
   FROM token_purchases p
-  LEFT JOIN payment_gateway_operations c
+  LEFT JOIN {book} c
          ON c.idempotency_key = 'purchase:' || p.purchase_reference_id || '\\:charge'
-  LEFT JOIN payment_gateway_operations r
+  LEFT JOIN {book} r
          ON r.idempotency_key = 'purchase:' || p.purchase_reference_id || '\\:refund'
   LEFT JOIN ledger_transactions cr
          ON cr.idempotency_key = 'purchase:' || p.purchase_reference_id || '\\:credit'
@@ -27,7 +28,7 @@ SELECT p.purchase_reference_id AS ref, p.purchase_type, p.status, p.total_amount
  WHERE p.purchase_type <> 'subscription'
 """
 ORPHAN_PURCHASE_MONEY_SQL = """
-SELECT idempotency_key FROM payment_gateway_operations g
+SELECT idempotency_key FROM {book} g
  WHERE g.idempotency_key LIKE 'purchase:%' AND g.operation = 'charge'
    AND NOT EXISTS (SELECT 1 FROM token_purchases p
                     WHERE g.idempotency_key = 'purchase:' || p.purchase_reference_id || '\\:charge')
@@ -41,7 +42,7 @@ SUBSCRIPTION_PERIODS_SQL = """
 WITH charges AS (
   SELECT regexp_replace(idempotency_key, '\\:charge(:[0-9]+)?$', '') AS period,
          count(*) FILTER (WHERE status = 'succeeded') AS paid, count(*) AS attempts
-    FROM payment_gateway_operations
+    FROM {book} g
    WHERE operation = 'charge' AND idempotency_key LIKE 'subscription:%'
    GROUP BY 1),
 credits AS (
@@ -97,9 +98,11 @@ async def purchases_finished_once(session: AsyncSession, book: Book) -> Verdict:
     return verdict
 
 
-async def charges_paired_with_tokens(session: AsyncSession) -> Verdict:
+async def charges_paired_with_tokens(
+    session: AsyncSession, gateway: GatewayBook = SANDBOX_BOOK
+) -> Verdict:
     verdict = Verdict("no charge without its tokens, no tokens without their charge")
-    purchases = list(await session.execute(text(PURCHASE_PAIRS_SQL)))
+    purchases = list(await session.execute(text(gateway.sql(PURCHASE_PAIRS_SQL)), gateway.params()))
     for p in purchases:
         money = p.charge_status == "succeeded" and p.refund_status != "succeeded"
         tokens = p.credited is not None and p.reversal is None
@@ -115,9 +118,12 @@ async def charges_paired_with_tokens(session: AsyncSession) -> Verdict:
             verdict.violations.append(f"{where}: completed without money and tokens kept")
         if p.status == "refunded" and (money or tokens):
             verdict.violations.append(f"{where}: refunded but money or tokens kept")
-    for orphan in await session.scalars(text(ORPHAN_PURCHASE_MONEY_SQL)):
+    orphans = await session.scalars(text(gateway.sql(ORPHAN_PURCHASE_MONEY_SQL)), gateway.params())
+    for orphan in orphans:
         verdict.violations.append(f"{orphan} belongs to no purchase")
-    periods = list(await session.execute(text(SUBSCRIPTION_PERIODS_SQL)))
+    periods = list(
+        await session.execute(text(gateway.sql(SUBSCRIPTION_PERIODS_SQL)), gateway.params())
+    )
     for period in periods:
         if period.paid >= 1 and period.credited is None:
             verdict.violations.append(f"{period.period}: charge without its tokens")
@@ -132,9 +138,12 @@ async def charges_paired_with_tokens(session: AsyncSession) -> Verdict:
     return verdict
 
 
-async def one_charge_per_business_key(session: AsyncSession) -> Verdict:
+async def one_charge_per_business_key(
+    session: AsyncSession, gateway: GatewayBook = SANDBOX_BOOK
+) -> Verdict:
     verdict = Verdict("no duplicate charge at the gateway for one business key")
-    for period in await session.execute(text(SUBSCRIPTION_PERIODS_SQL)):
+    periods = await session.execute(text(gateway.sql(SUBSCRIPTION_PERIODS_SQL)), gateway.params())
+    for period in periods:
         if period.paid > 1:
             verdict.violations.append(f"{period.period}: charged {period.paid} times")
     shared = await session.execute(
@@ -157,10 +166,12 @@ async def one_charge_per_business_key(session: AsyncSession) -> Verdict:
     counts = (
         await session.execute(
             text(
-                "SELECT count(*) AS keys, count(*) FILTER (WHERE attempts > 1) AS repeated, "
-                "coalesce(sum(attempts), 0) AS calls FROM payment_gateway_operations "
-                "WHERE operation = 'charge'"
-            )
+                gateway.sql(
+                    "SELECT count(*) AS keys, count(*) FILTER (WHERE attempts > 1) AS repeated, "
+                    "coalesce(sum(attempts), 0) AS calls FROM {book} g WHERE operation = 'charge'"
+                )
+            ),
+            gateway.params(),
         )
     ).one()
     verdict.looked_at = (
@@ -177,7 +188,11 @@ async def spends_applied_as_answered(session: AsyncSession, book: Book) -> Verdi
         f"({dict(Counter(book.refused_spends.values()))})",
     )
     rows = await session.execute(
-        text("SELECT idempotency_key, amount FROM ledger_transactions WHERE kind = 'consumption'")
+        # Hold captures are consumption too; chaos/holds_checks.py checks them.
+        text(
+            "SELECT idempotency_key, amount FROM ledger_transactions WHERE kind = 'consumption' "
+            "AND idempotency_key NOT LIKE 'hold:%'"
+        )
     )
     booked = {r.idempotency_key: r.amount for r in rows}
     for (org, key), amount in book.spends.items():

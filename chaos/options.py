@@ -20,6 +20,7 @@ class Options:
     workers: int
     summary: Path | None
     keep: bool
+    gateway: str = "sandbox"
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -64,6 +65,13 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--work-dir", type=Path, help="servers' data and logs (default: temp)")
     parser.add_argument("--summary", type=Path, help="also write the outcome here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the work dir after a pass")
+    parser.add_argument(
+        "--gateway",
+        choices=("sandbox", "stripe"),
+        default="sandbox",
+        help="the payment gateway: the sandbox, or Stripe's SDK against the local stand-in "
+        "(whose 5xx and lost answers are the gateway faults)",
+    )
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.organizations < 3:
         parser.error("the run needs a positive duration and at least 3 organizations")
@@ -86,4 +94,5 @@ def parse(argv: list[str] | None = None) -> Options:
         workers=args.workers,
         summary=args.summary,
         keep=args.keep,
+        gateway=args.gateway,
     )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth.jwt_tokens import issue_token
 from chaos.book import Book, OrgPlan
+from chaos.cards import CARDS, ChaosCards
 from chaos.client import ResilientClient
 from db.api_keys import create_api_key
 from db.audit import Actor
@@ -77,6 +78,7 @@ async def arrange(
     packages: dict[str, int],
     book: Book,
     webhook_url: str,
+    cards: ChaosCards = CARDS["sandbox"],
 ) -> None:
     """Webhooks for everyone, subscriptions, auto top-up policies."""
     for number, plan in enumerate(plans):
@@ -91,7 +93,7 @@ async def arrange(
         # Buyers subscribe; so does the first drained organization, on a declining card. Top-up
         # organizations do not: their tokens come from automatic top-ups.
         if plan.role == "buyer" or number == 2:
-            card = "pm_card_declined" if plan.role == "drained" else "pm_card_ok"
+            card = cards.declined if plan.role == "drained" else cards.ok
             body = {
                 "organization_id": plan.organization_id,
                 "package_id": packages["pack"],
@@ -116,7 +118,7 @@ async def arrange(
                 body={
                     "threshold": str(plan.topup_threshold),
                     "package_id": packages["topup"],
-                    "payment_method": "pm_card_ok",
+                    "payment_method": cards.ok,
                     # The highest caps a policy may ask for: the run is about money, not caps.
                     "max_topups_per_day": 50,
                     "max_monthly_spend": "100000.00",

@@ -16,8 +16,12 @@ from temporalio.client import Client
 
 from chaos.book import Book
 from chaos.book_checks import books_balanced, reconciliation_clean
+from chaos.cards import CARDS
 from chaos.client import ClientStats, ResilientClient
 from chaos.faults import EVERY_KIND, FaultLog, FaultPlan, inject_faults
+from chaos.gateway_book import SANDBOX_BOOK, GatewayBook, stripe_book
+from chaos.holds_checks import holds_settled_as_answered
+from chaos.holds_traffic import hold_traffic
 from chaos.load import Traffic, drive
 from chaos.money_checks import (
     charges_paired_with_tokens,
@@ -28,6 +32,7 @@ from chaos.money_checks import (
 from chaos.notification_checks import crossings_recorded, notifications_delivered
 from chaos.options import Options, parse
 from chaos.population import arrange, create_people
+from chaos.provider_checks import one_provider_charge_per_key, provider_agrees_with_engine
 from chaos.report import print_faults, print_stalls, print_traffic, print_verdicts
 from chaos.settle import Settled, cancel_subscriptions, settle
 from chaos.stack import JWT_SECRET, ChaosStack, GatewayFaultRates
@@ -51,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         external_database_url=options.database_url,
         api_count=options.apis,
         worker_count=options.workers,
+        gateway=options.gateway,
     )
     where = f"database on {options.database_url}" if options.database_url else "own PostgreSQL"
     print(
         f"chaos: seed {options.seed}, {options.duration:.0f}s of traffic, {options.apis} API "
-        f"and {options.workers} worker processes, {where}, work dir {work_dir}"
+        f"and {options.workers} worker processes, {where}, {options.gateway} gateway, "
+        f"work dir {work_dir}"
     )
     try:
         stack.start()
@@ -92,12 +99,15 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
     stats, book, log = ClientStats(), Book(), FaultLog()
     client = ResilientClient(stack.api_urls, stats)
     try:
-        await arrange(client, plans, packages, book, sink.url)
+        cards = CARDS[options.gateway]
+        await arrange(client, plans, packages, book, sink.url, cards)
         stop = asyncio.Event()
         plan = FaultPlan(options.duration, options.worker_kill_every)
-        traffic = Traffic(client, plans, api_key, packages["pack"], book, rng, stop)
+        traffic = Traffic(client, plans, api_key, packages["pack"], book, rng, stop, cards)
         running = asyncio.gather(
-            drive(traffic), inject_faults(stack, plan, log, random.Random(options.seed + 2), stop)
+            drive(traffic),
+            hold_traffic(traffic, book.holds),
+            inject_faults(stack, plan, log, random.Random(options.seed + 2), stop),
         )
         await asyncio.sleep(options.duration)
         stop.set()
@@ -109,7 +119,7 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
     finally:
         await client.close()
         await sink.stop()
-    log.add_gateway_faults(stack.worker_logs())
+    log.add_gateway_faults(stack.gateway_fault_logs())
     injected = Verdict("faults of every kind were injected", str(dict(log.counts())))
     injected.violations = [
         f"no {kind} was injected" for kind in EVERY_KIND if not log.counts()[kind]
@@ -136,7 +146,11 @@ async def conclude(
         session_maker = create_session_maker(engine)
         settled = await settle(session_maker, temporal, options.settle_timeout)
         verdicts = [settled_verdict(settled)]
-        verdicts += await run_checks(session_maker, settings, book, settled)
+        gateway = SANDBOX_BOOK
+        if stack.stripe is not None:
+            gateway = await stripe_book(stack.stripe.url, stack.stripe.api_key)
+            verdicts.append(one_provider_charge_per_key(gateway))
+        verdicts += await run_checks(session_maker, settings, book, settled, gateway)
         async with session_maker() as session:
             stalls = await read_stalls(session, temporal, kills, traffic_end, sticky)
         verdicts.append(stall_verdict(stalls, sticky))
@@ -153,20 +167,23 @@ def settled_verdict(settled: Settled) -> Verdict:
 
 async def run_checks(
     session_maker: async_sessionmaker[AsyncSession], settings: Settings, book: Book,
-    settled: Settled,
+    settled: Settled, gateway: GatewayBook = SANDBOX_BOOK,
 ) -> list[Verdict]:  # fmt: skip
     low, critical = settings.token_low_balance_threshold, settings.token_critical_balance_threshold
     async with session_maker() as session, session.begin():
         await use_one_snapshot(session)
         checks: list[Awaitable[Verdict | list[Verdict]]] = [
             purchases_finished_once(session, book),
-            charges_paired_with_tokens(session),
-            one_charge_per_business_key(session),
+            charges_paired_with_tokens(session, gateway),
+            one_charge_per_business_key(session, gateway),
             spends_applied_as_answered(session, book),
+            holds_settled_as_answered(session, book.holds),
             books_balanced(session),
             crossings_recorded(session, low, critical),
             notifications_delivered(session),
         ]
+        if gateway.records is not None:
+            checks.append(provider_agrees_with_engine(session, gateway))
         verdicts = [v for check in checks for v in await guarded(check)]
     async with session_maker() as session:
         verdicts += await guarded(reconciliation_clean(session, settled.reconciliation_workflow))

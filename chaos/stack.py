@@ -13,6 +13,8 @@ from db.migrate import upgrade_to_head
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.ports import free_port
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
+from tokenbill.devstack.stripe_standin.faults import StandinFaults
+from tokenbill.devstack.stripe_standin.process import STANDIN_API_KEY, StandinProcess
 from tokenbill.devstack.temporal import LocalTemporal
 from workflows.balance_check_types import (
     CHECK_AUTO_TOPUP_TRIGGERS_JOB,
@@ -33,6 +35,9 @@ SAFETY_NETS = (
     SEND_SUBSCRIPTION_RENEWAL_REMINDERS_JOB,
 )  # fmt: skip
 JOBS_OFF = json.dumps(dict.fromkeys(SAFETY_NETS, "0 0 1 1 *"))
+# With --gateway stripe: the client gives up after 2 s; a lost answer hangs for 4 s.
+STRIPE_CLIENT_TIMEOUT = "PT2S"
+STANDIN_HANG_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ class ChaosStack:
     external_database_url: str | None = None
     api_count: int = 1
     worker_count: int = 1
+    gateway: str = "sandbox"
+    stripe: StandinProcess | None = field(init=False, default=None)
     database: ChaosDatabase = field(init=False)
     temporal: LocalTemporal = field(init=False)
     apis: list[ChaosProcess] = field(init=False)
@@ -93,6 +100,19 @@ class ChaosStack:
         )
         self.temporal = LocalTemporal(log_path=self.work_dir / "logs" / "temporal.log")
         self.api_ports = [free_port() for _ in range(self.api_count)]
+        if self.gateway == "stripe":
+            # "Stripe" itself is never killed; its 5xx and lost answers are the gateway faults.
+            self.stripe = StandinProcess(
+                free_port(),
+                self.work_dir / "logs" / "stripe-standin.log",
+                StandinFaults(
+                    error_rate=self.faults.fault_rate,
+                    lost_answer_rate=self.faults.lost_response_rate,
+                    hang_seconds=STANDIN_HANG_SECONDS,
+                    seed=self.faults.seed,
+                    log_path=self.work_dir / "logs" / "stripe-faults.jsonl",
+                ),
+            )
 
     @property
     def api_urls(self) -> list[str]:
@@ -102,6 +122,8 @@ class ChaosStack:
         self.database.start()
         upgrade_to_head(self.database.url)
         self.temporal.start()
+        if self.stripe is not None:
+            self.stripe.start()
         env = self.environment()
         logs = self.work_dir / "logs"
         self.apis = [
@@ -133,9 +155,19 @@ class ChaosStack:
     def worker_logs(self) -> list[Path]:
         return [log for worker in self.workers for log in worker.logs()]
 
+    def gateway_fault_logs(self) -> list[Path]:
+        """Where the gateway wrote the faults it injected: the sandbox in each worker's log, the
+        Stripe stand-in in a log of its own."""
+        if self.stripe is not None and self.stripe.faults.log_path is not None:
+            path = self.stripe.faults.log_path
+            return [path] if path.exists() else []
+        return self.worker_logs()
+
     def stop(self) -> None:
         for process in (*self.apis, *self.workers):
             process.stop()
+        if self.stripe is not None:
+            self.stripe.stop()
         self.temporal.stop()
         self.database.stop()
 
@@ -172,4 +204,11 @@ class ChaosStack:
             WEBHOOK_ALLOW_PRIVATE_ADDRESSES="true",
             WORKER_GRACEFUL_SHUTDOWN="PT2S",
         )
+        if self.stripe is not None:
+            env.update(
+                PAYMENT_GATEWAY="stripe",
+                STRIPE_SECRET_KEY=STANDIN_API_KEY,
+                STRIPE_API_BASE=self.stripe.url,
+                STRIPE_TIMEOUT=STRIPE_CLIENT_TIMEOUT,
+            )
         return env

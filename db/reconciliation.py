@@ -1,6 +1,8 @@
-"""Reconciliation: every wallet's cached balance against the sum of its ledger entries and of its
-lots' remainders, and every ledger transaction against zero. Disagreements are recorded in
-reconciliation_mismatches and reported; nothing here changes the books."""
+"""Reconciliation: every wallet's cached balance against the sum of its ledger entries, its held
+tokens against its held account's entries and its active holds, its balance and held tokens
+together against its lots' remainders, and every ledger transaction against zero.
+Disagreements are recorded in reconciliation_mismatches and reported; nothing here changes the
+books."""
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -13,16 +15,21 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
+    LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
     OrganizationTokenWallet,
     ReconciliationMismatch,
     ReconciliationRun,
+    TokenHold,
     TokenLot,
 )
 from db.notifications import record_event
 
-MismatchKind = Literal["balance_vs_entries", "balance_vs_lots", "unbalanced_transaction"]
+MismatchKind = Literal[
+    "balance_vs_entries", "balance_vs_lots", "unbalanced_transaction", "held_vs_entries",
+    "held_vs_holds",
+]  # fmt: skip
 MISMATCHES_FOUND = "reconciliation.mismatches_found"
 NOTIFIED_MISMATCHES = 20
 
@@ -76,27 +83,47 @@ async def check_wallets(session: AsyncSession, wallet_ids: Sequence[int]) -> Bat
     lots = select(func.sum(lot.remaining_amount)).where(
         lot.organization_id == wallet.organization_id, lot.wallet_id == wallet.id
     )
+    # The organization's held account (`held:org-<id>`, migration 0019) and its active holds.
+    held_entries = (
+        select(func.sum(entry.amount))
+        .join(LedgerAccount, LedgerAccount.id == entry.account_id)
+        .where(
+            entry.organization_id == wallet.organization_id,
+            LedgerAccount.code == func.concat("held:org-", wallet.organization_id),
+        )
+    )
+    holds = select(func.sum(TokenHold.amount)).where(
+        TokenHold.organization_id == wallet.organization_id, TokenHold.status == "active"
+    )
     wallets = await session.execute(
         select(
             wallet.id,
             wallet.organization_id,
             wallet.current_balance,
+            wallet.held_balance,
             func.coalesce(entries.scalar_subquery(), 0),
             func.coalesce(lots.scalar_subquery(), 0),
+            func.coalesce(held_entries.scalar_subquery(), 0),
+            func.coalesce(holds.scalar_subquery(), 0),
         )
         .where(wallet.id.in_(ids))
         .order_by(wallet.id)
     )
-    for wallet_id, organization_id, balance, entries_sum, lots_sum in wallets:
+    for row in wallets:
+        wallet_id, organization_id, balance, held = row[:4]
+        entries_sum, lots_sum, held_sum, holds_sum = row[4:]
         subject = f"wallet:{wallet_id}"
-        checks: tuple[tuple[MismatchKind, Decimal], ...] = (
-            ("balance_vs_entries", entries_sum),
-            ("balance_vs_lots", lots_sum),
+        # (kind, what the books say, what the wallet caches): the lots hold the held tokens too.
+        checks: tuple[tuple[MismatchKind, Decimal, Decimal], ...] = (
+            ("balance_vs_entries", entries_sum, balance),
+            ("balance_vs_lots", lots_sum, balance + held),
+            ("held_vs_entries", held_sum, held),
+            ("held_vs_holds", holds_sum, held),
         )
-        for kind, expected in checks:
-            if expected != balance:
+        for kind, expected, actual in checks:
+            if expected != actual:
                 mismatches.append(
-                    Mismatch(kind, subject, wallet_id, organization_id, None, expected, balance)
+                    Mismatch(kind, subject, wallet_id, organization_id, None, expected, actual)
                 )
     checked = await session.scalar(
         select(func.count()).select_from(movement).where(movement.wallet_id.in_(ids))

@@ -10,9 +10,12 @@ from tokenbill.settings import Settings, to_libpq_url
 SpendPool = AsyncConnectionPool[AsyncConnection[tuple[object, ...]]]
 
 
-def create_spend_pool(settings: Settings, *, size: int | None = None) -> SpendPool:
+def create_spend_pool(
+    settings: Settings, *, size: int | None = None, name: str = "spend"
+) -> SpendPool:
     """A pool not yet opened (open it with `await pool.open()`); connections are made lazily
-    in the background, so the API starts while the database is down."""
+    in the background, so the API starts while the database is down. The point reads (GET
+    wallet, GET purchase) have a pool of the same kind, named `read`."""
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set (tokenbill dev starts a local database)")
     size = size or settings.spend_pool_size
@@ -23,5 +26,5 @@ def create_spend_pool(settings: Settings, *, size: int | None = None) -> SpendPo
         kwargs={"autocommit": True, **app_role_connect_args(settings)},
         open=False,
         timeout=10.0,
-        name="spend",
+        name=name,
     )

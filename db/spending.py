@@ -1,5 +1,6 @@
-"""Spending tokens: one call of the `ledger_spend` database function per spend, or one call of
-`ledger_spend_batch` per batch (migration 0005), on a plain psycopg connection.
+"""Spending tokens: one call of the `ledger_spend_limited` database function per spend, or one
+call of `ledger_spend_batch_limited` per batch (migration 0020: they judge the organization's
+spend limits and call `ledger_spend` / `ledger_spend_batch`), on a plain psycopg connection.
 
 This is the hottest path of the system, so it skips the ORM. The connection is in autocommit
 mode: the one statement is the whole transaction (the deferred balance check runs at its end),
@@ -16,7 +17,7 @@ from psycopg import AsyncConnection
 
 SpendStatus = Literal[
     "applied", "replayed", "insufficient_balance", "organization_not_found",
-    "organization_inactive", "idempotency_key_reused",
+    "organization_inactive", "idempotency_key_reused", "spend_limit_reached",
 ]  # fmt: skip
 SUCCEEDED: frozenset[str] = frozenset({"applied", "replayed"})
 
@@ -28,6 +29,8 @@ class SpendRequest:
     idempotency_key: str
     reason: str
     reference: str | None = None
+    api_key_id: int | None = None
+    """The API key that spends (its limits apply as well as the organization's); None for a user."""
 
     @property
     def ledger_key(self) -> str:
@@ -58,6 +61,19 @@ class SpendContext:
 
 
 @dataclass(frozen=True)
+class LimitReached:
+    """The hard spend limit a refused spend would have crossed, and when its period ends."""
+
+    limit_id: int
+    scope: str
+    api_key_id: int | None
+    period: str
+    cap: Decimal
+    used: Decimal
+    resets_at: datetime
+
+
+@dataclass(frozen=True)
 class SpendOutcome:
     """What became of one spend: on success the transaction and the balance after it; when
     refused for balance, the balance now. `events` counts the outbox rows it recorded."""
@@ -70,6 +86,7 @@ class SpendOutcome:
     balance: Decimal | None
     created_at: datetime | None
     events: int
+    limit: LimitReached | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -80,13 +97,18 @@ def consume_ledger_key(organization_id: int, idempotency_key: str) -> str:
     return f"consume:{organization_id}:{idempotency_key}"
 
 
+_LIMIT_COLUMNS = (
+    "limit_id, limit_scope, limit_api_key_id, limit_period, limit_cap, limit_used, limit_resets_at"
+)
 SPEND_SQL = (
-    "SELECT status, transaction_id, wallet_id, amount, balance, created_at, events "
-    "FROM ledger_spend(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT status, transaction_id, wallet_id, amount, balance, created_at, events, "
+    f"{_LIMIT_COLUMNS} FROM ledger_spend_limited("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer, %s::timestamptz)"
 )
 SPEND_BATCH_SQL = (
-    "SELECT item, status, transaction_id, wallet_id, amount, balance, created_at, events "
-    "FROM ledger_spend_batch(%s, %s, %s::numeric[], %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT item, status, transaction_id, wallet_id, amount, balance, created_at, events, "
+    f"{_LIMIT_COLUMNS} FROM ledger_spend_batch_limited("
+    "%s, %s, %s::numeric[], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer[], %s::timestamptz)"
 )
 
 
@@ -95,12 +117,14 @@ async def spend(
     request: SpendRequest,
     defaults: AlertDefaults,
     context: SpendContext,
+    at: datetime | None = None,
 ) -> SpendOutcome:
-    """Apply one spend as one statement on an autocommit connection."""
+    """Apply one spend as one statement on an autocommit connection. `at` places the spend in
+    its spend limits' periods (None: the transaction's time; tests choose anchors)."""
     parameters = (
         request.ledger_key, request.organization_id, request.amount, request.reason,
         request.reference, defaults.low, defaults.critical, defaults.auto_topup,
-        *context.parameters(),
+        *context.parameters(), request.api_key_id, at,
     )  # fmt: skip
     cursor = await conn.execute(SPEND_SQL, parameters, prepare=True)
     row = await cursor.fetchone()
@@ -113,19 +137,36 @@ async def spend_batch(
     requests: list[SpendRequest],
     defaults: AlertDefaults,
     context: SpendContext,
+    at: datetime | None = None,
 ) -> list[SpendOutcome]:
     """Apply many spends in one statement (one transaction) on an autocommit connection; the
     outcomes come back in the order of the requests."""
     if not requests:
         return []
-    parameters = (
+    parameters = batch_parameters(requests, defaults, context, at)
+    cursor = await conn.execute(SPEND_BATCH_SQL, parameters, prepare=True)
+    return batch_outcomes(requests, await cursor.fetchall())
+
+
+def batch_parameters(
+    requests: list[SpendRequest],
+    defaults: AlertDefaults,
+    context: SpendContext,
+    at: datetime | None = None,
+) -> tuple[object, ...]:
+    """The parameters of SPEND_BATCH_SQL for these requests."""
+    return (
         [r.ledger_key for r in requests], [r.organization_id for r in requests],
         [r.amount for r in requests], [r.reason for r in requests],
         [r.reference for r in requests], defaults.low, defaults.critical, defaults.auto_topup,
-        *context.parameters(),
+        *context.parameters(), [r.api_key_id for r in requests], at,
     )  # fmt: skip
-    cursor = await conn.execute(SPEND_BATCH_SQL, parameters, prepare=True)
-    rows = await cursor.fetchall()
+
+
+def batch_outcomes(
+    requests: list[SpendRequest], rows: list[tuple[object, ...]]
+) -> list[SpendOutcome]:
+    """SPEND_BATCH_SQL's rows as the outcomes of the requests, in their order."""
     outcomes: list[SpendOutcome | None] = [None] * len(requests)
     for row in rows:
         index = cast(int, row[0]) - 1
@@ -135,7 +176,7 @@ async def spend_batch(
 
 
 def _outcome(organization_id: int, row: tuple[object, ...]) -> SpendOutcome:
-    status, transaction_id, wallet_id, amount, balance, created_at, events = row
+    status, transaction_id, wallet_id, amount, balance, created_at, events = row[:7]
     return SpendOutcome(
         status=cast(SpendStatus, status),
         organization_id=organization_id,
@@ -145,4 +186,16 @@ def _outcome(organization_id: int, row: tuple[object, ...]) -> SpendOutcome:
         balance=cast(Decimal | None, balance),
         created_at=cast(datetime | None, created_at),
         events=cast(int, events),
+        limit=_limit(row[7:]),
     )
+
+
+def _limit(row: tuple[object, ...]) -> LimitReached | None:
+    limit_id, scope, api_key_id, period, cap, used, resets_at = row
+    if limit_id is None:
+        return None
+    return LimitReached(
+        limit_id=cast(int, limit_id), scope=cast(str, scope),
+        api_key_id=cast(int | None, api_key_id), period=cast(str, period),
+        cap=cast(Decimal, cap), used=cast(Decimal, used), resets_at=cast(datetime, resets_at),
+    )  # fmt: skip

@@ -184,14 +184,15 @@ async def closing_balances(
 async def consumed_per_day(
     session: AsyncSession, organization_id: int, since: datetime, until: datetime
 ) -> dict[date, Decimal]:
-    """Tokens consumed (spends, as positive amounts) per UTC day in [since, until)."""
+    """Tokens consumed (spends and hold captures, as positive amounts) per UTC day in
+    [since, until)."""
     history = TokenBalanceHistory
     day = utc_day(history.created_at).label("day")
     rows = await session.execute(
         select(day, func.sum(-history.change_amount).label("used"))
         .where(
             history.organization_id == organization_id,
-            history.change_type == "consumption",
+            history.change_type.in_(("consumption", "hold_capture")),
             history.created_at >= since,
             history.created_at < until,
         )

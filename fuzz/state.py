@@ -10,7 +10,7 @@ MUTABLE_TABLES = (
     "organizations", "users", "api_keys", "organization_token_wallets", "token_lots",
     "token_packages", "token_purchases", "token_subscriptions", "auto_topup_policies",
     "webhook_endpoints", "webhook_deliveries", "invoices", "invoice_lines",
-    "idempotency_records", "payment_gateway_operations",
+    "idempotency_records", "payment_gateway_operations", "spend_limits", "spend_limit_usage",
 )  # fmt: skip
 APPEND_ONLY = {
     "ledger_transactions": "true",

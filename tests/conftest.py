@@ -25,8 +25,10 @@ from workflows.converter import DATA_CONVERTER
 
 _exit_status = 0
 E2E_NAMESPACE = "tokenbill-e2e"
+# The end-to-end stack on the Stripe gateway (the local stand-in): a namespace of its own too.
+E2E_STRIPE_NAMESPACE = "tokenbill-e2e-stripe"
 # The running stack (API and worker as child processes), for tests/e2e and tests/web/browser.
-pytest_plugins = ("tests.running_stack",)
+pytest_plugins = ("tests.running_stack", "tests.payment_gateways")
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +60,9 @@ def database_url(postgres: LocalPostgres | None) -> str:
 def temporal_dev_server(work_dir: Path) -> Iterator[LocalTemporal]:
     # The end-to-end stack gets a namespace of its own: its worker's schedules and singleton
     # workflows (the outbox relay) never meet the in-process workers of the other tests.
-    server = LocalTemporal(log_path=work_dir / "temporal.log", namespaces=(E2E_NAMESPACE,)).start()
+    server = LocalTemporal(
+        log_path=work_dir / "temporal.log", namespaces=(E2E_NAMESPACE, E2E_STRIPE_NAMESPACE)
+    ).start()
     try:
         yield server
     finally:

@@ -22,17 +22,20 @@ from temporalio.client import Client
 
 from db.migrate import upgrade_to_head
 from db.session import create_engine, create_session_maker
-from tests.conftest import E2E_NAMESPACE
+from tests.conftest import E2E_NAMESPACE, E2E_STRIPE_NAMESPACE
 from tokenbill.devstack.databases import drop_database, recreate_database
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.ports import free_port
 from tokenbill.devstack.processes import kill_process, start_process, stop_process
+from tokenbill.devstack.stripe_standin.faults import StandinFaults
+from tokenbill.devstack.stripe_standin.process import StandinProcess
 from tokenbill.devstack.temporal import LocalTemporal
 from tokenbill.settings import Settings
 from workflows.converter import DATA_CONVERTER
 
 TOKENBILL = str(Path(sys.executable).parent / "tokenbill")
 E2E_DATABASE = "tokenbill_e2e"
+E2E_STRIPE_DATABASE = "tokenbill_e2e_stripe"
 
 
 @dataclass
@@ -127,6 +130,81 @@ def running_stack(e2e_settings: Settings, work_dir: Path) -> Iterator[RunningSta
     stack = RunningStack(
         settings=settings.model_copy(
             update={"temporal_task_queue": "tokenbill-e2e", "temporal_namespace": E2E_NAMESPACE}
+        ),
+        api_url=f"http://127.0.0.1:{port}",
+        api=api,
+        worker=worker,
+    )
+    worker.start()
+    api.start()
+    try:
+        wait_until_healthy(stack.api_url)
+        yield stack
+    finally:
+        api.stop()
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def stripe_e2e_settings(settings: Settings, database_url: str) -> Iterator[Settings]:
+    """Settings over a migrated database of the Stripe end-to-end stack's own."""
+    url = recreate_database(database_url, E2E_STRIPE_DATABASE)
+    upgrade_to_head(url)
+    try:
+        yield settings.model_copy(update={"database_url": url})
+    finally:
+        drop_database(database_url, E2E_STRIPE_DATABASE)
+
+
+@pytest.fixture(scope="session")
+async def stripe_stack_session_maker(
+    stripe_e2e_settings: Settings,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(stripe_e2e_settings, pool_size=10)
+    try:
+        yield create_session_maker(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stripe_standin_process(work_dir: Path) -> Iterator[StandinProcess]:
+    """The Stripe stand-in as its own process, as `tokenbill dev` and chaos run it."""
+    standin = StandinProcess(
+        free_port(), work_dir / "e2e-stripe-logs" / "standin.log", StandinFaults(hang_seconds=6)
+    )
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+@pytest.fixture(scope="session")
+def stripe_running_stack(
+    stripe_e2e_settings: Settings, work_dir: Path, stripe_standin_process: StandinProcess
+) -> Iterator[RunningStack]:
+    """The running stack with PAYMENT_GATEWAY=stripe against the stand-in."""
+    settings = stripe_e2e_settings
+    port = free_port()
+    env = stack_environment(settings, port)
+    env.update(
+        TEMPORAL_NAMESPACE=E2E_STRIPE_NAMESPACE,
+        TEMPORAL_TASK_QUEUE="tokenbill-e2e-stripe",
+        PAYMENT_GATEWAY="stripe",
+        STRIPE_SECRET_KEY=stripe_standin_process.api_key,
+        STRIPE_API_BASE=stripe_standin_process.url,
+        STRIPE_TIMEOUT="PT3S",
+    )
+    logs = work_dir / "e2e-stripe-logs"
+    api = StackProcess(["api"], env, logs / "api.log")
+    worker = StackProcess(["worker"], env, logs / "worker.log")
+    stack = RunningStack(
+        settings=settings.model_copy(
+            update={
+                "temporal_task_queue": "tokenbill-e2e-stripe",
+                "temporal_namespace": E2E_STRIPE_NAMESPACE,
+            }
         ),
         api_url=f"http://127.0.0.1:{port}",
         api=api,

@@ -100,3 +100,31 @@ def test_worker_warns_when_webhooks_may_reach_private_addresses(
         warn_about_private_webhooks(Settings(_env_file=None, webhook_allow_private_addresses=True))
 
     assert "WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("key", "base", "refusal"),
+    [
+        ("", "https://api.stripe.com", "STRIPE_SECRET_KEY"),
+        ("sk_live_abc", "http://127.0.0.1:12111", "https"),
+    ],
+)
+def test_stripe_without_a_key_or_a_live_key_over_http_is_refused(key, base, refusal):
+    settings = Settings(
+        _env_file=None, jwt_secret="y" * MIN_JWT_SECRET_BYTES, payment_gateway="stripe",
+        stripe_secret_key=key, stripe_api_base=base,
+    )  # fmt: skip
+    with pytest.raises(UnsafeSettings, match=refusal):
+        require_production_secrets(settings)
+
+
+def test_a_test_key_may_reach_the_local_stand_in():
+    require_production_secrets(
+        Settings(
+            _env_file=None,
+            jwt_secret="y" * MIN_JWT_SECRET_BYTES,
+            payment_gateway="stripe",
+            stripe_secret_key="sk_test_x",
+            stripe_api_base="http://127.0.0.1:12111",
+        )
+    )

@@ -577,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tokenbill.apikey_commands import add_apikey_commands
 
     add_apikey_commands(commands, command)
+    from tokenbill.provider_commands import add_provider_commands
+
+    add_provider_commands(commands, command)
     return parser
 
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "change-me-in-production-tokenbill-dev-secret"
@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     dev_postgres_port: int = Field(default=54329, gt=0, lt=65536)
     dev_temporal_port: int = Field(default=7233, gt=0, lt=65536)
     dev_temporal_ui_port: int = Field(default=8233, gt=0, lt=65536)
+    dev_stripe_standin: bool = Field(
+        default=True,
+        description="With PAYMENT_GATEWAY=stripe, `tokenbill dev` runs the local Stripe stand-in "
+        "and points the API and worker at it; false: the STRIPE_* settings as given",
+    )
+    dev_stripe_standin_port: int = Field(default=12111, gt=0, lt=65536)
     log_dir: str = "logs"
 
     # --- API ---
@@ -101,6 +107,16 @@ class Settings(BaseSettings):
     max_purchase_quantity: int = Field(default=100, gt=0)
     spend_pool_size: int = Field(default=20, gt=0)
     api_key_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
+    spend_coalesce_window: timedelta = Field(
+        default=timedelta(milliseconds=2),
+        ge=timedelta(0),
+        le=timedelta(seconds=1),
+        description="How long a single spend waits for others to share its transaction; 0: off",
+    )
+    spend_coalesce_max_batch: int = Field(
+        default=64, gt=0, le=1000, description="Single spends applied in one coalesced transaction"
+    )
+    principal_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
 
     # --- Bearer tokens of the host system's identity provider (all unset: not accepted) ---
     identity_provider_jwks_url: str | None = Field(
@@ -135,7 +151,25 @@ class Settings(BaseSettings):
     )  # fmt: skip
 
     # --- Payments and workers ---
-    payment_gateway: Literal["sandbox"] = "sandbox"
+    payment_gateway: Literal["sandbox", "stripe"] = "sandbox"
+    stripe_secret_key: SecretStr = Field(
+        default=SecretStr(""), description="Stripe's secret API key (sk_test_... or sk_live_...)"
+    )
+    stripe_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="The signing secret of Stripe's webhook endpoint (whsec_...)",
+    )
+    stripe_publishable_key: str | None = Field(
+        default=None, description="Stripe publishable key a client confirms a SetupIntent with"
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com",
+        description="Where Stripe's API is (a local stand-in in tests and `tokenbill dev`)",
+    )
+    stripe_timeout: timedelta = Field(
+        default=timedelta(seconds=30), gt=timedelta(0),
+        description="How long one Stripe request may take before it counts as unanswered",
+    )  # fmt: skip
     pending_purchase_resume_after: timedelta = Field(
         default=timedelta(minutes=2),
         description="Age after which a pending purchase without a workflow is started again",
@@ -174,6 +208,17 @@ class Settings(BaseSettings):
         description="Cron overrides for background jobs by seed name, as a JSON object",
     )
     worker_metrics_port: int = Field(default=9464, ge=0, lt=65536)
+
+    # --- Holds: reserve tokens, then capture or release them ---
+    token_hold_default_ttl: timedelta = Field(
+        default=timedelta(minutes=15), gt=timedelta(0),
+        description="How long a hold lasts when the request names no expiry",
+    )  # fmt: skip
+    token_hold_max_ttl: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0),
+        description="The longest a hold may last from its creation",
+    )  # fmt: skip
+    token_hold_expiry_batch_size: int = Field(default=500, gt=0, le=10_000)
 
     # --- Operations jobs: batches, expiry notices, usage forecasts ---
     job_batch_size: int = Field(default=200, gt=0, le=10_000)
@@ -333,6 +378,14 @@ def require_production_secrets(settings: Settings) -> None:
         raise UnsafeSettings(
             f"JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes; set a longer random secret"
         )
+    if settings.payment_gateway == "stripe":
+        key = settings.stripe_secret_key.get_secret_value()
+        if not key:
+            raise UnsafeSettings("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY")
+        if key.startswith(("sk_live_", "rk_live_")) and not settings.stripe_api_base.startswith(
+            "https://"
+        ):
+            raise UnsafeSettings("a live Stripe key goes only over https: check STRIPE_API_BASE")
 
 
 def to_sqlalchemy_url(url: str) -> str:

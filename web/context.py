@@ -9,13 +9,14 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.request_context import audit_context
-from api.state import app_state, get_session_maker, get_workflows
+from api.state import app_state, session_maker_dependency, workflows_dependency
 from db.audit import RequestContext
 from tokenbill.settings import Settings
 from tokenbill.workflow_client import WorkflowClient
 
 
-def console_settings(request: Request) -> Settings:
+# `async def`: FastAPI would run a plain `def` dependency in its thread pool.
+async def console_settings(request: Request) -> Settings:
     return app_state(request).settings
 
 
@@ -24,12 +25,12 @@ async def console_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def request_context(request: Request) -> RequestContext:
+async def request_context(request: Request) -> RequestContext:
     return audit_context(request)
 
 
 ConsoleSettings = Annotated[Settings, Depends(console_settings)]
 DbSession = Annotated[AsyncSession, Depends(console_session)]
 Context = Annotated[RequestContext, Depends(request_context)]
-SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_maker)]
-WorkflowsDep = Annotated[WorkflowClient, Depends(get_workflows)]
+SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(session_maker_dependency)]
+WorkflowsDep = Annotated[WorkflowClient, Depends(workflows_dependency)]

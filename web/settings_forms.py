@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from api.schemas.auto_topup import AutoTopupPolicyIn
+from api.schemas.spend_limits import SpendLimitIn
 from api.schemas.spend_settings import ApiKeyCreate, ThresholdsUpdate
 from api.schemas.webhooks import WebhookCreate
 
@@ -103,4 +104,13 @@ def api_key_form(form: FormData, organization_id: int) -> ApiKeyCreate:
     return _validated(ApiKeyCreate, {
         "name": _given(form, "name"), "scopes": ["tokens.consume"],
         "organization_id": organization_id,
+    })  # fmt: skip
+
+
+def spend_limit_form(form: FormData) -> SpendLimitIn:
+    """One limit: the organization's when no API key is given, else that key's."""
+    key = _whole_number(form, "api_key_id")
+    return _validated(SpendLimitIn, {
+        "scope": "organization" if key is None else "api_key", "api_key_id": key,
+        "period": _given(form, "period"), "cap": _given(form, "cap"), "mode": _given(form, "mode"),
     })  # fmt: skip

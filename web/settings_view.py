@@ -1,7 +1,7 @@
 """What the settings page shows, read through the services the API's routes read through: the
-organization, its thresholds, its automatic top-up policy, the packages on sale, its webhook
-endpoints with their latest deliveries, its latest notifications and (for admins) its API keys;
-and the notice a command leaves on the page."""
+organization, its thresholds, its spend limits, its automatic top-up policy, the packages on
+sale, its webhook endpoints with their latest deliveries, its latest notifications and (for
+admins) its API keys; and the notice a command leaves on the page."""
 
 from dataclasses import dataclass, field
 
@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.api_keys import ApiKeyRecord
 from db.models import Organization, TokenPackage, WebhookEndpoint
 from db.notification_feed import NotificationRecord
+from db.spend_limits import LimitState
+from db.stripe_payment_methods import SavedCard
 from db.webhooks import DeliveryRecord
 from services.administration.api_keys import list_api_keys
 from services.administration.packages import list_packages
@@ -17,8 +19,10 @@ from services.auto_topup.policies import read_policy
 from services.auto_topup.view import PolicyView
 from services.errors import ErrorKind, ServiceError
 from services.organizations import existing_organization
+from services.payments_provider.payment_methods import current_card
 from services.wallet.balances import WalletView, read_wallet
 from services.wallet.notifications import notifications_feed
+from services.wallet.spend_limits import list_limits
 from services.webhooks.deliveries import WebhookDeliveries
 from services.webhooks.endpoints import WebhookEndpoints
 from tokenbill.settings import Settings
@@ -68,6 +72,10 @@ class SettingsView:
     endpoints: list[EndpointWithLog]
     notifications: list[NotificationRecord]
     api_keys: list[ApiKeyRecord] | None
+    card_payments: bool = False
+    """A card provider is configured (PAYMENT_GATEWAY=stripe): the saved card is shown."""
+    saved_card: SavedCard | None = None
+    spend_limits: list[LimitState] = field(default_factory=list)
 
 
 async def _policy(
@@ -117,4 +125,15 @@ async def settings_view(
         default_critical=str(settings.token_critical_balance_threshold),
         policy=await _policy(session, settings, organization_id),
         packages=packages, endpoints=with_logs, notifications=notifications, api_keys=keys,
+        card_payments=settings.payment_gateway == "stripe",
+        saved_card=await _saved_card(session, settings, organization_id),
+        spend_limits=await list_limits(session, organization_id),
     )  # fmt: skip
+
+
+async def _saved_card(
+    session: AsyncSession, settings: Settings, organization_id: int
+) -> SavedCard | None:
+    if settings.payment_gateway != "stripe":
+        return None
+    return await current_card(session, settings, organization_id)

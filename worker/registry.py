@@ -19,6 +19,7 @@ from activities.balance_checks import BalanceCheckActivities
 from activities.expiry import ExpiryActivities
 from activities.finance_reports import MonthlyReportActivities
 from activities.forecasts import ForecastActivities
+from activities.hold_expiry import HoldExpiryActivities
 from activities.job_runs import JobRunActivities
 from activities.outbox_relay import OutboxRelayActivities
 from activities.payments.factory import build_gateway
@@ -40,6 +41,7 @@ from workflows.balance_check_types import (
     LOW_BALANCE_CHECK_WORKFLOW,
 )
 from workflows.balance_checks import AutoTopupCheckWorkflow, LowBalanceCheckWorkflow
+from workflows.expire_holds import ExpireHoldsWorkflow
 from workflows.expire_tokens import CleanupExpiredTokensWorkflow
 from workflows.finance_job_types import (
     CLEANUP_OLD_AUDIT_LOGS_JOB,
@@ -47,6 +49,7 @@ from workflows.finance_job_types import (
     GENERATE_MONTHLY_REPORTS_JOB,
     GENERATE_MONTHLY_REPORTS_WORKFLOW,
 )
+from workflows.hold_expiry_types import EXPIRE_HOLDS_JOB, EXPIRE_HOLDS_WORKFLOW
 from workflows.monthly_reports import GenerateMonthlyReportsWorkflow
 from workflows.operations_job_types import (
     CLEANUP_EXPIRED_TOKENS_JOB,
@@ -104,6 +107,7 @@ WORKFLOWS: tuple[type, ...] = (
     AutoTopupCheckWorkflow,
     # operations jobs
     CleanupExpiredTokensWorkflow,
+    ExpireHoldsWorkflow,
     ReconcileWalletBalancesWorkflow,
     UpdateUsageForecastsWorkflow,
     SendSubscriptionRenewalRemindersWorkflow,
@@ -151,6 +155,14 @@ JOB_SCHEDULES: tuple[JobSchedule, ...] = (
         "0 2 * * *",
         "Expire the unspent remainder of lots past their date; warn ahead of expiry",
         moves_money=True,
+    ),
+    # Not paused with the token switch off: it only gives held tokens back to their wallets, which
+    # a switched-off system should not keep locked.
+    JobSchedule(
+        EXPIRE_HOLDS_JOB,
+        EXPIRE_HOLDS_WORKFLOW,
+        "* * * * *",
+        "Release every hold past its expiry (within a minute of it)",
     ),
     JobSchedule(
         RECONCILE_WALLET_BALANCES_JOB,
@@ -205,6 +217,7 @@ def build_activities(
         # the job-run bookkeeping of every job, and the operations jobs
         *JobRunActivities(session_maker).definitions(),
         *ExpiryActivities(session_maker, settings).definitions(),
+        *HoldExpiryActivities(session_maker, settings).definitions(),
         *ReconciliationActivities(session_maker, settings).definitions(),
         *ForecastActivities(session_maker, settings).definitions(),
         *RenewalReminderActivities(session_maker, settings).definitions(),

@@ -10,6 +10,7 @@ WAKE_SIGNAL = "wake"
 BALANCE_LOW = "wallet.balance_low"
 BALANCE_CRITICAL = "wallet.balance_critical"
 AUTO_TOPUP_THRESHOLD_CROSSED = "wallet.auto_topup_threshold_crossed"
+SPEND_LIMIT_REACHED = "wallet.spend_limit_reached"  # a soft spend limit, once per period (0020)
 
 
 class OutboxRelayInput(BaseModel):

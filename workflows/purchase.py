@@ -9,7 +9,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.payment_action import CustomerAction, required_action
+    from workflows.payment_action_types import (
+        PAYMENT_ACTION_QUERY,
+        PAYMENT_CONFIRMED_SIGNAL,
+        PAYMENT_FAILED_SIGNAL,
+        REQUIRES_ACTION_PATCH,
+        PaymentAction,
+        PaymentConfirmation,
+        PaymentFailure,
+    )
     from workflows.purchase_activity_types import (
+        CANCEL_WAITING_PAYMENT,
         CHARGE_PAYMENT,
         COMPLETE_PURCHASE,
         CREDIT_TOKENS,
@@ -25,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         REFUND_REFUSED,
         REVERSAL_REFUSED,
         STATUS_QUERY,
+        CancelPaymentInput,
         ChargeOutcome,
         CompletePurchaseInput,
         CreditOutcome,
@@ -103,11 +115,27 @@ STEP_AFTER_STATUS: dict[PurchaseStatus, PurchaseStep] = {
 class PurchaseWorkflow:
     def __init__(self) -> None:
         self._step: PurchaseStep = "starting"
+        self._customer = CustomerAction()
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> PurchaseStep:
         """The step the purchase is at."""
         return self._step
+
+    @workflow.query(name=PAYMENT_ACTION_QUERY)
+    def payment_action(self) -> PaymentAction | None:
+        """What the customer must do for the charge to go on, while the purchase waits for it."""
+        return self._customer.action
+
+    @workflow.signal(name=PAYMENT_CONFIRMED_SIGNAL)
+    def payment_confirmed(self, confirmation: PaymentConfirmation) -> None:
+        """The customer completed the payment (the processor's webhook says so)."""
+        self._customer.confirmed(confirmation)
+
+    @workflow.signal(name=PAYMENT_FAILED_SIGNAL)
+    def payment_failed(self, failure: PaymentFailure) -> None:
+        """The customer's authentication of the payment failed."""
+        self._customer.failed(failure)
 
     @workflow.run
     async def run(self, purchase: PurchaseInput) -> PurchaseResult:
@@ -118,17 +146,9 @@ class PurchaseWorkflow:
             return self._finish(purchase, current.status)
 
         self._step = "charging"
-        try:
-            charge = await workflow.execute_activity(
-                CHARGE_PAYMENT,
-                purchase,
-                result_type=ChargeOutcome,
-                start_to_close_timeout=GATEWAY_TIMEOUT,
-                heartbeat_timeout=GATEWAY_HEARTBEAT,
-                retry_policy=CHARGE_RETRY,
-            )
-        except ActivityError as error:
-            return await self._fail(purchase, failure_reason(error))
+        charge = await self._charge(purchase)
+        if isinstance(charge, str):
+            return await self._fail(purchase, charge)
 
         fulfilment = asyncio.ensure_future(self._fulfil(purchase))
         try:
@@ -156,6 +176,49 @@ class PurchaseWorkflow:
         result.invoice_number = invoice.invoice_number
         result.balance_after = credit.balance_after
         return result
+
+    async def _charge(self, purchase: PurchaseInput) -> ChargeOutcome | str:
+        """The captured charge, or why there is none. A charge the customer must complete
+        (3-D Secure) waits for them, then asks again with the same key."""
+        timed_out = False
+        while True:
+            try:
+                charge: ChargeOutcome = await workflow.execute_activity(
+                    CHARGE_PAYMENT,
+                    purchase,
+                    result_type=ChargeOutcome,
+                    start_to_close_timeout=GATEWAY_TIMEOUT,
+                    heartbeat_timeout=GATEWAY_HEARTBEAT,
+                    retry_policy=CHARGE_RETRY,
+                )
+                return charge
+            except ActivityError as error:
+                action = required_action(error)
+                if action is None or not workflow.patched(REQUIRES_ACTION_PATCH):
+                    return failure_reason(error)
+                if timed_out:
+                    # The customer had their time: call the payment off (unless it succeeded).
+                    if await self._cancel_payment(purchase, action):
+                        return failure_reason(error)
+                    continue
+            self._step = "awaiting_customer"
+            outcome = await self._customer.wait(action)
+            self._step = "charging"
+            if outcome == "failed" and await self._cancel_payment(purchase, action):
+                return self._customer.reason(action.payment_reference)
+            timed_out = outcome == "timed_out"
+
+    async def _cancel_payment(self, purchase: PurchaseInput, action: PaymentAction) -> bool:
+        """True once the waiting payment is called off; False when it succeeded meanwhile."""
+        cancelled: bool = await workflow.execute_activity(
+            CANCEL_WAITING_PAYMENT,
+            CancelPaymentInput(purchase=purchase, payment_reference=action.payment_reference),
+            result_type=bool,
+            start_to_close_timeout=GATEWAY_TIMEOUT,
+            heartbeat_timeout=GATEWAY_HEARTBEAT,
+            retry_policy=STATUS_RETRY,
+        )
+        return cancelled
 
     async def _fulfil(self, purchase: PurchaseInput) -> tuple[CreditOutcome, InvoiceOutcome]:
         self._step = "crediting"

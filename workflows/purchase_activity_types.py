@@ -14,12 +14,14 @@ ISSUE_INVOICE = "purchase.issue_invoice"
 COMPLETE_PURCHASE = "purchase.complete"
 FAIL_PURCHASE = "purchase.fail"
 REFUND_PURCHASE = "purchase.refund"
+CANCEL_WAITING_PAYMENT = "purchase.cancel_waiting_payment"
 
 STATUS_QUERY = "status"
 PurchaseStep = Literal[
     "starting",
     "processing",
     "charging",
+    "awaiting_customer",
     "crediting",
     "invoicing",
     "completing",
@@ -87,6 +89,15 @@ class FailPurchaseInput(BaseModel):
     reason: str
     # The money stays captured (a refund was refused or could not be made): finance settles it.
     needs_review: bool = False
+
+
+class CancelPaymentInput(BaseModel):
+    purchase: PurchaseInput
+    payment_reference: str
+
+
+def cancel_key(purchase_reference_id: str) -> str:
+    return f"purchase:{purchase_reference_id}:cancel"
 
 
 class RefundPurchaseInput(BaseModel):

@@ -23,6 +23,16 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.durations import next_cycle, parse_interval, period_start
+    from workflows.payment_action import CustomerAction
+    from workflows.payment_action_types import (
+        PAYMENT_ACTION_QUERY,
+        PAYMENT_CONFIRMED_SIGNAL,
+        PAYMENT_FAILED_SIGNAL,
+        REQUIRES_ACTION_PATCH,
+        PaymentAction,
+        PaymentConfirmation,
+        PaymentFailure,
+    )
     from workflows.search_attributes import NEXT_BILLING_DATE, SUBSCRIPTION_STATUS
     from workflows.subscription_activity_types import (
         CHARGE_PERIOD,
@@ -127,6 +137,8 @@ class SubscriptionWorkflow:
         self._resume_answer: CommandResult | None = None
         self._attention = False
         self._published: Published | None = None
+        # A declined charge the customer can still complete (3-D Secure), and the signals.
+        self._customer = CustomerAction()
 
     # --- The cycle --------------------------------------------------------------------------
 
@@ -218,6 +230,10 @@ class SubscriptionWorkflow:
             if self._status == "paused":
                 await self._wait(None)
                 continue
+            if self._customer_completed():
+                if await self._charge_again():
+                    return "paid"
+                continue
             if self._retry_now:
                 self._retry_now = False
                 if await self._retry():
@@ -247,6 +263,24 @@ class SubscriptionWorkflow:
         self._bill = self._bill.model_copy(
             update={"attempt": self._bill.attempt + 1, "payment_method": self._run.payment_method}
         )
+        charge = await self._charge(self._bill)
+        if charge.paid:
+            await self._fulfil(self._bill, charge)
+            return True
+        await self._declined(self._bill, charge)
+        return False
+
+    def _customer_completed(self) -> bool:
+        """The customer completed the payment the last attempt waited for (its signal came)."""
+        action = self._customer.action
+        if action is None or action.payment_reference not in self._customer.confirmed_payments:
+            return False
+        self._customer.action = None
+        return True
+
+    async def _charge_again(self) -> bool:
+        """The same attempt, with its own key: the processor answers the payment completed."""
+        assert self._bill is not None
         charge = await self._charge(self._bill)
         if charge.paid:
             await self._fulfil(self._bill, charge)
@@ -376,10 +410,14 @@ class SubscriptionWorkflow:
         self._dunning_attempt = 0
         self._last_error = None
         self._hard_declined = False
+        self._customer.action = None
         self._grace_ends_at = self._next_retry_at = None
         await self._publish()
 
     async def _declined(self, bill: PeriodBill, charge: ChargeAttempt) -> None:
+        self._customer.action = None
+        if charge.action is not None and workflow.patched(REQUIRES_ACTION_PATCH):
+            self._customer.action = charge.action  # dunning goes on; the customer may finish it
         self._dunning_attempt = bill.attempt
         self._last_error = charge.message
         self._hard_declined = charge.hard
@@ -594,6 +632,22 @@ class SubscriptionWorkflow:
             suspended_at=self._run.suspended_at,
             cancelled_at=self._cancelled_at,
         )
+
+    @workflow.query(name=PAYMENT_ACTION_QUERY)
+    def payment_action(self) -> PaymentAction | None:
+        """What the customer must do to pay the open period (3-D Secure), if anything."""
+        return self._customer.action
+
+    @workflow.signal(name=PAYMENT_CONFIRMED_SIGNAL)
+    def payment_confirmed(self, confirmation: PaymentConfirmation) -> None:
+        """The customer completed the payment: the open period is charged again with its key."""
+        self._customer.confirmed(confirmation)
+        self._attention = True
+
+    @workflow.signal(name=PAYMENT_FAILED_SIGNAL)
+    def payment_failed(self, failure: PaymentFailure) -> None:
+        """The customer's authentication failed; dunning goes on as for any soft decline."""
+        self._customer.failed(failure)
 
     @workflow.signal(name=CHECK_BILLING_SIGNAL)
     def check_billing(self) -> None:

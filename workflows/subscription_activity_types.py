@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from workflows.job_types import BatchOutcome
+from workflows.payment_action_types import PaymentAction
 from workflows.subscription_types import PackageTerms, SubscriptionRun, SubscriptionState
 from workflows.utc_stamps import utc_compact, utc_iso
 
@@ -81,6 +82,8 @@ class ChargeAttempt(BaseModel):
     decline_code: str | None = None
     message: str | None = None
     hard: bool = False
+    # Declined for want of the customer's authentication (3-D Secure): what they must do.
+    action: PaymentAction | None = None
 
 
 class FailedCharge(BaseModel):

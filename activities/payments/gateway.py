@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,19 @@ class PaymentDeclined(GatewayError):
         self.hard = hard
 
 
+class PaymentRequiresAction(GatewayError):
+    """The customer must act (3-D Secure) before the charge can succeed. Nothing is charged yet;
+    once the customer has completed it, the same request with the same key answers the charge."""
+
+    def __init__(
+        self, payment_reference: str, *, client_secret: str | None, action_url: str | None
+    ) -> None:
+        super().__init__(f"payment {payment_reference} requires the customer's authentication")
+        self.payment_reference = payment_reference
+        self.client_secret = client_secret
+        self.action_url = action_url
+
+
 class GatewayTimeout(GatewayError):
     """No answer arrived: the operation may or may not have happened; retry with the same key."""
 
@@ -68,6 +81,16 @@ class InvalidGatewayRequest(GatewayError):
     """The request is malformed (amount, currency, key); no retry can fix it."""
 
 
+@runtime_checkable
+class CancellablePayments(Protocol):
+    """A gateway whose payments can wait for the customer can also call such a payment off."""
+
+    async def cancel_payment(self, *, payment_reference: str, idempotency_key: str) -> bool:
+        """Cancel the waiting payment: True when it is cancelled (or was), False when it
+        succeeded meanwhile (then the charge's own key answers the charge)."""
+        ...
+
+
 class PaymentGateway(Protocol):
     async def charge(
         self,
@@ -77,7 +100,14 @@ class PaymentGateway(Protocol):
         amount: Decimal,
         currency: str,
         description: str,
-    ) -> ChargeResult: ...
+        organization_id: int | None = None,
+        reference: str | None = None,
+        off_session: bool = False,
+    ) -> ChargeResult:
+        """Charge the method. `organization_id` and `reference` name who pays and what for (a
+        processor with customers keeps them); `off_session` says the customer is not present
+        (a renewal, an auto top-up), so the processor cannot ask them to authenticate."""
+        ...
 
     async def refund(
         self,

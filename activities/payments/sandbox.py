@@ -90,6 +90,9 @@ class SandboxGateway:
         amount: Decimal,
         currency: str,
         description: str,
+        organization_id: int | None = None,
+        reference: str | None = None,
+        off_session: bool = False,
     ) -> ChargeResult:
         _check_key(idempotency_key)
         _check_amount(amount)

@@ -6,8 +6,10 @@ the user by email or by linked subject. When the provider's keys cannot be had t
 (identity_provider_unavailable), not 401: the token may well be valid, and the client should retry
 rather than discard it.
 
-The user row is read on every request, so a deactivation, grant or revocation takes effect on the
-next call. Every refusal for lack of permission is written to the audit log (outcome denied).
+The user a token names is remembered for PRINCIPAL_CACHE_TTL (api/auth/principal_cache.py): a
+deactivation, grant or revocation made through this process takes effect on its next call, one
+made elsewhere within that time. The token itself is verified on every call. Every refusal for
+lack of permission is written to the audit log (outcome denied).
 """
 
 from dataclasses import dataclass
@@ -25,9 +27,10 @@ from api.auth.identity_provider import (
 )
 from api.auth.jwks_cache import KeysUnavailable
 from api.auth.jwt_tokens import InvalidToken, user_id_from_token
+from api.auth.principal_cache import Key, by_claim, by_id
 from api.errors import ApiError
 from api.request_context import audit_context
-from api.state import get_identity_provider, get_session, get_session_maker, get_settings
+from api.state import app_state, get_session_maker
 from db.audit import Actor, write_audit
 from db.directory import (
     CONFIGURE,
@@ -81,39 +84,47 @@ def _unauthenticated(message: str) -> ApiError:
 
 
 async def current_principal(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-    session: Annotated[AsyncSession, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
-    identity_provider: Annotated[IdentityProvider | None, Depends(get_identity_provider)],
 ) -> Principal:
+    return await resolve_principal(request, credentials)
+
+
+async def resolve_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """The active user the bearer token names: the token verified now, the user remembered
+    (principal_cache) or else read in a session of its own; 401 otherwise."""
     if credentials is None:
         raise _unauthenticated("Send a bearer token: Authorization: Bearer <token>.")
+    state = app_state(request)
     token = credentials.credentials
-    if identity_provider is not None and is_identity_provider_token(token):
-        user = await _identity_provider_user(session, identity_provider, token)
+    if state.identity_provider is not None and is_identity_provider_token(token):
+        identity = await _identity(state.identity_provider, token)
+        key = by_claim(identity.claim, identity.value)
     else:
-        user = await _own_token_user(session, settings, token)
+        identity, key = None, by_id(_user_id(state.settings, token))
+
+    async def read() -> UserRecord | None:
+        async with state.session_maker() as session:
+            return await _read_user(session, identity, key)
+
+    user = await state.principals.resolve(key, read)
     if user is None or not user.is_active:
         raise _unauthenticated("The bearer token's user does not exist or is inactive.")
     return Principal(user)
 
 
-async def _own_token_user(
-    session: AsyncSession, settings: Settings, token: str
-) -> UserRecord | None:
+def _user_id(settings: Settings, token: str) -> int:
     try:
-        user_id = user_id_from_token(settings, token)
+        return user_id_from_token(settings, token)
     except InvalidToken as exc:
         raise _unauthenticated("The bearer token is invalid or expired.") from exc
-    user = await session.get(User, user_id) if 1 <= user_id <= MAX_ROW_ID else None
-    return None if user is None else UserRecord.of(user)
 
 
-async def _identity_provider_user(
-    session: AsyncSession, identity_provider: IdentityProvider, token: str
-) -> UserRecord | None:
+async def _identity(identity_provider: IdentityProvider, token: str) -> ExternalIdentity:
     try:
-        identity = await identity_provider.identify(token)
+        return await identity_provider.identify(token)
     except ForeignTokenRefused as exc:
         raise _unauthenticated("The bearer token is invalid or expired.") from exc
     except KeysUnavailable as exc:
@@ -124,13 +135,18 @@ async def _identity_provider_user(
             "try again shortly.",
             headers={"Retry-After": str(IDENTITY_PROVIDER_RETRY_AFTER_SECONDS)},
         ) from exc
-    return await _user_of(session, identity)
 
 
-async def _user_of(session: AsyncSession, identity: ExternalIdentity) -> UserRecord | None:
-    if identity.claim == "email":
-        return await find_user_by_email(session, identity.value)
-    return await find_user_by_external_subject(session, identity.value)
+async def _read_user(
+    session: AsyncSession, identity: ExternalIdentity | None, key: Key
+) -> UserRecord | None:
+    if identity is not None:
+        if identity.claim == "email":
+            return await find_user_by_email(session, identity.value)
+        return await find_user_by_external_subject(session, identity.value)
+    user_id = int(key[1])
+    user = await session.get(User, user_id) if 1 <= user_id <= MAX_ROW_ID else None
+    return None if user is None else UserRecord.of(user)
 
 
 def route_label(request: Request) -> str:

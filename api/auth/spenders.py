@@ -13,10 +13,10 @@ from typing import Annotated, NoReturn
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
-from api.auth.dependencies import bearer_scheme, current_principal, route_label
+from api.auth.dependencies import bearer_scheme, resolve_principal, route_label
 from api.errors import ApiError
 from api.request_context import audit_context
-from api.state import get_identity_provider, get_session_maker, get_settings, get_spending
+from api.state import get_session_maker, get_spending
 from db.api_keys import looks_like_api_key
 from db.audit import Actor, write_audit
 from db.directory import CONSUME
@@ -29,6 +29,7 @@ class Spender:
     actor: Actor
     organization_id: int | None
     allowed: bool
+    api_key_id: int | None = None
 
     def may_spend_for(self, organization_id: int) -> bool:
         return self.organization_id is None or self.organization_id == organization_id
@@ -55,14 +56,12 @@ async def current_spender(
             Actor("service", f"api_key:{identity.id}"),
             identity.organization_id,
             CONSUME in identity.scopes,
+            identity.id,
         )
         if not spender.allowed:
             await deny_spend(request, spender, f"This API key lacks the {CONSUME} scope.")
         return spender
-    async with get_session_maker(request)() as session:
-        principal = await current_principal(
-            credentials, session, get_settings(request), get_identity_provider(request)
-        )
+    principal = await resolve_principal(request, credentials)
     spender = Spender(
         Actor.user(principal.id),
         None if principal.is_admin else _own_organization(principal.organization_id),

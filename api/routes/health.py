@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from api.schemas.health import CheckStatus, HealthChecks, HealthOut, LivenessOut
-from api.state import AppState, app_state
+from api.state import AppState, state_dependency
 from tokenbill.workflow_client import WorkflowUnavailable
 
 logger = logging.getLogger("tokenbill.api.health")
@@ -45,7 +45,7 @@ async def _temporal(state: AppState) -> CheckStatus:
     "503 `unhealthy`; `token_system` says whether ENABLE_TOKEN_SYSTEM is on.",
     responses={503: {"model": HealthOut, "description": "A dependency is down."}},
 )
-async def health(state: Annotated[AppState, Depends(app_state)]) -> JSONResponse:
+async def health(state: Annotated[AppState, Depends(state_dependency)]) -> JSONResponse:
     database, temporal = await asyncio.gather(_database(state), _temporal(state))
     healthy = database == "up" and temporal == "up"
     answer = HealthOut(

@@ -7,20 +7,22 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from api.auth.dependencies import Buyer, Viewer, authorize_organization, deny
-from api.deps import Session, SessionMaker, SettingsDep, Workflows
+from api.deps import ReadPool, Session, SessionMaker, SettingsDep, Workflows
 from api.errors import validation_error
 from api.idempotency import IDEMPOTENT_ROUTE, idempotent_request, json_answer
 from api.pagination import PageParams
 from api.request_context import audit_context
 from api.schemas.common import AUTH_ERRORS, MAX_ROW_ID, Page
 from api.schemas.purchases import (
+    PaymentActionOut,
     PurchaseAccepted,
     PurchaseCreate,
     PurchaseOut,
     PurchaseStatusFilter,
 )
 from services.purchases.commands import PurchaseOrder, place_purchase, too_many_packs
-from services.purchases.queries import find_purchase, list_purchases, settled_purchase
+from services.purchases.payment_actions import waiting_payment
+from services.purchases.queries import find_purchase_now, list_purchases, settled_purchase_now
 
 router = APIRouter(prefix="/purchases", tags=["purchases"], responses=AUTH_ERRORS)
 Reference = Annotated[
@@ -112,12 +114,18 @@ async def list_purchase_history(
 async def get_purchase(
     request: Request,
     principal: Viewer,
+    reads: ReadPool,
     session: Session,
     temporal: Workflows,
     purchase_reference_id: Reference,
     wait_seconds: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, allow_inf_nan=False)] = 0,
 ) -> PurchaseOut:
-    purchase = await find_purchase(session, purchase_reference_id)
+    purchase = await find_purchase_now(reads, purchase_reference_id)
     await authorize_organization(request, principal, purchase.organization_id)
-    purchase = await settled_purchase(session, temporal, purchase, wait_seconds)
-    return PurchaseOut.model_validate(purchase, from_attributes=True)
+    purchase = await settled_purchase_now(reads, temporal, purchase, wait_seconds)
+    answer = PurchaseOut.model_validate(purchase, from_attributes=True)
+    if purchase.status == "processing":
+        waiting = await waiting_payment(session, purchase_reference_id)
+        if waiting is not None:
+            answer.payment_action = PaymentActionOut.model_validate(waiting, from_attributes=True)
+    return answer

@@ -40,7 +40,8 @@ SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {
         "model": ErrorBody,
         "description": "insufficient_balance: the spendable balance and the amount asked; "
-        "organization_inactive: the organization is deactivated.",
+        "organization_inactive: the organization is deactivated; spend_limit_reached: a hard "
+        "spend limit (scope, api_key_id, period, cap, used, resets_at) would be crossed.",
     },
 }
 
@@ -59,7 +60,10 @@ SPEND_ERRORS: dict[int | str, dict[str, Any]] = {
     "`idempotency_key_reused`. Lots past their expiry are never drawn; the others "
     "first-to-expire, then oldest. 409 `insufficient_balance` (nothing written) when the "
     "wallet's spendable balance is less than the amount; 409 `organization_inactive` (nothing "
-    "written) while the organization is deactivated.",
+    "written) while the organization is deactivated; 409 `spend_limit_reached` (nothing "
+    "written) when the spend would cross a hard spend limit of the organization or of the API "
+    "key (the details say which, its cap, what is used and `resets_at`). A replay answers its "
+    "first result even once a limit is reached.",
     responses={**SPEND_ERRORS, 400: {"model": ErrorBody, "description": "Idempotency-Key."}},
 )
 async def consume(
@@ -71,7 +75,12 @@ async def consume(
 ) -> JSONResponse:
     await authorize_spend(request, spender, (organization_id,))
     wanted = SpendRequest(
-        organization_id, body.amount, _idempotency_key(request), body.reason, body.reference
+        organization_id,
+        body.amount,
+        _idempotency_key(request),
+        body.reason,
+        body.reference,
+        spender.api_key_id,
     )
     context = _context(request, spender.actor.type, spender.actor.id)
     outcome = await spend_once(spending, wanted, context)
@@ -91,7 +100,8 @@ async def consume(
     "`amount`, `reason` and optional `reference`, applied in one transaction and answered item "
     "by item in the order sent: `applied` or `replayed` with the balance and the entry, or "
     "`failed` with the error (`insufficient_balance`, `organization_not_found`, "
-    "`organization_inactive`, `idempotency_key_reused`). An item's key is the same key space "
+    "`organization_inactive`, `idempotency_key_reused`, `spend_limit_reached`). Spend limits "
+    "judge the items in the order sent. An item's key is the same key space "
     "as the single spend's Idempotency-Key, so resending a batch replays it.",
 )
 async def consume_batch(
@@ -99,7 +109,14 @@ async def consume_batch(
 ) -> BatchOut:
     await authorize_spend(request, spender, (item.organization_id for item in body.items))
     wanted = [
-        SpendRequest(i.organization_id, i.amount, i.idempotency_key, i.reason, i.reference)
+        SpendRequest(
+            i.organization_id,
+            i.amount,
+            i.idempotency_key,
+            i.reason,
+            i.reference,
+            spender.api_key_id,
+        )
         for i in body.items
     ]
     context = _context(request, spender.actor.type, spender.actor.id)

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
 from api.auth.dependencies import Viewer, authorize_organization
-from api.deps import OrganizationId, Session, SettingsDep
+from api.deps import OrganizationId, ReadPool, Session, SettingsDep
 from api.pagination import PageParams
 from api.schemas.common import AUTH_ERRORS, Page
 from api.schemas.operations import ExpirationsOut, ForecastOut
 from api.schemas.wallet import BalanceChangeOut, ChangeType, WalletOut
 from db.wallets import HistoryFilter
-from services.wallet.balances import list_balance_changes, read_wallet
+from services.wallet.balances import list_balance_changes, read_wallet_now
 from services.wallet.outlook import forecast, upcoming
 
 router = APIRouter(prefix="/wallet", tags=["wallet"], responses=AUTH_ERRORS)
@@ -29,12 +29,12 @@ router = APIRouter(prefix="/wallet", tags=["wallet"], responses=AUTH_ERRORS)
 async def get_wallet(
     request: Request,
     principal: Viewer,
-    session: Session,
+    reads: ReadPool,
     settings: SettingsDep,
     organization_id: OrganizationId,
 ) -> WalletOut:
     await authorize_organization(request, principal, organization_id)
-    wallet = await read_wallet(session, settings, organization_id)
+    wallet = await read_wallet_now(reads, settings, organization_id)
     return WalletOut.model_validate(wallet, from_attributes=True)
 
 

@@ -29,6 +29,15 @@ class PurchaseAccepted(BaseModel):
     status: PurchaseStatus
 
 
+class PaymentActionOut(BaseModel):
+    """What the customer must do before the charge can go on (3-D Secure): confirm the payment
+    with its client secret in the browser (Stripe.js) or open the action URL."""
+
+    payment_reference: str
+    client_secret: str | None
+    action_url: str | None
+
+
 class PurchaseOut(BaseModel):
     purchase_reference_id: str
     organization_id: int
@@ -57,3 +66,8 @@ class PurchaseOut(BaseModel):
     failed_at: datetime | None
     refunded_at: datetime | None
     updated_at: datetime
+    payment_action: PaymentActionOut | None = Field(
+        default=None,
+        description="Set while the charge waits for the customer (status processing): what they "
+        "must do; the purchase goes on once they have done it.",
+    )

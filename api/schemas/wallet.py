@@ -7,7 +7,16 @@ from pydantic import BaseModel, Field
 
 from api.schemas.common import TokenAmount
 
-ChangeType = Literal["purchase", "consumption", "expiry", "reversal", "adjustment"]
+ChangeType = Literal[
+    "purchase",
+    "consumption",
+    "expiry",
+    "reversal",
+    "adjustment",
+    "hold",
+    "hold_capture",
+    "hold_release",
+]
 
 
 class Thresholds(BaseModel):
@@ -20,10 +29,17 @@ class WalletOut(BaseModel):
     wallet_id: int | None
     current_balance: TokenAmount = Field(
         description="The ledger balance: the sum of the wallet's entries, which still holds "
-        "expired tokens until the nightly expiry job books them."
+        "expired tokens until the nightly expiry job books them. Held tokens are not in it."
+    )
+    held_balance: TokenAmount = Field(
+        description="Tokens reserved by active holds (the organization's held account)."
+    )
+    available_balance: TokenAmount = Field(
+        description="What a spend or a new hold can take now: the balance less "
+        "`expired_pending` (held tokens are already out of the balance)."
     )
     spendable_balance: TokenAmount = Field(
-        description="What a spend can take now: the balance less `expired_pending`."
+        description="The same as `available_balance` (kept for existing clients)."
     )
     expired_pending: TokenAmount = Field(
         description="Tokens in lots past their expiry that the expiry job has not booked yet."

@@ -6,6 +6,7 @@ from db.models.base import Base
 from db.models.console import ConsoleSession, SignInAttempt
 from db.models.finance import MonthlyReport, MonthlyReportOrganization
 from db.models.forecasts import TokenUsageForecast
+from db.models.holds import TokenHold
 from db.models.invoices import Invoice, InvoiceLine, InvoiceNumberSequence
 from db.models.ledger import (
     LedgerAccount,
@@ -24,6 +25,7 @@ from db.models.notifications import (
 )
 from db.models.operations import JobRun, ReconciliationMismatch, ReconciliationRun
 from db.models.organizations import ApiKey, Organization, User
+from db.models.payments_provider import StripeEvent, StripePaymentMethod, TokenDispute
 from db.models.platform import (
     IdempotencyRecord,
     PaymentGatewayOperation,
@@ -31,6 +33,8 @@ from db.models.platform import (
     TokenAuditLog,
 )
 from db.models.purchases import TokenPackage, TokenPurchase
+from db.models.spend_limits import SpendLimit, SpendLimitUsage
+from db.models.stripe import StripeCustomer, StripePaymentAction
 from db.models.subscriptions import TokenSubscription
 
 __all__ = [
@@ -58,8 +62,16 @@ __all__ = [
     "ReconciliationMismatch",
     "ReconciliationRun",
     "SignInAttempt",
+    "SpendLimit",
+    "SpendLimitUsage",
+    "StripeCustomer",
+    "StripeEvent",
+    "StripePaymentAction",
+    "StripePaymentMethod",
     "TokenAuditLog",
     "TokenBalanceHistory",
+    "TokenDispute",
+    "TokenHold",
     "TokenLot",
     "TokenPackage",
     "TokenPurchase",

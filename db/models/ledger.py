@@ -23,7 +23,8 @@ from db.models.base import TOKENS, Base, created_at_column
 
 
 class LedgerAccount(Base):
-    """A ledger account: one per wallet, plus the system accounts tokens flow from and to."""
+    """A ledger account: one per wallet, one per organization for its held tokens (kind held,
+    `held:org-<id>`), plus the system accounts tokens flow from and to."""
 
     __tablename__ = "ledger_accounts"
 
@@ -33,7 +34,9 @@ class LedgerAccount(Base):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
 
-    __table_args__ = (CheckConstraint("kind IN ('wallet', 'system')", name="ck_account_kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('wallet', 'system', 'held')", name="ck_account_kind"),
+    )
 
 
 class OrganizationTokenWallet(Base):
@@ -45,6 +48,7 @@ class OrganizationTokenWallet(Base):
     )
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), nullable=False)
     current_balance: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
+    held_balance: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
     total_purchased: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
     total_consumed: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
     low_balance_threshold: Mapped[Decimal | None] = mapped_column(TOKENS)
@@ -57,6 +61,7 @@ class OrganizationTokenWallet(Base):
 
     __table_args__ = (
         CheckConstraint("current_balance >= 0", name="ck_wallet_balance_not_negative"),
+        CheckConstraint("held_balance >= 0", name="ck_wallet_held_not_negative"),
         Index("idx_token_wallets_org", "organization_id"),
     )
 

@@ -1,11 +1,15 @@
 """Reading purchases back, with their invoice number, and waiting for one to settle."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.point_reads import purchase_read
 from db.purchases import PurchaseRow, purchase_by_reference, purchase_page
+from db.spend_pool import SpendPool
 from services.errors import not_found
+from services.read_pool import on_read_pool
 from tokenbill.workflow_client import WorkflowClient
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "refunded"})
@@ -19,16 +23,24 @@ async def find_purchase(session: AsyncSession, reference: str) -> PurchaseRow:
     return purchase
 
 
-async def settled_purchase(
-    session: AsyncSession, workflows: WorkflowClient, purchase: PurchaseRow, seconds: float
-) -> PurchaseRow:
+async def find_purchase_now(pool: SpendPool, reference: str) -> Any:
+    """`find_purchase` as one prepared statement on the read pool (GET purchase)."""
+    purchase = await on_read_pool(pool, lambda conn: purchase_read(conn, reference))
+    if purchase is None:
+        raise not_found("purchase_not_found", f"Purchase {reference} does not exist.")
+    return purchase
+
+
+async def settled_purchase_now(
+    pool: SpendPool, workflows: WorkflowClient, purchase: Any, seconds: float
+) -> Any:
     """The purchase once its workflow has finished, waiting at most `seconds`; as it then is
     when the time is up (no connection is held while waiting)."""
     if seconds <= 0 or purchase.status in TERMINAL_STATUSES:
         return purchase
-    await session.rollback()
     await workflows.wait_for_close(purchase.workflow_id, seconds)
-    return await purchase_by_reference(session, purchase.purchase_reference_id) or purchase
+    reference = purchase.purchase_reference_id
+    return await on_read_pool(pool, lambda conn: purchase_read(conn, reference)) or purchase
 
 
 async def list_purchases(

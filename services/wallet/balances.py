@@ -8,6 +8,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import TokenBalanceHistory
+from db.point_reads import WalletRead, wallet_read
+from db.spend_pool import SpendPool
 from db.wallets import (
     HistoryFilter,
     OrganizationWallet,
@@ -19,6 +21,7 @@ from db.wallets import (
 )
 from services.errors import ErrorKind, invalid, organization_not_found
 from services.organizations import existing_organization
+from services.read_pool import on_read_pool
 from tokenbill.settings import Settings
 
 ZERO = Decimal(0)
@@ -38,6 +41,8 @@ class WalletView:
     organization_id: int
     wallet_id: int | None
     current_balance: Decimal
+    held_balance: Decimal
+    available_balance: Decimal
     spendable_balance: Decimal
     expired_pending: Decimal
     total_purchased: Decimal
@@ -47,7 +52,9 @@ class WalletView:
     updated_at: datetime | None
 
 
-def wallet_view(settings: Settings, organization_id: int, found: OrganizationWallet) -> WalletView:
+def wallet_view(
+    settings: Settings, organization_id: int, found: OrganizationWallet | WalletRead
+) -> WalletView:
     """The wallet as shown, from the organization's wallet as read."""
     defaults = ThresholdLevels(
         low=settings.token_low_balance_threshold,
@@ -57,15 +64,21 @@ def wallet_view(settings: Settings, organization_id: int, found: OrganizationWal
     if wallet is None:
         return WalletView(
             organization_id=organization_id, wallet_id=None, current_balance=ZERO,
-            spendable_balance=ZERO, expired_pending=ZERO, total_purchased=ZERO,
+            held_balance=ZERO, available_balance=ZERO, spendable_balance=ZERO,
+            expired_pending=ZERO, total_purchased=ZERO,
             total_consumed=ZERO, currency=settings.token_currency,
             thresholds=defaults, updated_at=None,
         )  # fmt: skip
+    # Held tokens are out of the balance already; expired tokens a hold still needs can make
+    # the difference negative until the hold is settled: nothing is available then.
+    available = max(wallet.current_balance - found.expired_pending, ZERO)
     return WalletView(
         organization_id=organization_id,
         wallet_id=wallet.id,
         current_balance=wallet.current_balance,
-        spendable_balance=wallet.current_balance - found.expired_pending,
+        held_balance=wallet.held_balance,
+        available_balance=available,
+        spendable_balance=available,
         expired_pending=found.expired_pending,
         total_purchased=wallet.total_purchased,
         total_consumed=wallet.total_consumed,
@@ -83,6 +96,14 @@ async def read_wallet(
 ) -> WalletView:
     """The organization's wallet, in one read (NOT_FOUND when the organization does not exist)."""
     found = await organization_wallet(session, organization_id)
+    if found is None:
+        raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
+    return wallet_view(settings, organization_id, found)
+
+
+async def read_wallet_now(pool: SpendPool, settings: Settings, organization_id: int) -> WalletView:
+    """`read_wallet` as one prepared statement on the read pool (GET wallet)."""
+    found = await on_read_pool(pool, lambda conn: wallet_read(conn, organization_id))
     if found is None:
         raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
     return wallet_view(settings, organization_id, found)

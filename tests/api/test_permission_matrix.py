@@ -103,8 +103,23 @@ ROUTES = [
         body=_auto_topup,
         also=("tokens.purchase",),
     ),
+    RouteCase(
+        "GET", "/api/tokens/wallet/{org}/spend-limits", "tokens.configure", 200, org_scoped=True
+    ),
+    RouteCase(
+        "PUT",
+        "/api/tokens/wallet/{org}/spend-limits",
+        "tokens.configure",
+        200,
+        org_scoped=True,
+        body=lambda w, o: {"limits": []},
+    ),
+    RouteCase(
+        "DELETE", "/api/tokens/wallet/{org}/spend-limits", "tokens.configure", 204, org_scoped=True
+    ),
     RouteCase("GET", "/api/tokens/wallet/{org}", "tokens.view", 200, org_scoped=True),
     RouteCase("GET", "/api/tokens/wallet/{org}/history", "tokens.view", 200, org_scoped=True),
+    RouteCase("GET", "/api/tokens/wallet/{org}/holds", "tokens.view", 200, org_scoped=True),
     RouteCase(
         "POST", "/api/tokens/purchases", "tokens.purchase", 202, org_scoped=True, body=_purchase
     ),

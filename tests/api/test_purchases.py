@@ -446,3 +446,40 @@ async def test_replay_after_a_crash_before_the_start_starts_the_workflow(
     assert replay.json()["purchase_reference_id"] == reference
     assert (await handle.describe()).workflow_type == "PurchaseWorkflow"
     assert await purchases_of(session_maker, buyer.organization_id) == 1
+
+
+async def test_a_purchase_waiting_for_the_customer_says_what_they_must_do(
+    client: httpx.AsyncClient, buyer: ApiUser, make_package: MakePackage, session_maker: Maker
+):
+    package = await make_package()
+    created = await client.post(
+        "/api/tokens/purchases",
+        json=purchase_body(buyer, package, payment_method="pm_card_authenticationRequired"),
+        headers=buyer.headers(**{"Idempotency-Key": new_key()}),
+    )
+    reference = created.json()["purchase_reference_id"]
+    before = await client.get(f"/api/tokens/purchases/{reference}", headers=buyer.headers())
+    assert before.json()["payment_action"] is None
+    # As the charge activity leaves it when Stripe answers requires_action (no worker here).
+    async with session_maker() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE token_purchases SET status = 'processing' WHERE purchase_reference_id = :r"
+            ),
+            {"r": reference},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO stripe_payment_actions (organization_id, payment_intent_id, "
+                "workflow_id, reference, client_secret, action_url, status) VALUES (:o, 'pi_w', "
+                "'purchase-x', :r, 'pi_w_secret_1', 'http://127.0.0.1/3ds', 'requires_action')"
+            ),
+            {"o": buyer.organization_id, "r": reference},
+        )
+    waiting = await client.get(f"/api/tokens/purchases/{reference}", headers=buyer.headers())
+    assert waiting.json()["status"] == "processing"
+    assert waiting.json()["payment_action"] == {
+        "payment_reference": "pi_w",
+        "client_secret": "pi_w_secret_1",
+        "action_url": "http://127.0.0.1/3ds",
+    }

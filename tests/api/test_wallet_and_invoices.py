@@ -26,6 +26,8 @@ async def test_an_organization_without_a_wallet_shows_zero(
         "organization_id": viewer.organization_id,
         "wallet_id": None,
         "current_balance": "0",
+        "held_balance": "0",
+        "available_balance": "0",
         "spendable_balance": "0",
         "expired_pending": "0",
         "total_purchased": "0",

@@ -1,6 +1,7 @@
 """A wallet as the ledger should keep it, in memory: lots drawn first-to-expire (no expiry last),
-then oldest first, a spend from unexpired lots only; the first result of every idempotency key,
-which a replay must return."""
+then oldest first, a spend from unexpired lots only; holds that take tokens out of the balance
+until they are captured (lots drawn then, expired ones first), released or expired; the first
+result of every idempotency key, which a replay must return."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,19 +34,39 @@ class FirstResult:
 
 
 @dataclass
+class ModelHold:
+    amount: Decimal
+    expires_at: datetime
+    status: str = "active"
+    captured: Decimal = Decimal(0)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= datetime.now(UTC)
+
+
+@dataclass
 class WalletModel:
     lots: list[ModelLot] = field(default_factory=list)
     results: dict[str, FirstResult] = field(default_factory=dict)
     expiries: dict[int, FirstResult | None] = field(default_factory=dict)
+    holds: dict[int, ModelHold] = field(default_factory=dict)
+
+    @property
+    def held(self) -> Decimal:
+        return sum((h.amount for h in self.holds.values() if h.status == "active"), Decimal(0))
 
     @property
     def balance(self) -> Decimal:
-        """The cached balance: expired lots count until their expiry is booked."""
-        return sum((lot.remaining for lot in self.lots), Decimal(0))
+        """The cached balance: expired lots count until their expiry is booked; held tokens are
+        out of it (their lots are drawn only when a hold is captured)."""
+        return sum((lot.remaining for lot in self.lots), Decimal(0)) - self.held
 
     @property
     def spendable(self) -> Decimal:
-        return sum((lot.remaining for lot in self.lots if not lot.expired), Decimal(0))
+        """What a spend or a new hold may take (negative while holds need expired lots)."""
+        unexpired = sum((lot.remaining for lot in self.lots if not lot.expired), Decimal(0))
+        return unexpired - self.held
 
     def add_lot(self, lot_id: int, expires_at: datetime | None, amount: Decimal) -> None:
         self.lots.append(ModelLot(lot_id, len(self.lots), expires_at, amount))
@@ -56,9 +77,16 @@ class WalletModel:
         self._draw(amount, [lot for lot in self.lots if not lot.expired])
 
     def draw(self, amount: Decimal) -> None:
-        """Any other debit (a reversal): every lot, expired ones first."""
-        assert amount <= self.balance, "the model never draws more than the wallet holds"
+        """Any other debit (a reversal, a capture): every lot, expired ones first."""
+        assert amount <= self.balance + self.held, "the model never draws more than it holds"
         self._draw(amount, self.lots)
+
+    def settle(self, hold_id: int, status: str, captured: Decimal) -> None:
+        hold = self.holds[hold_id]
+        assert hold.status == "active"
+        hold.status, hold.captured = status, captured
+        if captured:
+            self.draw(captured)
 
     @staticmethod
     def _draw(amount: Decimal, lots: list[ModelLot]) -> None:

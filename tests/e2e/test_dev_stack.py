@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from api.auth.jwt_tokens import user_id_from_token
 from tokenbill.devstack.ports import free_port
+from tokenbill.devstack.stripe_standin.process import STANDIN_API_KEY
 from tokenbill.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -272,4 +273,51 @@ def test_a_busy_port_gets_a_clear_message(folder: Path) -> None:
         f"(or DATABASE_URL to use a running server)"
     ]
     assert not (folder / ".data" / "postgres").exists()
+    assert_nothing_left(folder)
+
+
+def test_dev_stack_on_stripe_charges_through_the_local_stand_in(folder: Path) -> None:
+    ports = distinct_free_ports()
+    standin_port = free_port()
+    out, err = folder / "dev-1.out", folder / "dev-1.err"
+    env = environment(ports) | {
+        "PAYMENT_GATEWAY": "stripe", "DEV_STRIPE_STANDIN_PORT": str(standin_port),
+    }  # fmt: skip
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [TOKENBILL, "dev"], cwd=folder, env=env, stdout=stdout, stderr=stderr,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    run = DevRun(process, folder, 1)
+    run.wait_until_ready()
+    assert f"starting the Stripe stand-in on 127.0.0.1:{standin_port}" in run.stdout
+    buyer = subprocess.run(
+        [TOKENBILL, "token", "buyer@demo.test"], cwd=folder, env=environment(ports),
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    api = f"http://127.0.0.1:{ports.api}"
+    headers = {"Authorization": f"Bearer {buyer}"}
+    accepted = httpx.post(
+        f"{api}/api/tokens/purchases",
+        json={"organization_id": 1, "package_id": 1, "payment_method": "pm_card_visa"},
+        headers=headers | {"Idempotency-Key": "dev-stripe-1"},
+        timeout=30,
+    )
+    assert accepted.status_code == 202, accepted.text
+    reference = accepted.json()["purchase_reference_id"]
+    purchase = httpx.get(
+        f"{api}/api/tokens/purchases/{reference}", params={"wait_seconds": 30},
+        headers=headers, timeout=60,
+    ).json()  # fmt: skip
+    assert purchase["status"] == "completed", purchase
+    intents = httpx.get(
+        f"http://127.0.0.1:{standin_port}/v1/payment_intents",
+        headers={"Authorization": f"Bearer {STANDIN_API_KEY}"},
+        timeout=10,
+    ).json()["data"]
+    assert [(i["status"], i["metadata"]["reference"]) for i in intents] == [
+        ("succeeded", reference)
+    ]
+
+    assert run.stop(signal.SIGINT) == 0
     assert_nothing_left(folder)

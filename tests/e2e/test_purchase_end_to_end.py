@@ -7,15 +7,19 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.auth.jwt_tokens import issue_token
+from chaos.gateway_book import stripe_book
 from db.audit import Actor
 from db.directory import PURCHASE, VIEW, create_user
+from tests.payment_gateways import CardTable
 from tests.purchase_helpers import create_package
 from tests.running_stack import RunningStack
+from tokenbill.devstack.stripe_standin.process import StandinProcess
 
 Maker = async_sessionmaker[AsyncSession]
 
@@ -102,37 +106,75 @@ async def test_twenty_concurrent_purchases_leave_the_exact_balance(
     assert Decimal(wallet["current_balance"]) == Decimal("10000")
 
 
-async def test_worker_killed_mid_purchases_completes_each_exactly_once(
-    running_stack: RunningStack,
-    session_maker: Maker,
-    make_organization: Callable[..., Awaitable[int]],
-):
-    org = await make_organization()
-    package = await create_package(session_maker)
-    token = await buyer_token(running_stack, session_maker, org)
-    cards = ["pm_card_ok", "pm_card_timeout_once", "pm_card_declined"] * 4
-    async with running_stack.client(token, timeout=120) as client:
-        references = await asyncio.gather(*(buy(client, org, package, card) for card in cards))
-        await until_some_purchase_is_charging(session_maker, references)
-        running_stack.worker.kill()
-        await asyncio.sleep(1)
-        running_stack.worker.start()
-        purchases = await asyncio.gather(*(settled(client, ref, 30) for ref in references))
+@pytest.fixture
+def gateway_stack(
+    request: pytest.FixtureRequest, payment_gateway_kind: str
+) -> tuple[RunningStack, Maker]:
+    """The running stack on the gateway of this run, and sessions on its database."""
+    if payment_gateway_kind == "sandbox":
+        names = ("running_stack", "stack_session_maker")
+    else:
+        names = ("stripe_running_stack", "stripe_stack_session_maker")
+    return request.getfixturevalue(names[0]), request.getfixturevalue(names[1])
 
-    outcome = {p["purchase_reference_id"]: p["status"] for p in purchases}
-    expected = {
-        ref: "failed" if card == "pm_card_declined" else "completed"
-        for ref, card in zip(references, cards, strict=True)
-    }
-    assert outcome == expected
+
+async def succeeded_charges(
+    request: pytest.FixtureRequest, kind: str, session_maker: Maker, keys: list[str]
+) -> int:
+    """How many of these charge keys the gateway itself holds as succeeded."""
+    if kind == "stripe":
+        standin: StandinProcess = request.getfixturevalue("stripe_standin_process")
+        book = await stripe_book(standin.url, standin.api_key)
+        return sum(
+            1 for r in book.records or []
+            if r.operation == "charge" and r.status == "succeeded" and r.key in keys
+        )  # fmt: skip
     async with session_maker() as session:
-        charges = await session.scalar(
+        found = await session.scalar(
             text(
                 "SELECT count(*) FROM payment_gateway_operations WHERE operation = 'charge' "
                 "AND status = 'succeeded' AND idempotency_key = ANY(:keys)"
             ),
-            {"keys": [f"purchase:{ref}:charge" for ref in references]},
+            {"keys": keys},
         )
+    return int(found or 0)
+
+
+async def test_worker_killed_mid_purchases_completes_each_exactly_once(
+    request: pytest.FixtureRequest,
+    gateway_stack: tuple[RunningStack, Maker],
+    payment_gateway_kind: str,
+    cards: CardTable,
+):
+    stack, session_maker = gateway_stack
+    async with session_maker() as session, session.begin():
+        org = await session.scalar(
+            text("INSERT INTO organizations (name) VALUES (:n) RETURNING id"),
+            {"n": f"E2E {uuid.uuid4().hex[:8]}"},
+        )
+    assert org is not None
+    package = await create_package(session_maker)
+    token = await buyer_token(stack, session_maker, org)
+    methods = [cards.ok, cards.timeout_once, cards.soft_decline] * 4
+    async with stack.client(token, timeout=120) as client:
+        references = await asyncio.gather(*(buy(client, org, package, m) for m in methods))
+        await until_some_purchase_is_charging(session_maker, references)
+        stack.worker.kill()
+        await asyncio.sleep(1)
+        stack.worker.start()
+        purchases = await asyncio.gather(*(settled(client, ref, 30) for ref in references))
+
+    outcome = {p["purchase_reference_id"]: p["status"] for p in purchases}
+    expected = {
+        ref: "failed" if method == cards.soft_decline else "completed"
+        for ref, method in zip(references, methods, strict=True)
+    }
+    assert outcome == expected
+    charges = await succeeded_charges(
+        request, payment_gateway_kind, session_maker,
+        [f"purchase:{ref}:charge" for ref in references],
+    )  # fmt: skip
+    async with session_maker() as session:
         credits = await session.scalar(
             text("SELECT count(*) FROM ledger_transactions WHERE idempotency_key = ANY(:keys)"),
             {"keys": [f"purchase:{ref}:credit" for ref in references]},

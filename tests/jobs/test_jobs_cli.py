@@ -129,7 +129,7 @@ async def test_jobs_run_of_an_unknown_job_names_the_known_ones(jobs_settings: Se
     assert "cleanupExpiredTokens" in said
 
 
-async def test_each_of_the_ten_scheduled_jobs_runs_to_a_succeeded_result_and_a_job_run(
+async def test_each_of_the_eleven_scheduled_jobs_runs_to_a_succeeded_result_and_a_job_run(
     temporal_client: Client, every_job_on_a_database_of_its_own: tuple[Settings, Maker]
 ) -> None:
     own, session_maker = every_job_on_a_database_of_its_own
@@ -158,7 +158,7 @@ async def test_each_of_the_ten_scheduled_jobs_runs_to_a_succeeded_result_and_a_j
             )
         }
 
-    assert len(names) == 10
+    assert len(names) == 11
     for name in names:
         [workflow_id] = started[name]
         run = runs[workflow_id]

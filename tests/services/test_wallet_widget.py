@@ -9,7 +9,8 @@ from services.wallet.widget import BalanceState, balance_state
 def wallet_with(balance: str) -> WalletView:
     amount = Decimal(balance)
     return WalletView(
-        organization_id=1, wallet_id=1, current_balance=amount, spendable_balance=amount,
+        organization_id=1, wallet_id=1, current_balance=amount, held_balance=Decimal(0),
+        available_balance=amount, spendable_balance=amount,
         expired_pending=Decimal(0), total_purchased=amount, total_consumed=Decimal(0),
         currency="USD", thresholds=ThresholdLevels(low=Decimal(100), critical=Decimal(50)),
         updated_at=None,

@@ -161,3 +161,44 @@ async def test_the_wallet_widget_reads_expiring_lots_when_tokens_expire(
         await sign_in(client, user.email)
         page = await client.get("/tokens")
     assert "None: tokens do not expire" in page.text
+
+
+async def test_the_page_shows_the_active_holds_with_amount_reference_and_expiry(
+    console: httpx.AsyncClient,
+    make_console_user: MakeConsoleUser,
+    make_organization,
+    session_maker: Maker,
+    db_settings: Settings,
+):
+    from db.holds import HoldRequest, place_hold, settle_hold
+    from db.spend_pool import create_spend_pool
+    from db.spending import SpendContext
+
+    organization = await make_organization()
+    await move(session_maker, organization, "100", "TKP-HOLDS", "Starter")
+    expires_at = datetime(2099, 3, 4, 5, 6, tzinfo=UTC)
+    context = SpendContext("system", "tests")
+    pool = create_spend_pool(db_settings, size=1)
+    await pool.open()
+    try:
+        async with pool.connection() as conn:
+            kept = HoldRequest(
+                organization, Decimal("12.5"), "kept", expires_at, "at:t", "Model call", "run-42"
+            )
+            gone = HoldRequest(organization, Decimal(3), "gone", expires_at, "at:t", None, "run-43")
+            await place_hold(conn, kept, context)
+            released = await place_hold(conn, gone, context)
+            assert released.hold_id is not None
+            await settle_hold(conn, organization, released.hold_id, "released", None, context)
+    finally:
+        await pool.close()
+    user = await make_console_user(organization)
+    await sign_in(console, user.email)
+
+    page = await console.get("/tokens/balance")
+
+    holds = page.text.split('data-testid="holds"')[1].split("</table>")[0]
+    assert "1 active hold " in page.text
+    assert "12.5" in holds and "run-42" in holds and "Model call" in holds
+    assert "2099-03-04" in holds
+    assert "run-43" not in holds

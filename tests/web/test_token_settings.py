@@ -10,6 +10,7 @@ from db import directory
 from db.audit import Actor
 from db.models import AutoTopupPolicy
 from db.models import OrganizationTokenWallet as Wallet
+from services.wallet.spend_limits import list_limits
 from tests.api.helpers import Maker, api_client
 from tests.notification_helpers import create_endpoint, funded_wallet, set_policy
 from tests.purchase_helpers import create_package
@@ -211,3 +212,39 @@ async def test_a_suspended_policy_shows_its_reason(
     assert 'data-testid="policy-status">suspended' in page.text
     assert "3 payments in a row failed: card_declined (2026-12-01 09:30 UTC)" in page.text
     assert "enough tokens to reach 500" in page.text
+
+
+async def test_a_configure_user_sets_and_removes_spend_limits_on_the_page(
+    console: httpx.AsyncClient,
+    make_console_user: MakeConsoleUser,
+    make_organization,
+    session_maker: Maker,
+):
+    organization = await make_organization()
+    user = await make_console_user(organization, CONFIGURER)
+    await sign_in(console, user.email)
+    assert "No spend limits." in (await console.get("/tokens/settings")).text
+
+    day = {"api_key_id": "", "period": "day", "cap": "250", "mode": "hard"}
+    saved = await _post(console, "/tokens/settings/spend-limits", day)
+    assert saved.status_code == 200 and "Spend limit saved." in saved.text
+    changed = await _post(console, "/tokens/settings/spend-limits", {**day, "cap": "300"})
+    month = await _post(
+        console, "/tokens/settings/spend-limits", {**day, "period": "month", "mode": "soft"}
+    )
+    assert changed.status_code == month.status_code == 200
+    refused = await _post(console, "/tokens/settings/spend-limits", {**day, "cap": "-1"})
+    assert refused.status_code == 422 and "cap" in refused.text
+    foreign = await _post(console, "/tokens/settings/spend-limits", {**day, "api_key_id": "999999"})
+    assert foreign.status_code == 422
+    assert f"API key 999999 does not spend for organization {organization}" in foreign.text
+
+    async with session_maker() as session:
+        limits = await list_limits(session, organization)
+    assert [(s.period, s.cap, s.mode) for s in limits] == [
+        ("day", Decimal(300), "hard"), ("month", Decimal(250), "soft"),
+    ]  # fmt: skip
+    removed = await _post(console, f"/tokens/settings/spend-limits/{limits[0].id}/remove", {})
+    assert removed.status_code == 200 and "Spend limit removed." in removed.text
+    async with session_maker() as session:
+        assert [s.period for s in await list_limits(session, organization)] == ["month"]

@@ -19,6 +19,7 @@ from tests.notification_helpers import (
     notification_worker,
     set_policy,
 )
+from tests.payment_gateways import CardTable, ProviderBook
 from tests.purchase_helpers import Maker, create_package
 from tokenbill.settings import Settings
 from tokenbill.workflow_client import WorkflowClient
@@ -45,17 +46,19 @@ async def start_purchase_elsewhere(client: Client, queue: str, purchase: Purchas
     )
 
 
-@pytest.mark.parametrize(
-    ("payment_method", "outcome"), [("pm_card_ok", "succeeded"), ("pm_card_declined", "failed")]
-)
+@pytest.mark.parametrize(("card", "outcome"), [("ok", "succeeded"), ("soft_decline", "failed")])
 async def test_a_top_up_whose_purchase_was_already_running_records_its_outcome(
     temporal_client: Client,
-    settings: Settings,
+    gateway_settings: Settings,
     session_maker: Maker,
     make_organization,
-    payment_method: str,
+    cards: CardTable,
+    payment_gateway_kind: str,
+    provider_book: ProviderBook,
+    card: str,
     outcome: str,
 ):
+    payment_method = getattr(cards, card)
     organization_id = await make_organization()
     wallet_id = await funded_wallet(session_maker, organization_id, "50")
     await set_policy(
@@ -64,7 +67,7 @@ async def test_a_top_up_whose_purchase_was_already_running_records_its_outcome(
         cooldown=timedelta(hours=6),
     )  # fmt: skip
     worker_settings = notification_settings(
-        settings, token_auto_topup_retry_backoff=timedelta(hours=1)
+        gateway_settings, token_auto_topup_retry_backoff=timedelta(hours=1)
     )
     trigger = TopupTrigger(kind="threshold", key=f"event-earlier-{uuid.uuid4().hex}")
     earlier = await AutoTopupActivities(session_maker, worker_settings).evaluate(
@@ -98,10 +101,14 @@ async def test_a_top_up_whose_purchase_was_already_running_records_its_outcome(
             )
         handle = temporal_client.get_workflow_handle(auto_topup_workflow_id(wallet_id))
         await handle.terminate("test done")
-    if outcome == "succeeded":
+    if outcome == "succeeded" and payment_gateway_kind == "sandbox":
         await record_histories(temporal_client, handle.id, "auto-topup-earlier-purchase")
 
     assert recorded[0].outcome == outcome
+    charged = await provider_book(f"purchase:{earlier.purchase.purchase_reference_id}:")
+    assert [status for _, status, _ in charged] == [
+        "succeeded" if outcome == "succeeded" else "declined"
+    ]
     if outcome == "succeeded":
         assert (recorded[0].consecutive_failures, recorded[0].last_topup_at is not None) == (
             0, True,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from temporalio import activity
@@ -15,15 +16,26 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Replayer, Worker
 
+from activities.payments.factory import build_gateway
 from activities.payments.sandbox import SandboxGateway
 from activities.purchases import PurchaseActivities
 from db import ledger
 from tests.history_recording import record_histories
+from tests.payment_gateways import CardTable, ProviderBook
 from tests.purchase_helpers import Maker, create_package, insert_purchase, run_purchase
+from tokenbill.devstack.stripe_standin.server import StandinServer
 from tokenbill.settings import Settings
 from worker.main import build_worker
 from worker.registry import WORKFLOWS
 from workflows.converter import DATA_CONVERTER
+from workflows.payment_action_types import (
+    PAYMENT_ACTION_QUERY,
+    PAYMENT_CONFIRMED_SIGNAL,
+    PAYMENT_FAILED_SIGNAL,
+    PaymentAction,
+    PaymentConfirmation,
+    PaymentFailure,
+)
 from workflows.purchase_activity_types import (
     CHARGE_PAYMENT,
     COMPLETE_PURCHASE,
@@ -39,7 +51,12 @@ from workflows.purchase_activity_types import (
     InvoiceOutcome,
     StatusOutcome,
 )
-from workflows.purchase_types import PurchaseInput, purchase_workflow_id
+from workflows.purchase_types import (
+    PURCHASE_WORKFLOW,
+    PurchaseInput,
+    PurchaseResult,
+    purchase_workflow_id,
+)
 
 # --- Arranging -----------------------------------------------------------------------------------
 
@@ -59,6 +76,16 @@ async def task_queue(
         yield queue
 
 
+@pytest.fixture
+async def gateway_queue(
+    temporal_client: Client, gateway_settings: Settings, session_maker: Maker
+) -> AsyncIterator[str]:
+    """A worker charging through the gateway of this run (sandbox or Stripe), on its own queue."""
+    queue = f"purchase-tests-{uuid.uuid4().hex}"
+    async with build_worker(temporal_client, gateway_settings, session_maker, task_queue=queue):
+        yield queue
+
+
 def serve_with(
     client: Client,
     settings: Settings,
@@ -67,7 +94,7 @@ def serve_with(
     replacement: Callable[..., Any],
 ) -> tuple[str, Worker]:
     """A worker whose activity named `replace` is swapped for `replacement`; (queue, worker)."""
-    real = PurchaseActivities(session_maker, SandboxGateway(session_maker), settings)
+    real = PurchaseActivities(session_maker, build_gateway(settings, session_maker), settings)
     names: dict[Callable[..., Any], str] = {
         real.mark_processing: MARK_PROCESSING,
         real.charge_payment: CHARGE_PAYMENT,
@@ -170,11 +197,12 @@ async def invoice_of(session_maker: Maker, reference: str) -> Any:
 
 
 async def test_purchase_completes_with_exact_tokens_paid_invoice_and_audit(
-    temporal_client, task_queue, session_maker, make_organization, package_id
-):
+    temporal_client, gateway_queue, session_maker, make_organization, package_id,
+    cards: CardTable, provider_book: ProviderBook,
+):  # fmt: skip
     org = await make_organization()
-    purchase = await insert_purchase(session_maker, org, package_id)
-    result = await run_purchase(temporal_client, task_queue, purchase)
+    purchase = await insert_purchase(session_maker, org, package_id, cards.ok)
+    result = await run_purchase(temporal_client, gateway_queue, purchase)
 
     assert result.status == "completed" and result.failure_reason is None
     assert result.balance_after == Decimal("500")
@@ -183,7 +211,7 @@ async def test_purchase_completes_with_exact_tokens_paid_invoice_and_audit(
     assert row.status == "completed"
     assert row.created_at <= row.processing_at <= row.completed_at
     assert row.failed_at is None and row.refunded_at is None
-    assert row.gateway_charge_id.startswith("ch_")
+    assert row.gateway_charge_id.startswith(cards.charge_prefix)
     invoice = await invoice_of(session_maker, purchase.purchase_reference_id)
     assert row.invoice_id == invoice.id and result.invoice_number == invoice.invoice_number
     assert invoice.invoice_number.startswith(f"TOK-{datetime.now(UTC).year}-")
@@ -192,8 +220,8 @@ async def test_purchase_completes_with_exact_tokens_paid_invoice_and_audit(
     )  # fmt: skip
     assert invoice.paid_at is not None
     assert invoice.due_date == invoice.issue_date + timedelta(days=30)
-    assert await gateway_operations(session_maker, purchase.purchase_reference_id) == [
-        ("charge", "succeeded", Decimal("290.00"), 1)
+    assert await provider_book(f"purchase:{purchase.purchase_reference_id}:") == [
+        ("charge", "succeeded", Decimal("290.00"))
     ]
     assert await audit_actions(session_maker, purchase.purchase_reference_id) == [
         "purchase.charge", "purchase.credit", "purchase.invoice", "purchase.complete",
@@ -221,11 +249,12 @@ async def test_purchase_is_found_by_its_organization_in_temporal(
 
 
 async def test_declined_card_leaves_wallet_untouched(
-    temporal_client, task_queue, session_maker, make_organization, package_id
-):
+    temporal_client, gateway_queue, session_maker, make_organization, package_id,
+    cards: CardTable,
+):  # fmt: skip
     org = await make_organization()
-    purchase = await insert_purchase(session_maker, org, package_id, "pm_card_declined")
-    result = await run_purchase(temporal_client, task_queue, purchase)
+    purchase = await insert_purchase(session_maker, org, package_id, cards.soft_decline)
+    result = await run_purchase(temporal_client, gateway_queue, purchase)
 
     assert result.status == "failed"
     assert result.failure_reason is not None and "card_declined" in result.failure_reason
@@ -239,15 +268,16 @@ async def test_declined_card_leaves_wallet_untouched(
 
 
 async def test_timeout_once_card_completes_with_one_charge_and_one_credit(
-    temporal_client, task_queue, session_maker, make_organization, package_id
-):
+    temporal_client, gateway_queue, session_maker, make_organization, package_id,
+    cards: CardTable, provider_book: ProviderBook,
+):  # fmt: skip
     org = await make_organization()
-    purchase = await insert_purchase(session_maker, org, package_id, "pm_card_timeout_once")
-    result = await run_purchase(temporal_client, task_queue, purchase)
+    purchase = await insert_purchase(session_maker, org, package_id, cards.timeout_once)
+    result = await run_purchase(temporal_client, gateway_queue, purchase)
 
     assert result.status == "completed"
-    assert await gateway_operations(session_maker, purchase.purchase_reference_id) == [
-        ("charge", "succeeded", Decimal("290.00"), 2)
+    assert await provider_book(f"purchase:{purchase.purchase_reference_id}:") == [
+        ("charge", "succeeded", Decimal("290.00"))
     ]
     assert await ledger_kinds(session_maker, purchase.purchase_reference_id) == [
         ("purchase", Decimal("500"))
@@ -259,18 +289,22 @@ async def test_timeout_once_card_completes_with_one_charge_and_one_credit(
 
 
 async def test_invoicing_failing_for_good_refunds_and_reverses_the_tokens(
-    temporal_client, settings, session_maker, make_organization, package_id
-):
+    temporal_client, gateway_settings, session_maker, make_organization, package_id,
+    payment_gateway_kind, cards: CardTable, provider_book: ProviderBook,
+):  # fmt: skip
     org = await make_organization()
-    purchase = await insert_purchase(session_maker, org, package_id)
+    purchase = await insert_purchase(session_maker, org, package_id, cards.ok)
     queue, worker = serve_with(
-        temporal_client, settings, session_maker, ISSUE_INVOICE, invoicing_down
+        temporal_client, gateway_settings, session_maker, ISSUE_INVOICE, invoicing_down
     )
     async with worker:
         result = await run_purchase(temporal_client, queue, purchase)
-    await record_histories(
-        temporal_client, purchase_workflow_id(purchase.purchase_reference_id), "purchase-refunded"
-    )
+    if payment_gateway_kind == "sandbox":
+        await record_histories(
+            temporal_client,
+            purchase_workflow_id(purchase.purchase_reference_id),
+            "purchase-refunded",
+        )
 
     assert result.status == "refunded"
     assert result.failure_reason == "invoicing service is down"
@@ -283,9 +317,9 @@ async def test_invoicing_failing_for_good_refunds_and_reverses_the_tokens(
         ("reversal", Decimal("500")),
     ]
     assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("0"),) * 2
-    assert await gateway_operations(session_maker, purchase.purchase_reference_id) == [
-        ("charge", "succeeded", Decimal("290.00"), 1),
-        ("refund", "succeeded", Decimal("290.00"), 1),
+    assert await provider_book(f"purchase:{purchase.purchase_reference_id}:") == [
+        ("charge", "succeeded", Decimal("290.00")),
+        ("refund", "succeeded", Decimal("290.00")),
     ]
     assert await invoice_of(session_maker, purchase.purchase_reference_id) is None
     assert await audit_actions(session_maker, purchase.purchase_reference_id) == [
@@ -458,14 +492,15 @@ async def test_tokens_spent_before_a_refund_leave_the_charge_for_review(
 
 
 async def test_refused_refund_leaves_the_tokens_credited_and_flags_the_purchase_for_finance(
-    temporal_client, settings, session_maker, make_organization, package_id
-):
+    temporal_client, gateway_settings, session_maker, make_organization, package_id,
+    cards: CardTable, provider_book: ProviderBook,
+):  # fmt: skip
     org = await make_organization()
     purchase = await insert_purchase(
-        session_maker, org, package_id, "pm_card_refund_refused", tokens="100"
+        session_maker, org, package_id, cards.refund_refused, tokens="100"
     )
     queue, worker = serve_with(
-        temporal_client, settings, session_maker, ISSUE_INVOICE, invoicing_down
+        temporal_client, gateway_settings, session_maker, ISSUE_INVOICE, invoicing_down
     )
     async with worker:
         result = await run_purchase(temporal_client, queue, purchase)
@@ -479,8 +514,8 @@ async def test_refused_refund_leaves_the_tokens_credited_and_flags_the_purchase_
         ("purchase", Decimal("100"))
     ]
     assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("100"),) * 2
-    assert [op[:2] for op in await gateway_operations(
-        session_maker, purchase.purchase_reference_id
+    assert [op[:2] for op in await provider_book(
+        f"purchase:{purchase.purchase_reference_id}:"
     )] == [("charge", "succeeded")]  # fmt: skip
 
 
@@ -545,3 +580,126 @@ async def test_purchase_histories_replay_deterministically(
         replayed = await replayer.replay_workflow(await handle.fetch_history())
         assert replayed.replay_failure is None
         await record_histories(temporal_client, workflow_id, scenario)
+
+
+# --- The customer's authentication (3-D Secure), on Stripe --------------------------------------
+
+
+async def start_purchase(client: Client, queue: str, purchase: PurchaseInput) -> Any:
+    return await client.start_workflow(
+        PURCHASE_WORKFLOW, purchase, id=purchase_workflow_id(purchase.purchase_reference_id),
+        task_queue=queue, result_type=PurchaseResult, execution_timeout=timedelta(minutes=2),
+    )  # fmt: skip
+
+
+async def waiting_action(handle: Any) -> PaymentAction:
+    for _ in range(200):
+        if await handle.query(STATUS_QUERY) == "awaiting_customer":
+            action: PaymentAction | None = await handle.query(
+                PAYMENT_ACTION_QUERY, result_type=PaymentAction
+            )
+            assert action is not None
+            return action
+        await asyncio.sleep(0.1)
+    raise AssertionError("the purchase never waited for the customer")
+
+
+@pytest.mark.parametrize("payment_gateway_kind", ["stripe"])
+async def test_purchase_needing_authentication_waits_then_completes_when_the_customer_confirms(
+    temporal_client, gateway_queue, session_maker, make_organization, package_id,
+    cards: CardTable, provider_book: ProviderBook,
+):  # fmt: skip
+    assert cards.requires_action is not None
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, cards.requires_action)
+    handle = await start_purchase(temporal_client, gateway_queue, purchase)
+    action = await waiting_action(handle)
+    assert action.payment_reference.startswith("pi_") and action.client_secret
+    async with session_maker() as session:
+        kept = (
+            await session.execute(
+                text("SELECT status, workflow_id FROM stripe_payment_actions "
+                     "WHERE organization_id = :o AND payment_intent_id = :p"),
+                {"o": org, "p": action.payment_reference},
+            )
+        ).one()  # fmt: skip
+    assert tuple(kept) == ("requires_action", handle.id)
+    assert (await purchase_row(session_maker, purchase.purchase_reference_id)).status == (
+        "processing"
+    )
+    assert action.action_url is not None
+    async with httpx.AsyncClient() as browser:  # the customer completes 3-D Secure
+        (await browser.post(action.action_url)).raise_for_status()
+    await handle.signal(
+        PAYMENT_CONFIRMED_SIGNAL, PaymentConfirmation(payment_reference=action.payment_reference)
+    )
+    result = await handle.result()
+    await record_histories(temporal_client, handle.id, "purchase-requires-action")
+    assert result.status == "completed"
+    assert (
+        await purchase_row(session_maker, purchase.purchase_reference_id)
+    ).gateway_charge_id == (action.payment_reference)
+    assert await provider_book(f"purchase:{purchase.purchase_reference_id}:") == [
+        ("charge", "succeeded", Decimal("290.00"))
+    ]
+    async with session_maker() as session:
+        resolved = await session.scalar(
+            text("SELECT status FROM stripe_payment_actions WHERE payment_intent_id = :p"),
+            {"p": action.payment_reference},
+        )
+    assert resolved == "succeeded"
+    assert (await audit_actions(session_maker, purchase.purchase_reference_id))[:2] == [
+        "purchase.requires_action", "purchase.charge",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("payment_gateway_kind", ["stripe"])
+async def test_purchase_fails_when_the_customers_authentication_fails(
+    temporal_client, gateway_queue, session_maker, make_organization, package_id,
+    cards: CardTable, stripe_standin: StandinServer,
+):  # fmt: skip
+    assert cards.requires_action is not None
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, cards.requires_action)
+    handle = await start_purchase(temporal_client, gateway_queue, purchase)
+    action = await waiting_action(handle)
+    await handle.signal(
+        PAYMENT_FAILED_SIGNAL,
+        PaymentFailure(payment_reference=action.payment_reference, reason="3-D Secure failed"),
+    )
+    result = await handle.result()
+    assert (result.status, result.failure_reason) == ("failed", "3-D Secure failed")
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("0"),) * 2
+    # Called off, so a late authentication can never capture money without tokens.
+    assert stripe_standin.store.objects("payment_intent")[action.payment_reference]["status"] == (
+        "canceled"
+    )
+    async with session_maker() as session:
+        kept = await session.scalar(
+            text("SELECT status FROM stripe_payment_actions WHERE payment_intent_id = :p"),
+            {"p": action.payment_reference},
+        )
+    assert kept == "canceled"
+
+
+@pytest.mark.parametrize("payment_gateway_kind", ["stripe"])
+async def test_a_failure_signal_for_a_payment_that_succeeded_still_completes_the_purchase(
+    temporal_client, gateway_queue, session_maker, make_organization, package_id,
+    cards: CardTable, provider_book: ProviderBook,
+):  # fmt: skip
+    assert cards.requires_action is not None
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, cards.requires_action)
+    handle = await start_purchase(temporal_client, gateway_queue, purchase)
+    action = await waiting_action(handle)
+    assert action.action_url is not None
+    async with httpx.AsyncClient() as browser:
+        (await browser.post(action.action_url)).raise_for_status()
+    await handle.signal(
+        PAYMENT_FAILED_SIGNAL, PaymentFailure(payment_reference=action.payment_reference)
+    )
+    result = await handle.result()
+    assert result.status == "completed"
+    assert await provider_book(f"purchase:{purchase.purchase_reference_id}:") == [
+        ("charge", "succeeded", Decimal("290.00"))
+    ]

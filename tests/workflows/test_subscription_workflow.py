@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from sqlalchemy import text
 from temporalio import activity
@@ -34,6 +35,7 @@ from activities.subscription_repair import SubscriptionRepairActivities
 from domain.durations import add_months
 from tests.database_helpers import rows
 from tests.history_recording import record_histories
+from tests.payment_gateways import STANDIN_KEY, CardTable, ProviderBook
 from tests.subscription_helpers import (
     Maker,
     create_package,
@@ -46,12 +48,19 @@ from tests.subscription_helpers import (
     subscription_row,
     wallet_balance,
 )
+from tokenbill.devstack.stripe_standin.server import StandinServer
 from tokenbill.devstack.temporal import temporal_test_server_path
 from tokenbill.settings import Settings
 from worker.main import build_worker
 from worker.registry import build_activities
 from workflows.converter import DATA_CONVERTER
 from workflows.job_types import JobCounts, JobInput, JobResult, WalletBatch
+from workflows.payment_action_types import (
+    PAYMENT_ACTION_QUERY,
+    PAYMENT_CONFIRMED_SIGNAL,
+    PaymentAction,
+    PaymentConfirmation,
+)
 from workflows.search_attributes import SUBSCRIPTION_STATUS
 from workflows.subscription_activity_types import (
     CHARGE_PERIOD,
@@ -93,6 +102,19 @@ async def queue(
     name = f"subscription-tests-{uuid.uuid4().hex}"
     await register_search_attributes(time_skipping_env.client)
     async with build_worker(time_skipping_env.client, settings, session_maker, task_queue=name):
+        yield name
+
+
+@pytest.fixture
+async def gateway_queue(
+    time_skipping_env: WorkflowEnvironment, gateway_settings: Settings, session_maker: Maker
+) -> AsyncIterator[str]:
+    """A worker charging through the gateway of this run (sandbox or Stripe), on its own queue."""
+    name = f"subscription-tests-{uuid.uuid4().hex}"
+    await register_search_attributes(time_skipping_env.client)
+    async with build_worker(
+        time_skipping_env.client, gateway_settings, session_maker, task_queue=name
+    ):
         yield name
 
 
@@ -254,14 +276,17 @@ async def test_month_end_anchor_keeps_its_day_through_short_months(
 
 async def test_declined_charge_recovers_with_a_new_payment_method_and_credits_once(
     time_skipping_env: WorkflowEnvironment,
-    queue: str,
+    gateway_queue: str,
     session_maker: Maker,
     make_organization: MakeOrganization,
+    cards: CardTable,
+    provider_book: ProviderBook,
+    payment_gateway_kind: str,
 ) -> None:
     env = time_skipping_env
     anchor = await chosen_anchor(env, 4, 30)
-    run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_declined", anchor=anchor)  # fmt: skip
+    run, handle = await started(env, gateway_queue, session_maker, await make_organization(),
+                                payment_method=cards.soft_decline, anchor=anchor)  # fmt: skip
 
     await sleep_until(env, anchor + timedelta(days=1, hours=12))  # the failure, the day-1 retry
     past_due = await state(handle)
@@ -281,7 +306,7 @@ async def test_declined_charge_recovers_with_a_new_payment_method_and_credits_on
     assert [f.payload["attempt"] for f in failures] == [1, 2]
     assert (await subscription_row(session_maker, run.subscription_id)).status == "past_due"
 
-    new_method = PaymentMethodRequest(payment_method="pm_card_ok")
+    new_method = PaymentMethodRequest(payment_method=cards.ok)
     answer = await update(handle, UPDATE_PAYMENT_METHOD_UPDATE, new_method, CommandResult)
     assert "retried now" in answer.message
     await env.sleep(timedelta(minutes=1))
@@ -292,28 +317,37 @@ async def test_declined_charge_recovers_with_a_new_payment_method_and_credits_on
     [paid] = await invoices(session_maker, run.subscription_id)
     assert (paid.invoice_number, paid.status) == (open_invoice.invoice_number, "paid")
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
-    charges = await gateway_charges(session_maker, run.subscription_id)
-    assert [(c.status, c.payment_method) for c in charges] == [
-        ("declined", "pm_card_declined"),
-        ("declined", "pm_card_declined"),
-        ("succeeded", "pm_card_ok"),
-    ]
-    await cancel(handle)
-    await record_histories(
-        env.client, subscription_workflow_id(run.subscription_id), "dunning-recovery", 2
+    charges = await provider_book(f"subscription:{run.subscription_id}:")
+    assert [(operation, status) for operation, status, _ in charges] == [
+        ("charge", "declined"), ("charge", "declined"), ("charge", "succeeded"),
+    ]  # fmt: skip
+    periods = await rows(
+        session_maker,
+        "SELECT payment_method FROM token_purchases WHERE subscription_id = :s "
+        "AND purchase_type = 'subscription'",
+        s=run.subscription_id,
     )
+    assert [p.payment_method for p in periods] == [cards.ok]
+    await cancel(handle)
+    if payment_gateway_kind == "sandbox":
+        await record_histories(
+            env.client, subscription_workflow_id(run.subscription_id), "dunning-recovery", 2
+        )
 
 
 async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
     time_skipping_env: WorkflowEnvironment,
-    queue: str,
+    gateway_queue: str,
     session_maker: Maker,
     make_organization: MakeOrganization,
+    cards: CardTable,
+    provider_book: ProviderBook,
+    payment_gateway_kind: str,
 ) -> None:
     env = time_skipping_env
     anchor = await chosen_anchor(env, 11, 30)
-    run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_insufficient_funds",
+    run, handle = await started(env, gateway_queue, session_maker, await make_organization(),
+                                payment_method=cards.insufficient_funds,
                                 anchor=anchor)  # fmt: skip
 
     await sleep_until(env, anchor + timedelta(days=20))
@@ -322,14 +356,14 @@ async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
     assert near(suspended.suspended_at, run.anchor + timedelta(days=7))
     failures = await events(session_maker, run.subscription_id, "subscription.payment_failed")
     assert [f.payload["attempt"] for f in failures] == [1, 2, 3, 4]  # at 0, +1, +3, +5 days
-    assert len(await gateway_charges(session_maker, run.subscription_id)) == 4
+    assert len(await provider_book(f"subscription:{run.subscription_id}:")) == 4
     assert len(await events(session_maker, run.subscription_id, "subscription.suspended")) == 1
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("0")
 
     declined = await update(handle, RESUME_UPDATE, ResumeRequest(), CommandResult)
     assert declined.status == "suspended"
     resumed = await update(handle, RESUME_UPDATE,
-                           ResumeRequest(payment_method="pm_card_ok"), CommandResult)  # fmt: skip
+                           ResumeRequest(payment_method=cards.ok), CommandResult)  # fmt: skip
     assert resumed.status == "active"
     resumed_at = (await state(handle)).current_period_start
     assert resumed_at is not None and resumed_at > run.anchor + timedelta(days=19)
@@ -338,9 +372,10 @@ async def test_unpaid_grace_period_suspends_then_resume_charges_a_fresh_period(
     assert statuses == ["void", "paid"]
     assert (await state(handle)).next_billing_date == month_after(resumed_at, 1)
     await cancel(handle)
-    await record_histories(
-        env.client, subscription_workflow_id(run.subscription_id), "suspension-resume", 2
-    )
+    if payment_gateway_kind == "sandbox":
+        await record_histories(
+            env.client, subscription_workflow_id(run.subscription_id), "suspension-resume", 2
+        )
 
 
 async def test_suspended_subscription_is_cancelled_after_the_further_period(
@@ -364,14 +399,17 @@ async def test_suspended_subscription_is_cancelled_after_the_further_period(
 
 async def test_hard_decline_stops_retrying_until_a_new_payment_method(
     time_skipping_env: WorkflowEnvironment,
-    queue: str,
+    gateway_queue: str,
     session_maker: Maker,
     make_organization: MakeOrganization,
+    cards: CardTable,
+    provider_book: ProviderBook,
+    payment_gateway_kind: str,
 ) -> None:
     env = time_skipping_env
     anchor = await chosen_anchor(env, 6, 30)
-    run, handle = await started(env, queue, session_maker, await make_organization(),
-                                payment_method="pm_card_lost", anchor=anchor)  # fmt: skip
+    run, handle = await started(env, gateway_queue, session_maker, await make_organization(),
+                                payment_method=cards.hard_decline, anchor=anchor)  # fmt: skip
 
     await sleep_until(env, anchor + timedelta(days=6))
     waiting = await state(handle)
@@ -380,17 +418,18 @@ async def test_hard_decline_stops_retrying_until_a_new_payment_method(
         1,
         None,
     )
-    assert len(await gateway_charges(session_maker, run.subscription_id)) == 1
+    assert len(await provider_book(f"subscription:{run.subscription_id}:")) == 1
 
     await update(handle, UPDATE_PAYMENT_METHOD_UPDATE,
-                 PaymentMethodRequest(payment_method="pm_card_ok"), CommandResult)  # fmt: skip
+                 PaymentMethodRequest(payment_method=cards.ok), CommandResult)  # fmt: skip
     await env.sleep(timedelta(minutes=1))
     assert (await state(handle)).status == "active"
     assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
     await cancel(handle)
-    await record_histories(
-        env.client, subscription_workflow_id(run.subscription_id), "hard-decline", 2
-    )
+    if payment_gateway_kind == "sandbox":
+        await record_histories(
+            env.client, subscription_workflow_id(run.subscription_id), "hard-decline", 2
+        )
 
 
 async def test_cancel_at_period_end_keeps_the_paid_period_and_charges_no_more(
@@ -1126,3 +1165,81 @@ async def test_package_chosen_again_at_a_new_price_keeps_the_later_terms_through
     totals = [i.total for i in await invoices(session_maker, run.subscription_id)]
     assert totals == [Decimal("290.00"), Decimal("928.00")]
     await cancel(rebuilt)
+
+
+@pytest.mark.parametrize("payment_gateway_kind", ["stripe"])
+async def test_renewal_needing_authentication_is_paid_once_the_customer_completes_it(
+    time_skipping_env: WorkflowEnvironment,
+    gateway_queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+    cards: CardTable,
+    provider_book: ProviderBook,
+    stripe_standin: StandinServer,
+) -> None:
+    assert cards.requires_action is not None
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 5, 31)
+    run, handle = await started(env, gateway_queue, session_maker, await make_organization(),
+                                payment_method=cards.requires_action, anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(hours=1))
+    waiting = await state(handle)
+    assert waiting.status == "past_due" and waiting.last_payment_error is not None
+    assert "authentication" in waiting.last_payment_error
+    action = await handle.query(PAYMENT_ACTION_QUERY, result_type=PaymentAction)
+    assert action is not None and action.client_secret
+    failures = await events(session_maker, run.subscription_id, "subscription.payment_failed")
+    assert [f.payload["decline_code"] for f in failures] == ["authentication_required"]
+
+    # The customer comes back on-session: confirms the payment, then passes 3-D Secure.
+    async with httpx.AsyncClient(base_url=stripe_standin.url) as browser:
+        confirmed = await browser.post(
+            f"/v1/payment_intents/{action.payment_reference}/confirm",
+            data={"payment_method": cards.requires_action},
+            headers={"Authorization": f"Bearer {STANDIN_KEY}"},
+        )
+        url = confirmed.json()["next_action"]["redirect_to_url"]["url"]
+        (await browser.post(url)).raise_for_status()
+    await handle.signal(
+        PAYMENT_CONFIRMED_SIGNAL, PaymentConfirmation(payment_reference=action.payment_reference)
+    )
+    await env.sleep(timedelta(minutes=1))
+    paid = await state(handle)
+    assert (paid.status, paid.dunning_attempt) == ("active", 0)
+    assert await wallet_balance(session_maker, run.wallet_id) == Decimal("500")
+    assert await provider_book(f"subscription:{run.subscription_id}:") == [
+        ("charge", "succeeded", Decimal("290.00"))
+    ]
+    assert [i.status for i in await invoices(session_maker, run.subscription_id)] == ["paid"]
+    await cancel(handle)
+    await record_histories(
+        env.client, subscription_workflow_id(run.subscription_id), "renewal-requires-action", 2
+    )
+
+
+@pytest.mark.parametrize("payment_gateway_kind", ["stripe"])
+async def test_a_retry_calls_off_the_payment_the_customer_left_waiting(
+    time_skipping_env: WorkflowEnvironment,
+    gateway_queue: str,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+    cards: CardTable,
+    stripe_standin: StandinServer,
+) -> None:
+    assert cards.requires_action is not None
+    env = time_skipping_env
+    anchor = await chosen_anchor(env, 7, 31)
+    run, handle = await started(env, gateway_queue, session_maker, await make_organization(),
+                                payment_method=cards.requires_action, anchor=anchor)  # fmt: skip
+    await sleep_until(env, anchor + timedelta(days=1, hours=12))  # the failure, the day-1 retry
+    assert (await state(handle)).dunning_attempt == 2
+    statuses = [
+        intent["status"]
+        for intent in list(stripe_standin.store.objects("payment_intent").values())
+        if intent["metadata"]
+        .get("tokenbill_key", "")
+        .startswith(f"subscription:{run.subscription_id}:")
+    ]
+    # The first attempt's payment can no longer be completed; the second one waits.
+    assert statuses == ["canceled", "requires_payment_method"]
+    await cancel(handle)

@@ -24,9 +24,10 @@ SCENARIOS = {
     # SubscriptionWorkflow and the subscription safety net
     "monthly-cycles", "dunning-recovery", "suspension-resume", "suspension-cancel",
     "hard-decline", "cancel-period-end", "pause-resume", "package-change", "safety-net",
+    "renewal-requires-action",
     # PurchaseWorkflow and ResumePendingPurchasesWorkflow
     "purchase-completed", "purchase-declined", "purchase-timeout-once", "purchase-refunded",
-    "resume-pending-purchases",
+    "resume-pending-purchases", "purchase-requires-action",
     # Notifications: the outbox relay, webhook deliveries, the balance checks
     "outbox-relay", "webhook-delivery-retried", "webhook-delivery-refused",
     "low-balance-check", "auto-topup-check",
@@ -35,7 +36,7 @@ SCENARIOS = {
     "auto-topup-earlier-purchase",
     # Scheduled jobs
     "cleanup-expired-tokens", "reconcile-wallet-balances", "update-usage-forecasts",
-    "renewal-reminders", "generate-monthly-reports", "cleanup-old-audit-logs",
+    "renewal-reminders", "generate-monthly-reports", "cleanup-old-audit-logs", "expire-holds",
 }  # fmt: skip
 
 

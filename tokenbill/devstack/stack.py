@@ -23,6 +23,8 @@ from tokenbill.devstack.dev_secret import dev_jwt_secret
 from tokenbill.devstack.health import wait_until_healthy
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.processes import start_process, stop_process
+from tokenbill.devstack.stripe_standin.events import register_webhook_endpoint
+from tokenbill.devstack.stripe_standin.process import StandinProcess
 from tokenbill.devstack.temporal import LocalTemporal, temporal_cli_path
 from tokenbill.settings import Settings
 
@@ -123,6 +125,7 @@ class DevStack:
     settings: Settings
     postgres: LocalPostgres | None = None
     temporal: LocalTemporal | None = None
+    stripe_standin: StandinProcess | None = None
     children: list[Child] = field(default_factory=list)
 
     @property
@@ -169,6 +172,8 @@ class DevStack:
         # receivers, which production refuses.
         env["JWT_SECRET"] = self.settings.jwt_secret
         env.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
+        if self.settings.payment_gateway == "stripe" and self.settings.dev_stripe_standin:
+            env.update(self._stripe_standin())
         if self.temporal is not None:
             # Admins' purchase history links each workflow to the local Temporal UI.
             ui_url = f"http://localhost:{self.settings.dev_temporal_ui_port}"
@@ -182,6 +187,28 @@ class DevStack:
             self.children.append(Child(name, process, log_path))
         self._wait_until_healthy(f"http://{_local_host(api_host)}:{self.settings.api_port}")
         return token
+
+    def _stripe_standin(self) -> dict[str, str]:
+        """The local Stripe stand-in, and the settings that point the API and worker at it."""
+        port = self.settings.dev_stripe_standin_port
+        require_free_port(port, "Stripe stand-in", "DEV_STRIPE_STANDIN_PORT", "", "127.0.0.1")
+        log_path = self.log_dir / "stripe-standin.log"
+        say(f"starting the Stripe stand-in on 127.0.0.1:{port} (log: {_shown(log_path)})")
+        self.stripe_standin = StandinProcess(port, log_path)
+        self.stripe_standin.start()
+        assert self.stripe_standin.process is not None
+        self.children.append(Child("Stripe stand-in", self.stripe_standin.process, log_path))
+        # The stand-in sends its events (signed) to the API's webhook, as Stripe would.
+        webhook = f"http://127.0.0.1:{self.settings.api_port}/api/tokens/stripe/webhook"
+        secret = register_webhook_endpoint(
+            self.stripe_standin.url, self.stripe_standin.api_key, webhook
+        )
+        return {
+            "PAYMENT_GATEWAY": "stripe",
+            "STRIPE_API_BASE": self.stripe_standin.url,
+            "STRIPE_SECRET_KEY": self.stripe_standin.api_key,
+            "STRIPE_WEBHOOK_SECRET": secret,
+        }
 
     def _database(self) -> str:
         if self.settings.database_url:
@@ -280,6 +307,8 @@ class DevStack:
             if child.name in ("api", "worker"):
                 stop_process(child.process, sig=signal.SIGINT, timeout=grace)
         self.children.clear()
+        if self.stripe_standin is not None:
+            self.stripe_standin.stop()
         if self.temporal is not None:
             self.temporal.stop()
         if self.postgres is not None:

@@ -1,6 +1,7 @@
-"""The balance history (`/tokens/balance`, BalanceHistoryPage in the original): over a chosen
-range of UTC days, the balance at each day's end and the tokens consumed per day as charts, and
-the movements with their reasons and references, a page at a time."""
+"""The balance history (`/tokens/balance`, BalanceHistoryPage in the original): the active holds
+(amount, reason, reference, expiry); over a chosen range of UTC days, the balance at each day's
+end and the tokens consumed per day as charts, and the movements with their reasons and
+references, a page at a time."""
 
 import json
 import math
@@ -12,10 +13,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 
 from db.directory import VIEW
-from db.models import TokenBalanceHistory
+from db.models import TokenBalanceHistory, TokenHold
 from db.wallets import HistoryFilter
 from services.errors import ErrorKind, ServiceError
 from services.wallet.balances import DayBalance, balance_per_day, list_balance_changes, start_of
+from services.wallet.holds import page_of_holds
 from web.auth import require
 from web.console_user import ConsoleUser
 from web.context import Context, DbSession
@@ -26,6 +28,7 @@ router = APIRouter()
 PAGE_SIZE = 25
 DEFAULT_DAYS = 30
 MAX_PAGE = 100_000
+HOLDS_SHOWN = 50
 DayParameter = Annotated[str | None, Query(max_length=10)]
 
 
@@ -45,6 +48,8 @@ class History:
     balance_chart: str
     consumption_chart: str
     movements: Movements
+    holds: list[TokenHold]
+    holds_total: int
 
 
 def _day(value: str | None, default: date) -> date:
@@ -75,6 +80,9 @@ async def _history(
     rows, total = await list_balance_changes(
         session, organization_id, only, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
+    holds, holds_total = await page_of_holds(
+        session, organization_id, "active", limit=HOLDS_SHOWN, offset=0
+    )
     pages = max(1, math.ceil(total / PAGE_SIZE))
     movements = Movements(
         rows=rows, total=total, page=page, pages=pages,
@@ -86,6 +94,8 @@ async def _history(
         balance_chart=_chart(days, "Balance", [float(d.closing_balance) for d in days], "line"),
         consumption_chart=_chart(days, "Consumed", [float(d.consumed) for d in days], "bars"),
         movements=movements,
+        holds=holds,
+        holds_total=holds_total,
     )
 
 

@@ -1,7 +1,8 @@
 """The settings page (`/tokens/settings`, TokenSettingsPage in the original), for tokens.configure:
-balance thresholds, the automatic top-up policy, webhooks (create, rotate the secret, send a test
-event, the delivery log), the organization's notifications and, for admins (the API's rule), its
-API keys. Every command is the API's service; a new secret or key is shown in the answer once."""
+balance thresholds, spend limits, the automatic top-up policy, webhooks (create, rotate the
+secret, send a test event, the delivery log), the organization's notifications and, for admins
+(the API's rule), its API keys. Every command is the API's service; a new secret or key is shown
+in the answer once."""
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -15,11 +16,13 @@ from api.state import app_state
 from api.webhook_deps import limit_test_events, outbound_resolver
 from db.audit import Actor
 from db.directory import CONFIGURE, PURCHASE
+from db.spend_limits import LimitSpec
 from services.administration import api_keys
 from services.administration.api_keys import NewApiKey
 from services.administration.organizations import refuse_configuring_inactive
 from services.auto_topup.policies import set_policy
 from services.errors import ServiceError
+from services.wallet.spend_limits import list_limits, set_limits
 from services.wallet.thresholds import configure_thresholds
 from services.webhooks.deliveries import WebhookDeliveries
 from services.webhooks.endpoints import WebhookEndpoints
@@ -33,6 +36,7 @@ from web.settings_forms import (
     FormRefused,
     api_key_form,
     policy_form,
+    spend_limit_form,
     thresholds_form,
     webhook_form,
 )
@@ -143,6 +147,49 @@ async def save_thresholds(
             actor=Actor.user(user.user.id), acting_as_admin=user.is_admin, context=page.context,
         )  # fmt: skip
         return Notice.done("Thresholds saved.")
+
+    return await page.run(user, organization_id, command)
+
+
+@router.post("/spend-limits", dependencies=Posted)
+async def save_spend_limit(
+    page: SettingsPage, user: Configuring, organization_id: OrganizationChoice = None
+) -> Response:
+    """Add a limit, or change the one of the same API key (or organization) and period."""
+
+    async def command(organization: int) -> Notice:
+        body = spend_limit_form(await page.request.form())
+        wanted = LimitSpec(body.api_key_id, body.period, body.cap, body.mode)
+        kept = [
+            LimitSpec(s.api_key_id, s.period, s.cap, s.mode)
+            for s in await list_limits(page.session, organization)
+            if (s.api_key_id, s.period) != (wanted.api_key_id, wanted.period)
+        ]
+        await set_limits(
+            page.session, organization, [*kept, wanted], actor=Actor.user(user.user.id),
+            acting_as_admin=user.is_admin, context=page.context,
+        )  # fmt: skip
+        return Notice.done("Spend limit saved.")
+
+    return await page.run(user, organization_id, command)
+
+
+@router.post("/spend-limits/{limit_id}/remove", dependencies=Posted)
+async def remove_spend_limit(
+    page: SettingsPage, user: Configuring, limit_id: RowId,
+    organization_id: OrganizationChoice = None,
+) -> Response:  # fmt: skip
+    async def command(organization: int) -> Notice:
+        kept = [
+            LimitSpec(s.api_key_id, s.period, s.cap, s.mode)
+            for s in await list_limits(page.session, organization)
+            if s.id != limit_id
+        ]
+        await set_limits(
+            page.session, organization, kept, actor=Actor.user(user.user.id),
+            acting_as_admin=user.is_admin, context=page.context,
+        )  # fmt: skip
+        return Notice.done("Spend limit removed.")
 
     return await page.run(user, organization_id, command)
 

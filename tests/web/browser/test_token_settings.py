@@ -174,3 +174,32 @@ async def test_an_admin_creates_an_organizations_api_key_seen_once_and_revokes_i
     assert shown not in await page.content()
     assert await page.get_by_test_id("api-keys").locator("td", has_text="revoked").count() == 1
     assert browsing.watch.console_errors == []
+
+
+async def test_a_configure_user_sets_a_spend_limit_and_sees_it_with_its_reset(
+    make_organization: Callable[..., Awaitable[int]],
+    make_member: MakeMember,
+    new_browsing: NewBrowsing,
+):
+    configurer = await make_member(
+        await make_organization("Limits Clinic"), (directory.VIEW, directory.CONFIGURE)
+    )
+    browsing = await new_browsing()
+    page = browsing.page
+    await sign_in(browsing, configurer.email)
+    await page.goto("/tokens/settings")
+    await page.get_by_label("Period").select_option("month")
+    await page.get_by_label("Cap (tokens)").fill("1500")
+    await page.get_by_label("Kind").select_option("soft")
+    await page.get_by_role("button", name="Save the limit").click()
+    await page.get_by_role("heading", name="Spend limit saved.").wait_for()
+    row = page.get_by_test_id("spend-limits").locator("tbody tr")
+    assert await row.count() == 1
+    cells = await row.locator("td").all_inner_texts()
+    assert cells[:5] == ["the organization", "UTC month", "1500", "soft", "0"]
+    assert cells[5].endswith("UTC")
+    assert await browsing.accessibility_violations() == []
+    await browsing.screenshot("settings-spend-limit")
+    await page.get_by_role("button", name="Remove the month limit of the organization").click()
+    await page.get_by_role("heading", name="Spend limit removed.").wait_for()
+    assert await page.get_by_text("No spend limits.").is_visible()

@@ -1,0 +1,209 @@
+"""Holds: reserve tokens (`ledger_hold`), then capture, release or expire them
+(`ledger_hold_settle`, `ledger_hold_capture_batch`), each one statement on an autocommit
+connection of the spend pool (migration 0019), like a spend; and the holds read back.
+
+A refused hold or settlement is an outcome, not an exception, and leaves nothing written.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, cast
+
+from psycopg import AsyncConnection
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import TokenHold
+from db.spending import SpendContext
+
+HoldStatus = Literal["active", "captured", "released", "expired"]
+SettleOutcome = Literal["captured", "released", "expired"]
+HoldAnswer = Literal[
+    "applied", "replayed", "insufficient_balance", "organization_not_found",
+    "organization_inactive", "idempotency_key_reused", "hold_not_found", "hold_not_active",
+    "hold_expired", "hold_not_expired", "capture_exceeds_hold",
+]  # fmt: skip
+EXPIRY_ACTOR = "job:expireHolds"
+SUCCEEDED: frozenset[str] = frozenset({"applied", "replayed"})
+_RESULT = (
+    "status, hold_id, wallet_id, hold_status, amount, captured_amount, released_amount, balance, "
+    "held, expires_at, created_at, settled_at, description, reference"
+)
+HOLD_SQL = f"SELECT {_RESULT} FROM ledger_hold(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+SETTLE_SQL = f"SELECT {_RESULT} FROM ledger_hold_settle(%s, %s, %s, %s, %s, %s, %s, %s)"
+CAPTURE_BATCH_SQL = (
+    f"SELECT item, {_RESULT} FROM ledger_hold_capture_batch(%s, %s, %s::numeric[], %s, %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    organization_id: int
+    amount: Decimal
+    idempotency_key: str
+    expires_at: datetime
+    expiry_request: str
+    description: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    """What became of a hold request or a settlement: the hold as it is after it (None when
+    there is none), and the wallet's balance and held tokens then. A refused new hold for
+    balance has `balance` = what it could have taken."""
+
+    status: HoldAnswer
+    organization_id: int
+    hold_id: int | None
+    wallet_id: int | None
+    hold_status: HoldStatus | None
+    amount: Decimal | None
+    captured_amount: Decimal | None
+    released_amount: Decimal | None
+    balance: Decimal | None
+    held: Decimal | None
+    expires_at: datetime | None
+    created_at: datetime | None
+    settled_at: datetime | None
+    description: str | None = None
+    reference: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCEEDED
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    organization_id: int
+    hold_id: int
+    amount: Decimal | None  # None: all of it
+
+
+Connection = AsyncConnection[tuple[object, ...]]
+
+
+async def place_hold(conn: Connection, wanted: HoldRequest, context: SpendContext) -> HoldOutcome:
+    """Reserve tokens (or replay the hold the key made) in one statement."""
+    parameters = (
+        wanted.idempotency_key, wanted.organization_id, wanted.amount, wanted.expires_at,
+        wanted.expiry_request, wanted.description, wanted.reference, *context.parameters(),
+    )  # fmt: skip
+    cursor = await conn.execute(HOLD_SQL, parameters, prepare=True)
+    row = await cursor.fetchone()
+    assert row is not None, "ledger_hold answers one row"
+    return _outcome(wanted.organization_id, row)
+
+
+async def settle_hold(
+    conn: Connection,
+    organization_id: int,
+    hold_id: int,
+    outcome: SettleOutcome,
+    capture: Decimal | None,
+    context: SpendContext,
+) -> HoldOutcome:
+    """Capture (`capture` tokens, None for all; the rest released), release or expire a hold in
+    one statement. The hold's amount, checked against `capture` under its row lock, is where a
+    capture's amount is decided."""
+    parameters = (organization_id, hold_id, outcome, capture, *context.parameters())
+    cursor = await conn.execute(SETTLE_SQL, parameters, prepare=True)
+    row = await cursor.fetchone()
+    assert row is not None, "ledger_hold_settle answers one row"
+    return _outcome(organization_id, row)
+
+
+async def capture_holds(
+    conn: Connection, wanted: Sequence[CaptureRequest], context: SpendContext
+) -> list[HoldOutcome]:
+    """Capture many holds in one statement (one transaction); outcomes in the order asked."""
+    if not wanted:
+        return []
+    parameters = (
+        [w.organization_id for w in wanted], [w.hold_id for w in wanted],
+        [w.amount for w in wanted], *context.parameters(),
+    )  # fmt: skip
+    cursor = await conn.execute(CAPTURE_BATCH_SQL, parameters, prepare=True)
+    outcomes: list[HoldOutcome | None] = [None] * len(wanted)
+    for row in await cursor.fetchall():
+        index = cast(int, row[0]) - 1
+        outcomes[index] = _outcome(wanted[index].organization_id, row[1:])
+    assert all(o is not None for o in outcomes), "ledger_hold_capture_batch answers every item"
+    return [o for o in outcomes if o is not None]
+
+
+async def holds_due(session: AsyncSession, limit: int) -> list[tuple[int, int]]:
+    """(organization id, hold id) of active holds past their expiry, soonest first."""
+    rows = await session.execute(
+        select(TokenHold.organization_id, TokenHold.id)
+        .where(TokenHold.status == "active", TokenHold.expires_at <= func.now())
+        .order_by(TokenHold.expires_at, TokenHold.organization_id, TokenHold.id)
+        .limit(limit)
+    )
+    return [(row.organization_id, row.id) for row in rows]
+
+
+async def expire_hold(session: AsyncSession, organization_id: int, hold_id: int) -> bool:
+    """Release a hold past its expiry as `expired`; False when it was settled before (a capture
+    or a release that committed first) or is not due."""
+    row = (
+        await session.execute(
+            # A call of the ledger's function, whose result is a row of named columns.
+            text(
+                "SELECT status FROM ledger_hold_settle(:org, :hold, 'expired', NULL, 'system', "
+                ":actor, NULL, NULL)"
+            ),
+            {"org": organization_id, "hold": hold_id, "actor": EXPIRY_ACTOR},
+        )
+    ).one()
+    return bool(row.status == "applied")
+
+
+def _outcome(organization_id: int, row: Sequence[object]) -> HoldOutcome:
+    (status, hold_id, wallet_id, hold_status, amount, captured, released, balance, held,
+     expires_at, created_at, settled_at, description, reference) = row  # fmt: skip
+    return HoldOutcome(
+        status=cast(HoldAnswer, status),
+        organization_id=organization_id,
+        hold_id=cast(int | None, hold_id),
+        wallet_id=cast(int | None, wallet_id),
+        hold_status=cast(HoldStatus | None, hold_status),
+        amount=cast(Decimal | None, amount),
+        captured_amount=cast(Decimal | None, captured),
+        released_amount=cast(Decimal | None, released),
+        balance=cast(Decimal | None, balance),
+        held=cast(Decimal | None, held),
+        expires_at=cast(datetime | None, expires_at),
+        created_at=cast(datetime | None, created_at),
+        settled_at=cast(datetime | None, settled_at),
+        description=cast(str | None, description),
+        reference=cast(str | None, reference),
+    )
+
+
+async def hold_of(session: AsyncSession, organization_id: int, hold_id: int) -> TokenHold | None:
+    return await session.scalar(
+        select(TokenHold).where(
+            TokenHold.organization_id == organization_id, TokenHold.id == hold_id
+        )
+    )
+
+
+async def list_holds(
+    session: AsyncSession,
+    organization_id: int,
+    status: HoldStatus | None,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[TokenHold], int]:
+    """One page of the organization's holds, newest first, and how many match."""
+    query = select(TokenHold).where(TokenHold.organization_id == organization_id)
+    if status is not None:
+        query = query.where(TokenHold.status == status)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.order_by(TokenHold.id.desc()).limit(limit).offset(offset))
+    return list(rows), int(total or 0)

@@ -1,0 +1,115 @@
+"""Coalescing concurrent single spends: the spends that reach this process within a short window
+(SPEND_COALESCE_WINDOW, or as soon as SPEND_COALESCE_MAX_BATCH are waiting) are applied in one
+database transaction, and each caller gets its own spend's outcome.
+
+On a hot wallet every spend otherwise waits for the one before it to commit (the wallet's row
+lock is held across each commit's flush to disk); in one transaction the lock is taken once and
+the disk is flushed once for the whole group. What a caller sees does not change: its own
+idempotency key and replay, `insufficient_balance` when its spend no longer fits after the ones
+that arrived before it, the same answer. If the transaction fails nothing of it is applied and
+every caller in it gets the error, so each may retry with its key. The cost is latency: a spend
+waits up to the window before its transaction starts.
+"""
+
+import asyncio
+from dataclasses import dataclass
+
+from db.spend_pool import SpendPool
+from db.spend_together import spend_together
+from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    request: SpendRequest
+    context: SpendContext
+    answer: asyncio.Future[SpendOutcome]
+
+
+class SpendCoalescer:
+    """Collects single spends and applies them in groups; `spend` answers one caller.
+
+    A wallet is in at most one group in flight: the spends that arrive for it meanwhile wait
+    for that group to commit and then go together in the next one. They would wait as long for
+    the wallet's row lock in the database, holding a connection each; waiting here lets the
+    next group take all of them at once, so a hot wallet commits once per group, not per spend.
+    """
+
+    def __init__(
+        self, pool: SpendPool, defaults: AlertDefaults, window_seconds: float, max_batch: int
+    ) -> None:
+        if window_seconds <= 0 or max_batch < 1:
+            raise ValueError("a coalescer needs a positive window and batch size")
+        self._pool = pool
+        self._defaults = defaults
+        self._window = window_seconds
+        self._max_batch = max_batch
+        self._waiting: list[_Waiting] = []
+        self._busy: set[int] = set()  # organizations with a group in flight
+        self._timer: asyncio.TimerHandle | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def spend(self, request: SpendRequest, context: SpendContext) -> SpendOutcome:
+        """The spend's outcome once its group's transaction has committed; the transaction's
+        error (nothing of it applied) when it failed."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[SpendOutcome] = loop.create_future()
+        self._waiting.append(_Waiting(request, context, answer))
+        if len(self._waiting) >= self._max_batch:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._window, self._flush)
+        return await answer
+
+    async def close(self) -> None:
+        """Apply what is waiting and let the transactions in flight finish."""
+        while self._waiting or self._in_flight:
+            self._flush()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    def _flush(self) -> None:
+        """Send every spend whose wallet is free, in groups of at most the batch size; the
+        others stay waiting for their wallet's group to finish."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while True:
+            group: list[_Waiting] = []
+            held: list[_Waiting] = []
+            for waiting in self._waiting:
+                free = waiting.request.organization_id not in self._busy
+                (group if free and len(group) < self._max_batch else held).append(waiting)
+            if not group:
+                return
+            self._waiting = held
+            self._busy.update(w.request.organization_id for w in group)
+            task = asyncio.get_running_loop().create_task(self._apply(group))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _apply(self, group: list[_Waiting]) -> None:
+        try:
+            await self._answer(group)
+        finally:
+            self._busy.difference_update(w.request.organization_id for w in group)
+            if self._waiting:
+                self._flush()
+
+    async def _answer(self, group: list[_Waiting]) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                outcomes = await spend_together(
+                    conn, [(w.request, w.context) for w in group], self._defaults
+                )
+        except Exception as exc:
+            for waiting in group:
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(exc)
+            return
+        except BaseException:  # cancelled (shutdown): nobody may wait for ever
+            for waiting in group:
+                waiting.answer.cancel()
+            raise
+        for waiting, outcome in zip(group, outcomes, strict=True):
+            if not waiting.answer.done():  # a caller that went away has nobody to answer
+                waiting.answer.set_result(outcome)
