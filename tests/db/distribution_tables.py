@@ -36,13 +36,14 @@ COORDINATOR_TABLES: dict[str, str] = {
     "monthly_reports": "the platform's monthly report",
     "monthly_report_organizations": "the monthly report's rows, one per organisation, written "
     "by the platform's report job and read with its report",
+    "stripe_events": "the Stripe webhook inbox, keyed by Stripe's event id: an event is claimed "
+    "before the organisation it concerns is known, and some (payouts, account events) concern "
+    "none; its nullable organization_id is a pointer for finance, not a distribution key",
     "payment_gateway_operations": "the local payment gateway stand-in's own book (in production "
     "the gateway keeps it, outside this database)",
 }
 
-# What the distribution of ledger_spend/ledger_spend_batch still waits for: they are re-created
-# by another change, so this one does not touch them (docs/distributed-schema.md, "Waiting for
-# the spend functions"). Once they claim their key with ON CONFLICT (idempotency_key,
-# organization_id) and write the organisation themselves, migration drops these and this set
-# becomes empty; the schema test fails if a name here no longer exists, so it cannot go stale.
-AWAITING_SPEND_FUNCTIONS: frozenset[str] = frozenset({"ledger_transactions_idempotency_key_key"})
+# Unique keys the schema test lets through without the organisation. Empty: the spend functions
+# that needed ledger_transactions_idempotency_key_key (ON CONFLICT (idempotency_key)) name the
+# organisation since migration 0023; the test fails if a name here no longer exists.
+AWAITING_SPEND_FUNCTIONS: frozenset[str] = frozenset()

@@ -175,11 +175,6 @@ ORG_TABLES: tuple[OrgTable, ...] = (
     OrgTable("token_audit_logs", platform_rows=True, pk_extra=("created_at",)),
 )
 
-# ledger_spend and ledger_spend_batch (not re-created here) claim a key with
-# ON CONFLICT (idempotency_key) and insert consumptions without their organisation: this index
-# and the trigger below keep them working until they do both themselves.
-TRANSITIONAL_UNIQUE = "ledger_transactions_idempotency_key_key"
-
 
 def _cols(*columns: str) -> str:
     return ", ".join(columns)
@@ -282,8 +277,7 @@ def upgrade() -> None:
     # 3. Keys that include the organisation (last, so lookups by id keep their index).
     for table in ORG_TABLES:
         for unique in table.uniques:
-            if unique.name != TRANSITIONAL_UNIQUE:
-                op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT IF EXISTS {unique.name}")
+            op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT IF EXISTS {unique.name}")
         op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {table.name}_pkey")
         op.execute(
             f"ALTER TABLE {table.name} ADD CONSTRAINT {table.name}_pkey "
@@ -310,6 +304,7 @@ def upgrade() -> None:
         )
     for statement in (*FUNCTIONS, *ORGANISATION_HELPERS):
         op.execute(statement)
+    _spend_functions_with_organisation()
 
 
 def _org_unique_name(table: OrgTable, unique: Unique) -> str:
@@ -317,22 +312,6 @@ def _org_unique_name(table: OrgTable, unique: Unique) -> str:
 
 
 FUNCTIONS = (
-    # The consumption inserts of ledger_spend/ledger_spend_batch name only the wallet (shim).
-    """
-    CREATE FUNCTION fill_ledger_transaction_organization() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.organization_id IS NULL THEN
-        SELECT w.organization_id INTO NEW.organization_id
-          FROM organization_token_wallets w WHERE w.id = NEW.wallet_id;
-      END IF;
-      RETURN NEW;
-    END $$
-    """,
-    """
-    CREATE TRIGGER ledger_transactions_organization BEFORE INSERT ON ledger_transactions
-    FOR EACH ROW EXECUTE FUNCTION fill_ledger_transaction_organization()
-    """,
     """
     CREATE OR REPLACE FUNCTION check_ledger_transaction_balanced() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -475,16 +454,6 @@ FUNCTIONS = (
     END $$
     """,
     """
-    CREATE OR REPLACE FUNCTION ledger_topup_threshold(p_wallet_id integer, p_enabled boolean)
-    RETURNS numeric LANGUAGE sql STABLE AS $$
-      SELECT p.threshold FROM auto_topup_policies p
-        JOIN organization_token_wallets w
-          ON w.organization_id = p.organization_id AND w.id = p.wallet_id
-       WHERE p_enabled AND p.wallet_id = p_wallet_id AND p.enabled AND p.status = 'active'
-         AND p.threshold IS NOT NULL
-    $$
-    """,
-    """
     CREATE OR REPLACE FUNCTION ledger_spend_book(
       p_id bigint, p_key text, p_wallet_id integer, p_account_id integer,
       p_organization_id integer, p_amount numeric, p_before numeric, p_after numeric,
@@ -495,7 +464,19 @@ FUNCTIONS = (
       v_events integer := 0;
       v_notification bigint;
       v_level record;
+      v_own jsonb;
     BEGIN
+      -- A coalesced group of single spends shares one ledger_spend_batch call: each spend's own
+      -- caller and request come in the transaction's tokenbill.spend_contexts, by ledger key
+      -- (0021_coalesced_spend_contexts).
+      v_own := nullif(current_setting('tokenbill.spend_contexts', true), '')::jsonb -> p_key;
+      IF v_own IS NOT NULL THEN
+        p_actor_type := v_own ->> 0;
+        p_actor_id := v_own ->> 1;
+        p_ip := v_own ->> 2;
+        p_request_id := v_own ->> 3;
+      END IF;
+
       INSERT INTO ledger_entries (organization_id, transaction_id, account_id, amount)
       SELECT p_organization_id, p_id, p_account_id, -p_amount
       UNION ALL
@@ -556,56 +537,6 @@ FUNCTIONS = (
     END $$
     """,
     """
-    CREATE OR REPLACE FUNCTION ledger_spend_replay(
-      p_key text, p_amount numeric, p_description text, p_reference text
-    ) RETURNS TABLE (
-      status text, transaction_id bigint, wallet_id integer, amount numeric, balance numeric,
-      created_at timestamptz, events integer
-    ) LANGUAGE sql STABLE AS $$
-      SELECT CASE WHEN t.kind = 'consumption' AND t.amount = p_amount
-                       AND t.description IS NOT DISTINCT FROM p_description
-                       AND t.reference IS NOT DISTINCT FROM p_reference
-                  THEN 'replayed' ELSE 'idempotency_key_reused' END,
-             t.id, t.wallet_id, t.amount, h.balance_after, t.created_at, 0
-        FROM ledger_transactions t
-        JOIN token_balance_history h
-          ON h.organization_id = t.organization_id AND h.transaction_id = t.id
-       WHERE t.idempotency_key = p_key
-    $$
-    """,
-    """
-    CREATE OR REPLACE FUNCTION ledger_expired_remainder(p_wallet_id integer)
-    RETURNS numeric LANGUAGE sql STABLE AS $$
-      -- What the wallet holds in lots past their expiry that the sweep has not booked yet.
-      SELECT coalesce(sum(l.remaining_amount), 0) FROM token_lots l
-        JOIN organization_token_wallets w
-          ON w.organization_id = l.organization_id AND w.id = l.wallet_id
-       WHERE w.id = p_wallet_id AND l.remaining_amount > 0 AND l.expires_at <= now()
-    $$
-    """,
-    """
-    CREATE OR REPLACE FUNCTION ledger_draw_lots(p_wallet_id integer, p_amount numeric)
-    RETURNS void LANGUAGE sql AS $$
-      -- Unexpired lots only: first to expire first (no expiry last), then oldest first.
-      WITH wallet AS (
-        SELECT w.organization_id, w.id FROM organization_token_wallets w WHERE w.id = p_wallet_id
-      ), ordered AS (
-        SELECT l.organization_id, l.id, l.remaining_amount,
-               sum(l.remaining_amount) OVER (
-                 ORDER BY l.expires_at ASC NULLS LAST, l.created_at, l.id) AS running
-          FROM token_lots l JOIN wallet w
-            ON l.organization_id = w.organization_id AND l.wallet_id = w.id
-         WHERE l.remaining_amount > 0 AND (l.expires_at IS NULL OR l.expires_at > now())
-      ), taken AS (
-        SELECT o.organization_id, o.id,
-               LEAST(o.remaining_amount, p_amount - (o.running - o.remaining_amount)) AS take
-          FROM ordered o WHERE o.running - o.remaining_amount < p_amount
-      )
-      UPDATE token_lots l SET remaining_amount = l.remaining_amount - taken.take
-        FROM taken WHERE l.organization_id = taken.organization_id AND l.id = taken.id
-    $$
-    """,
-    """
     CREATE OR REPLACE FUNCTION ledger_expire_lot(p_key text, p_lot_id bigint, p_description text)
     RETURNS TABLE (
       transaction_id bigint, kind text, wallet_id integer, amount numeric,
@@ -632,7 +563,7 @@ FUNCTIONS = (
           DETAIL = coalesce(v_expires::text, 'no expiry');
       END IF;
       -- Wallet row first, like ledger_post and ledger_spend: the lot cannot change meanwhile.
-      PERFORM 1 FROM organization_token_wallets w
+      SELECT w.current_balance INTO v_balance FROM organization_token_wallets w
         WHERE w.organization_id = v_org AND w.id = v_wallet FOR UPDATE;
 
       RETURN QUERY
@@ -649,6 +580,11 @@ FUNCTIONS = (
        WHERE l.organization_id = v_org AND l.id = p_lot_id;
       IF v_remaining = 0 THEN
         RETURN;  -- spent in full before it expired: nothing to post
+      END IF;
+      IF v_remaining > v_balance THEN
+        -- Held tokens need this lot (a hold reserved them while it was valid): a later sweep
+        -- books what is left of it once the holds are captured or released (0019).
+        RETURN;
       END IF;
 
       INSERT INTO ledger_transactions AS t (organization_id, idempotency_key, kind, wallet_id,
@@ -832,10 +768,9 @@ def downgrade() -> None:
         op.execute(f"ALTER TABLE {other.child} DROP CONSTRAINT {other.name}")
     for signature in ORGANISATION_HELPER_SIGNATURES:
         op.execute(f"DROP FUNCTION IF EXISTS {signature}")
-    op.execute("DROP TRIGGER ledger_transactions_organization ON ledger_transactions")
-    op.execute("DROP FUNCTION fill_ledger_transaction_organization()")
     # The function bodies of 0016 (their statements work with or without the column).
     _restore_functions()
+    _spend_functions_without_organisation()
     for table in reversed(ORG_TABLES):
         for fk in table.fks:
             op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {fk.name}")
@@ -844,11 +779,10 @@ def downgrade() -> None:
             op.execute(
                 f"ALTER TABLE {table.name} DROP CONSTRAINT {_org_unique_name(table, unique)}"
             )
-            if unique.name != TRANSITIONAL_UNIQUE:
-                op.execute(
-                    f"ALTER TABLE {table.name} ADD CONSTRAINT {unique.name} "
-                    f"UNIQUE ({_cols(*unique.columns)})"
-                )
+            op.execute(
+                f"ALTER TABLE {table.name} ADD CONSTRAINT {unique.name} "
+                f"UNIQUE ({_cols(*unique.columns)})"
+            )
         op.execute(f"ALTER TABLE {table.name} DROP CONSTRAINT {table.name}_pkey")
         op.execute(
             f"ALTER TABLE {table.name} ADD CONSTRAINT {table.name}_pkey "
@@ -925,4 +859,204 @@ PREVIOUS_FUNCTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("LEDGER_EXPIRED_REMAINDER", "LEDGER_DRAW_LOTS", "LEDGER_EXPIRE_LOT"),
     ),
     ("0012_purchase_reversal.py", ("LEDGER_REVERSE_LOT",)),
+    ("0019_token_holds.py", ("LEDGER_EXPIRE_LOT",)),
+    ("0021_coalesced_spend_contexts.py", ("LEDGER_SPEND_BOOK",)),
 )
+
+
+# The functions of later changes (0014's spend, 0018's disputes, 0019's holds, 0020's spend
+# limits), re-created with the organisation: each is the body its migration wrote, with the edits
+# listed here (old text -> new text; every old text must be found, so a body that is not the one
+# expected stops the migration instead of being half edited).
+Edit = tuple[str, str]
+
+TX_COLUMNS: Edit = (
+    "INSERT INTO ledger_transactions AS t (idempotency_key,",
+    "INSERT INTO ledger_transactions AS t (organization_id, idempotency_key,",
+)
+ENTRY_COLUMNS: Edit = (
+    "INSERT INTO ledger_entries (transaction_id,",
+    "INSERT INTO ledger_entries (organization_id, transaction_id,",
+)
+DISPUTE_EDITS: tuple[Edit, ...] = (
+    ("PERFORM 1 FROM organization_token_wallets w WHERE w.id = v_wallet FOR UPDATE;",
+     "PERFORM 1 FROM organization_token_wallets w\n"
+     "   WHERE w.organization_id = v_org AND w.id = v_wallet FOR UPDATE;"),
+    ("WHERE t.idempotency_key = p_key;",
+     "WHERE t.organization_id = v_org AND t.idempotency_key = p_key;"),
+    TX_COLUMNS,
+    ("VALUES (p_key, '", "VALUES (v_org, p_key, '"),
+    ENTRY_COLUMNS,
+    ("  SELECT v_id,", "  SELECT v_org, v_id,"),
+)  # fmt: skip
+DISPUTE_REPLAY_JOIN: Edit = (
+    "FROM ledger_transactions t JOIN token_balance_history h ON h.transaction_id = t.id",
+    "FROM ledger_transactions t\n    JOIN token_balance_history h\n"
+    "      ON h.organization_id = t.organization_id AND h.transaction_id = t.id",
+)
+DISPUTE_WALLET_UPDATE: Edit = (
+    "   WHERE w.id = v_wallet\n  RETURNING w.current_balance, w.organization_id, "
+    "w.ledger_account_id\n    INTO v_balance, v_org, v_account;",
+    "   WHERE w.organization_id = v_org AND w.id = v_wallet\n"
+    "  RETURNING w.current_balance, w.ledger_account_id INTO v_balance, v_account;",
+)
+DISPUTE_LOT: Edit = ("WHERE l.id = v_lot;", "WHERE l.organization_id = v_org AND l.id = v_lot;")
+FREEZE_KEY: Edit = (
+    "SELECT f.wallet_id, f.amount INTO v_wallet, v_amount\n",
+    "SELECT f.wallet_id, f.organization_id, f.amount INTO v_wallet, v_org, v_amount\n",
+)
+HOLD_EDITS: tuple[Edit, ...] = (
+    TX_COLUMNS,
+    ("VALUES ('hold:' ||", "VALUES (p_organization_id, 'hold:' ||"),
+    ENTRY_COLUMNS,
+    ("WHERE w.id = v_wallet.id\n",
+     "WHERE w.organization_id = p_organization_id AND w.id = v_wallet.id\n"),
+)  # fmt: skip
+
+SPEND_EDITS: dict[str, tuple[Edit, ...]] = {
+    "LEDGER_SPEND": (
+        ("ledger_spend_replay(p_key,", "ledger_spend_replay(p_organization_id, p_key,"),
+        ("ledger_expired_remainder(v_wallet)",
+         "ledger_expired_remainder(p_organization_id, v_wallet)"),
+        TX_COLUMNS,
+        ("VALUES (p_key, 'consumption'", "VALUES (p_organization_id, p_key, 'consumption'"),
+        ("ON CONFLICT (idempotency_key) DO NOTHING",
+         "ON CONFLICT (idempotency_key, organization_id) DO NOTHING"),
+        ("   WHERE w.id = v_wallet\n",
+         "   WHERE w.organization_id = p_organization_id AND w.id = v_wallet\n"),
+        ("ledger_draw_lots(v_wallet, p_amount)",
+         "ledger_draw_lots(p_organization_id, v_wallet, p_amount)"),
+        ("ledger_topup_threshold(v_wallet, p_auto_topup)",
+         "ledger_topup_threshold(p_organization_id, v_wallet, p_auto_topup)"),
+    ),
+    "LEDGER_SPEND_BATCH": (
+        ("ledger_expired_remainder(v_wallet.id)", "ledger_expired_remainder(v_org, v_wallet.id)"),
+        ("ledger_topup_threshold(v_wallet.id,", "ledger_topup_threshold(v_org, v_wallet.id,"),
+        ("FROM ledger_spend_replay(p_keys[v_i],", "FROM ledger_spend_replay(v_org, p_keys[v_i],"),
+        TX_COLUMNS,
+        ("VALUES (p_keys[v_i], 'consumption'", "VALUES (v_org, p_keys[v_i], 'consumption'"),
+        ("WHERE w.id = v_wallet.id;", "WHERE w.organization_id = v_org AND w.id = v_wallet.id;"),
+        ("ledger_draw_lots(v_wallet.id, v_spent)", "ledger_draw_lots(v_org, v_wallet.id, v_spent)"),
+    ),
+    "LEDGER_DISPUTE_FREEZE": (
+        ("SELECT l.wallet_id, l.id INTO v_wallet, v_lot\n"
+         "    FROM ledger_transactions c JOIN token_lots l ON l.transaction_id = c.id\n",
+         "SELECT l.wallet_id, l.organization_id, l.id INTO v_wallet, v_org, v_lot\n"
+         "    FROM ledger_transactions c\n"
+         "    JOIN token_lots l\n"
+         "      ON l.organization_id = c.organization_id AND l.transaction_id = c.id\n"),
+        DISPUTE_REPLAY_JOIN, *DISPUTE_EDITS, DISPUTE_WALLET_UPDATE, DISPUTE_LOT,
+    ),
+    "LEDGER_DISPUTE_RELEASE": (
+        FREEZE_KEY,
+        ("    FROM ledger_transactions c JOIN token_lots l ON l.transaction_id = c.id\n"
+         "   WHERE c.idempotency_key = p_credit_key;",
+         "    FROM ledger_transactions c\n"
+         "    JOIN token_lots l\n"
+         "      ON l.organization_id = c.organization_id AND l.transaction_id = c.id\n"
+         "   WHERE c.organization_id = v_org AND c.idempotency_key = p_credit_key;"),
+        DISPUTE_REPLAY_JOIN, *DISPUTE_EDITS, DISPUTE_WALLET_UPDATE, DISPUTE_LOT,
+    ),
+    "LEDGER_DISPUTE_FORFEIT": (
+        ("  v_id bigint;\nBEGIN", "  v_id bigint;\n  v_org integer;\nBEGIN"),
+        FREEZE_KEY, *DISPUTE_EDITS,
+    ),
+    "LEDGER_DRAW_HELD_LOTS": (
+        ("ledger_draw_held_lots(p_wallet_id integer,",
+         "ledger_draw_held_lots(p_organization_id integer, p_wallet_id integer,"),
+        ("WHERE l.wallet_id = p_wallet_id AND",
+         "WHERE l.organization_id = p_organization_id AND l.wallet_id = p_wallet_id AND"),
+        ("FROM taken WHERE l.id = taken.id",
+         "FROM taken WHERE l.organization_id = p_organization_id AND l.id = taken.id"),
+    ),
+    "LEDGER_HOLD_ANSWER": (
+        ("JOIN organization_token_wallets w ON w.id = h.wallet_id",
+         "JOIN organization_token_wallets w\n"
+         "      ON w.organization_id = h.organization_id AND w.id = h.wallet_id"),
+    ),
+    "LEDGER_HOLD": (
+        ("ledger_expired_remainder(v_wallet.id)",
+         "ledger_expired_remainder(p_organization_id, v_wallet.id)"),
+        *HOLD_EDITS,
+        ("VALUES (v_tx, v_wallet.ledger_account_id, -p_amount), (v_tx, v_held_account, p_amount);",
+         "VALUES (p_organization_id, v_tx, v_wallet.ledger_account_id, -p_amount),\n"
+         "         (p_organization_id, v_tx, v_held_account, p_amount);"),
+    ),
+    "LEDGER_HOLD_SETTLE": (
+        *HOLD_EDITS,
+        ("SELECT v_capture_tx,", "SELECT p_organization_id, v_capture_tx,"),
+        ("VALUES (v_release_tx,", "VALUES (p_organization_id, v_release_tx,"),
+        ("(v_release_tx, v_wallet.ledger_account_id",
+         "(p_organization_id, v_release_tx, v_wallet.ledger_account_id"),
+        ("ledger_draw_held_lots(v_wallet.id,",
+         "ledger_draw_held_lots(p_organization_id, v_wallet.id,"),
+    ),
+    "SPEND_LIMIT_NOTIFY": (
+        ("ON CONFLICT (idempotency_key) DO NOTHING",
+         "ON CONFLICT (idempotency_key, organization_id) DO NOTHING"),
+    ),
+    "LEDGER_SPEND_LIMITED": (
+        ("ledger_spend_replay(p_key,", "ledger_spend_replay(p_organization_id, p_key,"),
+    ),
+    "LEDGER_SPEND_BATCH_LIMITED": (
+        ("ledger_spend_replay(p_keys[v_i],",
+         "ledger_spend_replay(p_organization_ids[v_i], p_keys[v_i],"),
+    ),
+}  # fmt: skip
+
+# Where each body was last written.
+SPEND_SOURCES: dict[str, str] = {
+    "LEDGER_SPEND": "0014_inactive_organizations_spend.py",
+    "LEDGER_SPEND_BATCH": "0014_inactive_organizations_spend.py",
+    "LEDGER_DISPUTE_FREEZE": "0018_stripe_events.py",
+    "LEDGER_DISPUTE_RELEASE": "0018_stripe_events.py",
+    "LEDGER_DISPUTE_FORFEIT": "0018_stripe_events.py",
+    "LEDGER_DRAW_HELD_LOTS": "0019_token_holds.py",
+    "LEDGER_HOLD_ANSWER": "0019_token_holds.py",
+    "LEDGER_HOLD": "0019_token_holds.py",
+    "LEDGER_HOLD_SETTLE": "0019_token_holds.py",
+    "SPEND_LIMIT_NOTIFY": "0020_spend_limits.py",
+    "LEDGER_SPEND_LIMITED": "0020_spend_limits.py",
+    "LEDGER_SPEND_BATCH_LIMITED": "0020_spend_limits.py",
+}
+
+# The wallet-keyed overloads nothing calls once the functions above name the organisation.
+WALLET_KEYED_HELPERS = (
+    "ledger_spend_replay(text, numeric, text, text)",
+    "ledger_expired_remainder(integer)",
+    "ledger_draw_lots(integer, numeric)",
+    "ledger_topup_threshold(integer, boolean)",
+    "ledger_draw_held_lots(integer, numeric)",
+)
+
+
+def _source(name: str) -> str:
+    module = runpy.run_path(str(Path(__file__).parent / SPEND_SOURCES[name]))
+    text: str = module[name]
+    return text
+
+
+def _edited(name: str) -> str:
+    text = _source(name)
+    for old, new in SPEND_EDITS[name]:
+        if old not in text:
+            raise RuntimeError(f"{name} of {SPEND_SOURCES[name]} has no {old!r}")
+        text = text.replace(old, new)
+    return text.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+def _spend_functions_with_organisation() -> None:
+    # Bodies hold ledger keys such as 'hold:<id>:capture', which SQLAlchemy's text() would read
+    # as bind parameters: they go to the driver as they are (as 0019 does).
+    for name in SPEND_EDITS:
+        op.get_bind().exec_driver_sql(_edited(name))
+    for signature in WALLET_KEYED_HELPERS:
+        op.execute(f"DROP FUNCTION {signature}")
+
+
+def _spend_functions_without_organisation() -> None:
+    """Downgrade: the bodies as their migrations wrote them (the old ledger_draw_held_lots too)."""
+    op.execute("DROP FUNCTION ledger_draw_held_lots(integer, integer, numeric)")
+    for name in SPEND_EDITS:
+        body = _source(name).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        op.get_bind().exec_driver_sql(body)
