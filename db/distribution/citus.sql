@@ -39,6 +39,8 @@ SELECT citus_add_local_table_to_metadata('reconciliation_mismatches');
 SELECT citus_add_local_table_to_metadata('monthly_reports');
 SELECT citus_add_local_table_to_metadata('monthly_report_organizations');
 SELECT citus_add_local_table_to_metadata('payment_gateway_operations');
+-- The Stripe webhook inbox: an event is claimed by its Stripe id before its organisation is known.
+SELECT citus_add_local_table_to_metadata('stripe_events');
 
 -- Organisation tables: the wallet first, then each table after the tables it points at.
 SELECT create_distributed_table('organization_token_wallets', 'organization_id');
@@ -71,3 +73,29 @@ SELECT create_distributed_function('ledger_spend_replay(integer,text,numeric,tex
 SELECT create_distributed_function('ledger_expired_remainder(integer,integer)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_draw_lots(integer,integer,numeric)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_topup_threshold(integer,integer,boolean)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+
+-- Tables of later changes, organisation tables by the same rule (their keys carry organization_id
+-- since they were made): Stripe customers, payment actions and saved cards, disputes (after the
+-- purchases they dispute), holds (after the transactions they point at) and spend limits.
+SELECT create_distributed_table('stripe_customers', 'organization_id', colocate_with => 'organization_token_wallets');
+SELECT create_distributed_table('stripe_payment_actions', 'organization_id', colocate_with => 'organization_token_wallets');
+SELECT create_distributed_table('stripe_payment_methods', 'organization_id', colocate_with => 'organization_token_wallets');
+SELECT create_distributed_table('token_disputes', 'organization_id', colocate_with => 'organization_token_wallets');
+SELECT create_distributed_table('token_holds', 'organization_id', colocate_with => 'organization_token_wallets');
+SELECT create_distributed_table('spend_limits', 'organization_id', colocate_with => 'organization_token_wallets');
+SELECT create_distributed_table('spend_limit_usage', 'organization_id', colocate_with => 'organization_token_wallets');
+
+-- Holds and spend limits: every function that acts for one organisation runs on its node.
+-- (ledger_held_account writes the organisation's `held:org-<id>` row of ledger_accounts, a
+-- reference table, the first time the organisation holds tokens: one replicated write per
+-- organisation, as its wallet's own account.)
+SELECT create_distributed_function('ledger_spend_limited(text,integer,numeric,text,text,numeric,numeric,boolean,text,text,text,text,integer,timestamp with time zone)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('spend_limit_check(integer,integer,numeric,timestamp with time zone)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('spend_limit_count(integer,integer,numeric,timestamp with time zone)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('spend_limit_notify(integer,integer,integer,timestamp with time zone)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('spend_limit_take(integer,integer,numeric,timestamp with time zone,boolean)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('ledger_hold(text,integer,numeric,timestamp with time zone,text,text,text,text,text,text,text)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('ledger_hold_settle(integer,bigint,text,numeric,text,text,text,text)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('ledger_hold_answer(text,integer,bigint)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('ledger_held_account(integer)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('ledger_draw_held_lots(integer,integer,numeric)', 'p_organization_id', colocate_with := 'organization_token_wallets');

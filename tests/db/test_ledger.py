@@ -178,8 +178,10 @@ async def test_unbalanced_transaction_is_refused_at_commit(session_maker, make_o
         async with session_maker() as session, session.begin():
             tx = await session.scalar(
                 text(
-                    "INSERT INTO ledger_transactions (idempotency_key, kind, wallet_id, amount) "
-                    "VALUES (:k, 'adjustment', :w, 1) RETURNING id"
+                    "INSERT INTO ledger_transactions"
+                    " (organization_id, idempotency_key, kind, wallet_id, amount)"
+                    " SELECT w.organization_id, :k, 'adjustment', w.id, 1"
+                    " FROM organization_token_wallets w WHERE w.id = :w RETURNING id"
                 ),
                 {"k": f"t:unbalanced-{wallet}", "w": wallet},
             )
