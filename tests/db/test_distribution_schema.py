@@ -217,6 +217,17 @@ async def _organisation_with_tokens(
             text("SELECT id FROM token_lots WHERE transaction_id = :t"),
             {"t": expired.transaction_id},
         )
+        # Its `held:org-<id>` account, as its first hold makes it (ledger_accounts is a reference
+        # table: one replicated write per organisation, before the probe forbids it), and a soft
+        # daily limit of 1 token, so a limited spend counts and notifies.
+        await session.execute(text("SELECT ledger_held_account(:o)"), {"o": org})
+        await session.execute(
+            text(
+                "INSERT INTO spend_limits (organization_id, period, cap, mode)"
+                " VALUES (:o, 'day', 1, 'soft')"
+            ),
+            {"o": org},
+        )
     assert lot is not None
     return Org(org, wallet, int(lot), credit_key)
 
@@ -324,25 +335,38 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
             f"SELECT * FROM ledger_expire_lot('probe:x', {org.expired_lot}, 'probe')",
             f"SELECT * FROM ledger_expire_lot('probe:x', {org.expired_lot}, 'probe')",
         ],
+        # Two freezes of the purchase's lot (before its reversal empties it): one released,
+        # one forfeited.
+        "ledger_dispute_freeze": [
+            f"SELECT * FROM ledger_dispute_freeze('probe:f1', '{org.credit_key}', 1, 'p', 'ref')",
+            f"SELECT * FROM ledger_dispute_freeze('probe:f1', '{org.credit_key}', 1, 'p', 'ref')",
+            f"SELECT * FROM ledger_dispute_freeze('probe:f2', '{org.credit_key}', 1, 'p', 'ref')",
+        ],
+        "ledger_dispute_release": [
+            "SELECT * FROM ledger_dispute_release('probe:fr', 'probe:f1',"
+            f" '{org.credit_key}', 'p', 'ref')",
+            "SELECT * FROM ledger_dispute_release('probe:fr', 'probe:f1',"
+            f" '{org.credit_key}', 'p', 'ref')",
+        ],
+        "ledger_dispute_forfeit": [
+            "SELECT * FROM ledger_dispute_forfeit('probe:ff', 'probe:f2', 'p', 'ref')",
+            "SELECT * FROM ledger_dispute_forfeit('probe:ff', 'probe:f2', 'p', 'ref')",
+        ],
         "ledger_reverse_lot": [
             f"SELECT * FROM ledger_reverse_lot('probe:r', '{org.credit_key}', 'probe', 'ref')",
             f"SELECT * FROM ledger_reverse_lot('probe:r', '{org.credit_key}', 'probe', 'ref')",
         ],
         "ledger_spend_replay": [
-            "SELECT * FROM ledger_spend_replay('probe:s', 2, 'probe', 'ref')",
             f"SELECT * FROM ledger_spend_replay({org.id}, 'probe:s', 2, 'probe', 'ref')",
         ],
         "ledger_spend_refusal": [f"SELECT * FROM ledger_spend_refusal({org.id}, 1, NULL)"],
         "ledger_expired_remainder": [
-            f"SELECT ledger_expired_remainder({org.wallet})",
             f"SELECT ledger_expired_remainder({org.id}, {org.wallet})",
         ],
         "ledger_topup_threshold": [
-            f"SELECT ledger_topup_threshold({org.wallet}, true)",
             f"SELECT ledger_topup_threshold({org.id}, {org.wallet}, true)",
         ],
         "ledger_draw_lots": [
-            f"SELECT ledger_draw_lots({org.wallet}, 1)",
             f"SELECT ledger_draw_lots({org.id}, {org.wallet}, 1)",
         ],
         # Called by ledger_spend with the wallet it locked; here with the same arguments.
@@ -353,7 +377,59 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
             f" WHERE t.organization_id = {org.id} AND t.idempotency_key = 'probe:book'"
             f" AND w.organization_id = {org.id}",
         ],
+        "ledger_spend_limited": [
+            f"SELECT * FROM ledger_spend_limited('probe:l', {org.id}, 1, 'p', NULL, {spend_tail},"
+            " NULL, NULL)",
+            f"SELECT * FROM ledger_spend_limited('probe:l', {org.id}, 1, 'p', NULL, {spend_tail},"
+            " NULL, NULL)",
+        ],
+        "ledger_spend_batch_limited": [
+            "SELECT * FROM ledger_spend_batch_limited(ARRAY['probe:lb', 'probe:l'],"
+            f" ARRAY[{org.id}, {org.id}], ARRAY[1, 1]::numeric[], ARRAY['p', 'p'],"
+            " ARRAY[NULL, NULL]::text[], 50, 10, true, 'system', 'probe', NULL, NULL,"
+            " ARRAY[NULL, NULL]::integer[], NULL)",
+        ],
+        "spend_limit_check": [f"SELECT * FROM spend_limit_check({org.id}, NULL, 1, now())"],
+        "spend_limit_count": [f"SELECT spend_limit_count({org.id}, NULL, 1, now())"],
+        "spend_limit_notify": [f"SELECT spend_limit_notify({org.id}, NULL, {org.wallet}, now())"],
+        "spend_limit_take": [f"SELECT * FROM spend_limit_take({org.id}, NULL, 1, now(), false)"],
+        "ledger_hold": [
+            f"SELECT * FROM ledger_hold('probe:h1', {org.id}, 2, now() + interval '1 hour',"
+            " 'PT1H', 'p', 'ref', 'system', 'probe', NULL, NULL)",
+            f"SELECT * FROM ledger_hold('probe:h1', {org.id}, 2, now() + interval '1 hour',"
+            " 'PT1H', 'p', 'ref', 'system', 'probe', NULL, NULL)",
+            f"SELECT * FROM ledger_hold('probe:h2', {org.id}, 2, now() + interval '1 hour',"
+            " 'PT1H', 'p', 'ref', 'system', 'probe', NULL, NULL)",
+            f"SELECT * FROM ledger_hold('probe:h3', {org.id}, 2, now() + interval '1 hour',"
+            " 'PT1H', 'p', 'ref', 'system', 'probe', NULL, NULL)",
+        ],
+        "ledger_hold_settle": [
+            f"SELECT * FROM ledger_hold_settle({org.id}, {_hold(org, 'probe:h1')}, 'captured', 1,"
+            " 'system', 'probe', NULL, NULL)",
+            f"SELECT * FROM ledger_hold_settle({org.id}, {_hold(org, 'probe:h2')}, 'released',"
+            " NULL, 'system', 'probe', NULL, NULL)",
+        ],
+        "ledger_hold_capture_batch": [
+            f"SELECT * FROM ledger_hold_capture_batch(ARRAY[{org.id}],"
+            f" ARRAY[{_hold(org, 'probe:h3')}], ARRAY[NULL]::numeric[], 'system', 'probe',"
+            " NULL, NULL)",
+        ],
+        "ledger_hold_answer": [
+            f"SELECT * FROM ledger_hold_answer('replayed', {org.id}, {_hold(org, 'probe:h1')})"
+        ],
+        # Pure date arithmetic, on no table.
+        "spend_limit_period_start": ["SELECT spend_limit_period_start('day', now())"],
+        "spend_limit_period_end": ["SELECT spend_limit_period_end('month', now())"],
+        "ledger_held_account": [f"SELECT ledger_held_account({org.id})"],
+        "ledger_draw_held_lots": [f"SELECT ledger_draw_held_lots({org.id}, {org.wallet}, 1)"],
     }
+
+
+def _hold(org: Org, key: str) -> str:
+    return (
+        f"(SELECT h.id FROM token_holds h WHERE h.organization_id = {org.id}"
+        f" AND h.idempotency_key = '{key}')"
+    )
 
 
 async def test_no_ledger_function_touches_another_organisations_rows(
@@ -366,7 +442,7 @@ async def test_no_ledger_function_touches_another_organisations_rows(
             for row in await _rows(
                 connection,
                 "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
-                " AND proname LIKE 'ledger\\_%'",
+                " AND (proname LIKE 'ledger\\_%' OR proname LIKE 'spend\\_limit\\_%')",
             )
         }
     calls = ledger_calls(acting)
@@ -398,8 +474,23 @@ async def test_no_ledger_function_touches_another_organisations_rows(
     assert answers["ledger_expire_lot"][0][0].kind == "expiry"
     assert answers["ledger_expire_lot"][1][0].replayed is True
     assert answers["ledger_reverse_lot"][0][0].kind == "reversal"
-    assert answers["ledger_spend_replay"][0] == answers["ledger_spend_replay"][1]
-    assert answers["ledger_spend_replay"][1][0].status == "replayed"
+    assert answers["ledger_spend_replay"][0][0].status == "replayed"
+    assert [a[0].kind for a in answers["ledger_dispute_freeze"]] == ["dispute_freeze"] * 3
+    assert [a[0].replayed for a in answers["ledger_dispute_freeze"]] == [False, True, False]
+    assert answers["ledger_dispute_release"][1][0].replayed is True
+    assert answers["ledger_dispute_forfeit"][1][0].replayed is True
+    assert [a[0].status for a in answers["ledger_spend_limited"]] == ["applied", "replayed"]
+    assert answers["ledger_spend_limited"][0][0].events == 1  # the soft limit's event
+    assert [r.status for r in answers["ledger_spend_batch_limited"][0]] == ["applied", "replayed"]
+    assert answers["spend_limit_take"][0][0].taken is True
+    assert [a[0].status for a in answers["ledger_hold"]] == [
+        "applied",
+        "replayed",
+        "applied",
+        "applied",
+    ]
+    assert [a[0].hold_status for a in answers["ledger_hold_settle"]] == ["captured", "released"]
+    assert answers["ledger_hold_capture_batch"][0][0].status == "applied"
     assert other.id != acting.id
 
 
