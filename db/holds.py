@@ -16,14 +16,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import TokenHold
-from db.spending import SpendContext
+from db.spending import LimitReached, SpendContext, limit_of
 
 HoldStatus = Literal["active", "captured", "released", "expired"]
 SettleOutcome = Literal["captured", "released", "expired"]
 HoldAnswer = Literal[
     "applied", "replayed", "insufficient_balance", "organization_not_found",
     "organization_inactive", "idempotency_key_reused", "hold_not_found", "hold_not_active",
-    "hold_expired", "hold_not_expired", "capture_exceeds_hold",
+    "hold_expired", "hold_not_expired", "capture_exceeds_hold", "spend_limit_reached",
 ]  # fmt: skip
 EXPIRY_ACTOR = "job:expireHolds"
 SUCCEEDED: frozenset[str] = frozenset({"applied", "replayed"})
@@ -31,10 +31,17 @@ _RESULT = (
     "status, hold_id, wallet_id, hold_status, amount, captured_amount, released_amount, balance, "
     "held, expires_at, created_at, settled_at, description, reference"
 )
-HOLD_SQL = f"SELECT {_RESULT} FROM ledger_hold(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-SETTLE_SQL = f"SELECT {_RESULT} FROM ledger_hold_settle(%s, %s, %s, %s, %s, %s, %s, %s)"
+# A settlement also answers the events it recorded and the hard limit a capture would cross.
+_SETTLED = (
+    f"{_RESULT}, events, limit_id, limit_scope, limit_api_key_id, limit_period, limit_cap, "
+    "limit_used, limit_resets_at"
+)
+HOLD_SQL = (
+    f"SELECT {_RESULT} FROM ledger_hold(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer)"
+)
+SETTLE_SQL = f"SELECT {_SETTLED} FROM ledger_hold_settle(%s, %s, %s, %s, %s, %s, %s, %s)"
 CAPTURE_BATCH_SQL = (
-    f"SELECT item, {_RESULT} FROM ledger_hold_capture_batch(%s, %s, %s::numeric[], %s, %s, %s, %s)"
+    f"SELECT item, {_SETTLED} FROM ledger_hold_capture_batch(%s, %s, %s::numeric[], %s, %s, %s, %s)"
 )
 
 
@@ -47,6 +54,7 @@ class HoldRequest:
     expiry_request: str
     description: str | None = None
     reference: str | None = None
+    api_key_id: int | None = None  # the key placing it: its captures count against its limits
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,8 @@ class HoldOutcome:
     settled_at: datetime | None
     description: str | None = None
     reference: str | None = None
+    events: int = 0  # outbox rows a capture recorded (a soft spend limit reached)
+    limit: LimitReached | None = None  # the hard limit a refused capture would have crossed
 
     @property
     def succeeded(self) -> bool:
@@ -91,6 +101,7 @@ async def place_hold(conn: Connection, wanted: HoldRequest, context: SpendContex
     parameters = (
         wanted.idempotency_key, wanted.organization_id, wanted.amount, wanted.expires_at,
         wanted.expiry_request, wanted.description, wanted.reference, *context.parameters(),
+        wanted.api_key_id,
     )  # fmt: skip
     cursor = await conn.execute(HOLD_SQL, parameters, prepare=True)
     row = await cursor.fetchone()
@@ -164,7 +175,8 @@ async def expire_hold(session: AsyncSession, organization_id: int, hold_id: int)
 
 def _outcome(organization_id: int, row: Sequence[object]) -> HoldOutcome:
     (status, hold_id, wallet_id, hold_status, amount, captured, released, balance, held,
-     expires_at, created_at, settled_at, description, reference) = row  # fmt: skip
+     expires_at, created_at, settled_at, description, reference) = row[:14]  # fmt: skip
+    settled = len(row) > 14
     return HoldOutcome(
         status=cast(HoldAnswer, status),
         organization_id=organization_id,
@@ -181,6 +193,8 @@ def _outcome(organization_id: int, row: Sequence[object]) -> HoldOutcome:
         settled_at=cast(datetime | None, settled_at),
         description=cast(str | None, description),
         reference=cast(str | None, reference),
+        events=cast(int, row[14]) if settled else 0,
+        limit=limit_of(tuple(row[15:22])) if settled else None,
     )
 
 

@@ -186,11 +186,11 @@ def _outcome(organization_id: int, row: tuple[object, ...]) -> SpendOutcome:
         balance=cast(Decimal | None, balance),
         created_at=cast(datetime | None, created_at),
         events=cast(int, events),
-        limit=_limit(row[7:]),
+        limit=limit_of(row[7:]),
     )
 
 
-def _limit(row: tuple[object, ...]) -> LimitReached | None:
+def limit_of(row: tuple[object, ...]) -> LimitReached | None:
     limit_id, scope, api_key_id, period, cap, used, resets_at = row
     if limit_id is None:
         return None

@@ -49,7 +49,9 @@ HOLD_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {
         "model": ErrorBody,
         "description": "insufficient_balance (new hold), hold_not_active (already settled "
-        "otherwise), hold_expired (capture at or after its expiry), organization_inactive.",
+        "otherwise), hold_expired (capture at or after its expiry), organization_inactive, "
+        "spend_limit_reached (a capture that would cross a hard spend limit of the organization "
+        "or of the API key that placed the hold: nothing captured, the hold stays active).",
     },
 }
 
@@ -93,7 +95,14 @@ async def create_hold(
         settings, HoldTerms(body.expires_at, ttl, body.ttl), datetime.now(UTC)
     )
     wanted = HoldRequest(
-        organization_id, body.amount, key, expires_at, asked, body.reason, body.reference
+        organization_id,
+        body.amount,
+        key,
+        expires_at,
+        asked,
+        body.reason,
+        body.reference,
+        spender.api_key_id,
     )
     context = _context(request, spender.actor.type, spender.actor.id)
     outcome = await reserve(spending, wanted, context)

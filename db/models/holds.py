@@ -54,6 +54,10 @@ class TokenHold(Base):
         BigInteger, ForeignKey("ledger_transactions.id")
     )
     created_at: Mapped[datetime] = created_at_column()
+    # The API key that placed the hold (migration 0022): its captures count against its limits.
+    api_key_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (

@@ -38,7 +38,7 @@ from services.errors import (
     unavailable,
 )
 from services.organizations import existing_organization
-from services.wallet.spending import SpendLine
+from services.wallet.spending import SpendLine, limit_reached
 from tokenbill.settings import Settings
 
 T = TypeVar("T")
@@ -95,6 +95,8 @@ async def capture(
         line.pool,
         lambda conn: settle_hold(conn, organization_id, hold_id, "captured", amount, context),
     )
+    if outcome.events:
+        line.relay.nudge()  # a soft spend limit reached: its notification is in the outbox
     if not outcome.succeeded:
         raise refusal(outcome, amount)
     return outcome
@@ -116,7 +118,10 @@ async def capture_many(
     line: SpendLine, wanted: Sequence[CaptureRequest], context: SpendContext
 ) -> list[HoldOutcome]:
     """Capture many holds in one transaction; outcomes in the order asked (see `refusal`)."""
-    return await on_pool(line.pool, lambda conn: capture_holds(conn, wanted, context))
+    outcomes = await on_pool(line.pool, lambda conn: capture_holds(conn, wanted, context))
+    if any(o.events for o in outcomes):
+        line.relay.nudge()
+    return outcomes
 
 
 async def read_hold(session: AsyncSession, organization_id: int, hold_id: int) -> TokenHold:
@@ -157,6 +162,9 @@ def refusal(outcome: HoldOutcome, asked: Decimal | None) -> ServiceError:
         return organization_inactive(org)
     if outcome.status == "hold_not_found":
         return _hold_not_found(org, outcome.hold_id or 0)
+    if outcome.status == "spend_limit_reached" and outcome.limit is not None:
+        # As a refused spend says it; the capture asked for (all of the hold by default).
+        return limit_reached(org, asked or outcome.amount or Decimal(0), outcome.limit)
     details = {"organization_id": org, "hold_id": hold, "status": outcome.hold_status}
     if outcome.status == "hold_not_active":
         return conflict(

@@ -9,14 +9,14 @@ one PostgreSQL (on a cluster it is the cross-shard lookup docs/distributed-schem
 Platform rows of the two tables that also hold them (the outbox and the audit log) are kept
 under the reserved key 0, which no organisation has (ids come from a sequence starting at 1).
 
-The ledger functions this migration owns (ledger_post, ledger_expire_lot, ledger_reverse_lot,
-ledger_spend_book, ledger_spend_replay, ledger_draw_lots, ledger_expired_remainder,
-ledger_topup_threshold and the balance check) write `organization_id` and filter every statement
-on an organisation table by it. `ledger_spend` and `ledger_spend_batch` are left as they are
-(another change re-creates them); until they name the organisation themselves, two shims keep
-them working: `ledger_transactions_idempotency_key_key` (their ON CONFLICT target) and the
-trigger `ledger_transactions_organization` that fills a consumption's organisation from its
-wallet. docs/distributed-schema.md says what they need and the shims go with that change.
+Every ledger function writes `organization_id` into the rows it inserts and filters every
+statement on an organisation table by it: the ones of this change (ledger_post by organisation,
+ledger_expire_lot with 0019's hold check, ledger_reverse_lot, ledger_spend_book with 0021's spend
+contexts, the spend's helpers keyed by the organisation, the balance check), and the bodies of
+later changes re-created with the organisation (ledger_spend and ledger_spend_batch of 0014, the
+disputes of 0018, the holds of 0019/0022 including the capture's spend_limit_take, the spend
+limit wrappers of 0020): their ON CONFLICT targets include organization_id. The wallet-keyed
+helper overloads are dropped, and so is every unique key without the organisation.
 See docs/distributed-schema.md for the classification of every table.
 """
 
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0021"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -864,10 +864,10 @@ PREVIOUS_FUNCTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-# The functions of later changes (0014's spend, 0018's disputes, 0019's holds, 0020's spend
-# limits), re-created with the organisation: each is the body its migration wrote, with the edits
-# listed here (old text -> new text; every old text must be found, so a body that is not the one
-# expected stops the migration instead of being half edited).
+# The functions of later changes (0014's spend, 0018's disputes, 0019's and 0022's holds, 0020's
+# spend limits), re-created with the organisation: each is the body its migration wrote, with the
+# edits listed here (old text -> new text; every old text must be found, so a body that is not
+# the one expected stops the migration instead of being half edited).
 Edit = tuple[str, str]
 
 TX_COLUMNS: Edit = (
@@ -1013,8 +1013,8 @@ SPEND_SOURCES: dict[str, str] = {
     "LEDGER_DISPUTE_FORFEIT": "0018_stripe_events.py",
     "LEDGER_DRAW_HELD_LOTS": "0019_token_holds.py",
     "LEDGER_HOLD_ANSWER": "0019_token_holds.py",
-    "LEDGER_HOLD": "0019_token_holds.py",
-    "LEDGER_HOLD_SETTLE": "0019_token_holds.py",
+    "LEDGER_HOLD": "0022_holds_count_against_limits.py",
+    "LEDGER_HOLD_SETTLE": "0022_holds_count_against_limits.py",
     "SPEND_LIMIT_NOTIFY": "0020_spend_limits.py",
     "LEDGER_SPEND_LIMITED": "0020_spend_limits.py",
     "LEDGER_SPEND_BATCH_LIMITED": "0020_spend_limits.py",
