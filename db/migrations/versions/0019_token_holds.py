@@ -32,9 +32,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TOKENS = sa.Numeric(20, 4)
-MISMATCH_KINDS = "kind IN ('balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction')"
+# 0018's kinds (the wallet's and the provider reconciliation's), and the holds' added to them.
+MISMATCH_KINDS = (
+    "kind IN ('balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction', "
+    "'provider_missing_in_ledger', 'provider_missing_at_provider', 'provider_amount_mismatch')"
+)
 MISMATCH_KINDS_WITH_HOLDS = (
     "kind IN ('balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction', "
+    "'provider_missing_in_ledger', 'provider_missing_at_provider', 'provider_amount_mismatch', "
     "'held_vs_entries', 'held_vs_holds')"
 )
 
