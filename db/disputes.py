@@ -140,3 +140,8 @@ async def list_disputes(
         .offset(offset)
     )
     return list(rows.scalars()), int(total or 0)
+
+
+async def dispute_by_id(session: AsyncSession, dispute_id: int) -> TokenDispute | None:
+    """The dispute as it stands (no lock): what a confirmation page shows."""
+    return await session.scalar(select(TokenDispute).where(TokenDispute.id == dispute_id))

@@ -101,3 +101,15 @@ async def waiting_actions(session: AsyncSession, organization_id: int, reference
         )
     )
     return list(found)
+
+
+async def payment_action(
+    session: AsyncSession, organization_id: int, payment_intent_id: str
+) -> StripePaymentAction | None:
+    """The payment kept for the customer's authentication, whatever became of it."""
+    return await session.scalar(
+        select(StripePaymentAction).where(
+            StripePaymentAction.organization_id == organization_id,
+            StripePaymentAction.payment_intent_id == payment_intent_id,
+        )
+    )

@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from db.job_runs import JobRunRecord, latest_job_runs
 from tokenbill.settings import Settings
 from tokenbill.temporal_connect import connect_temporal
-from worker.registry import JOB_SCHEDULES, JobSchedule
+from worker.registry import ALL_JOB_SCHEDULES, JobSchedule, job_schedules
 from workflows.job_types import JobResult
 
 START_WAIT_SECONDS = 30.0
@@ -35,13 +35,14 @@ class JobStatus:
     last_run: JobRunRecord | None
 
 
-def registered_jobs() -> list[JobSchedule]:
-    """Every job the worker keeps as a schedule."""
-    return list(JOB_SCHEDULES)
+def registered_jobs(settings: Settings | None = None) -> list[JobSchedule]:
+    """Every job the worker keeps as a schedule (with these settings: the provider's job too
+    when PAYMENT_GATEWAY=stripe)."""
+    return list(job_schedules(settings))
 
 
 def find_job(name: str) -> JobSchedule:
-    jobs = registered_jobs()
+    jobs = list(ALL_JOB_SCHEDULES)
     for job in jobs:
         if job.name == name:
             return job
@@ -71,7 +72,7 @@ async def job_statuses(
 ) -> list[JobStatus]:
     last_runs = await latest_job_runs(session) if session is not None else {}
     statuses: list[JobStatus] = []
-    for job in registered_jobs():
+    for job in registered_jobs(settings):
         description = await _describe(client, job.name)
         cron = settings.job_schedules.get(job.name, job.cron)
         if description is None:

@@ -159,8 +159,8 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="The signing secret of Stripe's webhook endpoint (whsec_...)",
     )
-    stripe_publishable_key: str | None = Field(
-        default=None, description="Stripe publishable key a client confirms a SetupIntent with"
+    stripe_publishable_key: str = Field(
+        default="", description="Stripe publishable key a client confirms a SetupIntent with"
     )
     stripe_api_base: str = Field(
         default="https://api.stripe.com",

@@ -24,6 +24,7 @@ from activities.job_runs import JobRunActivities
 from activities.outbox_relay import OutboxRelayActivities
 from activities.payments.factory import build_gateway
 from activities.payments.gateway import PaymentGateway
+from activities.payments.provider_reconciliation import ProviderReconciliationActivities
 from activities.purchase_recovery import PurchaseRecoveryActivities
 from activities.purchases import PurchaseActivities
 from activities.reconciliation import ReconciliationActivities
@@ -62,6 +63,11 @@ from workflows.operations_job_types import (
     UPDATE_USAGE_FORECASTS_WORKFLOW,
 )
 from workflows.outbox_relay import OutboxRelayWorkflow
+from workflows.provider_reconciliation import ReconcileProviderPaymentsWorkflow
+from workflows.provider_reconciliation_types import (
+    RECONCILE_PROVIDER_PAYMENTS_JOB,
+    RECONCILE_PROVIDER_PAYMENTS_WORKFLOW,
+)
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_recovery import ResumePendingPurchasesWorkflow
 from workflows.purchase_recovery_types import (
@@ -114,6 +120,8 @@ WORKFLOWS: tuple[type, ...] = (
     # finance and audit jobs
     GenerateMonthlyReportsWorkflow,
     CleanupOldAuditLogsWorkflow,
+    # the payment provider's job (scheduled only with PAYMENT_GATEWAY=stripe)
+    ReconcileProviderPaymentsWorkflow,
 )
 
 JOB_SCHEDULES: tuple[JobSchedule, ...] = (
@@ -192,6 +200,27 @@ JOB_SCHEDULES: tuple[JobSchedule, ...] = (
     ),
 )
 
+# Kept as schedules only when PAYMENT_GATEWAY=stripe (job_schedules): the seed jobs above, and
+# their count, do not change with the gateway.
+PROVIDER_JOB_SCHEDULES: tuple[JobSchedule, ...] = (
+    JobSchedule(
+        RECONCILE_PROVIDER_PAYMENTS_JOB,
+        RECONCILE_PROVIDER_PAYMENTS_WORKFLOW,
+        "30 4 * * *",
+        "Compare yesterday's Stripe balance transactions with the ledger's charges and refunds; "
+        "report mismatches, fix nothing (PAYMENT_GATEWAY=stripe only)",
+    ),
+)
+ALL_JOB_SCHEDULES: tuple[JobSchedule, ...] = JOB_SCHEDULES + PROVIDER_JOB_SCHEDULES
+
+
+def job_schedules(settings: Settings | None = None) -> tuple[JobSchedule, ...]:
+    """The jobs kept as schedules with these settings: every seed job, plus the provider's when
+    the payment gateway is Stripe. Without settings: the seed jobs."""
+    if settings is not None and settings.payment_gateway == "stripe":
+        return ALL_JOB_SCHEDULES
+    return JOB_SCHEDULES
+
 
 def build_activities(
     settings: Settings,
@@ -224,4 +253,6 @@ def build_activities(
         # finance and audit jobs
         *MonthlyReportActivities(session_maker).definitions(),
         *AuditRetentionActivities(settings).definitions(),
+        # the payment provider's job (refuses to run unless PAYMENT_GATEWAY=stripe)
+        *ProviderReconciliationActivities(session_maker, settings).definitions(),
     ]

@@ -23,9 +23,10 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from tokenbill.settings import Settings
-from worker.registry import JOB_SCHEDULES, JobSchedule
+from worker.registry import PROVIDER_JOB_SCHEDULES, JobSchedule, job_schedules
 
 logger = logging.getLogger("tokenbill.schedules")
 SWITCHED_OFF_NOTE = (
@@ -77,7 +78,11 @@ def _keeping_state(
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
     """Create each listed job's schedule, or bring an existing one to the current spec."""
     names: list[str] = []
-    for job in JOB_SCHEDULES:
+    wanted = job_schedules(settings)
+    for job in PROVIDER_JOB_SCHEDULES:
+        if job not in wanted:
+            await _drop(client, job.name)
+    for job in wanted:
         schedule = _schedule(job, settings)
         try:
             await client.create_schedule(job.name, schedule)
@@ -89,3 +94,14 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
             logger.info("schedule %s updated", job.name)
         names.append(job.name)
     return names
+
+
+async def _drop(client: Client, name: str) -> None:
+    """A job these settings do not keep (the provider's without Stripe): its schedule deleted."""
+    try:
+        await client.get_schedule_handle(name).delete()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return
+    logger.info("schedule %s deleted (not kept with these settings)", name)

@@ -133,6 +133,13 @@ async def list_disputes(
     return await rows.list_disputes(session, status=status, limit=limit, offset=offset)
 
 
+async def get_dispute(session: AsyncSession, dispute_id: int) -> TokenDispute:
+    record = await rows.dispute_by_id(session, dispute_id)
+    if record is None:
+        raise not_found("dispute_not_found", f"There is no dispute {dispute_id}.")
+    return record
+
+
 def dispute_view(record: TokenDispute) -> dict[str, Any]:
     return {
         "id": record.id,

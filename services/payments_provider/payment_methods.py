@@ -68,7 +68,7 @@ async def start_setup(
         {"setup_intent": intent.id, "customer": customer}, context,
     )  # fmt: skip
     return SetupStarted(
-        intent.id, intent.client_secret or "", customer, settings.stripe_publishable_key
+        intent.id, intent.client_secret or "", customer, settings.stripe_publishable_key or None
     )
 
 

@@ -9,8 +9,10 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.stripe_customers import resolve_payment_action
+from db.stripe_customers import payment_action, resolve_payment_action
 from services.errors import unavailable
+from services.payments_provider.late_payments import settle_late_payment
+from tokenbill.settings import Settings
 from tokenbill.workflow_client import WorkflowClient, WorkflowNotRunning, WorkflowUnavailable
 from workflows.payment_action_types import (
     PAYMENT_CONFIRMED_SIGNAL,
@@ -37,10 +39,15 @@ def _failure_reason(intent: dict[str, Any]) -> str:
 
 
 async def signal_payment(
-    session: AsyncSession, workflows: WorkflowClient, event_type: str, intent: dict[str, Any]
+    session: AsyncSession,
+    workflows: WorkflowClient,
+    settings: Settings,
+    event_type: str,
+    intent: dict[str, Any],
 ) -> SignalOutcome:
     """Resolve the waiting payment and signal its workflow, in the caller's transaction. Temporal
-    not reached: `unavailable` (503), so the resolution rolls back and Stripe delivers again."""
+    not reached: `unavailable` (503), so the resolution rolls back and Stripe delivers again. A
+    success nobody waits for any more is settled as a late payment (late_payments.py)."""
     organization_id = _organization(dict(intent.get("metadata") or {}))
     if organization_id is None:
         return SignalOutcome("no_organization", None)
@@ -49,6 +56,10 @@ async def signal_payment(
         session, organization_id, str(intent["id"]), "succeeded" if succeeded else "failed"
     )
     if waiting is None:
+        kept = await payment_action(session, organization_id, str(intent["id"]))
+        if succeeded and kept is not None and kept.status != "succeeded":
+            late = await settle_late_payment(session, settings, kept, intent)
+            return SignalOutcome(late.outcome, organization_id)
         return SignalOutcome("no_waiting_payment", organization_id)
     signal = PAYMENT_CONFIRMED_SIGNAL if succeeded else PAYMENT_FAILED_SIGNAL
     argument: BaseModel = (
@@ -59,6 +70,9 @@ async def signal_payment(
     try:
         await workflows.signal(waiting.workflow_id, signal, argument)
     except WorkflowNotRunning:
+        if succeeded:
+            late = await settle_late_payment(session, settings, waiting, intent)
+            return SignalOutcome(late.outcome, organization_id)
         return SignalOutcome("no_waiting_workflow", organization_id)
     except WorkflowUnavailable as exc:
         raise unavailable(

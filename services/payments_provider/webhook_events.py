@@ -95,7 +95,7 @@ async def _act(
     obj: dict[str, Any],
 ) -> tuple[str, int | None]:
     if event_type in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-        signalled = await signal_payment(session, workflows, event_type, obj)
+        signalled = await signal_payment(session, workflows, settings, event_type, obj)
         return signalled.outcome, signalled.organization_id
     if event_type == "charge.refunded":
         checked = await refund_events.check_refund(session, event_id, obj)

@@ -37,6 +37,7 @@ SCENARIOS = {
     # Scheduled jobs
     "cleanup-expired-tokens", "reconcile-wallet-balances", "update-usage-forecasts",
     "renewal-reminders", "generate-monthly-reports", "cleanup-old-audit-logs", "expire-holds",
+    "reconcile-provider-payments",
 }  # fmt: skip
 
 

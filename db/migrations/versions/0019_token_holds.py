@@ -32,16 +32,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TOKENS = sa.Numeric(20, 4)
-# 0018's kinds (the wallet's and the provider reconciliation's), and the holds' added to them.
-MISMATCH_KINDS = (
-    "kind IN ('balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction', "
-    "'provider_missing_in_ledger', 'provider_missing_at_provider', 'provider_amount_mismatch')"
+# The kinds 0018 allows (the wallet's and the payment provider's), and with holds' two.
+_KINDS_BEFORE = (
+    "'balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction', "
+    "'provider_missing_in_ledger', 'provider_missing_at_provider', 'provider_amount_mismatch'"
 )
-MISMATCH_KINDS_WITH_HOLDS = (
-    "kind IN ('balance_vs_entries', 'balance_vs_lots', 'unbalanced_transaction', "
-    "'provider_missing_in_ledger', 'provider_missing_at_provider', 'provider_amount_mismatch', "
-    "'held_vs_entries', 'held_vs_holds')"
-)
+MISMATCH_KINDS = f"kind IN ({_KINDS_BEFORE})"
+MISMATCH_KINDS_WITH_HOLDS = f"kind IN ({_KINDS_BEFORE}, 'held_vs_entries', 'held_vs_holds')"
 
 LEDGER_DRAW_HELD_LOTS = """
 CREATE FUNCTION ledger_draw_held_lots(p_wallet_id integer, p_amount numeric) RETURNS void

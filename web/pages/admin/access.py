@@ -27,6 +27,8 @@ DONE: dict[str, str] = {
     "user_deactivated": "The user was deactivated.",
     "password_set": "The password was set; the user's console sessions were ended.",
     "job_started": "The job was started.",
+    "dispute_released": "The dispute was decided: its frozen tokens went back to the wallet.",
+    "dispute_forfeited": "The dispute was decided: its frozen tokens were forfeited.",
 }
 
 
