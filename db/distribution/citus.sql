@@ -14,8 +14,8 @@
 -- against the migrated schema: every table is named once, parents before children, and every
 -- function signature exists.
 
--- The ledger's triggers (append-only history, the balance check, the consumption's
--- organisation) run on each shard and read only their own shard's rows.
+-- The ledger's triggers (append-only history, the balance check) run on each shard and read
+-- only their own shard's rows.
 SET citus.enable_unsafe_triggers TO on;
 
 -- Reference tables: replicated to every node.
