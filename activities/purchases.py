@@ -98,8 +98,10 @@ class PurchaseActivities:
     @activity.defn(name=MARK_PROCESSING)
     async def mark_processing(self, purchase: PurchaseInput) -> StatusOutcome:
         async with self._session_maker() as session, session.begin():
-            await purchases.mark_processing(session, purchase.purchase_reference_id)
-            return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
+            await purchases.mark_processing(
+                session, purchase.purchase_reference_id, organization_id=purchase.organization_id
+            )
+            return StatusOutcome(status=await _status(session, purchase))
 
     @activity.defn(name=CHARGE_PAYMENT)
     async def charge_payment(self, purchase: PurchaseInput) -> ChargeOutcome:
@@ -147,7 +149,9 @@ class PurchaseActivities:
             await resolve_payment_action(
                 session, purchase.organization_id, charge.charge_reference, "succeeded"
             )
-            if await purchases.record_charge(session, ref, charge.charge_reference):
+            if await purchases.record_charge(
+                session, ref, charge.charge_reference, organization_id=purchase.organization_id
+            ):
                 await self._audit(
                     session,
                     purchase,
@@ -223,6 +227,7 @@ class PurchaseActivities:
                     description=f"Purchase {ref}: {purchase.description}",
                     reference=ref,
                     expires_at=expires_at,
+                    organization_id=purchase.organization_id,
                 )
             except LedgerError as refused:
                 raise ApplicationError(
@@ -302,6 +307,7 @@ class PurchaseActivities:
                 purchase.purchase_reference_id,
                 invoice_id=request.invoice.invoice_id,
                 charge_reference=request.charge.charge_reference,
+                organization_id=purchase.organization_id,
             ):
                 after = {
                     "status": "completed",
@@ -320,7 +326,7 @@ class PurchaseActivities:
                     session, organization_id=purchase.organization_id,
                     day=datetime.now(UTC).date(), rule=rule_from_settings(self._settings),
                 )  # fmt: skip
-            return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
+            return StatusOutcome(status=await _status(session, purchase))
 
     @activity.defn(name=FAIL_PURCHASE)
     async def fail(self, request: FailPurchaseInput) -> StatusOutcome:
@@ -328,7 +334,11 @@ class PurchaseActivities:
         review = request.reason if request.needs_review else None
         async with self._session_maker() as session, session.begin():
             if await purchases.mark_failed(
-                session, purchase.purchase_reference_id, reason=request.reason, review=review
+                session,
+                purchase.purchase_reference_id,
+                reason=request.reason,
+                review=review,
+                organization_id=purchase.organization_id,
             ):
                 after = {
                     "status": "failed",
@@ -341,7 +351,7 @@ class PurchaseActivities:
                 )  # fmt: skip
                 severity: Severity = "critical" if request.needs_review else "warning"
                 await _notify(session, purchase, "failed", after, severity=severity)
-            return StatusOutcome(status=await _status(session, purchase.purchase_reference_id))
+            return StatusOutcome(status=await _status(session, purchase))
 
     @activity.defn(name=REFUND_PURCHASE)
     async def refund(self, request: RefundPurchaseInput) -> RefundOutcome:
@@ -370,7 +380,7 @@ class PurchaseActivities:
             reversed_tokens, review = await self._reverse_credit(session, purchase)
             if await purchases.mark_refunded(
                 session, ref, refund_reference=refund.refund_reference, reason=request.reason,
-                review=review,
+                review=review, organization_id=purchase.organization_id,
             ):  # fmt: skip
                 after = {
                     "status": "refunded",
@@ -387,7 +397,7 @@ class PurchaseActivities:
                 )  # fmt: skip
                 severity: Severity = "warning" if review is None else "critical"
                 await _notify(session, purchase, "refunded", after, severity=severity)
-            status = await _status(session, ref)
+            status = await _status(session, purchase)
         return RefundOutcome(
             refund_reference=refund.refund_reference, reversed_tokens=reversed_tokens, status=status
         )
@@ -470,8 +480,11 @@ class PurchaseActivities:
         )
 
 
-async def _status(session: AsyncSession, purchase_reference_id: str) -> PurchaseStatus:
-    status = await purchases.purchase_status(session, purchase_reference_id)
+async def _status(session: AsyncSession, purchase: PurchaseInput) -> PurchaseStatus:
+    purchase_reference_id = purchase.purchase_reference_id
+    status = await purchases.purchase_status(
+        session, purchase_reference_id, organization_id=purchase.organization_id
+    )
     if status is None:
         raise ApplicationError(
             f"purchase {purchase_reference_id} does not exist",

@@ -119,7 +119,9 @@ class SubscriptionActivities:
         cancelled row stays cancelled: the run is told so, and ends."""
         state = request.state
         async with self._session_maker() as session, session.begin():
-            before = await subscriptions.lock_status(session, state.subscription_id)
+            before = await subscriptions.lock_status(
+                session, state.subscription_id, organization_id=request.organization_id
+            )
             if before is None:
                 raise _not_found(state.subscription_id)
             if before == "cancelled" and state.status != "cancelled":
@@ -133,6 +135,7 @@ class SubscriptionActivities:
                 state.subscription_id,
                 _mirrored(request),
                 cancelled_at=request.cancelled_at,
+                organization_id=request.organization_id,
             )
             if before != state.status:
                 await _audit(
@@ -153,7 +156,9 @@ class SubscriptionActivities:
         reference = purchase_reference(bill.subscription_id, bill.period_start)
         price = period_price(bill)
         async with self._session_maker() as session:
-            captured = await subscription_periods.captured_charge(session, reference)
+            captured = await subscription_periods.captured_charge(
+                session, reference, organization_id=bill.organization_id
+            )
         if captured is not None:
             # The period was already paid (by an earlier attempt or run): never charge it twice.
             return ChargeAttempt(paid=True, charge_reference=captured)
@@ -208,7 +213,7 @@ class SubscriptionActivities:
             await self._ensure_period_purchase(session, bill, price)
             if await subscription_periods.record_charge(
                 session, reference, charge_id=charge.charge_reference,
-                payment_method=bill.payment_method,
+                payment_method=bill.payment_method, organization_id=bill.organization_id,
             ):  # fmt: skip
                 await _audit(
                     session, bill.subscription_id, bill.organization_id,
@@ -257,7 +262,7 @@ class SubscriptionActivities:
             invoice = await self._issue(session, bill, price, "open", due_days)
             await subscription_periods.record_failed_charge(
                 session, reference, reason=charge.message, payment_method=bill.payment_method,
-                invoice_id=invoice.id,
+                invoice_id=invoice.id, organization_id=bill.organization_id,
             )  # fmt: skip
             details = {
                 "attempt": bill.attempt, "decline_code": charge.decline_code,
@@ -293,6 +298,7 @@ class SubscriptionActivities:
                     description=period_description(bill),
                     reference=purchase_reference(bill.subscription_id, bill.period_start),
                     expires_at=expires_at,
+                    organization_id=bill.organization_id,
                 )
             except LedgerError as refused:
                 raise ApplicationError(
@@ -319,7 +325,9 @@ class SubscriptionActivities:
                 session, bill, price, "paid", self._settings.token_invoice_due_days
             )
             if invoice.status == "open":
-                invoice = await mark_invoice_paid(session, invoice.id)
+                invoice = await mark_invoice_paid(
+                    session, invoice.id, organization_id=bill.organization_id
+                )
         return InvoiceResult(invoice_id=invoice.id, invoice_number=invoice.invoice_number)
 
     @activity.defn(name=RECORD_PAYMENT)
@@ -331,7 +339,11 @@ class SubscriptionActivities:
         async with self._session_maker() as session, session.begin():
             await self._ensure_period_purchase(session, bill, price)
             if not await subscription_periods.complete(
-                session, reference, invoice_id=paid.invoice_id, charge_id=paid.charge_reference
+                session,
+                reference,
+                invoice_id=paid.invoice_id,
+                charge_id=paid.charge_reference,
+                organization_id=bill.organization_id,
             ):
                 return
             details = {
@@ -357,9 +369,13 @@ class SubscriptionActivities:
         reference = purchase_reference(request.subscription_id, request.period_start)
         async with self._session_maker() as session, session.begin():
             voided = await subscription_periods.void_open_invoice(
-                session, invoice_key(request.subscription_id, request.period_start)
+                session,
+                invoice_key(request.subscription_id, request.period_start),
+                organization_id=request.organization_id,
             )
-            await subscription_periods.fail_period(session, reference, request.reason)
+            await subscription_periods.fail_period(
+                session, reference, request.reason, organization_id=request.organization_id
+            )
             if voided is not None:
                 await _audit(
                     session, request.subscription_id, request.organization_id,
@@ -373,9 +389,14 @@ class SubscriptionActivities:
         """A cancelled subscription's open invoices are voided (never closed as if paid), and
         their uncharged period rows fail."""
         async with self._session_maker() as session, session.begin():
-            voided = await subscription_periods.void_open_invoices(session, request.subscription_id)
+            voided = await subscription_periods.void_open_invoices(
+                session, request.subscription_id, organization_id=request.organization_id
+            )
             await subscription_periods.fail_uncharged_periods(
-                session, request.subscription_id, request.reason
+                session,
+                request.subscription_id,
+                request.reason,
+                organization_id=request.organization_id,
             )
             for invoice_number in voided:
                 await _audit(

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import TokenAuditLog
+from db.models.base import PLATFORM_ORGANIZATION_KEY
 
 ActorType = Literal["user", "service", "system"]
 Outcome = Literal["success", "denied", "failure"]
@@ -56,7 +57,9 @@ async def write_audit(
         insert(TokenAuditLog).values(
             actor_type=actor.type,
             actor_id=actor.id,
-            organization_id=organization_id,
+            organization_id=(
+                PLATFORM_ORGANIZATION_KEY if organization_id is None else organization_id
+            ),
             action=action,
             outcome=outcome,
             target_type=target_type,

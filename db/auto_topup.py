@@ -79,7 +79,9 @@ async def record_topup(
             purchase_reference_id=purchase_reference_id,
             finished_at=None if outcome == "purchasing" else func.now(),
         )
-        .on_conflict_do_nothing(index_elements=[AutoTopup.idempotency_key])
+        .on_conflict_do_nothing(
+            index_elements=[AutoTopup.organization_id, AutoTopup.idempotency_key]
+        )
         .returning(AutoTopup.id)
     )
     return None if topup_id is None else int(topup_id)

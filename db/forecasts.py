@@ -99,7 +99,11 @@ async def save_forecast(session: AsyncSession, record: ForecastRecord) -> None:
     upsert = insert(TokenUsageForecast).values(**values)
     await session.execute(
         upsert.on_conflict_do_update(
-            index_elements=[TokenUsageForecast.wallet_id, TokenUsageForecast.forecast_date],
+            index_elements=[
+                TokenUsageForecast.organization_id,
+                TokenUsageForecast.wallet_id,
+                TokenUsageForecast.forecast_date,
+            ],
             set_={
                 **{
                     c: upsert.excluded[c] for c in values if c not in ("wallet_id", "forecast_date")

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,7 +127,7 @@ async def issue_invoice(
     subtotal = sum((line_amount(line) for line in lines), Decimal("0"))
     tax_amount = to_cents(subtotal * tax_rate)
     total = subtotal + tax_amount
-    found = await _find_by_key(session, idempotency_key)
+    found = await _find_by_key(session, organization_id, idempotency_key)
     if found is not None:
         return await _replay(session, idempotency_key, found, organization_id, total, currency)
     # A concurrent call with this key may commit while this one waits for the year's number:
@@ -145,12 +145,14 @@ async def issue_invoice(
             paid_at=func.now() if status == "paid" else None,
             purchase_reference_id=purchase_reference_id, subscription_id=subscription_id,
         )
-        .on_conflict_do_nothing(index_elements=[Invoice.idempotency_key])
+        .on_conflict_do_nothing(
+            index_elements=[Invoice.organization_id, Invoice.idempotency_key]
+        )
         .returning(Invoice.id)
     )  # fmt: skip
     if invoice_id is None:
         await savepoint.rollback()
-        raced = await _find_by_key(session, idempotency_key)
+        raced = await _find_by_key(session, organization_id, idempotency_key)
         assert raced is not None
         return await _replay(session, idempotency_key, raced, organization_id, total, currency)
     await savepoint.commit()
@@ -158,14 +160,15 @@ async def issue_invoice(
         insert(InvoiceLine),
         [
             {
-                "invoice_id": invoice_id, "description": line.description,
+                "organization_id": organization_id, "invoice_id": invoice_id,
+                "description": line.description,
                 "package_id": line.package_id, "token_quantity": line.token_quantity,
                 "unit_price": line.unit_price, "amount": line_amount(line),
             }
             for line in lines
         ],
     )  # fmt: skip
-    return await load_invoice(session, invoice_id, replayed=False)
+    return await load_invoice(session, invoice_id, replayed=False, organization_id=organization_id)
 
 
 async def _next_number(session: AsyncSession, year: int) -> int:
@@ -182,31 +185,56 @@ async def _next_number(session: AsyncSession, year: int) -> int:
 
 
 async def mark_invoice_paid(
-    session: AsyncSession, invoice_id: int, *, paid_at: datetime | None = None
+    session: AsyncSession,
+    invoice_id: int,
+    *,
+    paid_at: datetime | None = None,
+    organization_id: int | None = None,
 ) -> IssuedInvoice:
     """Move an open invoice to paid; an invoice already paid is returned as it is."""
+    same_organization = _in_organization(organization_id)
     changed = await session.scalar(
         update(Invoice)
-        .where(Invoice.id == invoice_id, Invoice.status == "open")
+        .where(Invoice.id == invoice_id, *same_organization, Invoice.status == "open")
         .values(status="paid", paid_at=func.now() if paid_at is None else paid_at)
         .returning(Invoice.id)
     )
-    invoice = await load_invoice(session, invoice_id, replayed=changed is None)
+    invoice = await load_invoice(
+        session, invoice_id, replayed=changed is None, organization_id=organization_id
+    )
     if invoice.status != "paid":
         raise InvoiceNotPayable(f"invoice {invoice.invoice_number} is {invoice.status}")
     return invoice
 
 
+def _in_organization(organization_id: int | None) -> list[ColumnElement[bool]]:
+    return [] if organization_id is None else [Invoice.organization_id == organization_id]
+
+
 async def load_invoice(
-    session: AsyncSession, invoice_id: int, *, replayed: bool = True
+    session: AsyncSession,
+    invoice_id: int,
+    *,
+    replayed: bool = True,
+    organization_id: int | None = None,
 ) -> IssuedInvoice:
+    """The invoice and its lines; with its organisation, read from its own shard only when the
+    tables are distributed (docs/distributed-schema.md)."""
+    same_organization = _in_organization(organization_id)
     row = (
-        await session.execute(select(*_INVOICE_COLUMNS).where(Invoice.id == invoice_id))
+        await session.execute(
+            select(*_INVOICE_COLUMNS).where(Invoice.id == invoice_id, *same_organization)
+        )
     ).one_or_none()
     if row is None:
         raise InvoiceNotFound(f"invoice {invoice_id} does not exist")
     lines = await session.execute(
-        select(*_LINE_COLUMNS).where(InvoiceLine.invoice_id == invoice_id).order_by(InvoiceLine.id)
+        select(*_LINE_COLUMNS)
+        .where(
+            InvoiceLine.organization_id == row.organization_id,
+            InvoiceLine.invoice_id == invoice_id,
+        )
+        .order_by(InvoiceLine.id)
     )
     return IssuedInvoice(
         **row._asdict(),
@@ -252,8 +280,12 @@ async def invoice_page(
     return list(rows), int(total or 0)
 
 
-async def _find_by_key(session: AsyncSession, key: str) -> int | None:
-    return await session.scalar(select(Invoice.id).where(Invoice.idempotency_key == key))
+async def _find_by_key(session: AsyncSession, organization_id: int, key: str) -> int | None:
+    return await session.scalar(
+        select(Invoice.id).where(
+            Invoice.organization_id == organization_id, Invoice.idempotency_key == key
+        )
+    )
 
 
 async def _replay(
@@ -265,7 +297,9 @@ async def _replay(
     currency: str,
 ) -> IssuedInvoice:
     """The stored invoice, if the replay asks for the same one."""
-    invoice = await load_invoice(session, invoice_id, replayed=True)
+    invoice = await load_invoice(
+        session, invoice_id, replayed=True, organization_id=organization_id
+    )
     asked: tuple[Any, ...] = (organization_id, total, currency.upper())
     if (invoice.organization_id, invoice.total, invoice.currency) != asked:
         raise InvoiceKeyReused(key)

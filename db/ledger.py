@@ -94,6 +94,13 @@ LEDGER_POST_SQL = (
     "SELECT transaction_id, kind, wallet_id, amount, balance_after, created_at, replayed "
     "FROM ledger_post(:key, :kind, :wallet, :delta, :system, :description, :reference, :expires)"
 )
+# Named by its organisation, the posting never looks the wallet up across organisations
+# (docs/distributed-schema.md).
+LEDGER_POST_IN_ORGANIZATION_SQL = (
+    "SELECT transaction_id, kind, wallet_id, amount, balance_after, created_at, replayed "
+    "FROM ledger_post(:organization, :key, :kind, :wallet, :delta, :system, :description, "
+    ":reference, :expires)"
+)
 INSUFFICIENT_BALANCE_SQLSTATE = "TB001"
 WALLET_NOT_FOUND_SQLSTATE = "TB002"
 
@@ -108,12 +115,15 @@ async def credit(
     description: str | None = None,
     reference: str | None = None,
     expires_at: datetime | None = None,
+    organization_id: int | None = None,
 ) -> Posting:
-    """Add tokens to a wallet as a new lot; a replayed key returns the first posting."""
+    """Add tokens to a wallet as a new lot; a replayed key returns the first posting. With the
+    wallet's organisation, the posting stays within it."""
     validate_token_amount(amount)
     return await _post(
-        session, idempotency_key, kind, wallet_id, amount, description, reference, expires_at
-    )
+        session, idempotency_key, kind, wallet_id, amount, description, reference, expires_at,
+        organization_id=organization_id,
+    )  # fmt: skip
 
 
 async def debit(
@@ -125,10 +135,14 @@ async def debit(
     kind: DebitKind = "consumption",
     description: str | None = None,
     reference: str | None = None,
+    organization_id: int | None = None,
 ) -> Posting:
     """Take tokens from a wallet, first-to-expire lots first; never below zero."""
     validate_token_amount(amount)
-    return await _post(session, idempotency_key, kind, wallet_id, -amount, description, reference)
+    return await _post(
+        session, idempotency_key, kind, wallet_id, -amount, description, reference,
+        organization_id=organization_id,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -201,15 +215,18 @@ async def _post(
     description: str | None,
     reference: str | None,
     expires_at: datetime | None = None,
+    *,
+    organization_id: int | None = None,
 ) -> Posting:
     """One call of the ledger_post database function: claim the key, move, write the books."""
     params = {
         "key": key, "kind": kind, "wallet": wallet_id, "delta": delta,
         "system": SYSTEM_ACCOUNT_BY_KIND[kind], "description": description,
-        "reference": reference, "expires": expires_at,
+        "reference": reference, "expires": expires_at, "organization": organization_id,
     }  # fmt: skip
+    sql = LEDGER_POST_SQL if organization_id is None else LEDGER_POST_IN_ORGANIZATION_SQL
     try:
-        row = (await session.execute(text(LEDGER_POST_SQL), params)).one()
+        row = (await session.execute(text(sql), params)).one()
     except DBAPIError as exc:
         raise _ledger_error(exc, wallet_id, abs(delta)) from exc
     amount = abs(delta)

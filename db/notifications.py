@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import NotificationEvent
+from db.models.base import PLATFORM_ORGANIZATION_KEY
 
 Severity = Literal["info", "warning", "critical"]
 logger = logging.getLogger("tokenbill.notifications")
@@ -29,10 +30,15 @@ async def record_event(
     event_id = await session.scalar(
         insert(NotificationEvent)
         .values(
-            idempotency_key=idempotency_key, organization_id=organization_id,
+            idempotency_key=idempotency_key,
+            organization_id=(
+                PLATFORM_ORGANIZATION_KEY if organization_id is None else organization_id
+            ),
             wallet_id=wallet_id, event_type=event_type, severity=severity, payload=stored,
         )
-        .on_conflict_do_nothing(index_elements=[NotificationEvent.idempotency_key])
+        .on_conflict_do_nothing(
+            index_elements=[NotificationEvent.organization_id, NotificationEvent.idempotency_key]
+        )
         .returning(NotificationEvent.id)
     )  # fmt: skip
     if event_id is not None:

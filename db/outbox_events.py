@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LowBalanceNotification, NotificationEvent
+from db.models.base import PLATFORM_ORGANIZATION_KEY
 
 TEST_EVENT_TYPE = "webhook.test"
 
@@ -59,7 +60,10 @@ _EVENT_COLUMNS = (
 def _event(row: Any) -> OutboxEvent:
     return OutboxEvent(
         id=row.id, event_type=row.event_type, severity=row.severity,
-        organization_id=row.organization_id, wallet_id=row.wallet_id, payload=dict(row.payload),
+        organization_id=(
+            None if row.organization_id == PLATFORM_ORGANIZATION_KEY else row.organization_id
+        ),
+        wallet_id=row.wallet_id, payload=dict(row.payload),
         created_at=row.created_at,
     )  # fmt: skip
 

@@ -14,14 +14,14 @@ from psycopg.rows import namedtuple_row
 WALLET_SQL = (
     "SELECT w.id, w.current_balance, w.total_purchased, w.total_consumed, "
     "w.low_balance_threshold, w.critical_balance_threshold, w.updated_at, w.held_balance, "
-    "ledger_expired_remainder(w.id) AS expired "
+    "ledger_expired_remainder(o.id, w.id) AS expired "
     "FROM organizations AS o "
     "LEFT JOIN organization_token_wallets AS w ON w.organization_id = o.id "
     "WHERE o.id = %s"
 )
 PURCHASE_SQL = (
     "SELECT p.*, i.invoice_number FROM token_purchases AS p "
-    "LEFT JOIN invoices AS i ON i.id = p.invoice_id "
+    "LEFT JOIN invoices AS i ON i.organization_id = p.organization_id AND i.id = p.invoice_id "
     "WHERE p.purchase_reference_id = %s"
 )
 

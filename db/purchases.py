@@ -8,7 +8,7 @@ anything, so a repeated activity never moves a terminal status backwards and aud
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Invoice, TokenPurchase
@@ -62,55 +62,93 @@ async def purchase_page(
     return list(rows), int(total or 0)
 
 
-async def purchase_status(session: AsyncSession, reference: str) -> str | None:
+def _the_purchase(reference: str, organization_id: int | None) -> list[ColumnElement[bool]]:
+    """The purchase by its reference; with its organisation too, the lookup stays on the
+    organisation's shard when the tables are distributed (docs/distributed-schema.md)."""
+    found = [TokenPurchase.purchase_reference_id == reference]
+    if organization_id is not None:
+        found.append(TokenPurchase.organization_id == organization_id)
+    return found
+
+
+async def purchase_status(
+    session: AsyncSession, reference: str, *, organization_id: int | None = None
+) -> str | None:
     return await session.scalar(
-        select(TokenPurchase.status).where(TokenPurchase.purchase_reference_id == reference)
+        select(TokenPurchase.status).where(*_the_purchase(reference, organization_id))
     )
 
 
-async def _change(session: AsyncSession, reference: str, *conditions: Any, **values: Any) -> bool:
+async def _change(
+    session: AsyncSession,
+    reference: str,
+    *conditions: Any,
+    organization: int | None = None,
+    **values: Any,
+) -> bool:
     """Apply `values` (and updated_at = now()) to the purchase when `conditions` hold; whether a
     row changed."""
     changed = await session.scalar(
         update(TokenPurchase)
-        .where(TokenPurchase.purchase_reference_id == reference, *conditions)
+        .where(*_the_purchase(reference, organization), *conditions)
         .values(updated_at=func.now(), **values)
         .returning(TokenPurchase.id)
     )
     return changed is not None
 
 
-async def mark_processing(session: AsyncSession, reference: str) -> bool:
+async def mark_processing(
+    session: AsyncSession, reference: str, *, organization_id: int | None = None
+) -> bool:
     return await _change(
-        session, reference, TokenPurchase.status == "pending",
+        session, reference, TokenPurchase.status == "pending", organization=organization_id,
         status="processing", processing_at=func.now(),
     )  # fmt: skip
 
 
-async def record_charge(session: AsyncSession, reference: str, charge_reference: str) -> bool:
+async def record_charge(
+    session: AsyncSession,
+    reference: str,
+    charge_reference: str,
+    *,
+    organization_id: int | None = None,
+) -> bool:
     """Keep the gateway's charge reference; False when one is already kept."""
     return await _change(
         session, reference, TokenPurchase.gateway_charge_id.is_(None),
+        organization=organization_id,
         gateway_charge_id=charge_reference,
     )  # fmt: skip
 
 
 async def mark_completed(
-    session: AsyncSession, reference: str, *, invoice_id: int, charge_reference: str
+    session: AsyncSession,
+    reference: str,
+    *,
+    invoice_id: int,
+    charge_reference: str,
+    organization_id: int | None = None,
 ) -> bool:
     return await _change(
         session, reference, TokenPurchase.status.in_(OPEN_STATUSES),
+        organization=organization_id,
         status="completed", completed_at=func.now(), invoice_id=invoice_id,
         gateway_charge_id=func.coalesce(TokenPurchase.gateway_charge_id, charge_reference),
     )  # fmt: skip
 
 
 async def mark_failed(
-    session: AsyncSession, reference: str, *, reason: str, review: str | None = None
+    session: AsyncSession,
+    reference: str,
+    *,
+    reason: str,
+    review: str | None = None,
+    organization_id: int | None = None,
 ) -> bool:
     """Fail an open purchase; with `review`, flag it for finance from now."""
     return await _change(
         session, reference, TokenPurchase.status.in_(OPEN_STATUSES),
+        organization=organization_id,
         status="failed", failed_at=func.now(), failure_reason=reason, review_reason=review,
         review_requested_at=None if review is None else func.now(),
     )  # fmt: skip
@@ -126,11 +164,12 @@ async def fail_pending(session: AsyncSession, reference: str, *, reason: str) ->
 
 async def mark_refunded(
     session: AsyncSession, reference: str, *, refund_reference: str, reason: str,
-    review: str | None,
+    review: str | None, organization_id: int | None = None,
 ) -> bool:  # fmt: skip
     """Refund an open purchase; with `review`, flag it for finance from now."""
     return await _change(
         session, reference, TokenPurchase.status.in_(OPEN_STATUSES),
+        organization=organization_id,
         status="refunded", refunded_at=func.now(), gateway_refund_id=refund_reference,
         failure_reason=reason, review_reason=review,
         review_requested_at=None if review is None else func.now(),

@@ -75,13 +75,22 @@ async def check_wallets(session: AsyncSession, wallet_ids: Sequence[int]) -> Bat
     ids = list(wallet_ids)
     mismatches: list[Mismatch] = []
     wallet, entry, lot, movement = OrganizationTokenWallet, LedgerEntry, TokenLot, LedgerTransaction
-    entries = select(func.sum(entry.amount)).where(entry.account_id == wallet.ledger_account_id)
-    lots = select(func.sum(lot.remaining_amount)).where(lot.wallet_id == wallet.id)
+    # Every join names the organisation too: distributed, a wallet's books sit on its shard.
+    entries = select(func.sum(entry.amount)).where(
+        entry.organization_id == wallet.organization_id,
+        entry.account_id == wallet.ledger_account_id,
+    )
+    lots = select(func.sum(lot.remaining_amount)).where(
+        lot.organization_id == wallet.organization_id, lot.wallet_id == wallet.id
+    )
     # The organization's held account (`held:org-<id>`, migration 0019) and its active holds.
     held_entries = (
         select(func.sum(entry.amount))
         .join(LedgerAccount, LedgerAccount.id == entry.account_id)
-        .where(LedgerAccount.code == func.concat("held:org-", wallet.organization_id))
+        .where(
+            entry.organization_id == wallet.organization_id,
+            LedgerAccount.code == func.concat("held:org-", wallet.organization_id),
+        )
     )
     holds = select(func.sum(TokenHold.amount)).where(
         TokenHold.organization_id == wallet.organization_id, TokenHold.status == "active"
@@ -121,8 +130,16 @@ async def check_wallets(session: AsyncSession, wallet_ids: Sequence[int]) -> Bat
     )
     unbalanced = await session.execute(
         select(movement.id, movement.wallet_id, wallet.organization_id, func.sum(entry.amount))
-        .join(wallet, wallet.id == movement.wallet_id)
-        .join(entry, entry.transaction_id == movement.id)
+        .join(
+            wallet,
+            (wallet.organization_id == movement.organization_id)
+            & (wallet.id == movement.wallet_id),
+        )
+        .join(
+            entry,
+            (entry.organization_id == movement.organization_id)
+            & (entry.transaction_id == movement.id),
+        )
         .where(movement.wallet_id.in_(ids))
         .group_by(movement.id, movement.wallet_id, wallet.organization_id)
         .having(func.sum(entry.amount) != 0)

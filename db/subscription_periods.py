@@ -4,6 +4,7 @@ so running it again with the same input changes nothing."""
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, Update, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -56,25 +57,41 @@ async def add_period_purchase(
             purchased_by_user_id=purchased_by_user_id,
             processing_at=func.now(),
         )
-        .on_conflict_do_nothing(index_elements=[TokenPurchase.purchase_reference_id])
+        .on_conflict_do_nothing(
+            index_elements=[TokenPurchase.organization_id, TokenPurchase.purchase_reference_id]
+        )
     )
 
 
-async def captured_charge(session: AsyncSession, reference: str) -> str | None:
+def _in_organization(organization_id: int | None, column: Any) -> list[ColumnElement[bool]]:
+    """With the subscription's organisation, a statement stays on its shard when the tables are
+    distributed (docs/distributed-schema.md)."""
+    return [] if organization_id is None else [column == organization_id]
+
+
+async def captured_charge(
+    session: AsyncSession, reference: str, *, organization_id: int | None = None
+) -> str | None:
     """The gateway charge that paid the period, if one did."""
     return await session.scalar(
         select(TokenPurchase.gateway_charge_id).where(
-            TokenPurchase.purchase_reference_id == reference
+            TokenPurchase.purchase_reference_id == reference,
+            *_in_organization(organization_id, TokenPurchase.organization_id),
         )
     )
 
 
 async def record_charge(
-    session: AsyncSession, reference: str, *, charge_id: str, payment_method: str
+    session: AsyncSession,
+    reference: str,
+    *,
+    charge_id: str,
+    payment_method: str,
+    organization_id: int | None = None,
 ) -> bool:
     """Note the charge that paid the period; False when one was noted before."""
     first = await session.scalar(
-        _update_purchase(reference, TokenPurchase.gateway_charge_id.is_(None))
+        _update_purchase(reference, TokenPurchase.gateway_charge_id.is_(None), organization_id)
         .values(gateway_charge_id=charge_id, payment_method=payment_method, updated_at=func.now())
         .returning(TokenPurchase.id)
     )
@@ -88,10 +105,11 @@ async def record_failed_charge(
     reason: str | None,
     payment_method: str,
     invoice_id: int,
+    organization_id: int | None = None,
 ) -> None:
     """A declined attempt on an unpaid period: why, with which method, and its open invoice."""
     await session.execute(
-        _update_purchase(reference, PROCESSING).values(
+        _update_purchase(reference, PROCESSING, organization_id).values(
             failure_reason=reason,
             payment_method=payment_method,
             invoice_id=invoice_id,
@@ -101,11 +119,16 @@ async def record_failed_charge(
 
 
 async def complete(
-    session: AsyncSession, reference: str, *, invoice_id: int, charge_id: str | None
+    session: AsyncSession,
+    reference: str,
+    *,
+    invoice_id: int,
+    charge_id: str | None,
+    organization_id: int | None = None,
 ) -> bool:
     """The paid period's row completed with its invoice; False when it was not processing."""
     changed = await session.scalar(
-        _update_purchase(reference, PROCESSING)
+        _update_purchase(reference, PROCESSING, organization_id)
         .values(
             status="completed",
             completed_at=func.now(),
@@ -119,16 +142,27 @@ async def complete(
     return changed is not None
 
 
-async def fail_period(session: AsyncSession, reference: str, reason: str) -> None:
+async def fail_period(
+    session: AsyncSession, reference: str, reason: str, *, organization_id: int | None = None
+) -> None:
     """An unpaid period that will never be paid: its processing row fails, the reason appended."""
-    await session.execute(_update_purchase(reference, PROCESSING).values(**_failed(reason)))
+    await session.execute(
+        _update_purchase(reference, PROCESSING, organization_id).values(**_failed(reason))
+    )
 
 
-async def fail_uncharged_periods(session: AsyncSession, subscription_id: int, reason: str) -> None:
+async def fail_uncharged_periods(
+    session: AsyncSession,
+    subscription_id: int,
+    reason: str,
+    *,
+    organization_id: int | None = None,
+) -> None:
     """Every processing period row of the subscription that no charge paid fails."""
     await session.execute(
         update(TokenPurchase)
         .where(
+            *_in_organization(organization_id, TokenPurchase.organization_id),
             TokenPurchase.subscription_id == subscription_id,
             TokenPurchase.purchase_type == "subscription",
             PROCESSING,
@@ -139,33 +173,51 @@ async def fail_uncharged_periods(session: AsyncSession, subscription_id: int, re
     )
 
 
-async def void_open_invoice(session: AsyncSession, idempotency_key: str) -> str | None:
+async def void_open_invoice(
+    session: AsyncSession, idempotency_key: str, *, organization_id: int | None = None
+) -> str | None:
     """Void the period's invoice if it is open; its number when this call voided it."""
     return await session.scalar(
-        _void_open(Invoice.idempotency_key == idempotency_key).returning(Invoice.invoice_number)
+        _void_open(Invoice.idempotency_key == idempotency_key, organization_id).returning(
+            Invoice.invoice_number
+        )
     )
 
 
-async def void_open_invoices(session: AsyncSession, subscription_id: int) -> Sequence[str]:
+async def void_open_invoices(
+    session: AsyncSession, subscription_id: int, *, organization_id: int | None = None
+) -> Sequence[str]:
     """Void every open invoice of the subscription; the numbers voided."""
     voided = await session.scalars(
-        _void_open(Invoice.subscription_id == subscription_id).returning(Invoice.invoice_number)
+        _void_open(Invoice.subscription_id == subscription_id, organization_id).returning(
+            Invoice.invoice_number
+        )
     )
     return voided.all()
 
 
-def _update_purchase(reference: str, condition: ColumnElement[bool]) -> Update:
+def _update_purchase(
+    reference: str, condition: ColumnElement[bool], organization_id: int | None = None
+) -> Update:
     return (
         update(TokenPurchase)
-        .where(TokenPurchase.purchase_reference_id == reference, condition)
+        .where(
+            TokenPurchase.purchase_reference_id == reference,
+            *_in_organization(organization_id, TokenPurchase.organization_id),
+            condition,
+        )
         .execution_options(synchronize_session=False)
     )
 
 
-def _void_open(which: ColumnElement[bool]) -> Update:
+def _void_open(which: ColumnElement[bool], organization_id: int | None = None) -> Update:
     return (
         update(Invoice)
-        .where(which, Invoice.status == "open")
+        .where(
+            which,
+            *_in_organization(organization_id, Invoice.organization_id),
+            Invoice.status == "open",
+        )
         .values(status="void")
         .execution_options(synchronize_session=False)
     )

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -86,11 +86,19 @@ async def cancel_unstarted(session: AsyncSession, subscription_id: int) -> bool:
     return cancelled is not None
 
 
-async def lock_status(session: AsyncSession, subscription_id: int) -> str | None:
+def _in_organization(organization_id: int | None) -> list[ColumnElement[bool]]:
+    """With its organisation, a subscription is read on its own shard when the tables are
+    distributed (docs/distributed-schema.md)."""
+    return [] if organization_id is None else [TokenSubscription.organization_id == organization_id]
+
+
+async def lock_status(
+    session: AsyncSession, subscription_id: int, *, organization_id: int | None = None
+) -> str | None:
     """The row's status, locked until the transaction ends; None when there is no such row."""
     return await session.scalar(
         select(TokenSubscription.status)
-        .where(TokenSubscription.id == subscription_id)
+        .where(TokenSubscription.id == subscription_id, *_in_organization(organization_id))
         .with_for_update()
     )
 
@@ -101,12 +109,13 @@ async def mirror(
     columns: Mapping[str, Any],
     *,
     cancelled_at: datetime | None,
+    organization_id: int | None = None,
 ) -> None:
     """Write the workflow's state (`columns`, by column name) into the row. A cancellation time
     already recorded is kept."""
     await session.execute(
         update(TokenSubscription)
-        .where(TokenSubscription.id == subscription_id)
+        .where(TokenSubscription.id == subscription_id, *_in_organization(organization_id))
         .values(
             **columns,
             cancelled_at=func.coalesce(TokenSubscription.cancelled_at, cancelled_at),

@@ -42,7 +42,9 @@ class OrganizationWallet:
 def _organization_wallet() -> Select[tuple[Organization, OrganizationTokenWallet, Decimal]]:
     wallet = OrganizationTokenWallet
     return select(
-        Organization, wallet, func.ledger_expired_remainder(wallet.id).label("expired")
+        Organization,
+        wallet,
+        func.ledger_expired_remainder(Organization.id, wallet.id).label("expired"),
     ).outerjoin(wallet, wallet.organization_id == Organization.id)
 
 

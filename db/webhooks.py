@@ -72,7 +72,11 @@ async def list_deliveries(
     """An endpoint's deliveries, newest first, and how many there are."""
     query = (
         select(WebhookDelivery, NotificationEvent.event_type)
-        .join(NotificationEvent, NotificationEvent.id == WebhookDelivery.event_id)
+        .join(
+            NotificationEvent,
+            (NotificationEvent.organization_id == WebhookDelivery.organization_id)
+            & (NotificationEvent.id == WebhookDelivery.event_id),
+        )
         .where(WebhookDelivery.endpoint_id == endpoint_id)
     )
     if status is not None:
@@ -143,7 +147,7 @@ async def plan_deliveries(
     await session.execute(
         pg_insert(WebhookDelivery)
         .from_select(["endpoint_id", "event_id", "organization_id"], takers)
-        .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+        .on_conflict_do_nothing(index_elements=["organization_id", "endpoint_id", "event_id"])
     )
 
 
@@ -173,7 +177,11 @@ async def delivery_target(session: AsyncSession, delivery_id: int) -> Row[Any] |
             previous_secret.label("previous_secret_ciphertext"),
         )
         .select_from(WebhookDelivery)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(
+            WebhookEndpoint,
+            (WebhookEndpoint.organization_id == WebhookDelivery.organization_id)
+            & (WebhookEndpoint.id == WebhookDelivery.endpoint_id),
+        )
         .where(WebhookDelivery.id == delivery_id)
     )  # fmt: skip
     return row.one_or_none()
@@ -188,19 +196,23 @@ async def log_attempt(
     duration_ms: int,
 ) -> int:
     """Count and log one POST made; the number made so far, this one included."""
-    made: int | None = await session.scalar(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .values(
-            attempts=WebhookDelivery.attempts + 1, last_status_code=status_code, last_error=error
+    counted = (
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(
+                attempts=WebhookDelivery.attempts + 1,
+                last_status_code=status_code,
+                last_error=error,
+            )
+            .returning(WebhookDelivery.attempts, WebhookDelivery.organization_id)
         )
-        .returning(WebhookDelivery.attempts)
-    )
-    assert made is not None
+    ).one()
+    made, organization_id = int(counted.attempts), int(counted.organization_id)
     await session.execute(
         insert(WebhookDeliveryAttempt).values(
-            delivery_id=delivery_id, attempt=made, status_code=status_code, error=error,
-            duration_ms=duration_ms,
+            organization_id=organization_id, delivery_id=delivery_id, attempt=made,
+            status_code=status_code, error=error, duration_ms=duration_ms,
         )
     )  # fmt: skip
     return made

@@ -177,10 +177,11 @@ async def _completed_purchase(
     )  # fmt: skip
     await session.execute(
         text(
-            "INSERT INTO invoice_lines (invoice_id, description, package_id, token_quantity,"
-            " unit_price, amount) VALUES (:i, 'Fuzz Pack x1', :p, 500, 0.50, 250.00)"
+            "INSERT INTO invoice_lines (organization_id, invoice_id, description, package_id,"
+            " token_quantity, unit_price, amount)"
+            " VALUES (:o, :i, 'Fuzz Pack x1', :p, 500, 0.50, 250.00)"
         ),
-        {"i": invoice_id, "p": package_id},
+        {"o": organization_id, "i": invoice_id, "p": package_id},
     )
     await session.execute(
         text(

@@ -101,10 +101,10 @@ async def insert_invoice(
         )  # fmt: skip
         await session.execute(
             text(
-                "INSERT INTO invoice_lines (invoice_id, description, token_quantity, unit_price, "
-                "amount) VALUES (:i, :d, 1, :t, :t)"
+                "INSERT INTO invoice_lines (organization_id, invoice_id, description,"
+                " token_quantity, unit_price, amount) VALUES (:o, :i, :d, 1, :t, :t)"
             ),
-            {"i": invoice_id, "d": description, "t": Decimal(total)},
+            {"o": organization_id, "i": invoice_id, "d": description, "t": Decimal(total)},
         )
     return number
 

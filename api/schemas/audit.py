@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class AuditRecordOut(BaseModel):
@@ -22,3 +22,10 @@ class AuditRecordOut(BaseModel):
     after: dict[str, Any] | None
     ip_address: str | None
     request_id: str | None
+
+    @field_validator("organization_id")
+    @classmethod
+    def _platform_action_has_no_organization(cls, value: int | None) -> int | None:
+        # The audit log keeps a platform action under the key 0, which no organisation has
+        # (docs/distributed-schema.md); the API says "no organisation" for it.
+        return None if value == 0 else value

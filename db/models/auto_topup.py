@@ -27,7 +27,7 @@ class AutoTopupPolicy(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     wallet_id: Mapped[int] = mapped_column(
-        ForeignKey("organization_token_wallets.id"), unique=True, nullable=False
+        ForeignKey("organization_token_wallets.id"), nullable=False
     )
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), nullable=False)
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), nullable=False)
@@ -74,7 +74,7 @@ class AutoTopup(Base):
     __tablename__ = "auto_topups"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False)
     wallet_id: Mapped[int] = mapped_column(
         ForeignKey("organization_token_wallets.id"), nullable=False
     )

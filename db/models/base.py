@@ -12,6 +12,12 @@ TOKENS = Numeric(20, 4)
 MONEY = Numeric(18, 2)
 UNIT_PRICE = Numeric(18, 6)
 
+# Every organisation table's primary key is (organization_id, id) in the database (migration 0021,
+# docs/distributed-schema.md); the models keep `id` as the ORM's identity, which stays unique by
+# its sequence, so a row is still found by its id. Platform rows of the two tables that also hold
+# them (the outbox and the audit log) carry this key, which no organisation has.
+PLATFORM_ORGANIZATION_KEY = 0
+
 
 class Base(DeclarativeBase):
     pass

@@ -37,5 +37,10 @@ class TokenUsageForecast(Base):
     suggested_topup_amount: Mapped[Decimal | None] = mapped_column(TOKENS)
 
     __table_args__ = (
-        UniqueConstraint("wallet_id", "forecast_date", name="uq_usage_forecast_wallet_date"),
+        UniqueConstraint(
+            "wallet_id",
+            "forecast_date",
+            "organization_id",
+            name="uq_token_usage_forecasts_org_wallet_id_forecast_date",
+        ),
     )

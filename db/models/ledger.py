@@ -46,9 +46,7 @@ class OrganizationTokenWallet(Base):
     organization_id: Mapped[int] = mapped_column(
         ForeignKey("organizations.id"), unique=True, nullable=False
     )
-    ledger_account_id: Mapped[int] = mapped_column(
-        ForeignKey("ledger_accounts.id"), unique=True, nullable=False
-    )
+    ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), nullable=False)
     current_balance: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
     held_balance: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
     total_purchased: Mapped[Decimal] = mapped_column(TOKENS, server_default="0", nullable=False)
@@ -74,7 +72,8 @@ class LedgerTransaction(Base):
     __tablename__ = "ledger_transactions"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    organization_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     wallet_id: Mapped[int] = mapped_column(
         ForeignKey("organization_token_wallets.id"), nullable=False
@@ -94,6 +93,7 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(Integer, nullable=False)
     transaction_id: Mapped[int] = mapped_column(
         ForeignKey("ledger_transactions.id"), nullable=False
     )
@@ -114,11 +114,12 @@ class TokenLot(Base):
     __tablename__ = "token_lots"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(Integer, nullable=False)
     wallet_id: Mapped[int] = mapped_column(
         ForeignKey("organization_token_wallets.id"), nullable=False
     )
     transaction_id: Mapped[int] = mapped_column(
-        ForeignKey("ledger_transactions.id"), unique=True, nullable=False
+        ForeignKey("ledger_transactions.id"), nullable=False
     )
     original_amount: Mapped[Decimal] = mapped_column(TOKENS, nullable=False)
     remaining_amount: Mapped[Decimal] = mapped_column(TOKENS, nullable=False)
@@ -151,7 +152,7 @@ class TokenBalanceHistory(Base):
     )
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), nullable=False)
     transaction_id: Mapped[int] = mapped_column(
-        ForeignKey("ledger_transactions.id"), unique=True, nullable=False
+        ForeignKey("ledger_transactions.id"), nullable=False
     )
     change_type: Mapped[str] = mapped_column(String(32), nullable=False)
     change_amount: Mapped[Decimal] = mapped_column(TOKENS, nullable=False)

@@ -52,8 +52,9 @@ class NotificationEvent(Base):
     __tablename__ = "notification_events"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
-    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    # An organisation's id, or PLATFORM_ORGANIZATION_KEY for a platform event.
+    organization_id: Mapped[int] = mapped_column(Integer, nullable=False)
     wallet_id: Mapped[int | None] = mapped_column(ForeignKey("organization_token_wallets.id"))
     event_type: Mapped[str] = mapped_column(String(64), nullable=False)
     severity: Mapped[str] = mapped_column(String(16), server_default="info", nullable=False)
@@ -128,7 +129,12 @@ class WebhookDelivery(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_delivery_endpoint_event"),
+        UniqueConstraint(
+            "endpoint_id",
+            "event_id",
+            "organization_id",
+            name="uq_webhook_deliveries_org_endpoint_id_event_id",
+        ),
         CheckConstraint(
             "status IN ('pending', 'succeeded', 'failed')", name="ck_webhook_delivery_status"
         ),
@@ -147,6 +153,7 @@ class WebhookDeliveryAttempt(Base):
     __tablename__ = "webhook_delivery_attempts"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(Integer, nullable=False)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), nullable=False)
     attempt: Mapped[int] = mapped_column(Integer, nullable=False)
     status_code: Mapped[int | None] = mapped_column(Integer)

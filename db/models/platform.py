@@ -68,7 +68,8 @@ class TokenAuditLog(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     actor_type: Mapped[str] = mapped_column(String(16), nullable=False)
     actor_id: Mapped[str | None] = mapped_column(String(64))
-    organization_id: Mapped[int | None] = mapped_column(Integer)
+    # An organisation's id, or PLATFORM_ORGANIZATION_KEY for a platform action.
+    organization_id: Mapped[int] = mapped_column(Integer, server_default="0", nullable=False)
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     outcome: Mapped[str] = mapped_column(String(16), server_default="success", nullable=False)
     target_type: Mapped[str | None] = mapped_column(String(64))

@@ -46,7 +46,7 @@ class TokenPurchase(Base):
     __tablename__ = "token_purchases"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    purchase_reference_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    purchase_reference_id: Mapped[str] = mapped_column(String(64), nullable=False)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), nullable=False)
     wallet_id: Mapped[int] = mapped_column(
         ForeignKey("organization_token_wallets.id"), nullable=False

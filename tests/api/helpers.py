@@ -87,10 +87,11 @@ async def insert_invoiced_purchase(
         )
         await session.execute(
             text(
-                "INSERT INTO invoice_lines (invoice_id, description, package_id, token_quantity,"
-                " unit_price, amount) VALUES (:i, 'Test Pack x1', :p, 500, 0.50, 250.00)"
+                "INSERT INTO invoice_lines (organization_id, invoice_id, description,"
+                " package_id, token_quantity, unit_price, amount)"
+                " VALUES (:o, :i, 'Test Pack x1', :p, 500, 0.50, 250.00)"
             ),
-            {"i": invoice_id, "p": package_id},
+            {"o": organization_id, "i": invoice_id, "p": package_id},
         )
         await insert_purchase_row(
             session,

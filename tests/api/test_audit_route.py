@@ -19,8 +19,8 @@ async def _insert(
         await session.execute(
             text(
                 "INSERT INTO token_audit_logs (actor_type, actor_id, organization_id, action, "
-                "outcome, created_at) VALUES ('user', :actor, :org, :action, :outcome, "
-                "CAST(:at AS timestamptz))"
+                "outcome, created_at) VALUES ('user', :actor, coalesce(CAST(:org AS integer), 0),"
+                " :action, :outcome, CAST(:at AS timestamptz))"
             ),
             {"actor": actor_id, "org": org, "action": action, "outcome": outcome, "at": at},
         )
@@ -78,3 +78,5 @@ async def test_audit_filters_by_actor_organization_action_outcome_and_dates(
     exact = await client.get(f"/api/tokens/audit?action={prefix}a&limit=1", headers=admin.headers())
     assert exact.json()["total"] == 2
     assert len(exact.json()["items"]) == 1
+    # A platform action (kept under the organisation key 0) has no organisation.
+    assert exact.json()["items"][0]["organization_id"] is None

@@ -178,14 +178,16 @@ async def test_unbalanced_transaction_is_refused_at_commit(session_maker, make_o
         async with session_maker() as session, session.begin():
             tx = await session.scalar(
                 text(
-                    "INSERT INTO ledger_transactions (idempotency_key, kind, wallet_id, amount) "
-                    "VALUES (:k, 'adjustment', :w, 1) RETURNING id"
+                    "INSERT INTO ledger_transactions"
+                    " (organization_id, idempotency_key, kind, wallet_id, amount)"
+                    " SELECT w.organization_id, :k, 'adjustment', w.id, 1"
+                    " FROM organization_token_wallets w WHERE w.id = :w RETURNING id"
                 ),
                 {"k": f"t:unbalanced-{wallet}", "w": wallet},
             )
             await session.execute(
-                text("INSERT INTO ledger_entries (transaction_id, account_id, amount) "
-                     "SELECT :t, ledger_account_id, 1 FROM organization_token_wallets "
-                     "WHERE id = :w"),
+                text("INSERT INTO ledger_entries (organization_id, transaction_id, account_id,"
+                     " amount) SELECT organization_id, :t, ledger_account_id, 1"
+                     " FROM organization_token_wallets WHERE id = :w"),
                 {"t": tx, "w": wallet},
             )  # fmt: skip

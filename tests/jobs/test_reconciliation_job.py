@@ -30,17 +30,20 @@ async def insert_unbalanced_transaction(owner: Maker, wallet_id: int) -> int:
         await session.execute(text("SET LOCAL session_replication_role = replica"))
         tx = await session.scalar(
             text(
-                "INSERT INTO ledger_transactions (idempotency_key, kind, wallet_id, amount) "
-                "VALUES (:k, 'adjustment', :w, 10) RETURNING id"
+                "INSERT INTO ledger_transactions (organization_id, idempotency_key, kind,"
+                " wallet_id, amount) SELECT w.organization_id, :k, 'adjustment', w.id, 10"
+                " FROM organization_token_wallets w WHERE w.id = :w RETURNING id"
             ),
             {"k": f"test:broken:{uuid.uuid4()}", "w": wallet_id},
         )
         await session.execute(
             text(
-                "INSERT INTO ledger_entries (transaction_id, account_id, amount) "
-                "SELECT :t, w.ledger_account_id, 10 FROM organization_token_wallets w "
-                "WHERE w.id = :w UNION ALL "
-                "SELECT :t, a.id, -7 FROM ledger_accounts a WHERE a.code = 'system:adjustment'"
+                "INSERT INTO ledger_entries (organization_id, transaction_id, account_id, amount) "
+                "SELECT w.organization_id, :t, w.ledger_account_id, 10"
+                " FROM organization_token_wallets w WHERE w.id = :w UNION ALL "
+                "SELECT w.organization_id, :t, a.id, -7 FROM ledger_accounts a"
+                " JOIN organization_token_wallets w ON w.id = :w"
+                " WHERE a.code = 'system:adjustment'"
             ),
             {"t": tx, "w": wallet_id},
         )
