@@ -10,6 +10,10 @@ from tokenbill.settings import Settings, to_libpq_url
 SpendPool = AsyncConnectionPool[AsyncConnection[tuple[object, ...]]]
 
 
+IDLE_CONNECTIONS = 2
+"""Connections a pool keeps open while idle; it grows to its size under load."""
+
+
 def create_spend_pool(
     settings: Settings, *, size: int | None = None, name: str = "spend"
 ) -> SpendPool:
@@ -21,7 +25,9 @@ def create_spend_pool(
     size = size or settings.spend_pool_size
     return AsyncConnectionPool(
         to_libpq_url(settings.database_url),
-        min_size=size,
+        # Up to `size` connections, opened as the load asks for them: each API process of a
+        # test run or a scaled-out deployment does not hold its whole pool while idle.
+        min_size=min(IDLE_CONNECTIONS, size),
         max_size=size,
         kwargs={"autocommit": True, **app_role_connect_args(settings)},
         open=False,

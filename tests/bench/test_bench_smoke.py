@@ -45,6 +45,7 @@ def test_every_section_measures_completed_work_beside_its_baseline(tmp_path: Pat
     ]  # fmt: skip
     assert [f.name for f in results["goals"].figures] == [
         "HTTP single spends, one hot wallet", "HTTP single spends over 3 wallets",
+        "a hold plus its capture, one hot wallet",
     ]  # fmt: skip
     bought = results["purchases"].facts
     assert bought["purchases measured"] == bought["purchases completed"] > 0

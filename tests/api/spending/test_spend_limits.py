@@ -189,7 +189,9 @@ async def test_soft_limit_lets_spends_through_and_notifies_once_per_period(
     assert (payload["scope"], payload["period"], payload["mode"], payload["cap"]) == (
         "organization", "day", "soft", "20",
     )  # fmt: skip
-    assert payload["used"] == "27"
+    # The notice carries the period's use when it was recorded: 27 when the crossing spend went
+    # alone; more when coalescing applied it in one transaction with others (counted together).
+    assert Decimal(payload["used"]) in {Decimal(n) for n in ("27", "36", "45", "54")}
 
 
 async def test_replay_after_the_cap_is_reached_answers_the_first_result(
