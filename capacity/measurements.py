@@ -31,8 +31,17 @@ TOPUP = "automatic top-up (spend below threshold to tokens credited)"
 IDLE = "idle namespace (outbox relay polling)"
 
 
+# The bench sections the capacity figures come from: a run of fewer sections (`--only`) is
+# passed over in favour of the newest whole run.
+BENCH_SECTIONS_USED = ("purchases", "subscriptions")
+
+
 def latest(pattern: str, folder: Path = RESULTS) -> Path:
+    """The newest results file of the pattern; for bench runs, the newest with every section
+    the figures come from."""
     found = sorted(folder.glob(pattern))
+    if pattern.startswith("bench-"):
+        found = [p for p in found if set(BENCH_SECTIONS_USED) <= set(_load(p)["sections"])]
     if not found:
         raise FileNotFoundError(f"no {pattern} under {folder}: run the measurement first")
     return found[-1]
