@@ -44,7 +44,7 @@ DELIVERIES_SQL = """
 SELECT d.id, d.status, d.attempts, count(a.id) AS logged,
        count(a.id) FILTER (WHERE a.status_code BETWEEN 200 AND 299) AS answered
   FROM webhook_deliveries d LEFT JOIN webhook_delivery_attempts a ON a.delivery_id = d.id
- GROUP BY d.id
+ GROUP BY d.id, d.status, d.attempts
 """
 
 

@@ -13,6 +13,9 @@ from activities.payments.gateway import GatewayTimeout, GatewayUnavailable
 
 logger = logging.getLogger("tokenbill.sandbox.faults")
 PROCESSING_ERROR = "gateway_processing_error"
+# A fault is transient, as a processor's hiccup is: one request key meets at most this many faults
+# from one gateway, so a retried charge completes however the seeded sequence falls.
+MAX_FAULTS_PER_KEY = 3
 LOST_RESPONSE = "gateway_lost_response"
 
 
@@ -36,21 +39,27 @@ class FaultInjector:
     def __init__(self, faults: SandboxFaults) -> None:
         self._faults = faults
         self._random = random.Random(faults.seed)
+        self._faults_of_key: dict[str, int] = {}
 
     def before_processing(self, operation: str, idempotency_key: str) -> None:
         """Raise GatewayUnavailable for a request that fails before the processor records it."""
-        if self._draw(self._faults.fault_rate):
+        if self._draw(self._faults.fault_rate, idempotency_key):
             self._log(PROCESSING_ERROR, operation, idempotency_key)
             raise GatewayUnavailable(f"processing error on {operation} {idempotency_key!r}")
 
     def after_recording(self, operation: str, idempotency_key: str) -> None:
         """Raise GatewayTimeout for an operation recorded whose answer never arrives."""
-        if self._draw(self._faults.lost_response_rate):
+        if self._draw(self._faults.lost_response_rate, idempotency_key):
             self._log(LOST_RESPONSE, operation, idempotency_key)
             raise GatewayTimeout(f"no answer for {operation} {idempotency_key!r}")
 
-    def _draw(self, rate: float) -> bool:
-        return rate > 0 and self._random.random() < rate
+    def _draw(self, rate: float, idempotency_key: str) -> bool:
+        if rate <= 0 or self._faults_of_key.get(idempotency_key, 0) >= MAX_FAULTS_PER_KEY:
+            return False
+        if self._random.random() >= rate:
+            return False
+        self._faults_of_key[idempotency_key] = self._faults_of_key.get(idempotency_key, 0) + 1
+        return True
 
     @staticmethod
     def _log(kind: str, operation: str, idempotency_key: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from activities.payments.factory import build_gateway
 from activities.payments.gateway import GatewayTimeout, GatewayUnavailable, PaymentGateway
 from activities.payments.sandbox import SandboxGateway
-from activities.payments.sandbox_faults import FaultInjector, SandboxFaults
+from activities.payments.sandbox_faults import MAX_FAULTS_PER_KEY, FaultInjector, SandboxFaults
 from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
@@ -98,6 +98,17 @@ def test_one_seed_draws_one_sequence_of_faults() -> None:
     assert outcomes(7) == outcomes(7)
     assert outcomes(7) != outcomes(8)
     assert {"ok", "error", "lost"} <= set(outcomes(7))
+
+
+def test_a_key_meets_a_few_faults_then_goes_through_as_after_a_processors_hiccup() -> None:
+    injector = FaultInjector(SandboxFaults(fault_rate=ALWAYS, seed=7))
+    for _ in range(MAX_FAULTS_PER_KEY):
+        with pytest.raises(GatewayUnavailable):
+            injector.before_processing("charge", "purchase:TKP-1:charge")
+    injector.before_processing("charge", "purchase:TKP-1:charge")
+    injector.after_recording("charge", "purchase:TKP-1:charge")
+    with pytest.raises(GatewayUnavailable):
+        injector.before_processing("charge", "purchase:TKP-2:charge")
 
 
 def test_no_fault_without_a_rate() -> None:
