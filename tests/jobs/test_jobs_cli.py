@@ -90,8 +90,20 @@ async def tokenbill(settings: Settings, *args: str, expect: int = 0) -> str:
         TOKENBILL, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == expect, (out.decode(), err.decode())
+    if expect >= 0:  # -1: any status (the caller reads the output)
+        assert process.returncode == expect, (out.decode(), err.decode())
     return out.decode() + err.decode()
+
+
+async def run_job(settings: Settings, name: str) -> str:
+    """`tokenbill jobs run NAME --wait`; expireHolds runs every minute, so its own tick can be in
+    progress when the command triggers it (the overlap policy skips the trigger): run it again."""
+    for _ in range(3):
+        said = await tokenbill(settings, "jobs", "run", name, "--wait", expect=-1)
+        if "a run already in progress is skipped" not in said:
+            return said
+        await asyncio.sleep(1)
+    return said
 
 
 @pytest.mark.usefixtures("schedules_on_the_jobs_queue")
@@ -141,9 +153,7 @@ async def test_each_of_the_eleven_scheduled_jobs_runs_to_a_succeeded_result_and_
     await credit(session_maker, organization_id, "10")
     names = [job.name for job in job_commands.registered_jobs()]
 
-    outputs = await asyncio.gather(
-        *(tokenbill(own, "jobs", "run", name, "--wait") for name in names)
-    )
+    outputs = await asyncio.gather(*(run_job(own, name) for name in names))
     said = dict(zip(names, outputs, strict=True))
     if "relay_woken=1" in said["checkLowBalanceThresholds"]:
         await temporal_client.get_workflow_handle(OUTBOX_RELAY_WORKFLOW_ID).terminate("test")
