@@ -3,7 +3,9 @@ pool): the organization with its wallet and expired, unbooked tokens (as db/poin
 them for GET wallet), the wallet's latest forecast with its suggested package, its last balance
 changes and, when asked, its lots that expire soon. The same rows db/wallets.py, db/forecasts.py
 and db/expiry.py read through a session, in one round trip and without the ORM: the lists come
-back as arrays (psycopg gives Decimal, datetime and str elements, never a float)."""
+back as arrays (psycopg gives Decimal, datetime and str elements, never a float). An
+organization has at most one wallet, so its balance changes are its wallet's: naming the wallet
+lets the last ones come from idx_balance_history_wallet however long the history."""
 
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -45,7 +47,7 @@ CROSS JOIN LATERAL (
   FROM (
     SELECT h.id, h.created_at, h.change_type, h.description, h.change_amount, h.balance_after
     FROM token_balance_history AS h
-    WHERE h.organization_id = o.id
+    WHERE h.organization_id = o.id AND h.wallet_id = w.id
     ORDER BY h.created_at DESC, h.id DESC
     LIMIT %(movements)s
   ) AS h
