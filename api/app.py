@@ -4,7 +4,7 @@ database engine and the Temporal connection."""
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from api.auth.identity_provider import IdentityProvider
 from api.auth.principal_cache import PrincipalCache
@@ -17,6 +17,7 @@ from api.middleware import (
 )
 from api.observability import HttpMetrics, ObservabilityMiddleware
 from api.openapi_errors import document_common_errors
+from api.prefix_router import PrefixRouter
 from api.routes import TOKENS, UNPREFIXED
 from api.spending_state import SpendingState
 from api.state import AppState
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.http_metrics = HttpMetrics()
     for router in UNPREFIXED:
         app.include_router(router)
-    tokens = APIRouter(prefix=TOKENS_PREFIX)
+    tokens = PrefixRouter(prefix=TOKENS_PREFIX)
     for router in TOKENS:
         tokens.include_router(router)
     app.include_router(tokens)

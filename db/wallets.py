@@ -14,8 +14,6 @@ from db.models import (
     Organization,
     OrganizationTokenWallet,
     TokenBalanceHistory,
-    TokenPackage,
-    TokenUsageForecast,
 )
 
 
@@ -64,44 +62,6 @@ async def organization_wallet(
 
 
 @dataclass(frozen=True)
-class WalletOutlook:
-    """The organization's wallet with its latest forecast (None before the first) and the
-    package that forecast suggests (None when it suggests none)."""
-
-    found: OrganizationWallet
-    forecast: TokenUsageForecast | None
-    package: TokenPackage | None
-
-
-async def organization_wallet_outlook(
-    session: AsyncSession, organization_id: int
-) -> WalletOutlook | None:
-    """`organization_wallet` with the wallet's latest forecast and its package, in the same read."""
-    forecast = TokenUsageForecast
-    latest = (
-        select(forecast.id)
-        .where(forecast.wallet_id == OrganizationTokenWallet.id)
-        .order_by(forecast.forecast_date.desc(), forecast.id.desc())
-        .limit(1)
-        .correlate(OrganizationTokenWallet)
-        .scalar_subquery()
-    )
-    query = (
-        _organization_wallet()
-        .add_columns(forecast, TokenPackage)
-        .outerjoin(forecast, forecast.id == latest)
-        .outerjoin(TokenPackage, TokenPackage.id == forecast.suggested_package_id)
-        .where(Organization.id == organization_id)
-    )
-    row = (await session.execute(query)).one_or_none()
-    return (
-        None
-        if row is None
-        else WalletOutlook(_found(row), row.TokenUsageForecast, row.TokenPackage)
-    )
-
-
-@dataclass(frozen=True)
 class HistoryFilter:
     change_type: str | None = None
     created_from: datetime | None = None
@@ -139,14 +99,6 @@ async def balance_history(
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(_newest_first(query, limit, offset))
     return list(rows), int(total or 0)
-
-
-async def latest_changes(
-    session: AsyncSession, organization_id: int, limit: int
-) -> list[TokenBalanceHistory]:
-    """The organization's last `limit` balance changes, newest first (nothing counted)."""
-    newest = _newest_first(_history(organization_id, HistoryFilter()), limit, 0)
-    return list(await session.scalars(newest))
 
 
 async def balance_before(

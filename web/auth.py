@@ -15,12 +15,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from api.auth.principal_cache import Key, forget_every_principal
+from api.request_context import audit_context
 from api.state import app_state
 from db.audit import Actor, write_audit
 from db.directory import UserRecord
 from services.sign_in.sessions import resume, session_id_of
 from web.console_user import ConsoleUser
-from web.context import ConsoleSettings, Context, DbSession
+from web.context import Context, DbSession
 from web.cookies import SESSION_COOKIE
 from web.errors import ConsoleForbidden, SignInRequired
 
@@ -37,11 +38,12 @@ def forget_console_session() -> None:
     forget_every_principal()
 
 
-async def optional_user(request: Request, settings: ConsoleSettings) -> ConsoleUser | None:
+async def optional_user(request: Request) -> ConsoleUser | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     state = app_state(request)
+    settings = state.settings
 
     async def read() -> UserRecord | None:
         async with state.session_maker() as session:
@@ -85,18 +87,32 @@ async def refuse(
     return ConsoleForbidden(message, user)
 
 
+async def refuse_apart(
+    request: Request,
+    user: ConsoleUser,
+    message: str,
+    *,
+    organization_id: int | None,
+    permission: str | None = None,
+) -> ConsoleForbidden:
+    """`refuse` in a session of its own: a page that reads nothing through a session (or has not
+    yet) opens none on the way to its answer, only when it refuses."""
+    async with app_state(request).session_maker() as session:
+        return await refuse(
+            request, session, audit_context(request), user, message,
+            organization_id=organization_id, permission=permission,
+        )  # fmt: skip
+
+
 def require(permission: str) -> Any:
     """A dependency: the signed-in user, holding `permission` (else the audited 403 page)."""
 
     async def check(
-        request: Request,
-        session: DbSession,
-        context: Context,
-        user: Annotated[ConsoleUser, Depends(signed_in_user)],
+        request: Request, user: Annotated[ConsoleUser, Depends(signed_in_user)]
     ) -> ConsoleUser:
         if not user.has(permission):
-            raise await refuse(
-                request, session, context, user, f"This page needs the {permission} permission.",
+            raise await refuse_apart(
+                request, user, f"This page needs the {permission} permission.",
                 organization_id=user.user.organization_id, permission=permission,
             )  # fmt: skip
         return user

@@ -5,26 +5,21 @@ from typing import Annotated
 
 from fastapi import Query, Request
 
-from web.auth import refuse
+from web.auth import refuse_apart
 from web.console_user import ConsoleUser
-from web.context import Context, DbSession
 
 MAX_ROW_ID = 2**31 - 1
 OrganizationChoice = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
 
 async def chosen_organization(
-    request: Request,
-    session: DbSession,
-    context: Context,
-    user: ConsoleUser,
-    organization_id: int | None,
+    request: Request, user: ConsoleUser, organization_id: int | None
 ) -> int | None:
     """The organization to show; None when an admin has not chosen one."""
     chosen = organization_id if organization_id is not None else user.user.organization_id
     if chosen is not None and not user.sees_organization(chosen):
-        raise await refuse(
-            request, session, context, user, "You may only see your own organization's wallet.",
+        raise await refuse_apart(
+            request, user, "You may only see your own organization's wallet.",
             organization_id=chosen,
         )  # fmt: skip
     return chosen

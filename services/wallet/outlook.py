@@ -1,12 +1,13 @@
 """What lies ahead for a wallet: its tokens that expire soon and its usage forecast."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.expiry import upcoming_expirations
+from db.expiry import UpcomingExpiration, upcoming_expirations
 from db.forecasts import latest_forecast
 from db.models import TokenUsageForecast
 from db.wallets import wallet_of
@@ -50,6 +51,11 @@ async def upcoming(
     )
 
 
+def notice_span(settings: Settings) -> timedelta:
+    """The notice lead (TOKEN_EXPIRATION_NOTICE_LEAD), checked as a `within` is."""
+    return _span(settings, None)
+
+
 def _span(settings: Settings, within: timedelta | None) -> timedelta:
     span = within if within is not None else settings.token_expiration_notice_lead
     if span <= timedelta(0) or span > MAX_WITHIN:
@@ -67,23 +73,30 @@ async def expirations_of(
     organization_id: int,
     wallet_id: int | None,
     within: timedelta | None,
-    *,
-    read_lots: bool = True,
 ) -> Expirations:
-    """`upcoming` for a wallet already read (None: the organization has none yet); without
-    `read_lots` the lots are not read and none are listed."""
+    """`upcoming` for a wallet already read (None: the organization has none yet)."""
     span = _span(settings, within)
     now = datetime.now(UTC)
     lots = (
-        await upcoming_expirations(session, wallet_id, now + span)
-        if wallet_id is not None and read_lots
-        else []
+        await upcoming_expirations(session, wallet_id, now + span) if wallet_id is not None else []
     )
+    return expirations_from(settings, organization_id, wallet_id, now, now + span, lots)
+
+
+def expirations_from(
+    settings: Settings,
+    organization_id: int,
+    wallet_id: int | None,
+    now: datetime,
+    until: datetime,
+    lots: Sequence[UpcomingExpiration],
+) -> Expirations:
+    """The expirations of the lots read (expiring by `until`, soonest first) as of `now`."""
     return Expirations(
         organization_id=organization_id,
         wallet_id=wallet_id,
         expiration_enabled=settings.token_expiration_enabled,
-        until=now + span,
+        until=until,
         total_expiring=sum((lot.remaining_amount for lot in lots), Decimal(0)),
         lots=[
             ExpiringLot(

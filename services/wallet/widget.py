@@ -2,17 +2,19 @@
 expire soon, the forecast's days to depletion and suggested package, and the last movements."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg import AsyncConnection
 
-from db.models import TokenBalanceHistory, TokenPackage, TokenUsageForecast
-from db.wallets import latest_changes, organization_wallet_outlook
+from db.spend_pool import SpendPool
+from db.widget_read import MovementColumns, WidgetRead, widget_read
 from services.errors import ErrorKind, organization_not_found
+from services.read_pool import on_read_pool
 from services.wallet.balances import WalletView, wallet_view
-from services.wallet.outlook import Expirations, expirations_of
+from services.wallet.outlook import Expirations, expirations_from, notice_span
 from tokenbill.settings import Settings
 
 LAST_MOVEMENTS = 5
@@ -51,7 +53,7 @@ class WalletWidget:
     state: BalanceState
     expiring: Expirations
     outlook: Outlook | None
-    last_movements: list[TokenBalanceHistory]
+    last_movements: list[MovementColumns]
 
 
 def balance_state(wallet: WalletView) -> BalanceState:
@@ -63,8 +65,9 @@ def balance_state(wallet: WalletView) -> BalanceState:
     return BalanceState.OK
 
 
-def _outlook(latest: TokenUsageForecast | None, package: TokenPackage | None) -> Outlook | None:
+def _outlook(read: WidgetRead) -> Outlook | None:
     """What the latest forecast says, with its suggested package."""
+    latest, package = read.forecast, read.package
     if latest is None:
         return None
     return Outlook(
@@ -81,31 +84,30 @@ def _outlook(latest: TokenUsageForecast | None, package: TokenPackage | None) ->
     )
 
 
-async def _expiring(
-    session: AsyncSession, settings: Settings, organization_id: int, wallet_id: int | None
-) -> Expirations:
-    """With expiry off the widget says that no tokens expire and shows no lot: none is read."""
-    enabled = settings.token_expiration_enabled
-    return await expirations_of(
-        session, settings, organization_id, wallet_id, None, read_lots=enabled
-    )
+async def wallet_widget(pool: SpendPool, settings: Settings, organization_id: int) -> WalletWidget:
+    """The widget's figures for the organization (NOT_FOUND when it does not exist), in one
+    prepared statement on the read pool: nothing is cached, every page shows the wallet as the
+    database has it now. Lots are read only while tokens expire."""
+    now = datetime.now(UTC)
+    until = now + notice_span(settings)
+    lots_until = until if settings.token_expiration_enabled else None
 
+    async def work(conn: AsyncConnection[Any]) -> WidgetRead | None:
+        return await widget_read(
+            conn, organization_id, movements=LAST_MOVEMENTS, lots_until=lots_until
+        )
 
-async def wallet_widget(
-    session: AsyncSession, settings: Settings, organization_id: int
-) -> WalletWidget:
-    """The widget's figures for the organization (NOT_FOUND when it does not exist), in three
-    reads: the organization with its wallet, its forecast and the forecast's package; the last
-    movements; the expiring lots (only when tokens expire)."""
-    read = await organization_wallet_outlook(session, organization_id)
+    read = await on_read_pool(pool, work)
     if read is None:
         raise organization_not_found(organization_id, ErrorKind.NOT_FOUND)
     wallet = wallet_view(settings, organization_id, read.found)
     return WalletWidget(
-        organization_name=read.found.organization.name,
+        organization_name=read.organization_name,
         wallet=wallet,
         state=balance_state(wallet),
-        last_movements=await latest_changes(session, organization_id, LAST_MOVEMENTS),
-        expiring=await _expiring(session, settings, organization_id, wallet.wallet_id),
-        outlook=_outlook(read.forecast, read.package),
+        last_movements=read.movements,
+        expiring=expirations_from(
+            settings, organization_id, wallet.wallet_id, now, until, read.lots
+        ),
+        outlook=_outlook(read),
     )

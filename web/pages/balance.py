@@ -20,7 +20,7 @@ from services.wallet.balances import DayBalance, balance_per_day, list_balance_c
 from services.wallet.holds import page_of_holds
 from web.auth import require
 from web.console_user import ConsoleUser
-from web.context import Context, DbSession
+from web.context import DbSession
 from web.organization_choice import OrganizationChoice, chosen_organization
 from web.templates import render
 
@@ -103,14 +103,13 @@ async def _history(
 async def balance_page(
     request: Request,
     session: DbSession,
-    context: Context,
     user: Annotated[ConsoleUser, require(VIEW)],
     organization_id: OrganizationChoice = None,
     first_day: Annotated[DayParameter, Query(alias="from")] = None,
     last_day: Annotated[DayParameter, Query(alias="to")] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
-    chosen = await chosen_organization(request, session, context, user, organization_id)
+    chosen = await chosen_organization(request, user, organization_id)
     today = datetime.now(UTC).date()
     values = {"organization_id": organization_id, "first": first_day, "last": last_day}
     try:
