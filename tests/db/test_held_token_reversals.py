@@ -103,7 +103,8 @@ async def test_reversal_of_partly_held_tokens_releases_the_newest_hold_and_keeps
 
     assert posting is not None and posting.amount == Decimal(100)
     assert posting.balance_after == Decimal(10)  # 30 available + 80 released - 100
-    assert replay is not None and replay.replayed and replay.transaction_id == posting.transaction_id
+    assert replay is not None and replay.replayed
+    assert replay.transaction_id == posting.transaction_id
     wallet = await _wallet(session_maker, org)
     assert (wallet.current_balance, wallet.held_balance) == (Decimal(10), Decimal(40))
     assert await _statuses(session_maker, org) == {
