@@ -133,6 +133,7 @@ async def test_reversal_of_partly_held_tokens_releases_the_newest_hold_and_keeps
     await _reconciles(session_maker, wallet.id)
     # The older hold keeps its whole promise (from the other purchase's lot); the withdrawn one
     # is refused at capture.
+    assert older.hold_id is not None and newer.hold_id is not None
     async with pool.connection() as conn:
         kept = await settle_hold(conn, org, older.hold_id, "captured", None, CONTEXT)
         gone = await settle_hold(conn, org, newer.hold_id, "captured", None, CONTEXT)
@@ -256,7 +257,7 @@ async def test_a_replayed_reversal_releases_no_hold_placed_after_it(
     replay = await _reverse(session_maker, refunded, key)
 
     assert replay is not None and replay.replayed
-    assert (await _statuses(session_maker, org))[after.hold_id] == "active"
+    assert (await _statuses(session_maker, org)).get(after.hold_id or 0) == "active"
     (released,) = await rows(
         session_maker,
         "SELECT count(*) AS n FROM ledger_transactions WHERE organization_id = :o"
