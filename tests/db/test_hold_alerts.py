@@ -130,3 +130,44 @@ async def test_a_hold_uses_the_wallets_own_thresholds_before_the_defaults(
 
     assert (over.events, under.events, without_defaults.events) == (0, 1, 0)
     assert [level for level, _, _ in await _alerts(session_maker, org)] == ["low"]
+
+
+async def test_a_hold_under_the_auto_topup_threshold_records_the_trigger_when_auto_topup_is_on(
+    session_maker: Maker, pool: SpendPool, make_organization: Callable[..., Awaitable[int]]
+) -> None:
+    org = await make_organization()
+    wallet, _ = await credit_wallet(session_maker, org, "100")
+    async with session_maker() as session, session.begin():
+        package = await session.scalar(
+            text(
+                "INSERT INTO token_packages (name, token_quantity, price_per_token, currency) "
+                "VALUES (:n, 100, 0.5, 'USD') RETURNING id"
+            ),
+            {"n": f"Top-up pack for {org}"},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO auto_topup_policies (wallet_id, organization_id, enabled, threshold,"
+                " package_id) VALUES (:w, :o, true, 80, :p)"
+            ),
+            {"w": wallet, "o": org, "p": package},
+        )
+    topups_off = AlertDefaults(low=Decimal(0), critical=Decimal(0), auto_topup=False)
+    topups_on = AlertDefaults(low=Decimal(0), critical=Decimal(0), auto_topup=True)
+    async with pool.connection() as conn:
+        off = await _hold(conn, org, "30", topups_off)  # 100 -> 70: crossed, top-ups off
+        await settle_hold(conn, org, off.hold_id or 0, "released", None, CONTEXT)
+        on = await _hold(conn, org, "30", topups_on)  # 100 -> 70 again, top-ups on
+        below = await _hold(conn, org, "10", topups_on)  # 70 -> 60: already under
+
+    on_tx = await _hold_transaction(session_maker, org, on.hold_id)
+    assert (off.events, on.events, below.events) == (0, 1, 0)
+    triggers = await rows(
+        session_maker,
+        "SELECT idempotency_key, payload FROM notification_events WHERE organization_id = :o"
+        " AND event_type = 'wallet.auto_topup_threshold_crossed'",
+        o=org,
+    )
+    assert [(t.idempotency_key, t.payload["balance"]) for t in triggers] == [
+        (f"auto_topup_threshold:{wallet}:{on_tx}", "70")
+    ]
