@@ -2,10 +2,10 @@
 single and batched spends (some too large), lot expiries, reversals, holds (some too large, some
 already past their expiry, some of all that is available) with their captures (all or part, some
 too large or too late), releases and expiries, purchase reversals of a lot whose tokens holds
-need (the newest holds released) and their replays, replays of earlier keys with the same and another amount, and spends
-racing a replay of their own key, in random order. After every step the wallet's cached
-balance, its held tokens, its entries and its lots agree with the model, nothing is below zero
-and every transaction of the wallet is balanced.
+need (the newest holds released) and their replays, replays of earlier keys with the same and
+another amount, and spends racing a replay of their own key, in random order. After every step
+the wallet's cached balance, its held tokens, its entries and its lots agree with the model,
+nothing is below zero and every transaction of the wallet is balanced.
 
 Hypothesis drives the steps from a thread of its own; each database call runs on the session's
 event loop, where the connections live."""
