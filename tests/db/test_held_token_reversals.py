@@ -265,3 +265,33 @@ async def test_a_replayed_reversal_releases_no_hold_placed_after_it(
         o=org,
     )
     assert released.n == 1
+
+
+async def test_a_reversal_with_the_longest_purchase_reference_releases_holds(
+    session_maker: Maker, pool: SpendPool, make_organization: Callable[..., Awaitable[int]]
+) -> None:
+    """The audit actor is cut to its column (64 characters); the event keeps the whole key."""
+    org = await make_organization()
+    refunded = await _purchase(session_maker, org, "10")
+    async with pool.connection() as conn:
+        hold = await _hold(conn, org, "10")
+    key = f"purchase:{'R' * 64}:reversal"
+
+    posting = await _reverse(session_maker, refunded, key)
+
+    assert posting is not None and posting.balance_after == Decimal(0)
+    (audit,) = await rows(
+        session_maker,
+        "SELECT actor_id FROM token_audit_logs WHERE organization_id = :o"
+        " AND action = 'tokens.hold.release'",
+        o=org,
+    )
+    assert audit.actor_id == f"reversal:{key}"[:64]
+    (event,) = await rows(
+        session_maker,
+        "SELECT idempotency_key, payload FROM notification_events WHERE organization_id = :o"
+        " AND event_type = 'wallet.hold_released'",
+        o=org,
+    )
+    assert event.idempotency_key == f"hold_released:{hold.hold_id}"
+    assert event.payload["reversal_key"] == key

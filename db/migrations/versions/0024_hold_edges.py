@@ -10,8 +10,9 @@
    available tokens first, then releases the newest active holds, each in full, until the rest is
    free (`ledger_release_holds_for_reversal`). Each release is the hold's ordinary settlement
    (`ledger_hold_settle(..., 'released')`: its release transaction, its audit row, whose actor
-   `system` / `reversal:<reversal key>` says why), plus an outbox event `wallet.hold_released`
-   with the reason, so the client learns it before its capture is refused as `hold_not_active`.
+   `system` / `reversal:<reversal key>`, cut to 64 characters, says why), plus an outbox event
+   `wallet.hold_released` with the reason, so the client learns it before its capture is
+   refused as `hold_not_active`.
    A hold is withdrawn whole rather than shrunk: its amount is what its placer was promised, and
    a smaller promise under the same id would be a surprise at capture time.
 
@@ -120,9 +121,11 @@ BEGIN
      ORDER BY h.created_at DESC, h.id DESC
   LOOP
     EXIT WHEN v_freed >= p_shortfall;
+    -- The audit row's actor names the reversal (cut to the column's 64 characters; the event
+    -- below carries the whole key).
     SELECT s.status, s.released_amount, s.amount, s.reference INTO v_settled
       FROM ledger_hold_settle(p_organization_id, v_hold.id, 'released', NULL, 'system',
-                              'reversal:' || p_reversal_key, NULL, NULL) s;
+                              left('reversal:' || p_reversal_key, 64), NULL, NULL) s;
     IF v_settled.status <> 'applied' THEN
       RAISE EXCEPTION USING ERRCODE = 'TB010', MESSAGE = 'hold ' || v_hold.id
         || ' could not be released for reversal ' || p_reversal_key || ': ' || v_settled.status;
@@ -130,7 +133,7 @@ BEGIN
     v_freed := v_freed + v_settled.released_amount;
     INSERT INTO notification_events (idempotency_key, organization_id, wallet_id, event_type,
                                      severity, payload)
-    VALUES ('hold_released:' || v_hold.id || ':' || p_reversal_key, p_organization_id,
+    VALUES ('hold_released:' || v_hold.id, p_organization_id,
             p_wallet_id, 'wallet.hold_released', 'warning',
             jsonb_build_object(
               'wallet_id', p_wallet_id, 'organization_id', p_organization_id,
