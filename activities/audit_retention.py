@@ -1,6 +1,7 @@
 """cleanupOldAuditLogs' activity: partitions ahead and retention, on an owner connection of its
 own (the application's role may not remove audit records); it also removes Idempotency-Key
-records past IDEMPOTENCY_KEY_RETENTION, a retention sweep too light for a schedule of its own."""
+records past IDEMPOTENCY_KEY_RETENTION and spend limits' usage rows past
+SPEND_LIMIT_USAGE_RETENTION, retention sweeps too light for a schedule of their own."""
 
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ from temporalio import activity
 from db.audit_retention import apply_retention
 from db.idempotency_retention import delete_expired_idempotency_records
 from db.session import create_owner_engine
+from db.spend_limit_retention import delete_old_spend_limit_usage
 from tokenbill.settings import Settings
 from workflows.finance_job_types import (
     APPLY_AUDIT_RETENTION,
@@ -39,17 +41,23 @@ class AuditRetentionActivities:
                 keys_deleted = await delete_expired_idempotency_records(
                     connection, cutoff=request.now - self._settings.idempotency_key_retention
                 )
+                usage_deleted = await delete_old_spend_limit_usage(
+                    connection,
+                    now=request.now,
+                    retention=self._settings.spend_limit_usage_retention,
+                )
         finally:
             await engine.dispose()
         activity.logger.info(
             "audit retention: created %s, dropped %s, %s default rows deleted, "
-            "%s idempotency keys deleted",
+            "%s idempotency keys deleted, %s spend limit usage rows deleted",
             outcome.partitions_created, outcome.partitions_dropped, outcome.default_rows_deleted,
-            keys_deleted,
+            keys_deleted, usage_deleted,
         )  # fmt: skip
         return AuditRetentionResult(
             partitions_created=outcome.partitions_created,
             partitions_dropped=outcome.partitions_dropped,
             default_rows_deleted=outcome.default_rows_deleted,
             idempotency_records_deleted=keys_deleted,
+            spend_limit_usage_deleted=usage_deleted,
         )

@@ -1,5 +1,6 @@
 """No notification lost: every threshold crossing has its low-balance notification and its outbox
-event, and every outbox event and webhook delivery reached its end."""
+event, and every outbox event and webhook delivery reached its end. A crossing is a spend's or a
+hold's (both lower the available balance and alert in their own transaction, 0024)."""
 
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ SELECT h.wallet_id, h.transaction_id, x.level, e.id AS event_id, n.id AS notific
   LEFT JOIN low_balance_notifications n
          ON n.id = (e.payload ->> 'notification_id')::bigint
         AND n.wallet_id = h.wallet_id AND n.level = x.level
- WHERE h.change_type = 'consumption'
+ WHERE h.change_type IN ('consumption', 'hold')
    AND h.balance_before >= x.threshold AND x.threshold > h.balance_after
 """
 TOPUP_CROSSINGS_SQL = """
@@ -30,7 +31,7 @@ SELECT h.wallet_id, h.transaction_id, e.id AS event_id
   JOIN auto_topup_policies p ON p.wallet_id = h.wallet_id AND p.threshold IS NOT NULL
   LEFT JOIN notification_events e
          ON e.idempotency_key = 'auto_topup_threshold:' || h.wallet_id || ':' || h.transaction_id
- WHERE h.change_type = 'consumption'
+ WHERE h.change_type IN ('consumption', 'hold')
    AND h.balance_before >= p.threshold AND p.threshold > h.balance_after
 """
 UNPLANNED_SQL = """

@@ -6,7 +6,7 @@ A refused hold or settlement is an outcome, not an exception, and leaves nothing
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal, cast
@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import TokenHold
-from db.spending import LimitReached, SpendContext, limit_of
+from db.spending import AlertDefaults, LimitReached, SpendContext, limit_of
 
 HoldStatus = Literal["active", "captured", "released", "expired"]
 SettleOutcome = Literal["captured", "released", "expired"]
@@ -36,8 +36,10 @@ _SETTLED = (
     f"{_RESULT}, events, limit_id, limit_scope, limit_api_key_id, limit_period, limit_cap, "
     "limit_used, limit_resets_at"
 )
+# A new hold also answers the alerts it recorded (0024: a hold lowers the available balance).
 HOLD_SQL = (
-    f"SELECT {_RESULT} FROM ledger_hold(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer)"
+    f"SELECT {_RESULT}, events FROM ledger_hold(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    " %s::integer, %s, %s, %s)"
 )
 SETTLE_SQL = f"SELECT {_SETTLED} FROM ledger_hold_settle(%s, %s, %s, %s, %s, %s, %s, %s)"
 CAPTURE_BATCH_SQL = (
@@ -78,7 +80,7 @@ class HoldOutcome:
     settled_at: datetime | None
     description: str | None = None
     reference: str | None = None
-    events: int = 0  # outbox rows a capture recorded (a soft spend limit reached)
+    events: int = 0  # outbox rows recorded: a hold's threshold alerts, a capture's soft limit
     limit: LimitReached | None = None  # the hard limit a refused capture would have crossed
 
     @property
@@ -96,17 +98,26 @@ class CaptureRequest:
 Connection = AsyncConnection[tuple[object, ...]]
 
 
-async def place_hold(conn: Connection, wanted: HoldRequest, context: SpendContext) -> HoldOutcome:
-    """Reserve tokens (or replay the hold the key made) in one statement."""
+async def place_hold(
+    conn: Connection,
+    wanted: HoldRequest,
+    context: SpendContext,
+    defaults: AlertDefaults | None = None,
+) -> HoldOutcome:
+    """Reserve tokens (or replay the hold the key made) in one statement; a hold that takes the
+    available balance under a threshold records its alerts as a spend does (`defaults` are the
+    thresholds of wallets that set none; None: only the wallet's own, no auto top-up)."""
     parameters = (
         wanted.idempotency_key, wanted.organization_id, wanted.amount, wanted.expires_at,
         wanted.expiry_request, wanted.description, wanted.reference, *context.parameters(),
-        wanted.api_key_id,
+        wanted.api_key_id, None if defaults is None else defaults.low,
+        None if defaults is None else defaults.critical,
+        False if defaults is None else defaults.auto_topup,
     )  # fmt: skip
     cursor = await conn.execute(HOLD_SQL, parameters, prepare=True)
     row = await cursor.fetchone()
     assert row is not None, "ledger_hold answers one row"
-    return _outcome(wanted.organization_id, row)
+    return replace(_outcome(wanted.organization_id, row[:14]), events=cast(int, row[14]))
 
 
 async def settle_hold(

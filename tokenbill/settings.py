@@ -299,6 +299,11 @@ class Settings(BaseSettings):
     # --- Idempotency keys ---
     idempotency_key_retention: timedelta = Field(default=timedelta(days=7), ge=timedelta(hours=1))
 
+    # --- Spend limits ---
+    # Usage rows of older periods are removed by cleanupOldAuditLogs; each limit's current and
+    # previous period are kept whatever this says.
+    spend_limit_usage_retention: timedelta = Field(default=timedelta(days=90), ge=timedelta(days=1))
+
     @field_validator("token_subscription_dunning_schedule", mode="before")
     @classmethod
     def _comma_separated_durations(cls, value: object) -> object:

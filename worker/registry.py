@@ -188,8 +188,9 @@ JOB_SCHEDULES: tuple[JobSchedule, ...] = (
         CLEANUP_OLD_AUDIT_LOGS_JOB,
         CLEANUP_OLD_AUDIT_LOGS_WORKFLOW,
         "0 0 * * 0",
-        "Create audit-log partitions ahead; drop those past AUDIT_LOG_RETENTION_DAYS, and "
-        "Idempotency-Key records past IDEMPOTENCY_KEY_RETENTION",
+        "Create audit-log partitions ahead; drop those past AUDIT_LOG_RETENTION_DAYS, "
+        "Idempotency-Key records past IDEMPOTENCY_KEY_RETENTION and spend limit usage past "
+        "SPEND_LIMIT_USAGE_RETENTION",
     ),
     JobSchedule(
         RESUME_PENDING_PURCHASES_JOB,

@@ -1,6 +1,7 @@
 """cleanupOldAuditLogs: create the audit log's monthly partitions ahead, and drop those older
 than the retention (AUDIT_LOG_RETENTION_DAYS). The one path that removes audit records. It also
-removes Idempotency-Key records past IDEMPOTENCY_KEY_RETENTION."""
+removes Idempotency-Key records past IDEMPOTENCY_KEY_RETENTION and spend limits' usage rows past
+SPEND_LIMIT_USAGE_RETENTION (never a limit's current or previous period)."""
 
 from datetime import timedelta
 
@@ -65,6 +66,7 @@ class CleanupOldAuditLogsWorkflow:
                 "partitions_dropped": len(result.partitions_dropped),
                 "default_rows_deleted": result.default_rows_deleted,
                 "idempotency_records_deleted": result.idempotency_records_deleted,
+                "spend_limit_usage_deleted": result.spend_limit_usage_deleted,
             },
         )
         await self._finish(job_run_id, counts, None)

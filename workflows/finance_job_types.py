@@ -33,3 +33,4 @@ class AuditRetentionResult(BaseModel):
     partitions_dropped: list[str]
     default_rows_deleted: int
     idempotency_records_deleted: int = 0
+    spend_limit_usage_deleted: int = 0

@@ -94,8 +94,11 @@ SELECT create_distributed_function('spend_limit_check(integer,integer,numeric,ti
 SELECT create_distributed_function('spend_limit_count(integer,integer,numeric,timestamp with time zone)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('spend_limit_notify(integer,integer,integer,timestamp with time zone)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('spend_limit_take(integer,integer,numeric,timestamp with time zone,boolean)', 'p_organization_id', colocate_with := 'organization_token_wallets');
-SELECT create_distributed_function('ledger_hold(text,integer,numeric,timestamp with time zone,text,text,text,text,text,text,text,integer)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('ledger_hold(text,integer,numeric,timestamp with time zone,text,text,text,text,text,text,text,integer,numeric,numeric,boolean)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_hold_settle(integer,bigint,text,numeric,text,text,text,text)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_hold_answer(text,integer,bigint)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_held_account(integer)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_draw_held_lots(integer,integer,numeric)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+-- A hold's balance alerts and a reversal's release of held tokens (0024).
+SELECT create_distributed_function('ledger_balance_alerts(integer,integer,bigint,numeric,numeric,numeric,numeric,numeric)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('ledger_release_holds_for_reversal(integer,integer,numeric,text)', 'p_organization_id', colocate_with := 'organization_token_wallets');

@@ -76,8 +76,13 @@ def hold_expiry(settings: Settings, terms: HoldTerms, now: datetime) -> tuple[da
 
 async def reserve(line: SpendLine, wanted: HoldRequest, context: SpendContext) -> HoldOutcome:
     """Place a hold (or replay the one the key made); 409 insufficient_balance when the
-    available amount is less."""
-    outcome = await on_pool(line.pool, lambda conn: place_hold(conn, wanted, context))
+    available amount is less. A hold that takes the available balance under a low, critical or
+    auto top-up threshold records the alerts a spend would (once per crossing)."""
+    outcome = await on_pool(
+        line.pool, lambda conn: place_hold(conn, wanted, context, line.defaults)
+    )
+    if outcome.events:
+        line.relay.nudge()  # the hold crossed a balance threshold: its alerts are in the outbox
     if not outcome.succeeded:
         raise refusal(outcome, wanted.amount)
     return outcome

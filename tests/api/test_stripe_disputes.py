@@ -207,3 +207,43 @@ async def test_dispute_after_spending_freezes_what_is_left_and_says_what_was_spe
         )
     assert spent == "450.0000"
     await _books_agree(session_maker, purchase.wallet_id)
+
+
+async def test_dispute_of_held_tokens_freezes_them_and_withdraws_the_hold(
+    stripe_api: httpx.AsyncClient,
+    standin: StandinServer,
+    session_maker: Maker,
+    make_organization: MakeOrganization,
+    make_package: MakePackage,
+    admin: ApiUser,
+) -> None:
+    """The webhook is not refused (before 0024 the freeze broke the wallet's non-negative
+    check and Stripe retried the event for ever): the hold that reserved the tokens is
+    released, the placer told, and its capture refused."""
+    org = await make_organization()
+    purchase = await paid_purchase(session_maker, standin, org, await make_package())
+    key = await _consume_key(session_maker, org)
+    placed = await stripe_api.post(
+        f"/api/tokens/wallet/{org}/holds",
+        json={"amount": "400", "reason": "claim assessment"},
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": new_key()},
+    )
+    assert placed.status_code == 201, placed.text
+
+    dispute = await _dispute(stripe_api, standin, purchase, 29000)
+
+    row = await _dispute_row(stripe_api, admin, dispute["id"])
+    assert (row["disputed_tokens"], row["frozen_tokens"]) == ("500.0000", "500.0000")
+    assert await wallet_balance(session_maker, org) == Decimal("0")
+    hold_id = placed.json()["hold_id"]
+    capture = await stripe_api.post(
+        f"/api/tokens/wallet/{org}/holds/{hold_id}/capture",
+        json={},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert capture.status_code == 409 and capture.json()["error"]["code"] == "hold_not_active"
+    assert await count_rows(
+        session_maker, "notification_events",
+        "event_type = 'wallet.hold_released' AND organization_id = :o", o=org,
+    ) == 1  # fmt: skip
+    await _books_agree(session_maker, purchase.wallet_id)

@@ -1,7 +1,8 @@
 """A wallet as the ledger should keep it, in memory: lots drawn first-to-expire (no expiry last),
 then oldest first, a spend from unexpired lots only; holds that take tokens out of the balance
-until they are captured (lots drawn then, expired ones first), released or expired; the first
-result of every idempotency key, which a replay must return."""
+until they are captured (lots drawn then, expired ones first), released or expired, or released
+by a purchase reversal that needs their tokens (newest first); the first result of every
+idempotency key, which a replay must return."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,8 @@ class WalletModel:
     results: dict[str, FirstResult] = field(default_factory=dict)
     expiries: dict[int, FirstResult | None] = field(default_factory=dict)
     holds: dict[int, ModelHold] = field(default_factory=dict)
+    credit_keys: dict[int, str] = field(default_factory=dict)  # lot id -> its credit's key
+    reversals: dict[int, FirstResult | None] = field(default_factory=dict)  # by lot id
 
     @property
     def held(self) -> Decimal:
@@ -87,6 +90,17 @@ class WalletModel:
         hold.status, hold.captured = status, captured
         if captured:
             self.draw(captured)
+
+    def release_for(self, shortfall: Decimal) -> None:
+        """A reversal short of available tokens: the newest active holds are released, each in
+        full, until `shortfall` tokens are back in the balance."""
+        freed = Decimal(0)
+        for hold_id in sorted(self.holds, reverse=True):
+            if freed >= shortfall:
+                break
+            if self.holds[hold_id].status == "active":
+                freed += self.holds[hold_id].amount
+                self.settle(hold_id, "released", Decimal(0))
 
     @staticmethod
     def _draw(amount: Decimal, lots: list[ModelLot]) -> None:

@@ -420,6 +420,19 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
         # Pure date arithmetic, on no table.
         "spend_limit_period_start": ["SELECT spend_limit_period_start('day', now())"],
         "spend_limit_period_end": ["SELECT spend_limit_period_end('month', now())"],
+        # A hold's alerts (0024), on the booking's transaction: a critical crossing (the low
+        # one is ledger_spend_book's above).
+        "ledger_balance_alerts": [
+            f"SELECT ledger_balance_alerts({org.id}, {org.wallet}, t.id, 3, 2, NULL, 3, NULL)"
+            " FROM ledger_transactions t"
+            f" WHERE t.organization_id = {org.id} AND t.idempotency_key = 'probe:book'",
+        ],
+        # A reversal's release of the newest holds (0024): a hold placed, then released whole.
+        "ledger_release_holds_for_reversal": [
+            f"SELECT * FROM ledger_hold('probe:h4', {org.id}, 2, now() + interval '1 hour',"
+            " 'PT1H', 'p', 'ref', 'system', 'probe', NULL, NULL)",
+            f"SELECT ledger_release_holds_for_reversal({org.id}, {org.wallet}, 1, 'probe:rev')",
+        ],
         "ledger_held_account": [f"SELECT ledger_held_account({org.id})"],
         "ledger_draw_held_lots": [f"SELECT ledger_draw_held_lots({org.id}, {org.wallet}, 1)"],
     }
@@ -491,6 +504,8 @@ async def test_no_ledger_function_touches_another_organisations_rows(
     ]
     assert [a[0].hold_status for a in answers["ledger_hold_settle"]] == ["captured", "released"]
     assert answers["ledger_hold_capture_batch"][0][0].status == "applied"
+    assert answers["ledger_balance_alerts"][0][0][0] == 1
+    assert answers["ledger_release_holds_for_reversal"][1][0][0] == 2
     assert other.id != acting.id
 
 

@@ -1,10 +1,11 @@
 """The ledger against a model wallet (tests/db/ledger_model.py): credits with and without expiry,
 single and batched spends (some too large), lot expiries, reversals, holds (some too large, some
-already past their expiry) with their captures (all or part, some too large or too late),
-releases and expiries, replays of earlier keys with the same and another amount, and spends
-racing a replay of their own key, in random order. After every step the wallet's cached
-balance, its held tokens, its entries and its lots agree with the model, nothing is below zero
-and every transaction of the wallet is balanced.
+already past their expiry, some of all that is available) with their captures (all or part, some
+too large or too late), releases and expiries, purchase reversals of a lot whose tokens holds
+need (the newest holds released) and their replays, replays of earlier keys with the same and
+another amount, and spends racing a replay of their own key, in random order. After every step
+the wallet's cached balance, its held tokens, its entries and its lots agree with the model,
+nothing is below zero and every transaction of the wallet is balanced.
 
 Hypothesis drives the steps from a thread of its own; each database call runs on the session's
 event loop, where the connections live."""
@@ -112,6 +113,13 @@ class Database:
                 session, wallet_id=wallet, amount=amount, idempotency_key=key, kind="reversal"
             )
 
+    async def reverse_purchase(self, credit_key: str, key: str) -> ledger.Posting | None:
+        async with self.maker() as session, session.begin():
+            return await ledger.reverse_credit(
+                session, credit_key=credit_key, idempotency_key=key, description="model refund",
+                reference="model",
+            )  # fmt: skip
+
     async def expire(self, lot: int) -> ledger.Posting | None:
         async with self.maker() as session, session.begin():
             return await expire_lot(session, lot)
@@ -177,6 +185,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model.remember(
             key, FirstResult("credit", amount, posting.transaction_id, posting.balance_after)
         )
+        self.model.credit_keys[lot] = key
 
     @rule(amount=amounts)
     def spend(self, amount: Decimal) -> None:
@@ -247,6 +256,39 @@ class LedgerMachine(RuleBasedStateMachine):
             key, FirstResult("reversal", amount, posting.transaction_id, posting.balance_after)
         )
 
+    @rule(data=st.data())
+    def reverse_purchase(self, data: st.DataObject) -> None:
+        """A refund's reversal of a purchase's lot (again: a replay): the available tokens
+        first, then the newest active holds released whole (0024)."""
+        lot_id = data.draw(st.sampled_from(sorted(self.model.credit_keys)), label="purchase")
+        key = f"{self.model.credit_keys[lot_id]}:reversal"
+        posting = self.database.run(
+            self.database.reverse_purchase(self.model.credit_keys[lot_id], key)
+        )
+        if lot_id in self.model.reversals:
+            first = self.model.reversals[lot_id]
+            if first is None:
+                assert posting is None
+                return
+            assert posting is not None and posting.replayed
+            assert (posting.transaction_id, posting.balance_after) == (
+                first.transaction_id, first.balance_after,
+            )  # fmt: skip
+            return
+        lot = self.model.lot(lot_id)
+        if lot.remaining == 0:
+            assert posting is None
+            self.model.reversals[lot_id] = None
+            return
+        self.model.release_for(lot.remaining - self.model.balance)
+        assert posting is not None and not posting.replayed
+        assert posting.amount == lot.remaining
+        assert posting.balance_after == self.model.balance - lot.remaining
+        self.model.reversals[lot_id] = FirstResult(
+            "reversal", lot.remaining, posting.transaction_id, posting.balance_after
+        )
+        lot.remaining = Decimal(0)
+
     def expired_lots(self) -> list[int]:
         now = datetime.now(UTC)
         return [lot.lot_id for lot in self.model.lots if lot.expires_at and lot.expires_at < now]
@@ -301,6 +343,12 @@ class LedgerMachine(RuleBasedStateMachine):
             self.database.hold(HoldRequest(self.org, amount, key, expires, "at:model"))
         )
         assert (again.status, again.hold_id) == ("replayed", outcome.hold_id)
+
+    @precondition(lambda self: self.model.spendable > 0)
+    @rule(expires=hold_expiries)
+    def hold_all_available(self, expires: datetime) -> None:
+        """A greedy hold, so that a later reversal finds its tokens held."""
+        self.hold(self.model.spendable, expires)
 
     @precondition(lambda self: bool(self.model.holds))
     @rule(data=st.data(), part=st.sampled_from([None, Decimal("0.5"), Decimal(1), Decimal(2)]))

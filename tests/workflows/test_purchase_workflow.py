@@ -491,6 +491,52 @@ async def test_tokens_spent_before_a_refund_leave_the_charge_for_review(
     )] == ["charge"]  # fmt: skip
 
 
+async def test_tokens_held_before_a_refund_are_taken_back_and_the_hold_withdrawn(
+    temporal_client, settings, session_maker, make_organization, package_id
+):
+    """Held tokens are not spent: the refund goes ahead, its reversal releases the hold (0024)
+    instead of failing on the wallet's non-negative check and retrying for ever."""
+    org = await make_organization()
+    purchase = await insert_purchase(session_maker, org, package_id, tokens="100")
+
+    @activity.defn(name=ISSUE_INVOICE)
+    async def hold_then_fail(purchase: PurchaseInput) -> InvoiceOutcome:
+        async with session_maker() as session, session.begin():
+            await session.execute(
+                text(
+                    "SELECT status FROM ledger_hold(:key, :org, 60, now() + interval '1 hour',"
+                    " 'ttl:test', NULL, NULL, 'system', 'tests', NULL, NULL)"
+                ),
+                {"key": f"test:{purchase.purchase_reference_id}:hold", "org": org},
+            )
+        raise ApplicationError(
+            "invoicing service is down", type="InvoicingDown", non_retryable=True
+        )
+
+    queue, worker = serve_with(
+        temporal_client, settings, session_maker, ISSUE_INVOICE, hold_then_fail
+    )
+    async with worker:
+        result = await run_purchase(temporal_client, queue, purchase)
+
+    assert result.status == "refunded"
+    row = await purchase_row(session_maker, purchase.purchase_reference_id)
+    assert row.review_reason is None
+    assert await wallet_balance(session_maker, purchase.wallet_id) == (Decimal("0"),) * 2
+    async with session_maker() as session:
+        hold = (
+            await session.execute(
+                text(
+                    "SELECT h.status, w.held_balance FROM token_holds h"
+                    " JOIN organization_token_wallets w ON w.id = h.wallet_id"
+                    " WHERE h.organization_id = :o"
+                ),
+                {"o": org},
+            )
+        ).one()
+    assert (hold.status, hold.held_balance) == ("released", Decimal("0"))
+
+
 async def test_refused_refund_leaves_the_tokens_credited_and_flags_the_purchase_for_finance(
     temporal_client, gateway_settings, session_maker, make_organization, package_id,
     cards: CardTable, provider_book: ProviderBook,

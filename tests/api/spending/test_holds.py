@@ -395,3 +395,54 @@ async def test_a_deactivated_organization_holds_and_captures_nothing_but_may_rel
     figures = await books(session_maker, org)
     assert (figures["current_balance"], figures["held_balance"]) == (Decimal(90), Decimal(10))
     assert figures["total_consumed"] == 0
+
+
+async def test_racing_holds_and_spends_alert_exactly_once_per_threshold_crossing(
+    live_api: LiveApi, fund: FundOrganization, make_api_key: MakeApiKey, session_maker: Maker
+):
+    """Holds lower the available balance as spends do (0024): whichever of them takes it under a
+    threshold records that crossing's one notification and outbox event."""
+    org = await fund("200")
+    async with session_maker() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE organization_token_wallets SET low_balance_threshold = 150, "
+                "critical_balance_threshold = 50 WHERE organization_id = :o"
+            ),
+            {"o": org},
+        )
+    async with live_api.client(await make_api_key(org)) as client:
+        answers = await asyncio.gather(
+            *(hold(client, org, "7") if n % 2 else spend(client, org, "7") for n in range(40))
+        )
+
+    assert {a.status_code for a in answers} <= {200, 201, 409}
+    async with session_maker() as session:
+        crossings = (
+            await session.execute(
+                text(
+                    "SELECT h.change_type, x.level, n.id AS notification "
+                    "FROM token_balance_history h "
+                    "CROSS JOIN (VALUES ('low', 150), ('critical', 50)) AS x(level, threshold) "
+                    "LEFT JOIN notification_events e ON e.organization_id = h.organization_id "
+                    " AND e.idempotency_key = 'balance_' || x.level || ':' || h.wallet_id || ':' "
+                    "  || h.transaction_id "
+                    "LEFT JOIN low_balance_notifications n "
+                    " ON n.organization_id = h.organization_id "
+                    " AND n.id = (e.payload ->> 'notification_id')::bigint "
+                    "WHERE h.organization_id = :o AND h.balance_before >= x.threshold "
+                    " AND x.threshold > h.balance_after"
+                ),
+                {"o": org},
+            )
+        ).all()
+        recorded = await session.scalar(
+            text("SELECT count(*) FROM low_balance_notifications WHERE organization_id = :o"),
+            {"o": org},
+        )
+    # The balance only falls here: each threshold is crossed once, by a hold or a spend.
+    assert sorted(c.level for c in crossings) == ["critical", "low"]
+    assert all(c.notification is not None for c in crossings)
+    assert {c.change_type for c in crossings} <= {"hold", "consumption"}
+    assert recorded == 2
+    assert_books_agree(await books(session_maker, org))
