@@ -87,6 +87,16 @@ class HoldOutcome:
 
 
 @dataclass(frozen=True)
+class SettleRequest:
+    """Capture (`amount` tokens, None for all; the rest released), release or expire a hold."""
+
+    organization_id: int
+    hold_id: int
+    outcome: SettleOutcome
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class CaptureRequest:
     organization_id: int
     hold_id: int
@@ -98,15 +108,19 @@ Connection = AsyncConnection[tuple[object, ...]]
 
 async def place_hold(conn: Connection, wanted: HoldRequest, context: SpendContext) -> HoldOutcome:
     """Reserve tokens (or replay the hold the key made) in one statement."""
-    parameters = (
+    cursor = await conn.execute(HOLD_SQL, hold_parameters(wanted, context), prepare=True)
+    row = await cursor.fetchone()
+    assert row is not None, "ledger_hold answers one row"
+    return hold_outcome(wanted.organization_id, row)
+
+
+def hold_parameters(wanted: HoldRequest, context: SpendContext) -> tuple[object, ...]:
+    """The parameters of HOLD_SQL for this hold."""
+    return (
         wanted.idempotency_key, wanted.organization_id, wanted.amount, wanted.expires_at,
         wanted.expiry_request, wanted.description, wanted.reference, *context.parameters(),
         wanted.api_key_id,
     )  # fmt: skip
-    cursor = await conn.execute(HOLD_SQL, parameters, prepare=True)
-    row = await cursor.fetchone()
-    assert row is not None, "ledger_hold answers one row"
-    return _outcome(wanted.organization_id, row)
 
 
 async def settle_hold(
@@ -120,11 +134,19 @@ async def settle_hold(
     """Capture (`capture` tokens, None for all; the rest released), release or expire a hold in
     one statement. The hold's amount, checked against `capture` under its row lock, is where a
     capture's amount is decided."""
-    parameters = (organization_id, hold_id, outcome, capture, *context.parameters())
-    cursor = await conn.execute(SETTLE_SQL, parameters, prepare=True)
+    wanted = SettleRequest(organization_id, hold_id, outcome, capture)
+    cursor = await conn.execute(SETTLE_SQL, settle_parameters(wanted, context), prepare=True)
     row = await cursor.fetchone()
     assert row is not None, "ledger_hold_settle answers one row"
-    return _outcome(organization_id, row)
+    return hold_outcome(organization_id, row)
+
+
+def settle_parameters(wanted: SettleRequest, context: SpendContext) -> tuple[object, ...]:
+    """The parameters of SETTLE_SQL for this settlement."""
+    return (
+        wanted.organization_id, wanted.hold_id, wanted.outcome, wanted.amount,
+        *context.parameters(),
+    )  # fmt: skip
 
 
 async def capture_holds(
@@ -141,7 +163,7 @@ async def capture_holds(
     outcomes: list[HoldOutcome | None] = [None] * len(wanted)
     for row in await cursor.fetchall():
         index = cast(int, row[0]) - 1
-        outcomes[index] = _outcome(wanted[index].organization_id, row[1:])
+        outcomes[index] = hold_outcome(wanted[index].organization_id, row[1:])
     assert all(o is not None for o in outcomes), "ledger_hold_capture_batch answers every item"
     return [o for o in outcomes if o is not None]
 
@@ -173,7 +195,8 @@ async def expire_hold(session: AsyncSession, organization_id: int, hold_id: int)
     return bool(row.status == "applied")
 
 
-def _outcome(organization_id: int, row: Sequence[object]) -> HoldOutcome:
+def hold_outcome(organization_id: int, row: Sequence[object]) -> HoldOutcome:
+    """A row of HOLD_SQL or SETTLE_SQL as the outcome."""
     (status, hold_id, wallet_id, hold_status, amount, captured, released, balance, held,
      expires_at, created_at, settled_at, description, reference) = row[:14]  # fmt: skip
     settled = len(row) > 14
