@@ -127,34 +127,37 @@ class LedgerCoalescer:
             task.add_done_callback(self._in_flight.discard)
 
     async def _apply(self, group: list[_Waiting]) -> None:
+        outcomes: list[Outcome] = []
+        error: Exception | None = None
         try:
-            await self._answer(group)
-        finally:
-            self._busy.difference_update(w.request.organization_id for w in group)
-            if self._waiting:
-                self._flush()
-
-    async def _answer(self, group: list[_Waiting]) -> None:
-        try:
-            async with self._pool.connection() as conn:
-                if len(group) == 1:  # alone: the plain single statement, no pipeline
-                    outcomes = [await self._alone(conn, group[0])]
-                else:
-                    outcomes = await apply_together(
-                        conn, [(w.request, w.context) for w in group], self._defaults
-                    )
+            outcomes = await self._run(group)
         except Exception as exc:
-            for waiting in group:
-                if not waiting.answer.done():
-                    waiting.answer.set_exception(exc)
-            return
+            error = exc
         except BaseException:  # cancelled (shutdown): nobody may wait for ever
             for waiting in group:
                 waiting.answer.cancel()
             raise
-        for waiting, outcome in zip(group, outcomes, strict=True):
-            if not waiting.answer.done():  # a caller that went away has nobody to answer
-                waiting.answer.set_result(outcome)
+        finally:
+            # The group's wallets are free: the next group is on its way to the database before
+            # this one's callers are answered, so a hot wallet's lock does not idle meanwhile.
+            self._busy.difference_update(w.request.organization_id for w in group)
+            if self._waiting:
+                self._flush()
+        for number, waiting in enumerate(group):
+            if waiting.answer.done():  # a caller that went away has nobody to answer
+                continue
+            if error is not None:
+                waiting.answer.set_exception(error)
+            else:
+                waiting.answer.set_result(outcomes[number])
+
+    async def _run(self, group: list[_Waiting]) -> list[Outcome]:
+        async with self._pool.connection() as conn:
+            if len(group) == 1:  # alone: the plain single statement, no pipeline
+                return [await self._alone(conn, group[0])]
+            return await apply_together(
+                conn, [(w.request, w.context) for w in group], self._defaults
+            )
 
     async def _alone(self, conn: Connection, waiting: _Waiting) -> Outcome:
         request, context = waiting.request, waiting.context
