@@ -4,6 +4,7 @@ the outcome it would have had alone at its place in the line."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,10 +12,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.audit import Actor
 from db.holds import HoldOutcome, HoldRequest, SettleRequest
+from db.spend_limits import LimitSpec, replace_limits
 from db.spend_pool import SpendPool, create_spend_pool
-from db.spending import SpendContext, SpendOutcome, SpendRequest
+from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest
 from services.wallet.coalescer import LedgerCoalescer
+from services.wallet.holds import capture as services_capture
 from tests.services.test_spend_coalescer import DEFAULTS, NEVER_BY_TIME, funded
 from tokenbill.settings import Settings
 
@@ -257,3 +261,46 @@ async def test_an_adaptive_lone_hold_starts_at_once_without_waiting_the_window(
     released = await asyncio.wait_for(coalescer.settle(release(org, placed.hold_id), CONTEXT), 60)
 
     assert (placed.status, released.status, released.balance) == ("applied", "applied", Decimal(10))
+
+
+@dataclass
+class Line:
+    """The spend line the services take, with a relay that counts its nudges."""
+
+    pool: SpendPool
+    coalescer: LedgerCoalescer
+    defaults: AlertDefaults = DEFAULTS
+    nudges: int = 0
+
+    @property
+    def relay(self) -> "Line":
+        return self
+
+    def nudge(self) -> None:
+        self.nudges += 1
+
+
+async def test_coalesced_captures_count_against_limits_and_a_soft_one_nudges_the_relay(
+    pool: SpendPool, session_maker: Maker, make_organization: MakeOrganization
+):
+    org = await funded(session_maker, make_organization, "100")
+    async with session_maker() as session, session.begin():
+        await replace_limits(
+            session, org, [LimitSpec(None, "day", Decimal(5), "soft")], actor=Actor.system("t")
+        )
+    line = Line(pool, LedgerCoalescer(pool, DEFAULTS, NEVER_BY_TIME, max_batch=2))
+    placed = await one_group(line.coalescer, hold(org, "4", "a"), hold(org, "4", "b"))
+
+    ids = [p.hold_id for p in placed if isinstance(p, HoldOutcome) and p.hold_id is not None]
+
+    captured = await asyncio.gather(*(services_capture(line, org, i, None, CONTEXT) for i in ids))
+
+    assert [c.status for c in captured] == ["applied", "applied"]
+    assert [c.events for c in captured] == [0, 1], "the second capture crossed the soft cap"
+    assert line.nudges == 1
+    async with session_maker() as session:
+        used = await session.scalar(
+            text("SELECT sum(used) FROM spend_limit_usage WHERE organization_id = :o"),
+            {"o": org},
+        )
+    assert used == Decimal(8)
