@@ -1,6 +1,7 @@
 """Holds: reserve tokens (`ledger_hold`), then capture, release or expire them
 (`ledger_hold_settle`, `ledger_hold_capture_batch`), each one statement on an autocommit
-connection of the spend pool (migration 0019), like a spend; and the holds read back.
+connection of the spend pool (migration 0019), like a spend, or several in one transaction
+with spends (`db/spend_together.py`, the coalescer's half); and the holds read back.
 
 A refused hold or settlement is an outcome, not an exception, and leaves nothing written.
 """
