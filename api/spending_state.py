@@ -1,5 +1,6 @@
 """What the spend routes hold for the app's lifetime: their connection pool, the API key cache,
-the relay nudger, the alert defaults and the coalescer of single spends (None when off)."""
+the relay nudger, the alert defaults and the coalescer of single spends, holds, captures and
+releases (None when off)."""
 
 from dataclasses import dataclass
 
@@ -7,7 +8,7 @@ from api.auth.api_key_cache import ApiKeyCache
 from api.relay_nudge import RelayNudger
 from db.spend_pool import SpendPool, create_spend_pool
 from db.spending import AlertDefaults
-from services.wallet.coalescer import SpendCoalescer
+from services.wallet.coalescer import LedgerCoalescer
 from tokenbill.settings import Settings
 from tokenbill.workflow_client import WorkflowClient
 
@@ -18,7 +19,7 @@ class SpendingState:
     api_keys: ApiKeyCache
     relay: RelayNudger
     defaults: AlertDefaults
-    coalescer: SpendCoalescer | None = None
+    coalescer: LedgerCoalescer | None = None
 
     @staticmethod
     async def open(settings: Settings, temporal: WorkflowClient) -> "SpendingState":
@@ -31,7 +32,7 @@ class SpendingState:
         )
         window = settings.spend_coalesce_window.total_seconds()
         coalescer = (
-            SpendCoalescer(
+            LedgerCoalescer(
                 pool,
                 defaults,
                 window,

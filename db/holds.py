@@ -1,12 +1,13 @@
 """Holds: reserve tokens (`ledger_hold`), then capture, release or expire them
 (`ledger_hold_settle`, `ledger_hold_capture_batch`), each one statement on an autocommit
-connection of the spend pool (migration 0019), like a spend; and the holds read back.
+connection of the spend pool (migration 0019), like a spend, or several in one transaction
+with spends (`db/spend_together.py`, the coalescer's half); and the holds read back.
 
 A refused hold or settlement is an outcome, not an exception, and leaves nothing written.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal, cast
@@ -89,6 +90,16 @@ class HoldOutcome:
 
 
 @dataclass(frozen=True)
+class SettleRequest:
+    """Capture (`amount` tokens, None for all; the rest released), release or expire a hold."""
+
+    organization_id: int
+    hold_id: int
+    outcome: SettleOutcome
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class CaptureRequest:
     organization_id: int
     hold_id: int
@@ -107,17 +118,23 @@ async def place_hold(
     """Reserve tokens (or replay the hold the key made) in one statement; a hold that takes the
     available balance under a threshold records its alerts as a spend does (`defaults` are the
     thresholds of wallets that set none; None: only the wallet's own, no auto top-up)."""
-    parameters = (
+    cursor = await conn.execute(HOLD_SQL, hold_parameters(wanted, context, defaults), prepare=True)
+    row = await cursor.fetchone()
+    assert row is not None, "ledger_hold answers one row"
+    return hold_outcome(wanted.organization_id, row)
+
+
+def hold_parameters(
+    wanted: HoldRequest, context: SpendContext, defaults: AlertDefaults | None
+) -> tuple[object, ...]:
+    """The parameters of HOLD_SQL for this hold."""
+    return (
         wanted.idempotency_key, wanted.organization_id, wanted.amount, wanted.expires_at,
         wanted.expiry_request, wanted.description, wanted.reference, *context.parameters(),
         wanted.api_key_id, None if defaults is None else defaults.low,
         None if defaults is None else defaults.critical,
         False if defaults is None else defaults.auto_topup,
     )  # fmt: skip
-    cursor = await conn.execute(HOLD_SQL, parameters, prepare=True)
-    row = await cursor.fetchone()
-    assert row is not None, "ledger_hold answers one row"
-    return replace(_outcome(wanted.organization_id, row[:14]), events=cast(int, row[14]))
 
 
 async def settle_hold(
@@ -131,11 +148,19 @@ async def settle_hold(
     """Capture (`capture` tokens, None for all; the rest released), release or expire a hold in
     one statement. The hold's amount, checked against `capture` under its row lock, is where a
     capture's amount is decided."""
-    parameters = (organization_id, hold_id, outcome, capture, *context.parameters())
-    cursor = await conn.execute(SETTLE_SQL, parameters, prepare=True)
+    wanted = SettleRequest(organization_id, hold_id, outcome, capture)
+    cursor = await conn.execute(SETTLE_SQL, settle_parameters(wanted, context), prepare=True)
     row = await cursor.fetchone()
     assert row is not None, "ledger_hold_settle answers one row"
-    return _outcome(organization_id, row)
+    return hold_outcome(organization_id, row)
+
+
+def settle_parameters(wanted: SettleRequest, context: SpendContext) -> tuple[object, ...]:
+    """The parameters of SETTLE_SQL for this settlement."""
+    return (
+        wanted.organization_id, wanted.hold_id, wanted.outcome, wanted.amount,
+        *context.parameters(),
+    )  # fmt: skip
 
 
 async def capture_holds(
@@ -152,7 +177,7 @@ async def capture_holds(
     outcomes: list[HoldOutcome | None] = [None] * len(wanted)
     for row in await cursor.fetchall():
         index = cast(int, row[0]) - 1
-        outcomes[index] = _outcome(wanted[index].organization_id, row[1:])
+        outcomes[index] = hold_outcome(wanted[index].organization_id, row[1:])
     assert all(o is not None for o in outcomes), "ledger_hold_capture_batch answers every item"
     return [o for o in outcomes if o is not None]
 
@@ -184,10 +209,12 @@ async def expire_hold(session: AsyncSession, organization_id: int, hold_id: int)
     return bool(row.status == "applied")
 
 
-def _outcome(organization_id: int, row: Sequence[object]) -> HoldOutcome:
+def hold_outcome(organization_id: int, row: Sequence[object]) -> HoldOutcome:
+    """A row of HOLD_SQL (its 14 columns and the events) or SETTLE_SQL (those and the limit) as
+    the outcome."""
     (status, hold_id, wallet_id, hold_status, amount, captured, released, balance, held,
      expires_at, created_at, settled_at, description, reference) = row[:14]  # fmt: skip
-    settled = len(row) > 14
+    settled = len(row) > 15
     return HoldOutcome(
         status=cast(HoldAnswer, status),
         organization_id=organization_id,
@@ -204,7 +231,7 @@ def _outcome(organization_id: int, row: Sequence[object]) -> HoldOutcome:
         settled_at=cast(datetime | None, settled_at),
         description=cast(str | None, description),
         reference=cast(str | None, reference),
-        events=cast(int, row[14]) if settled else 0,
+        events=cast(int, row[14]) if len(row) > 14 else 0,
         limit=limit_of(tuple(row[15:22])) if settled else None,
     )
 

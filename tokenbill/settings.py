@@ -111,14 +111,19 @@ class Settings(BaseSettings):
         default=timedelta(milliseconds=2),
         ge=timedelta(0),
         le=timedelta(seconds=1),
-        description="How long a single spend waits for others to share its transaction; 0: off",
+        description="How long a single spend, new hold, capture or release waits for others to "
+        "share its transaction; 0: off",
     )
     spend_coalesce_adaptive: bool = Field(
         default=True,
-        description="A single spend with nothing in flight in this process starts at once",
+        description="A single spend or hold command with nothing in flight in this process starts "
+        "at once",
     )
     spend_coalesce_max_batch: int = Field(
-        default=64, gt=0, le=1000, description="Single spends applied in one coalesced transaction"
+        default=64,
+        gt=0,
+        le=1000,
+        description="Single spends and hold commands applied in one coalesced transaction",
     )
     principal_cache_ttl: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(0))
 

@@ -1,43 +1,52 @@
-"""Coalescing concurrent single spends: the spends that reach this process within a short window
+"""Coalescing concurrent ledger operations of one kind or several: single spends, new holds,
+captures and releases of holds. The operations that reach this process within a short window
 (SPEND_COALESCE_WINDOW, or as soon as SPEND_COALESCE_MAX_BATCH are waiting) are applied in one
-database transaction, and each caller gets its own spend's outcome.
+database transaction, and each caller gets its own operation's outcome.
 
-On a hot wallet every spend otherwise waits for the one before it to commit (the wallet's row
-lock is held across each commit's flush to disk); in one transaction the lock is taken once and
-the disk is flushed once for the whole group. What a caller sees does not change: its own
-idempotency key and replay, `insufficient_balance` when its spend no longer fits after the ones
-that arrived before it, the same answer. If the transaction fails nothing of it is applied and
-every caller in it gets the error, so each may retry with its key. The cost is latency: a spend
-waits up to the window before its transaction starts.
+On a hot wallet every operation otherwise waits for the one before it to commit (the wallet's
+row lock is held across each commit's flush to disk); in one transaction the lock is taken once
+and the disk is flushed once for the whole group. What a caller sees does not change: its own
+idempotency key and replay, `insufficient_balance` when its spend or hold no longer fits after
+the operations that arrived before it, `hold_not_active` for a hold settled earlier in the
+group, the same answer. If the transaction fails nothing of it is applied and every caller in it
+gets the error, so each may retry. The cost is latency: an operation waits up to the window
+before its transaction starts.
 
-Adaptive window (the default in the API): a spend that arrives when this process has no group in
-flight and none forming starts its transaction at once, so a lone caller pays no window; the
-window opens only when another spend is already in flight, which is exactly when there is
-something to group with.
+Adaptive window (the default in the API): an operation that arrives when this process has no
+group in flight and none forming starts its transaction at once, so a lone caller pays no
+window; the window opens only when another operation is already in flight, which is exactly
+when there is something to group with.
 """
 
 import asyncio
 from dataclasses import dataclass
 
+from psycopg import AsyncConnection
+
+from db.holds import HoldOutcome, HoldRequest, SettleRequest, place_hold, settle_hold
 from db.spend_pool import SpendPool
-from db.spend_together import spend_together
+from db.spend_together import Operation, Outcome, apply_together
 from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest, spend
+
+Connection = AsyncConnection[tuple[object, ...]]
 
 
 @dataclass(frozen=True)
 class _Waiting:
-    request: SpendRequest
+    request: Operation
     context: SpendContext
-    answer: asyncio.Future[SpendOutcome]
+    answer: asyncio.Future[Outcome]
 
 
-class SpendCoalescer:
-    """Collects single spends and applies them in groups; `spend` answers one caller.
+class LedgerCoalescer:
+    """Collects single ledger operations and applies them in groups; `spend`, `hold` and
+    `settle` each answer one caller.
 
-    A wallet is in at most one group in flight: the spends that arrive for it meanwhile wait
-    for that group to commit and then go together in the next one. They would wait as long for
-    the wallet's row lock in the database, holding a connection each; waiting here lets the
-    next group take all of them at once, so a hot wallet commits once per group, not per spend.
+    A wallet is in at most one group in flight: the operations that arrive for it meanwhile
+    wait for that group to commit and then go together in the next one. They would wait as long
+    for the wallet's row lock in the database, holding a connection each; waiting here lets the
+    next group take all of them at once, so a hot wallet commits once per group, not per
+    operation.
     """
 
     def __init__(
@@ -64,8 +73,25 @@ class SpendCoalescer:
     async def spend(self, request: SpendRequest, context: SpendContext) -> SpendOutcome:
         """The spend's outcome once its group's transaction has committed; the transaction's
         error (nothing of it applied) when it failed."""
+        outcome = await self._apply_one(request, context)
+        assert isinstance(outcome, SpendOutcome)
+        return outcome
+
+    async def hold(self, request: HoldRequest, context: SpendContext) -> HoldOutcome:
+        """A new hold's outcome (or its replay's), as `spend` answers a spend."""
+        outcome = await self._apply_one(request, context)
+        assert isinstance(outcome, HoldOutcome)
+        return outcome
+
+    async def settle(self, request: SettleRequest, context: SpendContext) -> HoldOutcome:
+        """A capture's or a release's outcome, as `spend` answers a spend."""
+        outcome = await self._apply_one(request, context)
+        assert isinstance(outcome, HoldOutcome)
+        return outcome
+
+    async def _apply_one(self, request: Operation, context: SpendContext) -> Outcome:
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[SpendOutcome] = loop.create_future()
+        answer: asyncio.Future[Outcome] = loop.create_future()
         self._waiting.append(_Waiting(request, context, answer))
         alone = self._adaptive and len(self._waiting) == 1 and not self._in_flight
         if alone or len(self._waiting) >= self._max_batch:
@@ -81,7 +107,7 @@ class SpendCoalescer:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     def _flush(self) -> None:
-        """Send every spend whose wallet is free, in groups of at most the batch size; the
+        """Send every operation whose wallet is free, in groups of at most the batch size; the
         others stay waiting for their wallet's group to finish."""
         if self._timer is not None:
             self._timer.cancel()
@@ -101,32 +127,49 @@ class SpendCoalescer:
             task.add_done_callback(self._in_flight.discard)
 
     async def _apply(self, group: list[_Waiting]) -> None:
+        outcomes: list[Outcome] = []
+        error: Exception | None = None
         try:
-            await self._answer(group)
-        finally:
-            self._busy.difference_update(w.request.organization_id for w in group)
-            if self._waiting:
-                self._flush()
-
-    async def _answer(self, group: list[_Waiting]) -> None:
-        try:
-            async with self._pool.connection() as conn:
-                if len(group) == 1:  # alone: the plain single spend, one call, no pipeline
-                    only = group[0]
-                    outcomes = [await spend(conn, only.request, self._defaults, only.context)]
-                else:
-                    outcomes = await spend_together(
-                        conn, [(w.request, w.context) for w in group], self._defaults
-                    )
+            outcomes = await self._run(group)
         except Exception as exc:
-            for waiting in group:
-                if not waiting.answer.done():
-                    waiting.answer.set_exception(exc)
-            return
+            error = exc
         except BaseException:  # cancelled (shutdown): nobody may wait for ever
             for waiting in group:
                 waiting.answer.cancel()
             raise
-        for waiting, outcome in zip(group, outcomes, strict=True):
-            if not waiting.answer.done():  # a caller that went away has nobody to answer
-                waiting.answer.set_result(outcome)
+        finally:
+            # The group's wallets are free: the next group is on its way to the database before
+            # this one's callers are answered, so a hot wallet's lock does not idle meanwhile.
+            self._busy.difference_update(w.request.organization_id for w in group)
+            if self._waiting:
+                self._flush()
+        for number, waiting in enumerate(group):
+            if waiting.answer.done():  # a caller that went away has nobody to answer
+                continue
+            if error is not None:
+                waiting.answer.set_exception(error)
+            else:
+                waiting.answer.set_result(outcomes[number])
+
+    async def _run(self, group: list[_Waiting]) -> list[Outcome]:
+        async with self._pool.connection() as conn:
+            if len(group) == 1:  # alone: the plain single statement, no pipeline
+                return [await self._alone(conn, group[0])]
+            return await apply_together(
+                conn, [(w.request, w.context) for w in group], self._defaults
+            )
+
+    async def _alone(self, conn: Connection, waiting: _Waiting) -> Outcome:
+        request, context = waiting.request, waiting.context
+        if isinstance(request, SpendRequest):
+            return await spend(conn, request, self._defaults, context)
+        if isinstance(request, HoldRequest):
+            return await place_hold(conn, request, context, self._defaults)
+        return await settle_hold(
+            conn, request.organization_id, request.hold_id, request.outcome, request.amount,
+            context,
+        )  # fmt: skip
+
+
+SpendCoalescer = LedgerCoalescer
+"""Its name from when it grouped spends only."""

@@ -1,5 +1,7 @@
 """Holds: reserve tokens, then capture all or part (the rest is released), release, or let them
-expire. Each command is one statement on the spend pool, like a spend; a refusal is a
+expire. Each command is one statement on the spend pool, like a spend; with the coalescer on
+(SPEND_COALESCE_WINDOW) a new hold, a capture and a release share their transaction with the
+spends and hold commands that arrive beside them, as single spends do. A refusal is a
 ServiceError and leaves nothing written."""
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +19,7 @@ from db.holds import (
     HoldOutcome,
     HoldRequest,
     HoldStatus,
+    SettleRequest,
     capture_holds,
     hold_of,
     list_holds,
@@ -38,7 +41,7 @@ from services.errors import (
     unavailable,
 )
 from services.organizations import existing_organization
-from services.wallet.spending import SpendLine, limit_reached
+from services.wallet.spending import SpendLine, limit_reached, unavailable_when_down
 from tokenbill.settings import Settings
 
 T = TypeVar("T")
@@ -78,9 +81,13 @@ async def reserve(line: SpendLine, wanted: HoldRequest, context: SpendContext) -
     """Place a hold (or replay the one the key made); 409 insufficient_balance when the
     available amount is less. A hold that takes the available balance under a low, critical or
     auto top-up threshold records the alerts a spend would (once per crossing)."""
-    outcome = await on_pool(
-        line.pool, lambda conn: place_hold(conn, wanted, context, line.defaults)
-    )
+    coalescer = line.coalescer
+    if coalescer is not None:
+        outcome = await unavailable_when_down(coalescer.hold(wanted, context))
+    else:
+        outcome = await on_pool(
+            line.pool, lambda conn: place_hold(conn, wanted, context, line.defaults)
+        )
     if outcome.events:
         line.relay.nudge()  # the hold crossed a balance threshold: its alerts are in the outbox
     if not outcome.succeeded:
@@ -96,10 +103,8 @@ async def capture(
     context: SpendContext,
 ) -> HoldOutcome:
     """Capture `amount` of the hold (None: all of it); the rest is released."""
-    outcome = await on_pool(
-        line.pool,
-        lambda conn: settle_hold(conn, organization_id, hold_id, "captured", amount, context),
-    )
+    wanted = SettleRequest(organization_id, hold_id, "captured", amount)
+    outcome = await _settle(line, wanted, context)
     if outcome.events:
         line.relay.nudge()  # a soft spend limit reached: its notification is in the outbox
     if not outcome.succeeded:
@@ -110,13 +115,23 @@ async def capture(
 async def release(
     line: SpendLine, organization_id: int, hold_id: int, context: SpendContext
 ) -> HoldOutcome:
-    outcome = await on_pool(
-        line.pool,
-        lambda conn: settle_hold(conn, organization_id, hold_id, "released", None, context),
-    )
+    wanted = SettleRequest(organization_id, hold_id, "released")
+    outcome = await _settle(line, wanted, context)
     if not outcome.succeeded:
         raise refusal(outcome, None)
     return outcome
+
+
+async def _settle(line: SpendLine, wanted: SettleRequest, context: SpendContext) -> HoldOutcome:
+    coalescer = line.coalescer
+    if coalescer is not None:
+        return await unavailable_when_down(coalescer.settle(wanted, context))
+    return await on_pool(
+        line.pool,
+        lambda conn: settle_hold(
+            conn, wanted.organization_id, wanted.hold_id, wanted.outcome, wanted.amount, context
+        ),
+    )
 
 
 async def capture_many(

@@ -34,7 +34,7 @@ from services.errors import (
     organization_not_found,
     unavailable,
 )
-from services.wallet.coalescer import SpendCoalescer
+from services.wallet.coalescer import LedgerCoalescer
 
 T = TypeVar("T")
 
@@ -54,8 +54,9 @@ class SpendLine(Protocol):
     @property
     def relay(self) -> RelayWaker: ...
     @property
-    def coalescer(self) -> SpendCoalescer | None:
-        """Single spends go through it when set (SPEND_COALESCE_WINDOW above 0)."""
+    def coalescer(self) -> LedgerCoalescer | None:
+        """Single spends, new holds, captures and releases go through it when set
+        (SPEND_COALESCE_WINDOW above 0)."""
 
 
 async def spend_once(line: SpendLine, wanted: SpendRequest, context: SpendContext) -> SpendOutcome:
@@ -63,7 +64,7 @@ async def spend_once(line: SpendLine, wanted: SpendRequest, context: SpendContex
     With a coalescer the spend shares its transaction with those that arrive beside it."""
     coalescer = line.coalescer
     if coalescer is not None:
-        outcome = await _unavailable_when_down(coalescer.spend(wanted, context))
+        outcome = await unavailable_when_down(coalescer.spend(wanted, context))
     else:
         outcome = await _on_pool(line, lambda conn: spend(conn, wanted, line.defaults, context))
     if outcome.events:
@@ -90,10 +91,11 @@ async def _on_pool(
         async with line.pool.connection() as conn:
             return await work(conn)
 
-    return await _unavailable_when_down(on_a_connection())
+    return await unavailable_when_down(on_a_connection())
 
 
-async def _unavailable_when_down(work: Awaitable[T]) -> T:
+async def unavailable_when_down(work: Awaitable[T]) -> T:
+    """The work's result; 503 database_unavailable when the database cannot be reached."""
     try:
         return await work
     except (OperationalError, PoolTimeout) as exc:
