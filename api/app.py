@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from api.auth.identity_provider import IdentityProvider
 from api.auth.principal_cache import PrincipalCache
 from api.errors import install_error_handlers
+from api.heap import settle_startup_heap
 from api.middleware import (
     TOKENS_PREFIX,
     BodyGuardMiddleware,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             principals=PrincipalCache(settings.principal_cache_ttl.total_seconds()),
             reads=reads,
         )
+        settle_startup_heap()
         try:
             yield
         finally:

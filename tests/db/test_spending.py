@@ -90,6 +90,27 @@ async def test_spend_draws_the_first_to_expire_lot_then_the_oldest(
     assert remaining == [25, 0, 0, 5], "the older of the lots without expiry goes first"
 
 
+async def test_a_spend_the_first_lot_covers_takes_it_from_that_lot_alone(
+    session_maker, make_organization, conn
+):
+    late = datetime(2031, 1, 1, tzinfo=UTC)
+    soon = datetime(2030, 1, 1, tzinfo=UTC)
+    org, wallet = await funded_organization(
+        session_maker, make_organization, ("30", None), ("20", late), ("10", soon)
+    )
+    lots = (
+        "SELECT array_agg(remaining_amount::int ORDER BY id) FROM token_lots WHERE wallet_id = :w"
+    )
+    await spend(conn, request(org, "4", "one"), NO_ALERTS, TESTS)
+    assert await scalar(session_maker, lots, w=wallet) == [30, 20, 6]
+    await spend(conn, request(org, "6", "exactly the rest"), NO_ALERTS, TESTS)
+    assert await scalar(session_maker, lots, w=wallet) == [30, 20, 0]
+    await spend_batch(conn, [request(org, "7", f"b{n}") for n in range(2)], NO_ALERTS, TESTS)
+    assert await scalar(session_maker, lots, w=wallet) == [30, 6, 0], "the batch's total, 14"
+    await spend_batch(conn, [request(org, "9", "over the first lot")], NO_ALERTS, TESTS)
+    assert await scalar(session_maker, lots, w=wallet) == [27, 0, 0]
+
+
 async def test_refused_spend_writes_nothing(session_maker, make_organization, conn):
     org, wallet = await funded_organization(session_maker, make_organization, ("5", None))
     outcome = await spend(conn, request(org, "5.0001", "too-much"), ALERTS, TESTS)
