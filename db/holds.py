@@ -43,6 +43,17 @@ HOLD_SQL = (
     " %s::integer, %s, %s, %s)"
 )
 SETTLE_SQL = f"SELECT {_SETTLED} FROM ledger_hold_settle(%s, %s, %s, %s, %s, %s, %s, %s)"
+# A run of one organization's holds or settlements in one call (migration 0025): `item` is the
+# place of each answer's request in the run.
+HOLD_RUN_SQL = (
+    f"SELECT item, {_RESULT}, events FROM ledger_hold_run(%s, %s::text[], %s::numeric[],"
+    " %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::integer[], %s, %s, %s)"
+)
+SETTLE_RUN_SQL = (
+    f"SELECT item, {_SETTLED} FROM ledger_hold_settle_run(%s, %s::bigint[], %s::text[],"
+    " %s::numeric[], %s::text[], %s::text[], %s::text[], %s::text[])"
+)
 CAPTURE_BATCH_SQL = (
     f"SELECT item, {_SETTLED} FROM ledger_hold_capture_batch(%s, %s, %s::numeric[], %s, %s, %s, %s)"
 )
@@ -134,6 +145,38 @@ def hold_parameters(
         wanted.api_key_id, None if defaults is None else defaults.low,
         None if defaults is None else defaults.critical,
         False if defaults is None else defaults.auto_topup,
+    )  # fmt: skip
+
+
+def hold_run_parameters(
+    organization_id: int,
+    run: Sequence[tuple[HoldRequest, SpendContext]],
+    defaults: AlertDefaults | None,
+) -> tuple[object, ...]:
+    """The parameters of HOLD_RUN_SQL for a run of one organization's holds (no key twice)."""
+    holds = [h for h, _ in run]
+    contexts = [c.parameters() for _, c in run]
+    return (
+        organization_id, [h.idempotency_key for h in holds], [h.amount for h in holds],
+        [h.expires_at for h in holds], [h.expiry_request for h in holds],
+        [h.description for h in holds], [h.reference for h in holds],
+        *([c[n] for c in contexts] for n in range(4)), [h.api_key_id for h in holds],
+        None if defaults is None else defaults.low,
+        None if defaults is None else defaults.critical,
+        False if defaults is None else defaults.auto_topup,
+    )  # fmt: skip
+
+
+def settle_run_parameters(
+    organization_id: int, run: Sequence[tuple[SettleRequest, SpendContext]]
+) -> tuple[object, ...]:
+    """The parameters of SETTLE_RUN_SQL for a run of one organization's settlements (no hold
+    twice)."""
+    settles = [s for s, _ in run]
+    contexts = [c.parameters() for _, c in run]
+    return (
+        organization_id, [s.hold_id for s in settles], [s.outcome for s in settles],
+        [s.amount for s in settles], *([c[n] for c in contexts] for n in range(4)),
     )  # fmt: skip
 
 
