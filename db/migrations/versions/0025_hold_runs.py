@@ -94,25 +94,16 @@ BEGIN
     v_topup := ledger_topup_threshold(p_organization_id, v_wallet.id, p_auto_topup);
   END IF;
 
-  -- The holds the keys made before the run, read at once (the run writes its own at the end,
-  -- and never has a key twice).
-  FOR v_found IN
-    SELECT u.ord::integer AS i, h.id, h.wallet_id, h.status, h.amount, h.captured_amount,
-           h.released_amount, h.expires_at, h.created_at, h.settled_at, h.description,
-           h.reference, h.expiry_request
-      FROM unnest(p_keys) WITH ORDINALITY AS u(key, ord)
-      LEFT JOIN token_holds h
-        ON h.organization_id = p_organization_id AND h.idempotency_key = u.key
-     ORDER BY u.ord
-  LOOP
-    v_i := v_found.i;
+  FOR v_i IN 1 .. coalesce(cardinality(p_keys), 0) LOOP
     IF p_keys[v_i] = ANY (v_keys) THEN
       RAISE EXCEPTION USING MESSAGE = 'hold key twice in one run: ' || p_keys[v_i];
     END IF;
     v_keys := v_keys || p_keys[v_i];
     v_amount := p_amounts[v_i];
     -- A replay answers the hold the key made (as it is now); another body is refused.
-    IF v_found.id IS NOT NULL THEN
+    SELECT h.* INTO v_found FROM token_holds h
+     WHERE h.organization_id = p_organization_id AND h.idempotency_key = p_keys[v_i];
+    IF FOUND THEN
       RETURN QUERY SELECT v_i,
         CASE WHEN v_found.amount = v_amount
                   AND v_found.description IS NOT DISTINCT FROM p_descriptions[v_i]
@@ -141,40 +132,17 @@ BEGIN
     v_balance := v_balance - v_amount;
     v_held := v_held + v_amount;
     v_total := v_total + v_amount;
-    -- The available balance fell as a spend's does: the same alerts, once per crossing (0024);
-    -- the function is called only when a threshold is crossed.
-    v_events := 0;
-    IF (v_wallet.low IS NOT NULL AND v_balance + v_amount >= v_wallet.low
-        AND v_wallet.low > v_balance)
-       OR (v_wallet.critical IS NOT NULL AND v_balance + v_amount >= v_wallet.critical
-           AND v_wallet.critical > v_balance)
-       OR (v_topup IS NOT NULL AND v_balance + v_amount >= v_topup AND v_topup > v_balance) THEN
-      v_events := ledger_balance_alerts(p_organization_id, v_wallet.id, v_tx,
-                                        v_balance + v_amount, v_balance, v_wallet.low,
-                                        v_wallet.critical, v_topup);
-    END IF;
+    -- The available balance fell as a spend's does: the same alerts, once per crossing (0024).
+    v_events := ledger_balance_alerts(p_organization_id, v_wallet.id, v_tx, v_balance + v_amount,
+                                      v_balance, v_wallet.low, v_wallet.critical, v_topup);
     a_item := a_item || v_i;
     a_hold := a_hold || v_hold;
     a_tx := a_tx || v_tx;
     a_balance := a_balance || v_balance;
     a_held := a_held || v_held;
-    item := v_i;
-    status := 'applied';
-    hold_id := v_hold;
-    wallet_id := v_wallet.id;
-    hold_status := 'active';
-    amount := v_amount;
-    captured_amount := 0;
-    released_amount := 0;
-    balance := v_balance;
-    held := v_held;
-    expires_at := p_expires_at[v_i];
-    created_at := now();
-    settled_at := NULL;
-    description := p_descriptions[v_i];
-    reference := p_references[v_i];
-    events := v_events;
-    RETURN NEXT;
+    RETURN QUERY SELECT v_i, 'applied'::text, v_hold, v_wallet.id, 'active'::text, v_amount,
+                        0::numeric, 0::numeric, v_balance, v_held, p_expires_at[v_i], now(),
+                        NULL::timestamptz, p_descriptions[v_i], p_references[v_i], v_events;
   END LOOP;
 
   IF cardinality(a_item) = 0 THEN
@@ -281,20 +249,13 @@ BEGIN
   v_held := v_wallet.held_balance;
   v_limits := EXISTS (SELECT 1 FROM spend_limits l WHERE l.organization_id = p_organization_id);
 
-  -- The run's holds, read at once (the run writes them at the end, and never has one twice).
-  FOR v_hold IN
-    SELECT u.ord::integer AS i, h.id, h.wallet_id, h.status, h.amount, h.captured_amount,
-           h.released_amount, h.expires_at, h.created_at, h.settled_at, h.description,
-           h.reference, h.api_key_id
-      FROM unnest(p_hold_ids) WITH ORDINALITY AS u(asked, ord)
-      LEFT JOIN token_holds h ON h.organization_id = p_organization_id AND h.id = u.asked
-     ORDER BY u.ord
-  LOOP
-    v_i := v_hold.i;
+  FOR v_i IN 1 .. coalesce(cardinality(p_hold_ids), 0) LOOP
     IF p_hold_ids[v_i] = ANY (a_hold) THEN
       RAISE EXCEPTION USING MESSAGE = 'hold settled twice in one run: ' || p_hold_ids[v_i];
     END IF;
     v_outcome := p_outcomes[v_i];
+    SELECT * INTO v_hold FROM token_holds h
+     WHERE h.organization_id = p_organization_id AND h.id = p_hold_ids[v_i];
     IF v_hold.id IS NULL THEN
       RETURN QUERY SELECT v_i, 'hold_not_found'::text, p_hold_ids[v_i], NULL::integer,
                           NULL::text, NULL::numeric, NULL::numeric, NULL::numeric,
@@ -372,30 +333,11 @@ BEGIN
     v_released := v_released + v_release;
     v_balance := v_balance + v_release;
     v_held := v_held - v_hold.amount;
-    item := v_i;
-    status := 'applied';
-    hold_id := v_hold.id;
-    wallet_id := v_wallet.id;
-    hold_status := v_outcome;
-    amount := v_hold.amount;
-    captured_amount := v_capture;
-    released_amount := v_release;
-    balance := v_balance;
-    held := v_held;
-    expires_at := v_hold.expires_at;
-    created_at := v_hold.created_at;
-    settled_at := v_settled;
-    description := v_hold.description;
-    reference := v_hold.reference;
-    events := v_events;
-    limit_id := NULL;
-    limit_scope := NULL;
-    limit_api_key_id := NULL;
-    limit_period := NULL;
-    limit_cap := NULL;
-    limit_used := NULL;
-    limit_resets_at := NULL;
-    RETURN NEXT;
+    RETURN QUERY SELECT v_i, 'applied'::text, v_hold.id, v_wallet.id, v_outcome, v_hold.amount,
+                        v_capture, v_release, v_balance, v_held, v_hold.expires_at,
+                        v_hold.created_at, v_settled, v_hold.description, v_hold.reference::text,
+                        v_events, NULL::bigint, NULL::text, NULL::integer, NULL::text,
+                        NULL::numeric, NULL::numeric, NULL::timestamptz;
   END LOOP;
 
   IF cardinality(a_item) = 0 THEN
