@@ -43,16 +43,12 @@ HOLD_SQL = (
     " %s::integer, %s, %s, %s)"
 )
 SETTLE_SQL = f"SELECT {_SETTLED} FROM ledger_hold_settle(%s, %s, %s, %s, %s, %s, %s, %s)"
-# A run of one organization's holds or settlements in one call (migration 0025): `item` is the
-# place of each answer's request in the run.
-HOLD_RUN_SQL = (
-    f"SELECT item, {_RESULT}, events FROM ledger_hold_run(%s, %s::text[], %s::numeric[],"
-    " %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::integer[], %s, %s, %s)"
-)
-SETTLE_RUN_SQL = (
-    f"SELECT item, {_SETTLED} FROM ledger_hold_settle_run(%s, %s::bigint[], %s::text[],"
-    " %s::numeric[], %s::text[], %s::text[], %s::text[], %s::text[])"
+# A run of one organization's new holds and settlements in one call (migration 0025): `item` is
+# the place of each answer's request in the run.
+OPS_RUN_SQL = (
+    f"SELECT item, {_SETTLED} FROM ledger_hold_ops_run(%s, %s::text[], %s::text[],"
+    " %s::numeric[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::integer[],"
+    " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s, %s, %s)"
 )
 CAPTURE_BATCH_SQL = (
     f"SELECT item, {_SETTLED} FROM ledger_hold_capture_batch(%s, %s, %s::numeric[], %s, %s, %s, %s)"
@@ -148,35 +144,38 @@ def hold_parameters(
     )  # fmt: skip
 
 
-def hold_run_parameters(
+def ops_run_parameters(
     organization_id: int,
-    run: Sequence[tuple[HoldRequest, SpendContext]],
+    run: Sequence[tuple["HoldRequest | SettleRequest", SpendContext]],
     defaults: AlertDefaults | None,
 ) -> tuple[object, ...]:
-    """The parameters of HOLD_RUN_SQL for a run of one organization's holds (no key twice)."""
-    holds = [h for h, _ in run]
+    """The parameters of OPS_RUN_SQL for a run of one organization's new holds and settlements
+    in arrival order (no hold key, no hold id twice). A settlement's amount is its capture."""
+    kinds: list[str] = []
+    amounts: list[Decimal | None] = []
+    holds: list[HoldRequest | None] = []
+    hold_ids: list[int | None] = []
+    for operation, _ in run:
+        if isinstance(operation, HoldRequest):
+            kinds.append("hold")
+            amounts.append(operation.amount)
+            holds.append(operation)
+            hold_ids.append(None)
+        else:
+            kinds.append(operation.outcome)
+            amounts.append(operation.amount)
+            holds.append(None)
+            hold_ids.append(operation.hold_id)
     contexts = [c.parameters() for _, c in run]
     return (
-        organization_id, [h.idempotency_key for h in holds], [h.amount for h in holds],
-        [h.expires_at for h in holds], [h.expiry_request for h in holds],
-        [h.description for h in holds], [h.reference for h in holds],
-        *([c[n] for c in contexts] for n in range(4)), [h.api_key_id for h in holds],
+        organization_id, kinds, [h and h.idempotency_key for h in holds], amounts,
+        [h and h.expires_at for h in holds], [h and h.expiry_request for h in holds],
+        [h and h.description for h in holds], [h and h.reference for h in holds],
+        [h and h.api_key_id for h in holds], hold_ids,
+        *([c[n] for c in contexts] for n in range(4)),
         None if defaults is None else defaults.low,
         None if defaults is None else defaults.critical,
         False if defaults is None else defaults.auto_topup,
-    )  # fmt: skip
-
-
-def settle_run_parameters(
-    organization_id: int, run: Sequence[tuple[SettleRequest, SpendContext]]
-) -> tuple[object, ...]:
-    """The parameters of SETTLE_RUN_SQL for a run of one organization's settlements (no hold
-    twice)."""
-    settles = [s for s, _ in run]
-    contexts = [c.parameters() for _, c in run]
-    return (
-        organization_id, [s.hold_id for s in settles], [s.outcome for s in settles],
-        [s.amount for s in settles], *([c[n] for c in contexts] for n in range(4)),
     )  # fmt: skip
 
 

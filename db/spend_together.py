@@ -6,9 +6,9 @@ is locked in the order `ledger_spend_batch` locks them and two such transactions
 API batch, never wait on each other in a cycle (each hold function takes its wallet's row lock
 first, as a spend does). Consecutive spends of one caller (actor) share one
 `ledger_spend_batch_limited` call, so a wallet is updated and its lots drawn once per run;
-consecutive new holds of one organization share one `ledger_hold_run` call and consecutive
-settlements one `ledger_hold_settle_run` call (migration 0025: the wallet locked and updated
-once, the lots drawn once), each seeing what the operations before it in the transaction did.
+consecutive new holds and settlements (captures, releases) of one organization share one
+`ledger_hold_ops_run` call (migration 0025: the wallet locked and updated once, the lots drawn
+once), each seeing what the operations before it in the transaction did.
 A run never repeats a hold key or a hold id: a repeat starts a new call, which sees the first
 written (a hold key placed earlier in the group replays, a hold captured earlier is no longer
 active). Each spend's audit row still names its own caller, address and request: they travel
@@ -25,14 +25,12 @@ from typing import cast
 from psycopg import AsyncConnection, AsyncCursor
 
 from db.holds import (
-    HOLD_RUN_SQL,
-    SETTLE_RUN_SQL,
+    OPS_RUN_SQL,
     HoldOutcome,
     HoldRequest,
     SettleRequest,
     hold_outcome,
-    hold_run_parameters,
-    settle_run_parameters,
+    ops_run_parameters,
 )
 from db.spending import (
     SPEND_BATCH_SQL,
@@ -106,8 +104,8 @@ def _call_of(operated: Operated) -> tuple[tuple[object, ...], object]:
     if isinstance(operation, SpendRequest):
         return ("spend", context.actor_type, context.actor_id), None
     if isinstance(operation, HoldRequest):
-        return ("hold", operation.organization_id), operation.idempotency_key
-    return ("settle", operation.organization_id), operation.hold_id
+        return ("holds", operation.organization_id), ("key", operation.idempotency_key)
+    return ("holds", operation.organization_id), ("hold", operation.hold_id)
 
 
 def _statement(run: list[Operated], defaults: AlertDefaults) -> tuple[str, tuple[object, ...]]:
@@ -115,11 +113,8 @@ def _statement(run: list[Operated], defaults: AlertDefaults) -> tuple[str, tuple
     if isinstance(first, SpendRequest):
         requests = [o for o, _ in run if isinstance(o, SpendRequest)]
         return SPEND_BATCH_SQL, batch_parameters(requests, defaults, context)
-    if isinstance(first, HoldRequest):
-        holds = [(o, c) for o, c in run if isinstance(o, HoldRequest)]
-        return HOLD_RUN_SQL, hold_run_parameters(first.organization_id, holds, defaults)
-    settles = [(o, c) for o, c in run if isinstance(o, SettleRequest)]
-    return SETTLE_RUN_SQL, settle_run_parameters(first.organization_id, settles)
+    operations = [(o, c) for o, c in run if not isinstance(o, SpendRequest)]
+    return OPS_RUN_SQL, ops_run_parameters(first.organization_id, operations, defaults)
 
 
 async def _outcomes(

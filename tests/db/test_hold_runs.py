@@ -41,16 +41,20 @@ async def pool(db_settings: Settings) -> AsyncIterator[SpendPool]:
         await pool.close()
 
 
-async def two_lots(session_maker: Maker, make_organization: MakeOrganization) -> int:
-    """An organization whose 12 tokens are in two lots (a capture's draw crosses from one to
-    the other)."""
+async def two_lots(
+    session_maker: Maker, make_organization: MakeOrganization, *, first_expired: bool = False
+) -> int:
+    """An organization whose 12 tokens are in two lots of 5 and 7 (a capture's draw crosses
+    from one to the other); the first one past its expiry, not swept yet, if asked."""
     org = await make_organization()
+    expiries = (datetime.now(UTC) - timedelta(hours=1) if first_expired else None, None)
     async with session_maker() as session, session.begin():
         wallet = await ledger.ensure_wallet(session, org)
-        for n, amount in enumerate(("5", "7")):
+        for n, (amount, expires) in enumerate(zip(("5", "7"), expiries, strict=True)):
             await ledger.credit(
-                session, wallet_id=wallet, amount=Decimal(amount), idempotency_key=f"t:{org}:{n}"
-            )
+                session, wallet_id=wallet, amount=Decimal(amount),
+                idempotency_key=f"t:{org}:{n}", expires_at=expires,
+            )  # fmt: skip
     return org
 
 
@@ -248,3 +252,37 @@ async def test_a_run_of_captures_is_judged_against_a_hard_limit_capture_by_captu
     alone_answers, grouped_answers = results
     assert [a[0] for a in grouped_answers] == ["applied", "spend_limit_reached", "applied"]
     assert grouped_answers == alone_answers
+
+
+async def test_a_mixed_run_frees_released_and_expired_tokens_for_the_holds_after_them(
+    pool: SpendPool, session_maker: Maker, make_organization: MakeOrganization
+) -> None:
+    """Holds and settlements of one organization in one call, in arrival order: a capture draws
+    the expired lot first (those tokens no longer count against the available balance) and a
+    release gives tokens back, each before the holds that arrived after it."""
+    orgs = [await two_lots(session_maker, make_organization, first_expired=True) for _ in "ab"]
+    answers, books = [], []
+    for org, apply in zip(orgs, (one_at_a_time, together), strict=True):
+        placed = await apply(pool, holds(org)[:2])
+        ids = {o.hold_id: k for o, k in zip(placed, "ab", strict=True) if o.hold_id}
+        keys = {k: i for i, k in ids.items()}
+        asked: list[Operated] = [
+            (SettleRequest(org, keys["a"], "captured", Decimal(3)), CONTEXTS[0]),
+            (HoldRequest(org, Decimal(3), "e", EXPIRES, "ttl:PT5M", "claim", "e"), CONTEXTS[1]),
+            (SettleRequest(org, keys["b"], "captured", Decimal(2)), CONTEXTS[2]),
+            (HoldRequest(org, Decimal(5), "f", EXPIRES, "ttl:PT5M", "claim", "f"), CONTEXTS[0]),
+            (HoldRequest(org, Decimal(4), "g", EXPIRES, "ttl:PT5M", "claim", "g"), CONTEXTS[1]),
+            (SettleRequest(org, UNKNOWN_HOLD, "released"), CONTEXTS[2]),
+        ]
+        mixed = await apply(pool, asked)
+        ids |= {o.hold_id: k for o, k in zip(mixed, "aebfgu", strict=True) if o.hold_id}
+        answers.append(answered(mixed, ids))
+        books.append(
+            await book(session_maker, org, ids, await transaction_names(session_maker, org))
+        )
+
+    assert [a[0] for a in answers[1]] == [
+        "applied", "applied", "applied", "insufficient_balance", "applied", "hold_not_found",
+    ]  # fmt: skip
+    assert answers[1] == answers[0]
+    assert books[1] == books[0]
