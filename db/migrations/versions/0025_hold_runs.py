@@ -1,31 +1,34 @@
-"""Runs of holds and of settlements in one call each (issue 15: a hold plus its capture on a hot
-wallet at least half as fast as a single spend).
+"""A run of holds and settlements in one call (issue 15: a hold plus its capture on a hot wallet
+at least half as fast as a single spend).
 
 The coalescer's transaction (`db/spend_together.py`) called `ledger_hold` once per new hold and
 `ledger_hold_settle` once per capture or release. Each call locked the wallet, updated the hot
-wallet row (and, for a capture, the wallet's lots) and wrote its rows one statement at a time;
-every update of the hot wallet or lot row leaves one more row version that the next call's
-lookup walks. Profiled inside PostgreSQL (pg_stat_user_functions, a group of 16): 0.23 ms per
+wallet row (and, for a capture, the wallet's lots) and wrote its rows one statement at a time.
+Profiled inside PostgreSQL (pg_stat_user_functions, groups of 16 on one wallet): 0.23 ms per
 `ledger_hold` and 0.38 ms per `ledger_hold_settle` (0.06 ms of it drawing the lots), against
 0.17 ms per spend inside `ledger_spend_batch`.
 
-`ledger_hold_run` and `ledger_hold_settle_run` take a run of one organization's holds (or
-settlements) in arrival order and give each the answer the single function would have given
-at its place in line: they lock the wallet once, decide every item in order against the running
-balance (a replay, a refusal for want of tokens, an inactive organization, hold_not_active,
-hold_expired, capture_exceeds_hold, a spend limit judged per capture by `spend_limit_take`, the
-alerts of each hold by `ledger_balance_alerts`), then write what was applied set-wise: one
-INSERT per table (ledger transactions, entries, holds, balance history, audit rows, each row
-as the single function writes it, with the same ledger keys `hold:<id>:reserve|capture|release`
-and one audit row per item under its own caller), one UPDATE of the wallet and of the held
-holds, one draw of the lots for all the captures (drawing a then b equals drawing a + b: the
-draw is greedy in a fixed order and nothing else moves the lots in between). Transaction and
-hold ids are taken from their sequences in arrival order, so they come out as the calls one by
-one would have numbered them.
+`ledger_hold_ops_run` takes a run of one organization's new holds and settlements (captures,
+releases, expiries) in arrival order and gives each the answer the single function would have
+given at its place in line: it locks the wallet once, decides every item in order against the
+running balances (a replay, a refusal for want of tokens, an inactive organization,
+hold_not_found, hold_not_active, hold_expired, capture_exceeds_hold, a spend limit judged per
+capture by `spend_limit_take`, the alerts of each hold by `ledger_balance_alerts`), then writes
+what was applied set-wise: one INSERT per table (ledger transactions, entries, holds, balance
+history, audit rows, each row as the single function writes it, with the same ledger keys
+`hold:<id>:reserve|capture|release` and one audit row per item under its own caller), one UPDATE
+of the wallet and of the settled holds, one draw of the lots for all the captures (drawing a
+then b equals drawing a + b: the draw is greedy in a fixed order and nothing else moves the
+lots in between). The available balance a hold is judged against counts back what the run
+released before it and the expired tokens its captures drew (the draw takes expired lots first,
+so they no longer count against the balance, as after a single capture). Transaction and hold
+ids are taken from their sequences in arrival order, so they come out as the calls one by one
+would have numbered them. A settlement of a hold placed earlier in the same run (its id can only
+be guessed) sees it as placed.
 
-A run never holds the same idempotency key (holds) or hold id (settlements) twice: the caller
-starts a new run there (the second sees the first written, as it would after a single call); the
-functions refuse such a run rather than answer it wrongly.
+A run never holds the same idempotency key or hold id twice: the caller starts a new run there
+(the second sees the first written, as it would after a single call); the function refuses such
+a run rather than answer it wrongly.
 
 `ledger_hold` and `ledger_hold_settle` stay as they are for the calls one at a time (the API
 without the coalescer, reversals, the expiry job).
