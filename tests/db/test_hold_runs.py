@@ -286,3 +286,38 @@ async def test_a_mixed_run_frees_released_and_expired_tokens_for_the_holds_after
     ]  # fmt: skip
     assert answers[1] == answers[0]
     assert books[1] == books[0]
+
+
+async def test_a_settlement_of_a_hold_placed_earlier_in_its_run_sees_it_placed(
+    pool: SpendPool, session_maker: Maker, make_organization: MakeOrganization
+) -> None:
+    """A hold's id is known only once its group commits, but one can be guessed: a capture of
+    it in the same run is answered and written as after the hold alone."""
+    alone, grouped = [await two_lots(session_maker, make_organization) for _ in "ab"]
+    placed = await one_at_a_time(pool, holds(alone)[:1])
+    assert placed[0].hold_id is not None
+    settled = await one_at_a_time(
+        pool, [(SettleRequest(alone, placed[0].hold_id, "captured", Decimal(1)), CONTEXTS[1])]
+    )
+    async with session_maker() as session:
+        guessed = await session.scalar(
+            text(
+                "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END"
+                " FROM token_holds_id_seq"
+            )
+        )
+    both = await together(
+        pool,
+        [
+            holds(grouped)[0],
+            (SettleRequest(grouped, int(guessed), "captured", Decimal(1)), CONTEXTS[1]),
+        ],
+    )
+
+    assert both[0].hold_id == guessed
+    assert [o.status for o in both] == ["applied", "applied"]
+    ids_alone, ids_grouped = {placed[0].hold_id: "a"}, {int(guessed): "a"}
+    assert answered(both, ids_grouped) == answered(placed + settled, ids_alone)
+    assert await book(
+        session_maker, grouped, ids_grouped, await transaction_names(session_maker, grouped)
+    ) == await book(session_maker, alone, ids_alone, await transaction_names(session_maker, alone))
