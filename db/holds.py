@@ -43,6 +43,13 @@ HOLD_SQL = (
     " %s::integer, %s, %s, %s)"
 )
 SETTLE_SQL = f"SELECT {_SETTLED} FROM ledger_hold_settle(%s, %s, %s, %s, %s, %s, %s, %s)"
+# A run of one organization's new holds and settlements in one call (migration 0025): `item` is
+# the place of each answer's request in the run.
+OPS_RUN_SQL = (
+    f"SELECT item, {_SETTLED} FROM ledger_hold_ops_run(%s, %s::text[], %s::text[],"
+    " %s::numeric[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::integer[],"
+    " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s, %s, %s)"
+)
 CAPTURE_BATCH_SQL = (
     f"SELECT item, {_SETTLED} FROM ledger_hold_capture_batch(%s, %s, %s::numeric[], %s, %s, %s, %s)"
 )
@@ -132,6 +139,41 @@ def hold_parameters(
         wanted.idempotency_key, wanted.organization_id, wanted.amount, wanted.expires_at,
         wanted.expiry_request, wanted.description, wanted.reference, *context.parameters(),
         wanted.api_key_id, None if defaults is None else defaults.low,
+        None if defaults is None else defaults.critical,
+        False if defaults is None else defaults.auto_topup,
+    )  # fmt: skip
+
+
+def ops_run_parameters(
+    organization_id: int,
+    run: Sequence[tuple["HoldRequest | SettleRequest", SpendContext]],
+    defaults: AlertDefaults | None,
+) -> tuple[object, ...]:
+    """The parameters of OPS_RUN_SQL for a run of one organization's new holds and settlements
+    in arrival order (no hold key, no hold id twice). A settlement's amount is its capture."""
+    kinds: list[str] = []
+    amounts: list[Decimal | None] = []
+    holds: list[HoldRequest | None] = []
+    hold_ids: list[int | None] = []
+    for operation, _ in run:
+        if isinstance(operation, HoldRequest):
+            kinds.append("hold")
+            amounts.append(operation.amount)
+            holds.append(operation)
+            hold_ids.append(None)
+        else:
+            kinds.append(operation.outcome)
+            amounts.append(operation.amount)
+            holds.append(None)
+            hold_ids.append(operation.hold_id)
+    contexts = [c.parameters() for _, c in run]
+    return (
+        organization_id, kinds, [h and h.idempotency_key for h in holds], amounts,
+        [h and h.expires_at for h in holds], [h and h.expiry_request for h in holds],
+        [h and h.description for h in holds], [h and h.reference for h in holds],
+        [h and h.api_key_id for h in holds], hold_ids,
+        *([c[n] for c in contexts] for n in range(4)),
+        None if defaults is None else defaults.low,
         None if defaults is None else defaults.critical,
         False if defaults is None else defaults.auto_topup,
     )  # fmt: skip

@@ -5,31 +5,32 @@ The operations go in organization order (arrival order within an organization), 
 is locked in the order `ledger_spend_batch` locks them and two such transactions, or one and an
 API batch, never wait on each other in a cycle (each hold function takes its wallet's row lock
 first, as a spend does). Consecutive spends of one caller (actor) share one
-`ledger_spend_batch_limited` call, so a wallet is updated and its lots drawn once per run; a hold
-is one `ledger_hold` call and a settlement one `ledger_hold_settle` call, each seeing what the
-operations before it in the transaction did (a hold key placed earlier in the group replays, a
-hold captured earlier is no longer active). Each spend's audit row still names its own caller,
-address and request: they travel in the transaction-local setting `tokenbill.spend_contexts`
-(migration 0021); a hold's and a settlement's travel as their call's parameters. The setting,
+`ledger_spend_batch_limited` call, so a wallet is updated and its lots drawn once per run;
+consecutive new holds and settlements (captures, releases) of one organization share one
+`ledger_hold_ops_run` call (migration 0025: the wallet locked and updated once, the lots drawn
+once), each seeing what the operations before it in the transaction did.
+A run never repeats a hold key or a hold id: a repeat starts a new call, which sees the first
+written (a hold key placed earlier in the group replays, a hold captured earlier is no longer
+active). Each spend's audit row still names its own caller, address and request: they travel
+in the transaction-local setting `tokenbill.spend_contexts` (migration 0021); a hold's and a
+settlement's travel as their call's parameters. The setting,
 the calls, the BEGIN and the COMMIT travel in one pipeline: the server runs them back to back,
 so no wallet lock waits on this process. One COMMIT ends them all: if anything fails, nothing
 is applied.
 """
 
 import json
-from itertools import groupby
+from typing import cast
 
 from psycopg import AsyncConnection, AsyncCursor
 
 from db.holds import (
-    HOLD_SQL,
-    SETTLE_SQL,
+    OPS_RUN_SQL,
     HoldOutcome,
     HoldRequest,
     SettleRequest,
     hold_outcome,
-    hold_parameters,
-    settle_parameters,
+    ops_run_parameters,
 )
 from db.spending import (
     SPEND_BATCH_SQL,
@@ -61,8 +62,7 @@ async def apply_together(
     async with conn.pipeline(), conn.transaction():
         if spends:
             await conn.execute(SET_CONTEXTS_SQL, (_contexts(spends),), prepare=True)
-        for _, run in groupby(order, key=lambda i: _call_of(i, operations[i])):
-            places = list(run)
+        for places in _runs(order, operations):
             cursor = conn.cursor()
             await cursor.execute(*_statement([operations[i] for i in places], defaults))
             calls.append((places, cursor))
@@ -82,13 +82,30 @@ async def spend_together(
     return [o for o in outcomes if isinstance(o, SpendOutcome)]
 
 
-def _call_of(place: int, operated: Operated) -> tuple[object, ...]:
-    """Which call an operation goes in: a run of one caller's spends shares one; every hold and
-    settlement has its own."""
+def _runs(order: list[int], operations: list[Operated]) -> list[list[int]]:
+    """The calls, each a list of places: a run of one caller's spends, of one organization's new
+    holds (no key twice) or of one organization's settlements (no hold twice)."""
+    runs: list[list[int]] = []
+    last: tuple[object, ...] | None = None
+    seen: set[object] = set()
+    for place in order:
+        call, mark = _call_of(operations[place])
+        if call != last or (mark is not None and mark in seen):
+            runs.append([])
+            last, seen = call, set()
+        runs[-1].append(place)
+        seen.add(mark)
+    return runs
+
+
+def _call_of(operated: Operated) -> tuple[tuple[object, ...], object]:
+    """Which run an operation may join, and what it may not repeat there."""
     operation, context = operated
     if isinstance(operation, SpendRequest):
-        return ("spend", context.actor_type, context.actor_id)
-    return ("one", place)
+        return ("spend", context.actor_type, context.actor_id), None
+    if isinstance(operation, HoldRequest):
+        return ("holds", operation.organization_id), ("key", operation.idempotency_key)
+    return ("holds", operation.organization_id), ("hold", operation.hold_id)
 
 
 def _statement(run: list[Operated], defaults: AlertDefaults) -> tuple[str, tuple[object, ...]]:
@@ -96,9 +113,8 @@ def _statement(run: list[Operated], defaults: AlertDefaults) -> tuple[str, tuple
     if isinstance(first, SpendRequest):
         requests = [o for o, _ in run if isinstance(o, SpendRequest)]
         return SPEND_BATCH_SQL, batch_parameters(requests, defaults, context)
-    if isinstance(first, HoldRequest):
-        return HOLD_SQL, hold_parameters(first, context, defaults)
-    return SETTLE_SQL, settle_parameters(first, context)
+    operations = [(o, c) for o, c in run if not isinstance(o, SpendRequest)]
+    return OPS_RUN_SQL, ops_run_parameters(first.organization_id, operations, defaults)
 
 
 async def _outcomes(
@@ -108,9 +124,11 @@ async def _outcomes(
     if isinstance(first, SpendRequest):
         requests = [o for o, _ in (operations[i] for i in places) if isinstance(o, SpendRequest)]
         return list(batch_outcomes(requests, await cursor.fetchall()))
-    row = await cursor.fetchone()
-    assert row is not None, "a hold function answers one row"
-    return [hold_outcome(first.organization_id, row)]
+    outcomes: list[Outcome | None] = [None] * len(places)
+    for row in await cursor.fetchall():
+        outcomes[cast(int, row[0]) - 1] = hold_outcome(first.organization_id, row[1:])
+    assert all(o is not None for o in outcomes), "a run function answers every item"
+    return [o for o in outcomes if o is not None]
 
 
 def _contexts(spends: list[Spend]) -> str:

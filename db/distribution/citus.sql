@@ -96,6 +96,7 @@ SELECT create_distributed_function('spend_limit_notify(integer,integer,integer,t
 SELECT create_distributed_function('spend_limit_take(integer,integer,numeric,timestamp with time zone,boolean)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_hold(text,integer,numeric,timestamp with time zone,text,text,text,text,text,text,text,integer,numeric,numeric,boolean)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_hold_settle(integer,bigint,text,numeric,text,text,text,text)', 'p_organization_id', colocate_with := 'organization_token_wallets');
+SELECT create_distributed_function('ledger_hold_ops_run(integer,text[],text[],numeric[],timestamp with time zone[],text[],text[],text[],integer[],bigint[],text[],text[],text[],text[],numeric,numeric,boolean)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_hold_answer(text,integer,bigint)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_held_account(integer)', 'p_organization_id', colocate_with := 'organization_token_wallets');
 SELECT create_distributed_function('ledger_draw_held_lots(integer,integer,numeric)', 'p_organization_id', colocate_with := 'organization_token_wallets');

@@ -414,6 +414,23 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
             f" ARRAY[{_hold(org, 'probe:h3')}], ARRAY[NULL]::numeric[], 'system', 'probe',"
             " NULL, NULL)",
         ],
+        # A run of holds and settlements (0025): two holds placed in one call, then the first
+        # replayed, captured and the second released in another.
+        "ledger_hold_ops_run": [
+            f"SELECT * FROM ledger_hold_ops_run({org.id}, ARRAY['hold', 'hold'],"
+            " ARRAY['probe:hr1', 'probe:hr2'], ARRAY[1, 1]::numeric[],"
+            " ARRAY[now() + interval '1 hour', now() + interval '1 hour'], ARRAY['PT1H', 'PT1H'],"
+            " ARRAY['p', 'p'], ARRAY['ref', 'ref'], ARRAY[NULL, NULL]::integer[],"
+            " ARRAY[NULL, NULL]::bigint[], ARRAY['system', 'system'], ARRAY['probe', 'probe'],"
+            " ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[])",
+            f"SELECT * FROM ledger_hold_ops_run({org.id}, ARRAY['hold', 'captured', 'released'],"
+            " ARRAY['probe:hr1', NULL, NULL], ARRAY[1, 1, NULL]::numeric[],"
+            " ARRAY[now() + interval '1 hour', NULL, NULL], ARRAY['PT1H', NULL, NULL],"
+            " ARRAY['p', NULL, NULL], ARRAY['ref', NULL, NULL], ARRAY[NULL, NULL, NULL]::integer[],"
+            f" ARRAY[NULL, {_hold(org, 'probe:hr1')}, {_hold(org, 'probe:hr2')}],"
+            " ARRAY['system', 'system', 'system'], ARRAY['probe', 'probe', 'probe'],"
+            " ARRAY[NULL, NULL, NULL]::text[], ARRAY[NULL, NULL, NULL]::text[])",
+        ],
         "ledger_hold_answer": [
             f"SELECT * FROM ledger_hold_answer('replayed', {org.id}, {_hold(org, 'probe:h1')})"
         ],
@@ -504,6 +521,15 @@ async def test_no_ledger_function_touches_another_organisations_rows(
     ]
     assert [a[0].hold_status for a in answers["ledger_hold_settle"]] == ["captured", "released"]
     assert answers["ledger_hold_capture_batch"][0][0].status == "applied"
+    assert [[r.status for r in a] for a in answers["ledger_hold_ops_run"]] == [
+        ["applied", "applied"],
+        ["replayed", "applied", "applied"],
+    ]
+    assert [r.hold_status for r in answers["ledger_hold_ops_run"][1]] == [
+        "active",
+        "captured",
+        "released",
+    ]
     assert answers["ledger_balance_alerts"][0][0][0] == 1
     assert answers["ledger_release_holds_for_reversal"][1][0][0] == 2
     assert other.id != acting.id
