@@ -1,4 +1,4 @@
-"""Runs of holds and of settlements in one call (migration 0025): a group applied together gives
+"""Runs of holds and of settlements in one call (migration 0026): a group applied together gives
 every request the answer, and leaves in the database the rows, that the same requests one at a
 time (`ledger_hold`, `ledger_hold_settle`) give and leave."""
 
