@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade_to_head
 from db.session import create_engine, create_session_maker
+from db.spend_pool import SpendPool, create_spend_pool
 from tokenbill.devstack.postgres import LocalPostgres
 from tokenbill.devstack.temporal import LocalTemporal, temporal_test_server_path
 from tokenbill.settings import Settings
@@ -90,6 +91,17 @@ def db_settings(database_url: str) -> Settings:
         jwt_secret="test-secret-that-is-long-enough-for-hs256",
         purchase_rate_limit=10_000,
     )
+
+
+@pytest.fixture
+async def pool(db_settings: Settings) -> AsyncIterator[SpendPool]:
+    """A spend pool on the test database, as the API's spend path has one."""
+    pool = create_spend_pool(db_settings, size=4)
+    await pool.open()
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture(scope="session")

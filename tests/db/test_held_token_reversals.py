@@ -6,32 +6,22 @@ ever after the money had gone back."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger, ledger_disputes
 from db.holds import Connection, HoldOutcome, HoldRequest, place_hold, settle_hold
 from db.reconciliation import check_wallets, use_one_snapshot
-from db.spend_pool import SpendPool, create_spend_pool
+from db.spend_pool import SpendPool
 from db.spending import SpendContext
 from tests.database_helpers import rows
-from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
 CONTEXT = SpendContext("system", "tests")
-
-
-@pytest.fixture
-async def pool(db_settings: Settings) -> AsyncIterator[SpendPool]:
-    spend_pool = create_spend_pool(db_settings, size=2)
-    await spend_pool.open()
-    yield spend_pool
-    await spend_pool.close()
 
 
 async def _purchase(session_maker: Maker, organization_id: int, tokens: str) -> str:

@@ -4,32 +4,22 @@ it records the notification and its outbox event (the spend's keys, so the safet
 crossing notified); a capture moves nothing available and alerts nothing; a release re-arms."""
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.holds import Connection, HoldOutcome, HoldRequest, place_hold, settle_hold
 from db.safety_net import missed_crossings
-from db.spend_pool import SpendPool, create_spend_pool
+from db.spend_pool import SpendPool
 from db.spending import AlertDefaults, SpendContext
 from tests.database_helpers import credit_wallet, rows
-from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
 CONTEXT = SpendContext("system", "tests")
 DEFAULTS = AlertDefaults(low=Decimal(50), critical=Decimal(10), auto_topup=False)
-
-
-@pytest.fixture
-async def pool(db_settings: Settings) -> AsyncIterator[SpendPool]:
-    spend_pool = create_spend_pool(db_settings, size=1)
-    await spend_pool.open()
-    yield spend_pool
-    await spend_pool.close()
 
 
 async def _hold(

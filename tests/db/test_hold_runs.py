@@ -3,13 +3,12 @@ every request the answer, and leaves in the database the rows, that the same req
 time (`ledger_hold`, `ledger_hold_settle`) give and leave."""
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,10 +16,9 @@ from db import ledger
 from db.audit import Actor
 from db.holds import HoldOutcome, HoldRequest, SettleRequest, place_hold, settle_hold
 from db.spend_limits import LimitSpec, replace_limits
-from db.spend_pool import SpendPool, create_spend_pool
+from db.spend_pool import SpendPool
 from db.spend_together import Operated, apply_together
 from db.spending import AlertDefaults, SpendContext
-from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
 MakeOrganization = Callable[[], Awaitable[int]]
@@ -29,16 +27,6 @@ DEFAULTS = AlertDefaults(low=Decimal(8), critical=Decimal(3), auto_topup=True)
 CONTEXTS = [SpendContext("service", f"api_key:{n}", "10.0.0.1", f"request-{n}") for n in range(3)]
 EXPIRES = datetime.now(UTC) + timedelta(minutes=5)
 UNKNOWN_HOLD = 9_000_000_000
-
-
-@pytest.fixture
-async def pool(db_settings: Settings) -> AsyncIterator[SpendPool]:
-    pool = create_spend_pool(db_settings, size=2)
-    await pool.open()
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def two_lots(

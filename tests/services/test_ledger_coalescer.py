@@ -3,7 +3,7 @@ group's transaction with single spends, in organization then arrival order, and 
 the outcome it would have had alone at its place in the line."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,27 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.audit import Actor
 from db.holds import HoldOutcome, HoldRequest, SettleRequest
 from db.spend_limits import LimitSpec, replace_limits
-from db.spend_pool import SpendPool, create_spend_pool
+from db.spend_pool import SpendPool
 from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest
 from services.wallet.coalescer import LedgerCoalescer
 from services.wallet.holds import capture as services_capture
 from tests.services.test_spend_coalescer import DEFAULTS, NEVER_BY_TIME, funded
-from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
 MakeOrganization = Callable[[], Awaitable[int]]
 CONTEXT = SpendContext("service", "api_key:7", "10.0.0.1", "request-1")
 Outcome = SpendOutcome | HoldOutcome
-
-
-@pytest.fixture
-async def pool(db_settings: Settings) -> AsyncIterator[SpendPool]:
-    pool = create_spend_pool(db_settings, size=4)
-    await pool.open()
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def hold(org: int, amount: str, key: str, *, asked: str = "ttl:PT5M") -> HoldRequest:

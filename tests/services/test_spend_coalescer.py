@@ -2,32 +2,20 @@
 each gets the outcome it would have had alone at its place in the line."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
-from db.spend_pool import SpendPool, create_spend_pool
+from db.spend_pool import SpendPool
 from db.spending import AlertDefaults, SpendContext, SpendOutcome, SpendRequest
 from services.wallet.coalescer import SpendCoalescer
-from tokenbill.settings import Settings
 
 Maker = async_sessionmaker[AsyncSession]
 DEFAULTS = AlertDefaults(low=Decimal(0), critical=Decimal(0), auto_topup=False)
 NEVER_BY_TIME = 600.0  # seconds: these groups are flushed by their size, never by the clock
-
-
-@pytest.fixture
-async def pool(db_settings: Settings) -> AsyncIterator[SpendPool]:
-    pool = create_spend_pool(db_settings, size=2)
-    await pool.open()
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def funded(
