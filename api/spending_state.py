@@ -1,6 +1,6 @@
 """What the spend routes hold for the app's lifetime: their connection pool, the API key cache,
-the relay nudger, the alert defaults and the coalescer of single spends, holds, captures and
-releases (None when off)."""
+the relay nudger, the alert defaults, the holds' TTLs (read from the settings once, not per
+request) and the coalescer of single spends, holds, captures and releases (None when off)."""
 
 from dataclasses import dataclass
 
@@ -9,6 +9,7 @@ from api.relay_nudge import RelayNudger
 from db.spend_pool import SpendPool, create_spend_pool
 from db.spending import AlertDefaults
 from services.wallet.coalescer import LedgerCoalescer
+from services.wallet.holds import HoldTtls
 from tokenbill.settings import Settings
 from tokenbill.workflow_client import WorkflowClient
 
@@ -19,6 +20,7 @@ class SpendingState:
     api_keys: ApiKeyCache
     relay: RelayNudger
     defaults: AlertDefaults
+    hold_ttls: HoldTtls
     coalescer: LedgerCoalescer | None = None
 
     @staticmethod
@@ -47,6 +49,7 @@ class SpendingState:
             api_keys=ApiKeyCache(pool, settings.api_key_cache_ttl.total_seconds()),
             relay=RelayNudger(temporal),
             defaults=defaults,
+            hold_ttls=HoldTtls.of(settings),
             coalescer=coalescer,
         )
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from api.auth.dependencies import Viewer, authorize_organization
 from api.auth.spenders import BEARER_SECURITY_OPENAPI, SpenderDep, authorize_spend
-from api.deps import OrganizationId, Session, SettingsDep, Spending
+from api.deps import OrganizationId, Session, Spending
 from api.errors import error_body
 from api.pagination import PageParams
 from api.routes.spending import REPLAYED_HEADER, SPEND_KEY_OPENAPI, _context, _idempotency_key
@@ -76,7 +76,6 @@ async def create_hold(
     request: Request,
     spender: SpenderDep,
     spending: Spending,
-    settings: SettingsDep,
     organization_id: OrganizationId,
     body: HoldCreate,
 ) -> Response:
@@ -92,7 +91,7 @@ async def create_hold(
             raise invalid("invalid_hold_expiry", "A hold's ttl is in weeks, days or time.")
         ttl = interval.exact
     expires_at, asked = hold_expiry(
-        settings, HoldTerms(body.expires_at, ttl, body.ttl), datetime.now(UTC)
+        spending.hold_ttls, HoldTerms(body.expires_at, ttl, body.ttl), datetime.now(UTC)
     )
     wanted = HoldRequest(
         organization_id,

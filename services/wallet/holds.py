@@ -48,6 +48,19 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class HoldTtls:
+    """How long a hold lasts when its request does not say (TOKEN_HOLD_DEFAULT_TTL) and at most
+    (TOKEN_HOLD_MAX_TTL): read from the settings once, when the spend routes' state opens."""
+
+    default: timedelta
+    longest: timedelta
+
+    @staticmethod
+    def of(settings: Settings) -> "HoldTtls":
+        return HoldTtls(settings.token_hold_default_ttl, settings.token_hold_max_ttl)
+
+
+@dataclass(frozen=True)
 class HoldTerms:
     """When a new hold expires: `expires_at`, or `ttl` from now, or the default TTL; never
     later than the longest TTL from now."""
@@ -57,22 +70,22 @@ class HoldTerms:
     ttl_text: str | None
 
 
-def hold_expiry(settings: Settings, terms: HoldTerms, now: datetime) -> tuple[datetime, str]:
+def hold_expiry(ttls: HoldTtls, terms: HoldTerms, now: datetime) -> tuple[datetime, str]:
     """The hold's expiry and how it was asked for (part of what its key is bound to)."""
     if terms.expires_at is not None and terms.ttl is not None:
         raise invalid("invalid_hold_expiry", "Give expires_at or ttl, not both.")
     if terms.expires_at is not None:
         expires_at, asked = terms.expires_at, "at:" + terms.expires_at.isoformat()
     else:
-        ttl = terms.ttl or settings.token_hold_default_ttl
+        ttl = terms.ttl or ttls.default
         expires_at, asked = now + ttl, "ttl:" + (terms.ttl_text or "default")
     if expires_at <= now:
         raise invalid("invalid_hold_expiry", "A hold must expire in the future.")
-    if expires_at - now > settings.token_hold_max_ttl:
+    if expires_at - now > ttls.longest:
         raise invalid(
             "invalid_hold_expiry",
-            f"A hold may last at most {settings.token_hold_max_ttl} (TOKEN_HOLD_MAX_TTL) from now.",
-            {"max_ttl_seconds": int(settings.token_hold_max_ttl.total_seconds())},
+            f"A hold may last at most {ttls.longest} (TOKEN_HOLD_MAX_TTL) from now.",
+            {"max_ttl_seconds": int(ttls.longest.total_seconds())},
         )
     return expires_at, asked[:64]
 

@@ -5,7 +5,7 @@ time (`ledger_hold`, `ledger_hold_settle`) give and leave."""
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -309,3 +309,44 @@ async def test_a_settlement_of_a_hold_placed_earlier_in_its_run_sees_it_placed(
     assert await book(
         session_maker, grouped, ids_grouped, await transaction_names(session_maker, grouped)
     ) == await book(session_maker, alone, ids_alone, await transaction_names(session_maker, alone))
+
+
+async def test_a_run_carries_any_text_amount_and_instant_to_the_database_as_sent(
+    pool: SpendPool, session_maker: Maker, make_organization: MakeOrganization
+) -> None:
+    """A run's arrays are sent as literals (db/array_literals.py): quotes, backslashes, commas,
+    braces, spaces, the word NULL and non-ASCII text, 4-decimal amounts and a microsecond
+    expiry in another zone arrive as they were sent, as with a hold placed alone."""
+    texts = ['say "hi", {x}', 'back\\slash \\" end', "NULL", " ", "", "ünï, 東京"]
+    expires = (datetime.now(UTC) + timedelta(minutes=7)).astimezone(
+        timezone(timedelta(hours=-3, minutes=-30))
+    )
+    orgs = [await two_lots(session_maker, make_organization) for _ in "ab"]
+    runs = [
+        [
+            (
+                HoldRequest(org, Decimal("0.0125"), f"k{n}{t}", expires, f"at:{t}", t, t or None),
+                SpendContext("service", t, "10.0.0.1", f"request {t}"),
+            )
+            for n, t in enumerate(texts)
+        ]
+        for org in orgs
+    ]
+    placed_alone = await one_at_a_time(pool, runs[0])
+    placed_grouped = await together(pool, runs[1])
+
+    assert [o.status for o in placed_grouped] == ["applied"] * len(texts)
+    assert [(o.description, o.reference) for o in placed_grouped] == [(t, t or None) for t in texts]
+    assert {o.expires_at for o in placed_grouped} == {expires}
+    assert {o.amount for o in placed_grouped} == {Decimal("0.0125")}
+    ids_alone = {o.hold_id: str(n) for n, o in enumerate(placed_alone)}
+    ids_grouped = {o.hold_id: str(n) for n, o in enumerate(placed_grouped)}
+    assert answered(placed_grouped, ids_grouped) == answered(placed_alone, ids_alone)
+    async with session_maker() as session:
+        keys = await session.scalars(
+            text("SELECT idempotency_key FROM token_holds WHERE organization_id = :o ORDER BY id"),
+            {"o": orgs[1]},
+        )
+        assert [k.removeprefix(f"hold:{orgs[1]}:") for k in keys] == [
+            f"k{n}{t}" for n, t in enumerate(texts)
+        ]
