@@ -322,7 +322,7 @@ async def test_a_run_carries_any_text_amount_and_instant_to_the_database_as_sent
         timezone(timedelta(hours=-3, minutes=-30))
     )
     orgs = [await two_lots(session_maker, make_organization) for _ in "ab"]
-    runs = [
+    runs: list[list[Operated]] = [
         [
             (
                 HoldRequest(org, Decimal("0.0125"), f"k{n}{t}", expires, f"at:{t}", t, t or None),
