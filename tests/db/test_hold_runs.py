@@ -339,8 +339,8 @@ async def test_a_run_carries_any_text_amount_and_instant_to_the_database_as_sent
     assert [(o.description, o.reference) for o in placed_grouped] == [(t, t or None) for t in texts]
     assert {o.expires_at for o in placed_grouped} == {expires}
     assert {o.amount for o in placed_grouped} == {Decimal("0.0125")}
-    ids_alone = {o.hold_id: str(n) for n, o in enumerate(placed_alone)}
-    ids_grouped = {o.hold_id: str(n) for n, o in enumerate(placed_grouped)}
+    ids_alone = {o.hold_id or 0: str(n) for n, o in enumerate(placed_alone)}
+    ids_grouped = {o.hold_id or 0: str(n) for n, o in enumerate(placed_grouped)}
     assert answered(placed_grouped, ids_grouped) == answered(placed_alone, ids_alone)
     async with session_maker() as session:
         keys = await session.scalars(
