@@ -1,0 +1,59 @@
+"""Migrations 0024 (holds at reversals, hold alerts), 0025 (a spend's first-lot draw) and 0026
+(runs of hold commands) go down to 0023 leaving every function exactly as 0023 defined it, and
+come up again, on a database of their own."""
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from alembic import command
+
+from db.migrate import alembic_config
+from tokenbill.devstack.databases import drop_database, recreate_database
+from tokenbill.settings import Settings, to_libpq_url
+
+DATABASE = "tokenbill_migrations_0024_0026_test"
+FUNCTIONS = """
+SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid)
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'public' AND p.prokind = 'f'
+"""
+ADDED = {
+    "ledger_release_holds_for_reversal",
+    "ledger_balance_alerts",
+    "ledger_hold_ops_run",
+}
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[str]:
+    url = recreate_database(database_url, DATABASE)
+    yield url
+    drop_database(database_url, DATABASE)
+
+
+def functions(url: str) -> dict[str, str]:
+    """Each function's signature and its whole definition."""
+    with psycopg.connect(to_libpq_url(url)) as conn:
+        return {str(name): str(body) for name, body in conn.execute(FUNCTIONS)}
+
+
+def names(defined: dict[str, str]) -> set[str]:
+    return {signature.split("(")[0] for signature in defined}
+
+
+def test_0024_to_0026_come_down_to_0023s_functions_exactly_and_go_up_again(database: str) -> None:
+    config = alembic_config(database, Settings(_env_file=None))
+    command.upgrade(config, "0023")
+    at_0023 = functions(database)
+    command.upgrade(config, "0026")
+    at_0026 = functions(database)
+    command.downgrade(config, "0023")
+    back_at_0023 = functions(database)
+    command.upgrade(config, "0026")
+
+    assert ADDED <= names(at_0026) and not ADDED & names(at_0023)
+    changed = {name for name in at_0023 if at_0026.get(name) != at_0023[name]}
+    assert changed, "0024-0026 re-create some of 0023's functions"
+    assert back_at_0023 == at_0023
+    assert functions(database) == at_0026
