@@ -185,6 +185,32 @@ async def test_a_failed_group_answers_every_caller_with_the_error_and_applies_no
     assert await wallet(session_maker, org) == (Decimal(5), Decimal(1))
 
 
+async def test_a_failed_group_of_hold_commands_alone_applies_nothing_either(
+    pool: SpendPool, session_maker: Maker, make_organization: MakeOrganization
+):
+    """A group of hold commands only goes as one statement without BEGIN and COMMIT
+    (db/spend_together.py): the statement is its transaction, so a failure in its last write
+    still takes back the holds and the capture before it."""
+    org = await funded(session_maker, make_organization, "10")
+    placed = await LedgerCoalescer(pool, DEFAULTS, NEVER_BY_TIME, 1).hold(
+        hold(org, "2", "p"), CONTEXT
+    )
+    coalescer = LedgerCoalescer(pool, DEFAULTS, NEVER_BY_TIME, max_batch=3)
+    line = (
+        hold(org, "1", "fine-hold"),
+        capture(org, placed.hold_id, "1"),
+        hold(org, "1", "unwritable", asked="ttl:" + "P" * 80),  # expiry_request: 64 characters
+    )
+
+    answers = await asyncio.gather(*(one_group(coalescer, o) for o in line), return_exceptions=True)
+
+    assert all(isinstance(a, Exception) for a in answers), answers
+    assert await wallet(session_maker, org) == (Decimal(8), Decimal(2)), "nothing applied"
+    retried = await one_group(coalescer, *line[:2], hold(org, "1", "another"))
+    assert [o.status for o in retried] == ["applied"] * 3, "the key and the hold stayed free"
+    assert await wallet(session_maker, org) == (Decimal(7), Decimal(2))
+
+
 @pytest.mark.parametrize("first", ["capture", "release"])
 async def test_capture_and_release_of_one_hold_in_one_group_the_first_wins(
     first: str, pool: SpendPool, session_maker: Maker, make_organization: MakeOrganization
