@@ -18,14 +18,14 @@ the calls, the BEGIN and the COMMIT travel in one pipeline: the server runs them
 so no wallet lock waits on this process. One COMMIT ends them all: if anything fails, nothing
 is applied.
 
-A group that is one run of hold commands (the usual group on a wallet that only holds and
-captures) needs neither the setting nor a second call: it goes as one prepared statement on the
-autocommit connection, which is its own transaction (all of it applied or none). That saves the
-BEGIN, the COMMIT and the pipeline's bookkeeping, and the group's answer comes back in one wait
-on the socket instead of several. Each such wait is a turn in the API's event loop, queued
-behind the HTTP requests in flight, and on a hot wallet the next group cannot start before this
-one is answered: measured on the bench's hold + capture load, 0.42x a single spend through the
-pipeline against 0.53x as one statement (`make bench`, holds section).
+A group that is one run (the usual group: one caller's spends, or one organization's hold
+commands) goes as one prepared statement on the autocommit connection, which is its own
+transaction (all of it applied or none): a run of spends through
+`ledger_spend_batch_in_context`, which sets the contexts itself (migration 0028), a run of hold
+commands as it is. That saves the BEGIN, the COMMIT and the pipeline's bookkeeping, and the
+group's answer comes back in one wait on the socket. Each such wait is a turn in the API's event
+loop, queued behind the HTTP requests in flight, and on a hot wallet the next group cannot start
+before this one is answered.
 """
 
 import json
@@ -42,6 +42,7 @@ from db.holds import (
     ops_run_parameters,
 )
 from db.spending import (
+    SPEND_BATCH_IN_CONTEXT_SQL,
     SPEND_BATCH_SQL,
     AlertDefaults,
     SpendContext,
@@ -69,8 +70,8 @@ async def apply_together(
     runs = _runs(order, operations)
     spends = [(o, c) for o, c in operations if isinstance(o, SpendRequest)]
     calls: list[tuple[list[int], AsyncCursor[Row]]] = []
-    if not spends and len(runs) == 1:  # one run of hold commands: one statement, one transaction
-        statement, parameters = _statement([operations[i] for i in runs[0]], defaults)
+    if len(runs) == 1:  # one run: one statement, its own transaction
+        statement, parameters = _run_alone([operations[i] for i in runs[0]], defaults)
         calls.append((runs[0], await conn.execute(statement, parameters, prepare=True)))
     else:
         async with conn.pipeline(), conn.transaction():
@@ -129,6 +130,15 @@ def _statement(run: list[Operated], defaults: AlertDefaults) -> tuple[str, tuple
         return SPEND_BATCH_SQL, batch_parameters(requests, defaults, context)
     operations = [(o, c) for o, c in run if not isinstance(o, SpendRequest)]
     return OPS_RUN_SQL, ops_run_parameters(first.organization_id, operations, defaults)
+
+
+def _run_alone(run: list[Operated], defaults: AlertDefaults) -> tuple[str, tuple[object, ...]]:
+    """The run's call as a statement of its own: a run of spends carries its contexts."""
+    statement, parameters = _statement(run, defaults)
+    if statement is not SPEND_BATCH_SQL:
+        return statement, parameters
+    spends = [(o, c) for o, c in run if isinstance(o, SpendRequest)]
+    return SPEND_BATCH_IN_CONTEXT_SQL, (_contexts(spends), *parameters)
 
 
 async def _outcomes(

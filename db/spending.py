@@ -110,6 +110,13 @@ SPEND_BATCH_SQL = (
     f"{_LIMIT_COLUMNS} FROM ledger_spend_batch_limited("
     "%s, %s, %s::numeric[], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer[], %s::timestamptz)"
 )
+# The same run with each spend's audit context as its first parameter (migration 0028): one
+# statement where SPEND_BATCH_SQL needs the setting `tokenbill.spend_contexts` set before it.
+SPEND_BATCH_IN_CONTEXT_SQL = (
+    "SELECT item, status, transaction_id, wallet_id, amount, balance, created_at, events, "
+    f"{_LIMIT_COLUMNS} FROM ledger_spend_batch_in_context(%s, "
+    "%s, %s, %s::numeric[], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::integer[], %s::timestamptz)"
+)
 
 
 async def spend(

@@ -389,6 +389,13 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
             " ARRAY[NULL, NULL]::text[], 50, 10, true, 'system', 'probe', NULL, NULL,"
             " ARRAY[NULL, NULL]::integer[], NULL)",
         ],
+        # The same run with its audit contexts as a parameter (0028), in one statement.
+        "ledger_spend_batch_in_context": [
+            "SELECT * FROM ledger_spend_batch_in_context('{\"probe:lc\": [\"system\","
+            " \"probe\", \"10.0.0.9\", \"r-1\"]}', ARRAY['probe:lc'], ARRAY["
+            f"{org.id}], ARRAY[1]::numeric[], ARRAY['p'], ARRAY[NULL]::text[], 50, 10, true,"
+            " 'system', 'probe', NULL, NULL, ARRAY[NULL]::integer[], NULL)",
+        ],
         "spend_limit_check": [f"SELECT * FROM spend_limit_check({org.id}, NULL, 1, now())"],
         "spend_limit_count": [f"SELECT spend_limit_count({org.id}, NULL, 1, now())"],
         "spend_limit_notify": [f"SELECT spend_limit_notify({org.id}, NULL, {org.wallet}, now())"],
@@ -512,6 +519,7 @@ async def test_no_ledger_function_touches_another_organisations_rows(
     assert [a[0].status for a in answers["ledger_spend_limited"]] == ["applied", "replayed"]
     assert answers["ledger_spend_limited"][0][0].events == 1  # the soft limit's event
     assert [r.status for r in answers["ledger_spend_batch_limited"][0]] == ["applied", "replayed"]
+    assert [r.status for r in answers["ledger_spend_batch_in_context"][0]] == ["applied"]
     assert answers["spend_limit_take"][0][0].taken is True
     assert [a[0].status for a in answers["ledger_hold"]] == [
         "applied",

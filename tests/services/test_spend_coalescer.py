@@ -91,6 +91,49 @@ async def test_one_window_is_one_transaction_answered_in_arrival_order_per_walle
     assert balances == {a: Decimal(0), b: Decimal(0)}
 
 
+async def test_one_callers_window_goes_as_one_statement_and_audits_each_request_as_its_own(
+    pool: SpendPool, session_maker: Maker, make_organization: Callable[[], Awaitable[int]]
+):
+    """One caller's spends are one run: one statement, `ledger_spend_batch_in_context` (0028),
+    whose contexts still give every audit row its own address and request."""
+    orgs = [await funded(session_maker, make_organization, "5") for _ in range(3)]
+    line = [(orgs[0], "2"), (orgs[1], "5"), (orgs[0], "4"), (orgs[2], "1"), (orgs[0], "3")]
+    coalescer = SpendCoalescer(pool, DEFAULTS, NEVER_BY_TIME, max_batch=len(line))
+    outcomes = await asyncio.gather(
+        *(
+            coalescer.spend(
+                SpendRequest(org, Decimal(amount), f"one-run-{n}", "claim review"),
+                SpendContext("service", "api_key:3", f"10.0.1.{n}", f"request-{n}"),
+            )
+            for n, (org, amount) in enumerate(line)
+        )
+    )
+
+    assert [o.status for o in outcomes] == [
+        "applied", "applied", "insufficient_balance", "applied", "applied",
+    ]  # fmt: skip
+    applied = {o.transaction_id: n for n, o in enumerate(outcomes) if o.status == "applied"}
+    async with session_maker() as session:
+        statements = await session.scalar(
+            text("SELECT count(DISTINCT xmin::text) FROM ledger_transactions WHERE id = ANY(:ids)"),
+            {"ids": list(applied)},
+        )
+        audit = (
+            await session.execute(
+                text(
+                    "SELECT target_id::bigint, actor_id, ip_address, request_id "
+                    "FROM token_audit_logs "
+                    "WHERE action = 'tokens.consume' AND target_id = ANY(:ids)"
+                ),
+                {"ids": [str(i) for i in applied]},
+            )
+        ).all()
+    assert statements == 1, "the run committed as one transaction"
+    assert sorted(audit) == sorted(
+        (i, "api_key:3", f"10.0.1.{n}", f"request-{n}") for i, n in applied.items()
+    )
+
+
 async def test_a_failed_transaction_answers_every_spend_in_it_with_the_error_and_applies_none(
     pool: SpendPool, session_maker: Maker, make_organization: Callable[[], Awaitable[int]]
 ):
