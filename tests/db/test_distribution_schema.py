@@ -391,8 +391,8 @@ def ledger_calls(org: Org) -> dict[str, list[str]]:
         ],
         # The same run with its audit contexts as a parameter (0028), in one statement.
         "ledger_spend_batch_in_context": [
-            "SELECT * FROM ledger_spend_batch_in_context('{\"probe:lc\": [\"system\","
-            " \"probe\", \"10.0.0.9\", \"r-1\"]}', ARRAY['probe:lc'], ARRAY["
+            'SELECT * FROM ledger_spend_batch_in_context(\'{"probe:lc": ["system",'
+            ' "probe", "10.0.0.9", "r-1"]}\', ARRAY[\'probe:lc\'], ARRAY['
             f"{org.id}], ARRAY[1]::numeric[], ARRAY['p'], ARRAY[NULL]::text[], 50, 10, true,"
             " 'system', 'probe', NULL, NULL, ARRAY[NULL]::integer[], NULL)",
         ],
