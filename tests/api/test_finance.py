@@ -28,6 +28,31 @@ def xts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row for row in rows if row["currency"] == TEST_CURRENCY]
 
 
+def figures(rows: list[dict[str, Any]], key: str) -> dict[str, tuple[int, Decimal, Decimal]]:
+    """XTS rows by `key`: (purchases, revenue, net revenue)."""
+    return {
+        str(r[key]): (r["purchases"], Decimal(r["revenue"]), Decimal(r["net_revenue"]))
+        for r in xts(rows)
+    }
+
+
+def added(
+    before: dict[str, tuple[int, Decimal, Decimal]], after: dict[str, tuple[int, Decimal, Decimal]]
+) -> dict[str, tuple[int, str, str]]:
+    """What the test's own purchases added to each row (other tests' XTS purchases of the same
+    days, on the shared database, are in both readings)."""
+    zero = (0, Decimal(0), Decimal(0))
+    changes = {
+        key: tuple(a - b for a, b in zip(after[key], before.get(key, zero), strict=True))
+        for key in after
+    }
+    return {
+        key: (int(n), f"{revenue:.2f}", f"{net:.2f}")
+        for key, (n, revenue, net) in changes.items()
+        if n
+    }
+
+
 async def test_revenue_counts_completed_purchases_by_day_package_and_kind(
     client: httpx.AsyncClient,
     admin: ApiUser,
@@ -39,6 +64,8 @@ async def test_revenue_counts_completed_purchases_by_day_package_and_kind(
     pack_b = await make_package(session_maker, "500", "0.40")  # 200.00 + 32.00 tax
     now = datetime.now(UTC)
     yesterday = now - timedelta(days=1)
+    url = "/api/tokens/finance/revenue?days=30"
+    earlier = (await client.get(url, headers=admin.headers())).json()
     for package, tokens, price, kind, status, at in (
         (pack_a, "100", "0.50", "one_time", "completed", now),
         (pack_b, "500", "0.40", "subscription", "completed", yesterday),
@@ -51,20 +78,18 @@ async def test_revenue_counts_completed_purchases_by_day_package_and_kind(
             kind=kind, status=status, created_at=at,
         )  # fmt: skip
 
-    response = await client.get("/api/tokens/finance/revenue?days=30", headers=admin.headers())
+    response = await client.get(url, headers=admin.headers())
 
     assert response.status_code == 200
     body = response.json()
     assert body["days"] == 30
     assert body["until"] == now.date().isoformat()
-    days = [
-        (r["date"], r["purchases"], r["revenue"], r["net_revenue"]) for r in xts(body["by_day"])
-    ]
-    assert days == [
-        (now.date().isoformat(), 1, "58.00", "50.00"),
-        (yesterday.date().isoformat(), 2, "290.00", "250.00"),
-    ]  # fmt: skip
-    assert {r["kind"]: (r["purchases"], r["revenue"]) for r in xts(body["by_kind"])} == {
+    assert added(figures(earlier["by_day"], "date"), figures(body["by_day"], "date")) == {
+        now.date().isoformat(): (1, "58.00", "50.00"),
+        yesterday.date().isoformat(): (2, "290.00", "250.00"),
+    }
+    by_kind = added(figures(earlier["by_kind"], "kind"), figures(body["by_kind"], "kind"))
+    assert {kind: (n, revenue) for kind, (n, revenue, _) in by_kind.items()} == {
         "one_time": (1, "58.00"),
         "subscription": (1, "232.00"),
         "auto_topup": (1, "58.00"),
@@ -73,9 +98,9 @@ async def test_revenue_counts_completed_purchases_by_day_package_and_kind(
     assert (by_package[pack_a]["purchases"], by_package[pack_a]["revenue"]) == (2, "116.00")
     assert (by_package[pack_b]["purchases"], by_package[pack_b]["tokens"]) == (1, "500")
     assert by_package[pack_b]["package_name"].startswith("Finance Pack")
-    assert [(r["purchases"], r["revenue"], r["net_revenue"]) for r in xts(body["totals"])] == [
-        (3, "348.00", "300.00")
-    ]
+    assert added(figures(earlier["totals"], "currency"), figures(body["totals"], "currency")) == {
+        "XTS": (3, "348.00", "300.00")
+    }
 
 
 async def test_summary_normalises_subscriptions_to_a_month_and_values_unspent_paid_tokens(
