@@ -42,15 +42,16 @@ def added(
     """What the test's own purchases added to each row (other tests' XTS purchases of the same
     days, on the shared database, are in both readings)."""
     zero = (0, Decimal(0), Decimal(0))
-    changes = {
-        key: tuple(a - b for a, b in zip(after[key], before.get(key, zero), strict=True))
-        for key in after
-    }
-    return {
-        key: (int(n), f"{revenue:.2f}", f"{net:.2f}")
-        for key, (n, revenue, net) in changes.items()
-        if n
-    }
+    changes: dict[str, tuple[int, str, str]] = {}
+    for key, (n, revenue, net) in after.items():
+        n_before, revenue_before, net_before = before.get(key, zero)
+        if n != n_before:
+            changes[key] = (
+                n - n_before,
+                f"{revenue - revenue_before:.2f}",
+                f"{net - net_before:.2f}",
+            )
+    return changes
 
 
 async def test_revenue_counts_completed_purchases_by_day_package_and_kind(
