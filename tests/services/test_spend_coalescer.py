@@ -4,8 +4,9 @@ each gets the outcome it would have had alone at its place in the line."""
 import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import ledger
@@ -28,6 +29,29 @@ async def funded(
             session, wallet_id=wallet, amount=Decimal(amount), idempotency_key=f"test:{org}:fund"
         )
     return org
+
+
+async def commits_and_audit(
+    session_maker: Maker, applied: dict[int | None, int]
+) -> tuple[int | None, list[Row[Any]]]:
+    """How many commits wrote these ledger transactions, and their audit rows (transaction id,
+    actor, address, request id)."""
+    async with session_maker() as session:
+        commits = await session.scalar(
+            text("SELECT count(DISTINCT xmin::text) FROM ledger_transactions WHERE id = ANY(:ids)"),
+            {"ids": list(applied)},
+        )
+        audit = (
+            await session.execute(
+                text(
+                    "SELECT target_id::bigint, actor_id, ip_address, request_id "
+                    "FROM token_audit_logs "
+                    "WHERE action = 'tokens.consume' AND target_id = ANY(:ids)"
+                ),
+                {"ids": [str(i) for i in applied]},
+            )
+        ).all()
+    return commits, list(audit)
 
 
 async def test_one_window_is_one_transaction_answered_in_arrival_order_per_wallet(
@@ -58,21 +82,8 @@ async def test_one_window_is_one_transaction_answered_in_arrival_order_per_walle
         ("insufficient_balance", Decimal(0)),
     ]
     applied = {o.transaction_id: n for n, o in enumerate(outcomes) if o.status == "applied"}
+    transactions, audit = await commits_and_audit(session_maker, applied)
     async with session_maker() as session:
-        transactions = await session.scalar(
-            text("SELECT count(DISTINCT xmin::text) FROM ledger_transactions WHERE id = ANY(:ids)"),
-            {"ids": list(applied)},
-        )
-        audit = (
-            await session.execute(
-                text(
-                    "SELECT target_id::bigint, actor_id, ip_address, request_id "
-                    "FROM token_audit_logs "
-                    "WHERE action = 'tokens.consume' AND target_id = ANY(:ids)"
-                ),
-                {"ids": [str(i) for i in applied]},
-            )
-        ).all()
         balances: dict[int, Decimal] = dict(
             (
                 await session.execute(
@@ -113,21 +124,7 @@ async def test_one_callers_window_goes_as_one_statement_and_audits_each_request_
         "applied", "applied", "insufficient_balance", "applied", "applied",
     ]  # fmt: skip
     applied = {o.transaction_id: n for n, o in enumerate(outcomes) if o.status == "applied"}
-    async with session_maker() as session:
-        statements = await session.scalar(
-            text("SELECT count(DISTINCT xmin::text) FROM ledger_transactions WHERE id = ANY(:ids)"),
-            {"ids": list(applied)},
-        )
-        audit = (
-            await session.execute(
-                text(
-                    "SELECT target_id::bigint, actor_id, ip_address, request_id "
-                    "FROM token_audit_logs "
-                    "WHERE action = 'tokens.consume' AND target_id = ANY(:ids)"
-                ),
-                {"ids": [str(i) for i in applied]},
-            )
-        ).all()
+    statements, audit = await commits_and_audit(session_maker, applied)
     assert statements == 1, "the run committed as one transaction"
     assert sorted(audit) == sorted(
         (i, "api_key:3", f"10.0.1.{n}", f"request-{n}") for i, n in applied.items()
