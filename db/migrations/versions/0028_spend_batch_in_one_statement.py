@@ -6,9 +6,9 @@ pipeline of four statements: BEGIN, `set_config`, `ledger_spend_batch_limited`, 
 function takes the contexts as its first parameter, sets them for its own transaction and
 answers what `ledger_spend_batch_limited` answers, so a group that is one run of spends is one
 statement on an autocommit connection (its own transaction, all applied or none), as a run of
-hold commands is (`db/spend_together.py`). Measured on the bench's API, the pipeline's bookkeeping was the
-largest single cost of a spend request in the API process (psycopg's pipeline generators, 14% of
-the samples over 1,000 wallets).
+hold commands is (`db/spend_together.py`). Measured on the bench's API, the pipeline's
+bookkeeping was the largest single cost of a spend request in the API process (psycopg's
+pipeline generators, 14% of the samples over 1,000 wallets).
 """
 
 from collections.abc import Sequence
