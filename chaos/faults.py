@@ -38,6 +38,12 @@ class FaultLog:
         """The moments a worker was killed."""
         return [f.at for f in self.faults if f.kind == WORKER_KILL]
 
+    def gateway_faults(self) -> list[tuple[datetime, str]]:
+        """The gateway's faults (the sandbox's or the Stripe stand-in's): when, and the
+        operation and key each hit."""
+        processes = (WORKER_KILL, POSTGRES_RESTART, API_KILL)
+        return [(f.at, f.detail) for f in self.faults if f.kind not in processes]
+
     def add_gateway_faults(self, worker_logs: list[Path]) -> None:
         """The gateway's own log lines of the faults it injected: the sandbox's in every worker
         incarnation, or the Stripe stand-in's."""

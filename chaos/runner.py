@@ -36,7 +36,13 @@ from chaos.provider_checks import one_provider_charge_per_key, provider_agrees_w
 from chaos.report import print_faults, print_stalls, print_traffic, print_verdicts
 from chaos.settle import Settled, cancel_subscriptions, settle
 from chaos.stack import JWT_SECRET, ChaosStack, GatewayFaultRates
-from chaos.stalls import StallFigures, read_stalls, stall_figures, stall_verdict
+from chaos.stalls import (
+    GatewayFault,
+    StallFigures,
+    read_stalls,
+    stall_figures,
+    stall_verdict,
+)
 from chaos.verdict import Verdict
 from chaos.webhook_sink import WebhookSink
 from db.reconciliation import use_one_snapshot
@@ -115,11 +121,15 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
         traffic_end = datetime.now(UTC)
         print("chaos: traffic over; cancelling subscriptions and letting the system settle")
         await cancel_subscriptions(client, plans, book)
-        verdicts, stalls = await conclude(stack, options, book, log.kills(), traffic_end)
+        # The gateway's own fault log first: the stall check tells a charge it failed on
+        # purpose from a stalled workflow.
+        log.add_gateway_faults(stack.gateway_fault_logs())
+        verdicts, stalls = await conclude(
+            stack, options, book, log.kills(), traffic_end, log.gateway_faults()
+        )
     finally:
         await client.close()
         await sink.stop()
-    log.add_gateway_faults(stack.gateway_fault_logs())
     injected = Verdict("faults of every kind were injected", str(dict(log.counts())))
     injected.violations = [
         f"no {kind} was injected" for kind in EVERY_KIND if not log.counts()[kind]
@@ -136,8 +146,9 @@ async def scenario(stack: ChaosStack, options: Options) -> list[Verdict]:
 
 
 async def conclude(
-    stack: ChaosStack, options: Options, book: Book, kills: list[datetime], traffic_end: datetime
-) -> tuple[list[Verdict], StallFigures]:
+    stack: ChaosStack, options: Options, book: Book, kills: list[datetime], traffic_end: datetime,
+    gateway_faults: list[GatewayFault],
+) -> tuple[list[Verdict], StallFigures]:  # fmt: skip
     settings = _settings(stack)
     sticky = settings.worker_sticky_queue_timeout
     engine = create_engine(settings, pool_size=4)
@@ -152,7 +163,9 @@ async def conclude(
             verdicts.append(one_provider_charge_per_key(gateway))
         verdicts += await run_checks(session_maker, settings, book, settled, gateway)
         async with session_maker() as session:
-            stalls = await read_stalls(session, temporal, kills, traffic_end, sticky)
+            stalls = await read_stalls(
+                session, temporal, kills, traffic_end, sticky, gateway_faults
+            )
         verdicts.append(stall_verdict(stalls, sticky))
         return verdicts, stall_figures(stalls, sticky)
     finally:

@@ -8,7 +8,11 @@ which is the wait the sticky queue governs. Periods already being paid at the ki
 apart, to their completion. An activity lost with its worker is retried only after its own
 start-to-close timeout, which the sticky queue does not bound: a wait longer than the sticky
 timeout is looked up in its workflow's history, and one whose workflow had an activity in flight
-at the kill (or saw a workflow task time out) is held to that timeout on top.
+at the kill (or saw a workflow task time out) is held to that timeout on top. The row is written
+once the period's charge succeeds, so a charge the sandbox gateway failed on purpose meanwhile
+(a processing error, a lost answer: retried after its backoff or its timeout) delays it for
+reasons the sticky queue does not govern: such a wait is counted apart, not held to the limit
+(the money checks still hold its period to one charge and one credit).
 """
 
 from dataclasses import dataclass, replace
@@ -21,6 +25,7 @@ from temporalio.client import Client
 
 from chaos.verdict import Verdict
 from db.models import TokenPurchase
+from workflows.subscription_activity_types import period_key
 
 # Beyond the sticky timeout, a stalled workflow's task must still be taken from the task queue,
 # its history replayed on the worker that takes it and its first activity (the row) run. In four
@@ -52,6 +57,8 @@ class Stall:
     until: datetime | None = None
     lost_activity: timedelta | None = None  # the timeout of work in flight at the kill
     history: str = ""  # its workflow's events meanwhile, for a long wait
+    due: datetime | None = None  # the period's start
+    charge_faults: int = 0  # gateway faults injected on its charge between the kill and the row
 
 
 @dataclass(frozen=True)
@@ -122,8 +129,11 @@ def measure(
         for subscription_id, period in first.items():
             seconds = (period.started - max(kill, period.due)).total_seconds()
             waiting.append(
-                Stall(kill, subscription_id, seconds, period.workflow_id, period.started)
-            )
+                Stall(
+                    kill, subscription_id, seconds, period.workflow_id, period.started,
+                    due=period.due,
+                )
+            )  # fmt: skip
     undisturbed = [
         (p.started - p.due).total_seconds()
         for p in periods
@@ -189,13 +199,35 @@ async def history_between(
     return History(max(lost, default=None), "; ".join(shown) or "no event")
 
 
-async def explain_long_waits(temporal: Client, stalls: Stalls, sticky: timedelta) -> Stalls:
-    """Each wait over the sticky timeout + MARGIN, with what its workflow's history shows."""
+GatewayFault = tuple[datetime, str]  # when, and the operation and key it hit ("charge <key>")
+
+
+def charge_faults(stall: Stall, faults: list[GatewayFault]) -> int:
+    """The gateway faults injected on the stalled period's charge (any attempt's key) between
+    the kill and the period's row."""
+    if stall.due is None or stall.until is None:
+        return 0
+    stem = f"charge {period_key(stall.subscription_id, stall.due)}:charge"
+    return sum(
+        1
+        for moment, detail in faults
+        if stall.kill <= moment <= stall.until and (detail == stem or detail.startswith(stem + ":"))
+    )
+
+
+async def explain_long_waits(
+    temporal: Client, stalls: Stalls, sticky: timedelta, faults: list[GatewayFault]
+) -> Stalls:
+    """Each wait over the sticky timeout + MARGIN, with what its workflow's history shows and
+    the gateway faults injected on its charge meanwhile."""
     explained: list[Stall] = []
     for stall in stalls.waiting:
         if stall.until is not None and stall.seconds > (sticky + MARGIN).total_seconds():
             found = await history_between(temporal, stall.workflow_id, stall.kill, stall.until)
-            stall = replace(stall, lost_activity=found.lost_activity, history=found.events)
+            stall = replace(
+                stall, lost_activity=found.lost_activity, history=found.events,
+                charge_faults=charge_faults(stall, faults),
+            )  # fmt: skip
         explained.append(stall)
     return replace(stalls, waiting=explained)
 
@@ -213,6 +245,9 @@ def describe(stall: Stall | None) -> str:
         if stall.lost_activity is None
         else f", work of a {stall.lost_activity.seconds}s timeout in flight"
     )
+    if stall.charge_faults:
+        cause += f", {stall.charge_faults} gateway faults on its charge"
+
     return (
         f"{stall.seconds:.1f}s (subscription {stall.subscription_id}, "
         f"kill at {stall.kill:%H:%M:%S}{cause})"
@@ -223,19 +258,23 @@ def stall_verdict(stalls: Stalls, sticky: timedelta) -> Verdict:
     """No subscription waited, after a worker kill, longer than the sticky timeout + MARGIN
     (plus the timeout of the work its workflow had in flight at the kill, if any)."""
     limit = (sticky + MARGIN).total_seconds()
-    queue_bound = [s for s in stalls.waiting if s.lost_activity is None]
-    activity_bound = [s for s in stalls.waiting if s.lost_activity is not None]
+    held = [s for s in stalls.waiting if not s.charge_faults]
+    queue_bound = [s for s in held if s.lost_activity is None]
+    activity_bound = [s for s in held if s.lost_activity is not None]
+    gateway_bound = [s for s in stalls.waiting if s.charge_faults]
     longest = describe(Stalls.longest(queue_bound))
     verdict = Verdict(
         f"no subscription stalled over the sticky timeout + {MARGIN.seconds}s after a worker kill",
         f"{len(stalls.waiting)} waits after kills; longest {longest}, "
         f"limit {limit:g}s; {len(activity_bound)} over it with work in flight at the kill, longest "
-        f"{describe(Stalls.longest(activity_bound))}",
+        f"{describe(Stalls.longest(activity_bound))}; {len(gateway_bound)} with gateway faults "
+        f"injected on its charge (not held to the limit), longest "
+        f"{describe(Stalls.longest(gateway_bound))}",
     )
     verdict.violations = [
         f"subscription {s.subscription_id} waited {s.seconds:.1f}s after the kill at "
         f"{s.kill:%H:%M:%S} (limit {limit_of(s, sticky):g}s); its workflow meanwhile: {s.history}"
-        for s in stalls.waiting
+        for s in held
         if s.seconds > limit_of(s, sticky)
     ]
     return verdict
@@ -243,21 +282,24 @@ def stall_verdict(stalls: Stalls, sticky: timedelta) -> Verdict:
 
 async def read_stalls(
     session: AsyncSession, temporal: Client, kills: list[datetime], traffic_end: datetime,
-    sticky: timedelta,
+    sticky: timedelta, faults: list[GatewayFault],
 ) -> Stalls:  # fmt: skip
     stalls = measure(await subscription_periods(session), kills, traffic_end, sticky + MARGIN)
-    return await explain_long_waits(temporal, stalls, sticky)
+    return await explain_long_waits(temporal, stalls, sticky, faults)
 
 
 def stall_figures(stalls: Stalls, sticky_timeout: timedelta) -> StallFigures:
-    waiting = Stalls.longest([s for s in stalls.waiting if s.lost_activity is None])
-    lost = Stalls.longest([s for s in stalls.waiting if s.lost_activity is not None])
+    held = [s for s in stalls.waiting if not s.charge_faults]
+    waiting = Stalls.longest([s for s in held if s.lost_activity is None])
+    lost = Stalls.longest([s for s in held if s.lost_activity is not None])
+    faulted = Stalls.longest([s for s in stalls.waiting if s.charge_faults])
     paying = Stalls.longest(stalls.paying)
     calm = sorted(stalls.undisturbed)
     return {
         "longest wait after a worker kill": waiting.seconds if waiting else None,
         "limit (sticky timeout + margin)": (sticky_timeout + MARGIN).total_seconds(),
         "longest wait with work in flight at the kill": lost.seconds if lost else None,
+        "longest wait with gateway faults on its charge": faulted.seconds if faulted else None,
         "longest payment in flight at a kill, to its completion": (
             paying.seconds if paying else None
         ),
