@@ -247,7 +247,6 @@ def describe(stall: Stall | None) -> str:
     )
     if stall.charge_faults:
         cause += f", {stall.charge_faults} gateway faults on its charge"
-
     return (
         f"{stall.seconds:.1f}s (subscription {stall.subscription_id}, "
         f"kill at {stall.kill:%H:%M:%S}{cause})"

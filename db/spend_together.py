@@ -135,9 +135,9 @@ def _statement(run: list[Operated], defaults: AlertDefaults) -> tuple[str, tuple
 def _run_alone(run: list[Operated], defaults: AlertDefaults) -> tuple[str, tuple[object, ...]]:
     """The run's call as a statement of its own: a run of spends carries its contexts."""
     statement, parameters = _statement(run, defaults)
-    if statement is not SPEND_BATCH_SQL:
-        return statement, parameters
     spends = [(o, c) for o, c in run if isinstance(o, SpendRequest)]
+    if not spends:
+        return statement, parameters
     return SPEND_BATCH_IN_CONTEXT_SQL, (_contexts(spends), *parameters)
 
 

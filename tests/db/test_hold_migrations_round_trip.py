@@ -1,6 +1,7 @@
 """Migrations 0024 (holds at reversals, hold alerts), 0025 (a spend's first-lot draw) and 0026
 (runs of hold commands) go down to 0023 leaving every function exactly as 0023 defined it, and
-come up again, on a database of their own."""
+come up again; 0027 (a run settles its holds by id) changes one statement of one function and
+comes down to 0026's; each on a database of its own."""
 
 from collections.abc import Iterator
 
@@ -12,12 +13,16 @@ from db.migrate import alembic_config
 from tokenbill.devstack.databases import drop_database, recreate_database
 from tokenbill.settings import Settings, to_libpq_url
 
-DATABASE = "tokenbill_migrations_0024_0026_test"
+DATABASE = "tokenbill_hold_migrations_test"
 FUNCTIONS = """
 SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid)
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'public' AND p.prokind = 'f'
 """
+HOLD_OPS_RUN = (
+    "ledger_hold_ops_run(integer,text[],text[],numeric[],timestamp with time zone[],text[],"
+    "text[],text[],integer[],bigint[],text[],text[],text[],text[],numeric,numeric,boolean)"
+)
 ADDED = {
     "ledger_release_holds_for_reversal",
     "ledger_balance_alerts",
@@ -57,3 +62,19 @@ def test_0024_to_0026_come_down_to_0023s_functions_exactly_and_go_up_again(datab
     assert changed, "0024-0026 re-create some of 0023's functions"
     assert back_at_0023 == at_0023
     assert functions(database) == at_0026
+
+
+def test_0027_changes_only_the_run_settlement_update_and_comes_down_exactly(database: str) -> None:
+    config = alembic_config(database, Settings(_env_file=None))
+    command.upgrade(config, "0026")
+    at_0026 = functions(database)
+    command.upgrade(config, "0027")
+    at_0027 = functions(database)
+    command.downgrade(config, "0026")
+    back_at_0026 = functions(database)
+
+    assert {name for name in at_0026 if at_0027.get(name) != at_0026[name]} == {HOLD_OPS_RUN}
+    assert at_0027.keys() == at_0026.keys()
+    assert "h.id = ANY (s_hold)" in at_0027[HOLD_OPS_RUN]
+    assert "h.id = ANY (s_hold)" not in at_0026[HOLD_OPS_RUN]
+    assert back_at_0026 == at_0026
