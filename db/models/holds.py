@@ -62,7 +62,8 @@ class TokenHold(Base):
 
     __table_args__ = (
         PrimaryKeyConstraint("organization_id", "id", name="pk_token_holds"),
-        UniqueConstraint("organization_id", "idempotency_key", name="uq_token_holds_key"),
+        # Key first (migration 0029): a lookup by id cannot take it for the organization alone.
+        UniqueConstraint("idempotency_key", "organization_id", name="uq_token_holds_key"),
         CheckConstraint("amount > 0", name="ck_hold_amount_positive"),
         CheckConstraint(
             "status IN ('active', 'captured', 'released', 'expired')", name="ck_hold_status"

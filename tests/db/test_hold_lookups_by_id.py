@@ -1,0 +1,111 @@
+"""A run that settles holds reads those holds, not every hold of their organization, even with the
+plans PostgreSQL keeps from when `token_holds` was empty and never analyzed (migration 0029).
+
+A connection's PL/pgSQL statements keep generic plans made at their first run. On a fresh
+database that is while `token_holds` is empty, when the organization alone and the whole primary
+key are both one row to the planner; before 0029 it then read a hold by id through the unique
+key on the organization alone, every hold of the organization per capture. `force_generic_plan`
+makes the first run's plans the ones kept, as a long-lived API connection does."""
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from db import ledger
+from db.holds import OPS_RUN_SQL, HoldRequest, SettleRequest, ops_run_parameters
+from db.migrate import alembic_config
+from db.spending import SpendContext
+from tokenbill.devstack.databases import drop_database, recreate_database
+from tokenbill.settings import Settings, to_libpq_url
+
+DATABASE = "tokenbill_hold_lookups_test"
+ROUNDS = 20
+PER_RUN = 16
+CONTEXT = SpendContext("service", "api_key:1", "10.0.0.1", "request-1")
+EXPIRES = datetime.now(UTC) + timedelta(hours=1)
+# Index entries that scans of token_holds' indexes read, as this connection counts them before
+# it reports them (never inside a transaction: a difference within one is that transaction's).
+ENTRIES_READ = (
+    "SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid))::integer FROM pg_index"
+    " WHERE indrelid = 'token_holds'::regclass"
+)
+
+Connection = psycopg.AsyncConnection[tuple[object, ...]]
+
+
+@pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """A database of its own at head: `token_holds` empty and never analyzed."""
+    url = recreate_database(database_url, DATABASE)
+    command.upgrade(alembic_config(url, Settings(_env_file=None)), "head")
+    yield url
+    drop_database(database_url, DATABASE)
+
+
+@pytest.fixture
+async def funded_organization(fresh_database: str) -> AsyncIterator[int]:
+    engine = create_async_engine(fresh_database)
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            org = await session.scalar(
+                text("INSERT INTO organizations (name) VALUES ('Holds') RETURNING id")
+            )
+            assert org is not None
+            wallet = await ledger.ensure_wallet(session, org)
+            await ledger.credit(
+                session, wallet_id=wallet, amount=Decimal(10_000), idempotency_key="fund"
+            )
+        yield int(org)
+    finally:
+        await engine.dispose()
+
+
+async def run(
+    conn: Connection, org: int, operations: Sequence[HoldRequest | SettleRequest]
+) -> list[tuple[object, ...]]:
+    """One call of `ledger_hold_ops_run`: its rows (item, status, hold_id, ...)."""
+    cursor = await conn.execute(
+        OPS_RUN_SQL, ops_run_parameters(org, [(o, CONTEXT) for o in operations], None)
+    )
+    return await cursor.fetchall()
+
+
+async def entries_read(conn: Connection) -> int:
+    rows = await (await conn.execute(ENTRIES_READ)).fetchall()
+    return int(str(rows[0][0]))
+
+
+async def test_a_capture_reads_its_hold_not_the_organizations_other_holds(
+    fresh_database: str, funded_organization: int
+) -> None:
+    org = funded_organization
+    async with await psycopg.AsyncConnection.connect(
+        to_libpq_url(fresh_database), autocommit=True
+    ) as conn:
+        # As the bench's clients do from a fresh start: runs of new holds, then their captures;
+        # this connection's plans are made along the way, as an API connection's are.
+        for cycle in range(ROUNDS):
+            placed = await run(conn, org, [
+                HoldRequest(org, Decimal(2), f"hold-{cycle}-{n}", EXPIRES, "ttl:PT1H")
+                for n in range(PER_RUN)
+            ])  # fmt: skip
+            captures = [SettleRequest(org, int(str(row[2])), "captured", Decimal(1))
+                        for row in placed]  # fmt: skip
+            if cycle < ROUNDS - 1:
+                await run(conn, org, captures)
+                continue
+            async with conn.transaction():
+                before = await entries_read(conn)
+                answers = await run(conn, org, captures)
+                read = await entries_read(conn) - before
+
+    assert [row[1] for row in answers] == ["applied"] * PER_RUN
+    # Each capture reads its hold's index entry to look it up and again to update it: about two
+    # entries each, not the organization's hundreds of holds.
+    assert read <= 2 * PER_RUN, read
