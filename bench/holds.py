@@ -52,7 +52,9 @@ def http_hold_and_capture(port: int, api_key: str, org: int, run: str) -> Caller
 
 async def run(stack: BenchStack, options: Options) -> SectionResult:
     """The two modes alternate in ROUNDS slices, so a machine whose load changes during the run
-    (other work on it) weighs on both alike."""
+    (other work on it) weighs on both alike; each round takes them in the other order than the
+    round before (single then pair, pair then single, ...), so a machine that drifts one way
+    through the run does not always favour the mode that goes first."""
     data = await prepare_spending(stack.settings, 0)
     run_id, hot = f"{time.time_ns()}", data.hot[0]
     slice_seconds = options.seconds / ROUNDS
@@ -65,7 +67,8 @@ async def run(stack: BenchStack, options: Options) -> SectionResult:
                 stack.api_port, data.api_key, hot, f"{run_id}-{round_number}"
             ),
         }
-        for mode, caller in callers.items():
+        order = list(callers.items()) if round_number % 2 == 0 else list(callers.items())[::-1]
+        for mode, caller in order:
             done, elapsed = await closed_loop(
                 options.concurrency, slice_seconds, caller, warm_up=warm_up
             )
