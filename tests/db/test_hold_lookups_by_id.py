@@ -1,11 +1,12 @@
 """A run that settles holds reads those holds, not every hold of their organization, even with the
 plans PostgreSQL keeps from when `token_holds` was empty and never analyzed (migration 0029).
 
-A connection's PL/pgSQL statements keep generic plans made at their first run. On a fresh
-database that is while `token_holds` is empty, when the organization alone and the whole primary
-key are both one row to the planner; before 0029 it then read a hold by id through the unique
-key on the organization alone, every hold of the organization per capture. `force_generic_plan`
-makes the first run's plans the ones kept, as a long-lived API connection does."""
+After a few runs a connection's PL/pgSQL statements keep a generic plan, made from what the
+planner knows of the tables then. On a fresh database that is while `token_holds` is nearly empty
+and never analyzed, when the organization alone and the whole primary key are both one row to
+the planner; before 0029 the kept plans read a hold by id through the unique key on the
+organization alone, every hold of the organization per capture. The test's connection runs as
+a bench client's requests reach an API connection, from the first hold on."""
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
