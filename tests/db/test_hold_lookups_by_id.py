@@ -29,7 +29,6 @@ DATABASE = "tokenbill_hold_lookups_test"
 ROUNDS = 20
 PER_RUN = 16
 CONTEXT = SpendContext("service", "api_key:1", "10.0.0.1", "request-1")
-EXPIRES = datetime.now(UTC) + timedelta(hours=1)
 # Index entries that scans of token_holds' indexes read, as this connection counts them before
 # it reports them (never inside a transaction: a difference within one is that transaction's).
 ENTRIES_READ = (
@@ -86,6 +85,7 @@ async def test_a_capture_reads_its_hold_not_the_organizations_other_holds(
     fresh_database: str, funded_organization: int
 ) -> None:
     org = funded_organization
+    expires = datetime.now(UTC) + timedelta(hours=1)
     async with await psycopg.AsyncConnection.connect(
         to_libpq_url(fresh_database), autocommit=True
     ) as conn:
@@ -93,7 +93,7 @@ async def test_a_capture_reads_its_hold_not_the_organizations_other_holds(
         # this connection's plans are made along the way, as an API connection's are.
         for cycle in range(ROUNDS):
             placed = await run(conn, org, [
-                HoldRequest(org, Decimal(2), f"hold-{cycle}-{n}", EXPIRES, "ttl:PT1H")
+                HoldRequest(org, Decimal(2), f"hold-{cycle}-{n}", expires, "ttl:PT1H")
                 for n in range(PER_RUN)
             ])  # fmt: skip
             captures = [SettleRequest(org, int(str(row[2])), "captured", Decimal(1))

@@ -5,6 +5,7 @@ comes down to 0026's; 0029 (the hold key's columns reordered, a run's holds sett
 comes down to 0028's; each on a database of its own."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -52,63 +53,68 @@ def functions(url: str) -> dict[str, str]:
         return {str(name): str(body) for name, body in conn.execute(FUNCTIONS)}
 
 
+def hold_key_columns(url: str) -> list[str]:
+    """The columns of `uq_token_holds_key`, in order."""
+    with psycopg.connect(to_libpq_url(url)) as conn:
+        return [str(name) for (name,) in conn.execute(UNIQUE_KEY_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class Schema:
+    functions: dict[str, str]
+    hold_key: list[str]
+
+
+def round_trip(url: str, low: str, high: str) -> tuple[Schema, Schema, Schema]:
+    """The schema at `low`, at `high`, and at `low` again after coming down."""
+    config = alembic_config(url, Settings(_env_file=None))
+    at: list[Schema] = []
+    for step, revision in ((command.upgrade, low), (command.upgrade, high),
+                           (command.downgrade, low)):  # fmt: skip
+        step(config, revision)
+        at.append(Schema(functions(url), hold_key_columns(url)))
+    return at[0], at[1], at[2]
+
+
 def names(defined: dict[str, str]) -> set[str]:
     return {signature.split("(")[0] for signature in defined}
 
 
-def test_0024_to_0026_come_down_to_0023s_functions_exactly_and_go_up_again(database: str) -> None:
-    config = alembic_config(database, Settings(_env_file=None))
-    command.upgrade(config, "0023")
-    at_0023 = functions(database)
-    command.upgrade(config, "0026")
-    at_0026 = functions(database)
-    command.downgrade(config, "0023")
-    back_at_0023 = functions(database)
-    command.upgrade(config, "0026")
+def changed(before: Schema, after: Schema) -> set[str]:
+    """The functions of `before` that `after` defines otherwise (or not at all)."""
+    return {
+        name for name in before.functions if after.functions.get(name) != before.functions[name]
+    }
 
-    assert ADDED <= names(at_0026) and not ADDED & names(at_0023)
-    changed = {name for name in at_0023 if at_0026.get(name) != at_0023[name]}
-    assert changed, "0024-0026 re-create some of 0023's functions"
+
+def test_0024_to_0026_come_down_to_0023s_functions_exactly_and_go_up_again(database: str) -> None:
+    at_0023, at_0026, back_at_0023 = round_trip(database, "0023", "0026")
+    command.upgrade(alembic_config(database, Settings(_env_file=None)), "0026")
+
+    assert ADDED <= names(at_0026.functions) and not ADDED & names(at_0023.functions)
+    assert changed(at_0023, at_0026), "0024-0026 re-create some of 0023's functions"
     assert back_at_0023 == at_0023
-    assert functions(database) == at_0026
+    assert functions(database) == at_0026.functions
 
 
 def test_0027_changes_only_the_run_settlement_update_and_comes_down_exactly(database: str) -> None:
-    config = alembic_config(database, Settings(_env_file=None))
-    command.upgrade(config, "0026")
-    at_0026 = functions(database)
-    command.upgrade(config, "0027")
-    at_0027 = functions(database)
-    command.downgrade(config, "0026")
-    back_at_0026 = functions(database)
+    at_0026, at_0027, back_at_0026 = round_trip(database, "0026", "0027")
 
-    assert {name for name in at_0026 if at_0027.get(name) != at_0026[name]} == {HOLD_OPS_RUN}
-    assert at_0027.keys() == at_0026.keys()
-    assert "h.id = ANY (s_hold)" in at_0027[HOLD_OPS_RUN]
-    assert "h.id = ANY (s_hold)" not in at_0026[HOLD_OPS_RUN]
+    assert changed(at_0026, at_0027) == {HOLD_OPS_RUN}
+    assert at_0027.functions.keys() == at_0026.functions.keys()
+    assert "h.id = ANY (s_hold)" in at_0027.functions[HOLD_OPS_RUN]
+    assert "h.id = ANY (s_hold)" not in at_0026.functions[HOLD_OPS_RUN]
     assert back_at_0026 == at_0026
-
-
-def unique_key_columns(url: str) -> list[str]:
-    with psycopg.connect(to_libpq_url(url)) as conn:
-        rows = conn.execute(UNIQUE_KEY_COLUMNS).fetchall()
-    return [str(name) for (name,) in rows]
 
 
 def test_0029_reorders_the_hold_key_and_settles_one_by_one_and_comes_down_exactly(
     database: str,
 ) -> None:
-    config = alembic_config(database, Settings(_env_file=None))
-    command.upgrade(config, "0028")
-    at_0028, key_at_0028 = functions(database), unique_key_columns(database)
-    command.upgrade(config, "0029")
-    at_0029, key_at_0029 = functions(database), unique_key_columns(database)
-    command.downgrade(config, "0028")
+    at_0028, at_0029, back_at_0028 = round_trip(database, "0028", "0029")
 
-    assert {name for name in at_0028 if at_0029.get(name) != at_0028[name]} == {HOLD_OPS_RUN}
-    assert "h.id = s_hold[v_j]" in at_0029[HOLD_OPS_RUN]
-    assert "h.id = ANY (s_hold)" not in at_0029[HOLD_OPS_RUN]
-    assert key_at_0028 == ["organization_id", "idempotency_key"]
-    assert key_at_0029 == ["idempotency_key", "organization_id"]
-    assert functions(database) == at_0028
-    assert unique_key_columns(database) == key_at_0028
+    assert changed(at_0028, at_0029) == {HOLD_OPS_RUN}
+    assert "h.id = s_hold[v_j]" in at_0029.functions[HOLD_OPS_RUN]
+    assert "h.id = ANY (s_hold)" not in at_0029.functions[HOLD_OPS_RUN]
+    assert at_0028.hold_key == ["organization_id", "idempotency_key"]
+    assert at_0029.hold_key == ["idempotency_key", "organization_id"]
+    assert back_at_0028 == at_0028
