@@ -1,14 +1,17 @@
-"""A run that settles holds reads those holds, not every hold of their organization, even with the
-plans PostgreSQL keeps from when `token_holds` was empty and never analyzed (migration 0029).
+"""A run of hold commands reads the holds it names, not every hold of their organization, even
+with the plans PostgreSQL keeps from when `token_holds` was empty and never analyzed.
 
 After a few runs a connection's PL/pgSQL statements keep a generic plan, made from what the
 planner knows of the tables then. On a fresh database that is while `token_holds` is nearly empty
-and never analyzed, when the organization alone and the whole primary key are both one row to
-the planner; before 0029 the kept plans read a hold by id through the unique key on the
-organization alone, every hold of the organization per capture. The test's connection runs as
-a bench client's requests reach an API connection, from the first hold on."""
+and never analyzed, when the organization alone, the whole primary key and the whole hold key
+are all one row to the planner. Before 0029 the kept plans read a hold by id through the unique
+key on the organization alone, every hold of the organization per capture; before 0030 some
+connections' kept plans looked a new hold's key up through the primary key on the organization
+alone, every hold of the organization per new hold. The tests' connections run as a bench
+client's requests reach the API's connections, from the first hold on."""
 
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -28,6 +31,8 @@ from tokenbill.settings import Settings, to_libpq_url
 DATABASE = "tokenbill_hold_lookups_test"
 ROUNDS = 20
 PER_RUN = 16
+CONNECTIONS = 32  # the API's pool in the bench: each connection keeps plans of its own
+ROUNDS_PER_CONNECTION = 12
 CONTEXT = SpendContext("service", "api_key:1", "10.0.0.1", "request-1")
 # Index entries that scans of token_holds' indexes read, as this connection counts them before
 # it reports them (never inside a transaction: a difference within one is that transaction's).
@@ -110,3 +115,41 @@ async def test_a_capture_reads_its_hold_not_the_organizations_other_holds(
     # Each capture reads its hold's index entry to look it up and again to update it: about two
     # entries each, not the organization's hundreds of holds.
     assert read <= 2 * PER_RUN, read
+
+
+async def test_a_new_hold_reads_its_key_not_the_organizations_other_holds(
+    fresh_database: str, funded_organization: int
+) -> None:
+    org = funded_organization
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    placing = PER_RUN // 2
+    async with AsyncExitStack() as stack:
+        # As the API's pool meets the bench's clients: each connection in turn places holds and
+        # captures them, so each makes its plans at its own moment while the table grows.
+        connections = [
+            await stack.enter_async_context(
+                await psycopg.AsyncConnection.connect(to_libpq_url(fresh_database), autocommit=True)
+            )
+            for _ in range(CONNECTIONS)
+        ]
+        for cycle in range(ROUNDS_PER_CONNECTION):
+            read = []
+            for number, conn in enumerate(connections):
+                holds = [
+                    HoldRequest(org, Decimal(2), f"bench-{cycle}-{number}-hold{n}", expires,
+                                "ttl:PT1H")
+                    for n in range(placing)
+                ]  # fmt: skip
+                async with conn.transaction():
+                    before = await entries_read(conn)
+                    placed = await run(conn, org, holds)
+                    read.append(await entries_read(conn) - before)
+                assert [row[1] for row in placed] == ["applied"] * placing
+                await run(conn, org, [
+                    SettleRequest(org, int(str(row[2])), "captured", Decimal(1)) for row in placed
+                ])  # fmt: skip
+
+    # In the last round, with 3,000 holds of the organization: a new hold's key is in no index
+    # yet, so looking it up through the hold key reads nothing. Before 0030 some connections
+    # read every hold of the organization for each new hold (24,000 entries a run).
+    assert max(read) <= placing, sorted(read)[-4:]
