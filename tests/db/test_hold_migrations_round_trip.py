@@ -2,8 +2,8 @@
 (runs of hold commands) go down to 0023 leaving every function exactly as 0023 defined it, and
 come up again; 0027 (a run settles its holds by id) changes one statement of one function and
 comes down to 0026's; 0029 (the hold key's columns reordered, a run's holds settled one by one)
-comes down to 0028's; 0030 (a new hold's key looked up by a statement planned each time) comes
-down to 0029's; each on a database of its own."""
+comes down to 0028's; 0030 (hold keys looked up by statements planned each time) comes down to
+0029's; each on a database of its own."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +25,10 @@ SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid)
 HOLD_OPS_RUN = (
     "ledger_hold_ops_run(integer,text[],text[],numeric[],timestamp with time zone[],text[],"
     "text[],text[],integer[],bigint[],text[],text[],text[],text[],numeric,numeric,boolean)"
+)
+HOLD = (
+    "ledger_hold(text,integer,numeric,timestamp with time zone,text,text,text,text,text,text,text,"
+    "integer,numeric,numeric,boolean)"
 )
 UNIQUE_KEY_COLUMNS = """
 SELECT a.attname
@@ -121,14 +125,15 @@ def test_0029_reorders_the_hold_key_and_settles_one_by_one_and_comes_down_exactl
     assert back_at_0028 == at_0028
 
 
-def test_0030_looks_a_new_holds_key_up_dynamically_and_comes_down_exactly(
-    database: str,
-) -> None:
+def test_0030_looks_hold_keys_up_dynamically_and_comes_down_exactly(database: str) -> None:
     at_0029, at_0030, back_at_0029 = round_trip(database, "0029", "0030")
 
-    assert changed(at_0029, at_0030) == {HOLD_OPS_RUN}
+    assert changed(at_0029, at_0030) == {HOLD_OPS_RUN, HOLD}
     assert "USING p_organization_id, p_keys[v_i]" in at_0030.functions[HOLD_OPS_RUN]
     assert "h.idempotency_key = p_keys[v_i]" in at_0029.functions[HOLD_OPS_RUN]
     assert "h.idempotency_key = p_keys[v_i]" not in at_0030.functions[HOLD_OPS_RUN]
+    assert at_0030.functions[HOLD].count("USING p_organization_id, p_key;") == 2
+    assert "h.idempotency_key = p_key;" in at_0029.functions[HOLD]
+    assert "h.idempotency_key = p_key;" not in at_0030.functions[HOLD]
     assert at_0030.hold_key == at_0029.hold_key
     assert back_at_0029 == at_0029

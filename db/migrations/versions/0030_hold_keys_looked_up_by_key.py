@@ -21,6 +21,11 @@ distributed schema. A set-wise lookup of the run's keys was tried on paper and n
 statistics the planner counts the organization as 0.5% of the table, so it would scan the
 organization's holds until the table was a few thousand holds. Nothing else of 0029's body
 changes.
+
+`ledger_hold` (0024), the one-hold function the API calls when coalescing is off, looks its key
+up twice with static statements of the same shape (the replay, and again under the wallet lock
+for a hold of the same key that committed meanwhile): both are dynamic too. Nothing else of its
+body changes.
 """
 
 import runpy
@@ -53,6 +58,27 @@ DYNAMIC_LOOKUP = """      EXECUTE 'SELECT h.id, h.wallet_id, h.status, h.amount,
 """
 
 
+HOLD_REPLAY_LOOKUP = (
+    "  SELECT h.id, h.amount, h.description, h.reference, h.expiry_request INTO v_found\n"
+    "    FROM token_holds h WHERE h.organization_id = p_organization_id"
+    " AND h.idempotency_key = p_key;\n"
+    "  IF FOUND THEN\n"
+)
+HOLD_DYNAMIC_REPLAY_LOOKUP = """  EXECUTE 'SELECT h.id, h.amount, h.description, h.reference,
+                  h.expiry_request
+             FROM token_holds h WHERE h.idempotency_key = $2 AND h.organization_id = $1'
+     INTO v_found USING p_organization_id, p_key;
+  IF v_found.id IS NOT NULL THEN  -- EXECUTE leaves FOUND as it was
+"""
+HOLD_RACE_LOOKUP = """    SELECT h.id INTO v_hold FROM token_holds h
+     WHERE h.organization_id = p_organization_id AND h.idempotency_key = p_key;
+"""
+HOLD_DYNAMIC_RACE_LOOKUP = """    EXECUTE 'SELECT h.id FROM token_holds h
+              WHERE h.idempotency_key = $2 AND h.organization_id = $1'
+       INTO v_hold USING p_organization_id, p_key;
+"""
+
+
 def _body_of_0029() -> str:
     here = Path(__file__).parent
     module = runpy.run_path(str(here / "0029_hold_runs_settle_one_by_one.py"))
@@ -66,11 +92,29 @@ def looked_up_by_key(body: str) -> str:
     return body.replace(LOOKUP, DYNAMIC_LOOKUP)
 
 
+def _hold_of_0024() -> str:
+    module = runpy.run_path(str(Path(__file__).with_name("0024_hold_edges.py")))
+    return str(module["LEDGER_HOLD"]).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+def hold_looked_up_by_key(body: str) -> str:
+    """0024's `ledger_hold` with both its key lookups planned each time."""
+    for lookup in (HOLD_REPLAY_LOOKUP, HOLD_RACE_LOOKUP):
+        if body.count(lookup) != 1:
+            raise RuntimeError("0024's ledger_hold lookups are not where this migration expects")
+    body = body.replace(HOLD_REPLAY_LOOKUP, HOLD_DYNAMIC_REPLAY_LOOKUP)
+    return body.replace(HOLD_RACE_LOOKUP, HOLD_DYNAMIC_RACE_LOOKUP)
+
+
 def upgrade() -> None:
     # Bodies hold ledger keys such as 'hold:<id>:reserve', which SQLAlchemy's text() would read
     # as bind parameters: they go to the driver as they are (as 0026 to 0029 do).
-    op.get_bind().exec_driver_sql(looked_up_by_key(_body_of_0029()))
+    run = op.get_bind().exec_driver_sql
+    run(looked_up_by_key(_body_of_0029()))
+    run(hold_looked_up_by_key(_hold_of_0024()))
 
 
 def downgrade() -> None:
-    op.get_bind().exec_driver_sql(_body_of_0029())
+    run = op.get_bind().exec_driver_sql
+    run(_body_of_0029())
+    run(_hold_of_0024())
