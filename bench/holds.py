@@ -10,6 +10,7 @@ pair back."""
 import itertools
 import json
 import time
+from collections.abc import Awaitable, Callable
 
 from bench.consume import http_single
 from bench.figures import Caller, Figure, Goal, SectionResult, closed_loop
@@ -54,61 +55,59 @@ async def capture_one(
         raise RuntimeError(f"capture answered {status}: {body[:200]!r}")
 
 
-def http_hold_and_capture(port: int, api_key: str, org: int, run: str) -> Caller:
-    """Each round: reserve 2 tokens, then capture 1 of them (the other is released)."""
-    serial = itertools.count()
+Step = Callable[[KeepAliveConnection, dict[str, str]], Awaitable[None]]
+
+
+def repeating(
+    port: int, api_key: str, step: Step, more: Callable[[], bool] = lambda: True
+) -> Caller:
+    """A caller that runs `step` on one keep-alive connection until the deadline (or until
+    `more()` says there is nothing left); its count of steps done."""
 
     async def work(number: int, deadline: float) -> int:
         done = 0
         conn = await KeepAliveConnection.open("127.0.0.1", port)
         auth = {"Authorization": f"Bearer {api_key}"}
         try:
-            while time.monotonic() < deadline:
-                hold_id = await place(conn, auth, org, f"{run}-hold{next(serial)}")
-                await capture_one(conn, auth, org, hold_id)
+            while time.monotonic() < deadline and more():
+                await step(conn, auth)
                 done += 1
         finally:
             await conn.close()
         return done
 
     return work
+
+
+def http_hold_and_capture(port: int, api_key: str, org: int, run: str) -> Caller:
+    """Each round: reserve 2 tokens, then capture 1 of them (the other is released)."""
+    serial = itertools.count()
+
+    async def pair(conn: KeepAliveConnection, auth: dict[str, str]) -> None:
+        await capture_one(
+            conn, auth, org, await place(conn, auth, org, f"{run}-hold{next(serial)}")
+        )
+
+    return repeating(port, api_key, pair)
 
 
 def http_holds_alone(port: int, api_key: str, org: int, run: str, placed: list[int]) -> Caller:
     """Reserve 2 tokens at a time, never settled here: the ids go to `placed`."""
     serial = itertools.count()
 
-    async def work(number: int, deadline: float) -> int:
-        done = 0
-        conn = await KeepAliveConnection.open("127.0.0.1", port)
-        auth = {"Authorization": f"Bearer {api_key}"}
-        try:
-            while time.monotonic() < deadline:
-                placed.append(await place(conn, auth, org, f"{run}-alone{next(serial)}"))
-                done += 1
-        finally:
-            await conn.close()
-        return done
+    async def hold(conn: KeepAliveConnection, auth: dict[str, str]) -> None:
+        placed.append(await place(conn, auth, org, f"{run}-alone{next(serial)}"))
 
-    return work
+    return repeating(port, api_key, hold)
 
 
 def http_captures_alone(port: int, api_key: str, org: int, placed: list[int]) -> Caller:
     """Capture 1 token of each hold in `placed` (taken from it) until the deadline or the last."""
 
-    async def work(number: int, deadline: float) -> int:
-        done = 0
-        conn = await KeepAliveConnection.open("127.0.0.1", port)
-        auth = {"Authorization": f"Bearer {api_key}"}
-        try:
-            while time.monotonic() < deadline and placed:
-                await capture_one(conn, auth, org, placed.pop())
-                done += 1
-        finally:
-            await conn.close()
-        return done
+    async def capture(conn: KeepAliveConnection, auth: dict[str, str]) -> None:
+        await capture_one(conn, auth, org, placed.pop())
 
-    return work
+    return repeating(port, api_key, capture, more=lambda: bool(placed))
 
 
 async def run(stack: BenchStack, options: Options) -> SectionResult:
