@@ -85,11 +85,19 @@ def _body_of_0029() -> str:
     return str(module["settled_one_by_one"](module["_body_of_0027"]()))
 
 
+def replaced(body: str, replacements: dict[str, str], source: str) -> str:
+    """`body` with each statement replaced by its dynamic form; each must be there once."""
+    for statement, dynamic in replacements.items():
+        if body.count(statement) != 1:
+            raise RuntimeError(f"{source} does not have this lookup once: {statement!r}")
+        body = body.replace(statement, dynamic)
+    return body
+
+
 def looked_up_by_key(body: str) -> str:
-    """0029's body with a new hold's key looked up by a statement planned each time."""
-    if body.count(LOOKUP) != 1:
-        raise RuntimeError("0029's key lookup is not where this migration expects it")
-    return body.replace(LOOKUP, DYNAMIC_LOOKUP)
+    """0029's `ledger_hold_ops_run` with a new hold's key looked up by a statement planned each
+    time."""
+    return replaced(body, {LOOKUP: DYNAMIC_LOOKUP}, "0029's ledger_hold_ops_run")
 
 
 def _hold_of_0024() -> str:
@@ -99,11 +107,11 @@ def _hold_of_0024() -> str:
 
 def hold_looked_up_by_key(body: str) -> str:
     """0024's `ledger_hold` with both its key lookups planned each time."""
-    for lookup in (HOLD_REPLAY_LOOKUP, HOLD_RACE_LOOKUP):
-        if body.count(lookup) != 1:
-            raise RuntimeError("0024's ledger_hold lookups are not where this migration expects")
-    body = body.replace(HOLD_REPLAY_LOOKUP, HOLD_DYNAMIC_REPLAY_LOOKUP)
-    return body.replace(HOLD_RACE_LOOKUP, HOLD_DYNAMIC_RACE_LOOKUP)
+    replacements = {
+        HOLD_REPLAY_LOOKUP: HOLD_DYNAMIC_REPLAY_LOOKUP,
+        HOLD_RACE_LOOKUP: HOLD_DYNAMIC_RACE_LOOKUP,
+    }
+    return replaced(body, replacements, "0024's ledger_hold")
 
 
 def upgrade() -> None:
