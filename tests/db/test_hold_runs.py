@@ -25,7 +25,14 @@ MakeOrganization = Callable[[], Awaitable[int]]
 # Thresholds the holds below cross (alerts at a hold, 0024).
 DEFAULTS = AlertDefaults(low=Decimal(8), critical=Decimal(3), auto_topup=True)
 CONTEXTS = [SpendContext("service", f"api_key:{n}", "10.0.0.1", f"request-{n}") for n in range(3)]
-EXPIRES = datetime.now(UTC) + timedelta(minutes=5)
+
+
+def in_five_minutes() -> datetime:
+    """A hold's expiry, taken when the test runs: the suite may reach a test more than five
+    minutes after it imported the module."""
+    return datetime.now(UTC) + timedelta(minutes=5)
+
+
 UNKNOWN_HOLD = 9_000_000_000
 
 
@@ -51,7 +58,7 @@ def holds(org: int) -> list[Operated]:
     replayed, the second's key with another body."""
     asked = [("a", "3"), ("b", "4"), ("c", "6"), ("d", "3"), ("a", "3"), ("b", "5")]
     return [
-        (HoldRequest(org, Decimal(n), key, EXPIRES, "ttl:PT5M", "claim", key), c)
+        (HoldRequest(org, Decimal(n), key, in_five_minutes(), "ttl:PT5M", "claim", key), c)
         for (key, n), c in zip(asked, CONTEXTS * 2, strict=True)
     ]
 
@@ -256,10 +263,19 @@ async def test_a_mixed_run_frees_released_and_expired_tokens_for_the_holds_after
         keys = {k: i for i, k in ids.items()}
         asked: list[Operated] = [
             (SettleRequest(org, keys["a"], "captured", Decimal(3)), CONTEXTS[0]),
-            (HoldRequest(org, Decimal(3), "e", EXPIRES, "ttl:PT5M", "claim", "e"), CONTEXTS[1]),
+            (
+                HoldRequest(org, Decimal(3), "e", in_five_minutes(), "ttl:PT5M", "claim", "e"),
+                CONTEXTS[1],
+            ),
             (SettleRequest(org, keys["b"], "captured", Decimal(2)), CONTEXTS[2]),
-            (HoldRequest(org, Decimal(5), "f", EXPIRES, "ttl:PT5M", "claim", "f"), CONTEXTS[0]),
-            (HoldRequest(org, Decimal(4), "g", EXPIRES, "ttl:PT5M", "claim", "g"), CONTEXTS[1]),
+            (
+                HoldRequest(org, Decimal(5), "f", in_five_minutes(), "ttl:PT5M", "claim", "f"),
+                CONTEXTS[0],
+            ),
+            (
+                HoldRequest(org, Decimal(4), "g", in_five_minutes(), "ttl:PT5M", "claim", "g"),
+                CONTEXTS[1],
+            ),
             (SettleRequest(org, UNKNOWN_HOLD, "released"), CONTEXTS[2]),
         ]
         mixed = await apply(pool, asked)
